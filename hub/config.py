@@ -1,0 +1,107 @@
+"""One settings object, built once at the edge from an environment mapping.
+
+The core never reads ``os.environ``: the CLI (or a test) builds a ``Settings``
+and passes it down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from hub.errors import ConfigError
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str = ""
+    redis_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The origin browsers see; agent sockets must come from it (or extra_origins).
+    public_url: str = "http://127.0.0.1:8000"
+    extra_origins: tuple[str, ...] = ()
+    secret_key: str = ""
+    session_ttl_s: int = 12 * 3600
+    cookie_secure: bool = False
+
+    # Realtime
+    ws_queue_size: int = 512
+    ws_max_frame: int = 64 * 1024
+    ws_ping_interval_s: float = 20.0
+    http_max_body: int = 64 * 1024
+    # Events stream retention (approximate MAXLEN); older gaps make clients reload.
+    events_maxlen: int = 200_000
+
+    # Pipeline
+    pipeline_batch: int = 512
+    pipeline_block_ms: int = 1000
+    # A pending ingest entry idle this long belongs to a dead consumer.
+    claim_idle_ms: int = 15_000
+    consumer_name: str = ""
+
+    # Streams and groups (prefix lets several hubs share one Redis).
+    key_prefix: str = "oh:"
+
+    @property
+    def ingest_stream(self) -> str:
+        return self.key_prefix + "ingest"
+
+    @property
+    def events_stream(self) -> str:
+        return self.key_prefix + "events"
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return self.key_prefix + "ingest:dead"
+
+    @property
+    def published_set(self) -> str:
+        return self.key_prefix + "outbox:published"
+
+    @property
+    def arq_queue(self) -> str:
+        return self.key_prefix + "arq:queue"
+
+    @property
+    def allowed_agent_origins(self) -> frozenset[str]:
+        return frozenset((self.public_url.rstrip("/"), *self.extra_origins))
+
+
+_INT_FIELDS = {
+    "port", "session_ttl_s", "ws_queue_size", "ws_max_frame", "http_max_body",
+    "events_maxlen", "pipeline_batch", "pipeline_block_ms", "claim_idle_ms",
+}
+_FLOAT_FIELDS = {"ws_ping_interval_s"}
+_BOOL_FIELDS = {"cookie_secure"}
+
+
+def settings_from_env(env: Mapping[str, str], **overrides: object) -> Settings:
+    """Build settings from ``OMNIHUB_*`` variables plus ``DATABASE_URL``/``REDIS_URL``."""
+    values: dict[str, object] = {}
+    if env.get("DATABASE_URL"):
+        values["database_url"] = env["DATABASE_URL"]
+    if env.get("REDIS_URL"):
+        values["redis_url"] = env["REDIS_URL"]
+    for field in Settings.__struct_fields__:
+        raw = env.get("OMNIHUB_" + field.upper())
+        if raw is None:
+            continue
+        try:
+            if field in _INT_FIELDS:
+                values[field] = int(raw)
+            elif field in _FLOAT_FIELDS:
+                values[field] = float(raw)
+            elif field in _BOOL_FIELDS:
+                values[field] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif field == "extra_origins":
+                values[field] = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+            else:
+                values[field] = raw
+        except ValueError as exc:
+            raise ConfigError(f"OMNIHUB_{field.upper()}: {exc}") from exc
+    values.update(overrides)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.secret_key and len(settings.secret_key) < 16:
+        raise ConfigError("OMNIHUB_SECRET_KEY must be at least 16 characters")
+    return settings

@@ -1,0 +1,256 @@
+"""Typed, versioned wire schema: the envelope on the ingest stream, the domain
+records, and the closed set of events on the events stream and the sockets.
+
+One encoding (msgspec JSON) everywhere. Unknown fields are rejected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+Channel = Literal["chat", "api", "email", "sms", "whatsapp", "messenger", "instagram",
+                  "telegram", "voice", "bot"]
+Direction = Literal["in", "out"]
+IdentityKind = Literal["email", "phone", "visitor", "external", "whatsapp", "messenger",
+                       "instagram", "telegram"]
+ConversationStatus = Literal["open", "pending", "resolved"]
+WorkItemStatus = Literal["queued", "offered", "assigned", "wrapup", "completed", "cancelled"]
+MessageStatus = Literal["received", "queued", "sent", "delivered", "read", "failed"]
+AuthorKind = Literal["contact", "agent", "bot", "system"]
+Role = Literal["agent", "supervisor", "admin"]
+Presence = Literal["online", "away", "busy", "offline"]
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False, kw_only=True):
+    pass
+
+
+class Identity(Base, frozen=True):
+    kind: IdentityKind
+    value: str
+
+
+class AttachmentRef(Base, frozen=True):
+    """An attachment stored out of band; the stream only carries the reference."""
+
+    ref: str
+    filename: str
+    content_type: str
+    size: int
+
+
+class ThreadHints(Base, frozen=True):
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    reply_token: str | None = None
+    # Set by hub actions for outbound items that target a known conversation.
+    conversation_id: int | None = None
+
+
+class Author(Base, frozen=True):
+    kind: AuthorKind
+    name: str = ""
+    agent_id: int | None = None
+
+
+class Envelope(Base, tag="envelope", tag_field="type"):
+    """What every channel adapter produces; one entry on the ingest stream.
+
+    Idempotency key: (channel, channel_account, provider_id).
+    """
+
+    v: int = SCHEMA_VERSION
+    channel: Channel
+    channel_account: str
+    provider_id: str
+    direction: Direction = "in"
+    sender: Identity
+    sender_name: str = ""
+    recipients: tuple[Identity, ...] = ()
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    attachments: tuple[AttachmentRef, ...] = ()
+    thread: ThreadHints = ThreadHints()
+    received_at: datetime
+    raw_ref: str = ""
+    attributes: dict[str, str] = {}
+
+
+class Contact(Base):
+    id: int
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    locale: str = "en"
+    tier: str = "standard"
+    identities: list[Identity] = []
+    created_at: datetime
+
+
+class Message(Base):
+    id: int
+    conversation_id: int
+    direction: Direction
+    author: Author
+    text: str
+    html: str = ""
+    private: bool = False
+    channel: Channel
+    provider_id: str
+    status: MessageStatus = "received"
+    attachments: list[AttachmentRef] = []
+    created_at: datetime
+
+
+class Conversation(Base):
+    id: int
+    inbox: str
+    channel: Channel
+    contact_id: int
+    contact_name: str = ""
+    # "kind:value" of the identity that opened it; binds a widget socket to it.
+    contact_identity: str = ""
+    status: ConversationStatus = "open"
+    assignee_id: int | None = None
+    subject: str = ""
+    created_at: datetime
+    last_message_at: datetime | None = None
+
+
+class WorkItem(Base):
+    id: int
+    conversation_id: int
+    queue: str
+    channel: Channel
+    status: WorkItemStatus = "queued"
+    priority: int = 0
+    agent_id: int | None = None
+    created_at: datetime
+
+
+# ---- events: a closed set, tagged by "type" -------------------------------------
+
+
+class Event(Base, tag_field="type"):
+    v: int = SCHEMA_VERSION
+
+
+class MessageCreated(Event, tag="message.created"):
+    inbox: str
+    message: Message
+
+
+class MessageStatusChanged(Event, tag="message.status"):
+    inbox: str
+    conversation_id: int
+    message_id: int
+    status: MessageStatus
+    error: str = ""
+
+
+class ConversationCreated(Event, tag="conversation.created"):
+    conversation: Conversation
+
+
+class ConversationAssigned(Event, tag="conversation.assigned"):
+    inbox: str
+    conversation_id: int
+    agent_id: int | None
+    by_agent_id: int | None = None
+
+
+class ConversationStatusChanged(Event, tag="conversation.status"):
+    inbox: str
+    conversation_id: int
+    status: ConversationStatus
+    by_agent_id: int | None = None
+
+
+class WorkItemCreated(Event, tag="workitem.created"):
+    inbox: str
+    work_item: WorkItem
+
+
+class WorkItemUpdated(Event, tag="workitem.updated"):
+    inbox: str
+    work_item: WorkItem
+
+
+class TypingChanged(Event, tag="typing"):
+    inbox: str
+    conversation_id: int
+    author: Author
+    on: bool
+
+
+class AgentPresenceChanged(Event, tag="agent.presence"):
+    agent_id: int
+    presence: Presence
+
+
+class QueueStats(Event, tag="queue.stats"):
+    queue: str
+    inbox: str
+    depth: int
+    oldest_wait_s: float
+
+
+AnyEvent = (
+    MessageCreated
+    | MessageStatusChanged
+    | ConversationCreated
+    | ConversationAssigned
+    | ConversationStatusChanged
+    | WorkItemCreated
+    | WorkItemUpdated
+    | TypingChanged
+    | AgentPresenceChanged
+    | QueueStats
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    MessageCreated, MessageStatusChanged, ConversationCreated, ConversationAssigned,
+    ConversationStatusChanged, WorkItemCreated, WorkItemUpdated, TypingChanged,
+    AgentPresenceChanged, QueueStats,
+)
+
+_event_decoder = msgspec.json.Decoder(AnyEvent)
+_envelope_decoder = msgspec.json.Decoder(Envelope)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(obj: object) -> bytes:
+    return _encoder.encode(obj)
+
+
+def decode_event(data: bytes | str) -> AnyEvent:
+    return _event_decoder.decode(data)
+
+
+def decode_envelope(data: bytes | str) -> Envelope:
+    return _envelope_decoder.decode(data)
+
+
+def event_inbox(event: AnyEvent) -> str:
+    """The inbox an event belongs to ('' for hub-wide events)."""
+    if isinstance(event, ConversationCreated):
+        return event.conversation.inbox
+    return getattr(event, "inbox", "")
+
+
+def event_conversation(event: AnyEvent) -> int:
+    """The conversation an event belongs to (0 when none)."""
+    if isinstance(event, MessageCreated):
+        return event.message.conversation_id
+    if isinstance(event, ConversationCreated):
+        return event.conversation.id
+    if isinstance(event, WorkItemCreated | WorkItemUpdated):
+        return event.work_item.conversation_id
+    return int(getattr(event, "conversation_id", 0) or 0)

@@ -1,0 +1,1 @@
+"""Postgres gateway: the only place in hub/ that speaks SQL."""
