@@ -30,12 +30,12 @@ class Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False, kw_o
     pass
 
 
-class Identity(Base, frozen=True):
+class Identity(Base, frozen=True, kw_only=True):
     kind: IdentityKind
     value: str
 
 
-class AttachmentRef(Base, frozen=True):
+class AttachmentRef(Base, frozen=True, kw_only=True):
     """An attachment stored out of band; the stream only carries the reference."""
 
     ref: str
@@ -44,7 +44,7 @@ class AttachmentRef(Base, frozen=True):
     size: int
 
 
-class ThreadHints(Base, frozen=True):
+class ThreadHints(Base, frozen=True, kw_only=True):
     message_id: str | None = None
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
@@ -53,13 +53,13 @@ class ThreadHints(Base, frozen=True):
     conversation_id: int | None = None
 
 
-class Author(Base, frozen=True):
+class Author(Base, frozen=True, kw_only=True):
     kind: AuthorKind
     name: str = ""
     agent_id: int | None = None
 
 
-class Envelope(Base, tag="envelope", tag_field="type"):
+class Envelope(Base, tag="envelope", tag_field="type", kw_only=True):
     """What every channel adapter produces; one entry on the ingest stream.
 
     Idempotency key: (channel, channel_account, provider_id).
@@ -83,7 +83,18 @@ class Envelope(Base, tag="envelope", tag_field="type"):
     attributes: dict[str, str] = {}
 
 
-class Contact(Base):
+class Agent(Base, kw_only=True):
+    id: int
+    name: str
+    email: str
+    role: Role
+    inboxes: list[str] = []
+
+    def may_see_inbox(self, inbox: str) -> bool:
+        return self.role in ("supervisor", "admin") or inbox in self.inboxes
+
+
+class Contact(Base, kw_only=True):
     id: int
     name: str
     email: str | None = None
@@ -94,7 +105,7 @@ class Contact(Base):
     created_at: datetime
 
 
-class Message(Base):
+class Message(Base, kw_only=True):
     id: int
     conversation_id: int
     direction: Direction
@@ -109,7 +120,7 @@ class Message(Base):
     created_at: datetime
 
 
-class Conversation(Base):
+class Conversation(Base, kw_only=True):
     id: int
     inbox: str
     channel: Channel
@@ -124,7 +135,7 @@ class Conversation(Base):
     last_message_at: datetime | None = None
 
 
-class WorkItem(Base):
+class WorkItem(Base, kw_only=True):
     id: int
     conversation_id: int
     queue: str
@@ -138,16 +149,16 @@ class WorkItem(Base):
 # ---- events: a closed set, tagged by "type" -------------------------------------
 
 
-class Event(Base, tag_field="type"):
+class Event(Base, tag_field="type", kw_only=True):
     v: int = SCHEMA_VERSION
 
 
-class MessageCreated(Event, tag="message.created"):
+class MessageCreated(Event, tag="message.created", kw_only=True):
     inbox: str
     message: Message
 
 
-class MessageStatusChanged(Event, tag="message.status"):
+class MessageStatusChanged(Event, tag="message.status", kw_only=True):
     inbox: str
     conversation_id: int
     message_id: int
@@ -155,47 +166,47 @@ class MessageStatusChanged(Event, tag="message.status"):
     error: str = ""
 
 
-class ConversationCreated(Event, tag="conversation.created"):
+class ConversationCreated(Event, tag="conversation.created", kw_only=True):
     conversation: Conversation
 
 
-class ConversationAssigned(Event, tag="conversation.assigned"):
+class ConversationAssigned(Event, tag="conversation.assigned", kw_only=True):
     inbox: str
     conversation_id: int
     agent_id: int | None
     by_agent_id: int | None = None
 
 
-class ConversationStatusChanged(Event, tag="conversation.status"):
+class ConversationStatusChanged(Event, tag="conversation.status", kw_only=True):
     inbox: str
     conversation_id: int
     status: ConversationStatus
     by_agent_id: int | None = None
 
 
-class WorkItemCreated(Event, tag="workitem.created"):
+class WorkItemCreated(Event, tag="workitem.created", kw_only=True):
     inbox: str
     work_item: WorkItem
 
 
-class WorkItemUpdated(Event, tag="workitem.updated"):
+class WorkItemUpdated(Event, tag="workitem.updated", kw_only=True):
     inbox: str
     work_item: WorkItem
 
 
-class TypingChanged(Event, tag="typing"):
+class TypingChanged(Event, tag="typing", kw_only=True):
     inbox: str
     conversation_id: int
     author: Author
     on: bool
 
 
-class AgentPresenceChanged(Event, tag="agent.presence"):
+class AgentPresenceChanged(Event, tag="agent.presence", kw_only=True):
     agent_id: int
     presence: Presence
 
 
-class QueueStats(Event, tag="queue.stats"):
+class QueueStats(Event, tag="queue.stats", kw_only=True):
     queue: str
     inbox: str
     depth: int

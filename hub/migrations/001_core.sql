@@ -171,15 +171,6 @@ CREATE TABLE event_outbox (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Jobs for the arq workers, same pattern (enqueued after commit, idempotent job ids).
-CREATE TABLE job_outbox (
-    seq         bigserial PRIMARY KEY,
-    job         text NOT NULL,
-    job_id      text NOT NULL,
-    args        jsonb NOT NULL DEFAULT '[]',
-    created_at  timestamptz NOT NULL DEFAULT now()
-);
-
 CREATE TABLE audit_log (
     id          bigserial PRIMARY KEY,
     actor_id    bigint,

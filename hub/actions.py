@@ -1,0 +1,210 @@
+"""Actions that change state on behalf of an agent. Each runs in one transaction, writes
+its events to the outbox in that transaction, and publishes them after commit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from hub.errors import BadInput, Conflict, Forbidden
+from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.schema import (
+    Agent,
+    AnyEvent,
+    Author,
+    Conversation,
+    ConversationAssigned,
+    ConversationStatus,
+    ConversationStatusChanged,
+    Message,
+    MessageCreated,
+    TypingChanged,
+    WorkItem,
+    WorkItemUpdated,
+)
+from hub.store.queries import get_conversation, message_from
+
+MAX_TEXT = 20_000
+# Channels whose replies reach the customer through the events stream itself.
+LIVE_CHANNELS = frozenset({"chat"})
+
+
+def validate_reply(text: str, client_id: str) -> tuple[str, str]:
+    text = text.strip()
+    if not text:
+        raise BadInput("text: must not be empty")
+    if len(text) > MAX_TEXT:
+        raise BadInput(f"text: at most {MAX_TEXT} characters")
+    if not (1 <= len(client_id) <= 100) or not client_id.isprintable():
+        raise BadInput("client_id: 1-100 printable characters")
+    return text, client_id
+
+
+async def _work_item_event(
+    conn: asyncpg.Connection, conv: Conversation, status: str, agent_id: int | None
+) -> list[AnyEvent]:
+    r = await conn.fetchrow(
+        "UPDATE work_items SET status = $2, agent_id = $3, updated_at = now()"
+        " WHERE conversation_id = $1 AND status NOT IN ('completed', 'cancelled')"
+        " RETURNING id, conversation_id, queue, channel, status, priority, agent_id, created_at",
+        conv.id, status, agent_id,
+    )
+    if r is None:
+        return []
+    return [WorkItemUpdated(inbox=conv.inbox, work_item=WorkItem(**dict(r)))]
+
+
+async def _audit(conn: asyncpg.Connection, actor: Agent, action: str, subject: str,
+                 details: str = "{}") -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (actor_id, action, subject, details) VALUES ($1, $2, $3, $4)",
+        actor.id, action, subject, details,
+    )
+
+
+async def post_agent_reply(
+    pool: asyncpg.Pool, publisher: Publisher, agent: Agent, conversation_id: int, *,
+    text: str, client_id: str, private: bool = False,
+) -> tuple[Message, bool]:
+    """Store an agent's reply (idempotent on client_id). Returns (message, created)."""
+    text, client_id = validate_reply(text, client_id)
+    provider_id = f"agent:{agent.id}:{client_id}"
+    events: list[AnyEvent] = []
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            conv = await get_conversation(conn, agent, conversation_id)
+            await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conv.id)
+            status = "sent" if conv.channel in LIVE_CHANNELS or private else "queued"
+            row = await conn.fetchrow(
+                "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
+                " direction, author_kind, author_name, agent_id, text, private, status)"
+                " VALUES ($1, $2, $3, $4, 'out', 'agent', $5, $6, $7, $8, $9)"
+                " ON CONFLICT ON CONSTRAINT messages_idempotency DO NOTHING"
+                " RETURNING id, conversation_id, direction, author_kind, author_name, agent_id,"
+                " text, html, private, channel, provider_id, status, attachments, created_at",
+                conv.id, conv.channel, conv.inbox, provider_id, agent.name, agent.id, text,
+                private, status,
+            )
+            if row is None:
+                existing = await conn.fetchrow(
+                    "SELECT id, conversation_id, direction, author_kind, author_name, agent_id,"
+                    " text, html, private, channel, provider_id, status, attachments, created_at"
+                    " FROM messages WHERE channel = $1 AND channel_account = $2"
+                    " AND provider_id = $3",
+                    conv.channel, conv.inbox, provider_id,
+                )
+                return message_from(existing), False
+            if conv.status == "resolved" and not private:
+                raise Conflict("conversation is resolved; reopen it to reply")
+            message = message_from(row)
+            events.append(MessageCreated(inbox=conv.inbox, message=message))
+            if not private:
+                await conn.execute(
+                    "UPDATE conversations SET last_message_at = $2 WHERE id = $1",
+                    conv.id, message.created_at,
+                )
+            if conv.assignee_id is None and not private:
+                # Replying takes the conversation, as in Chatwoot.
+                await conn.execute(
+                    "UPDATE conversations SET assignee_id = $2 WHERE id = $1", conv.id, agent.id
+                )
+                events.append(ConversationAssigned(
+                    inbox=conv.inbox, conversation_id=conv.id, agent_id=agent.id,
+                    by_agent_id=agent.id,
+                ))
+                events.extend(await _work_item_event(conn, conv, "assigned", agent.id))
+            rows = await write_outbox(conn, events)
+        await publish_committed(pool, publisher, rows)
+    return message, True
+
+
+async def assign_conversation(
+    pool: asyncpg.Pool, publisher: Publisher, actor: Agent, conversation_id: int,
+    agent_id: int | None,
+) -> Conversation:
+    """Assign (or unassign with None). Agents may only take unassigned conversations for
+    themselves or release their own; supervisors and admins may assign anyone."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            conv = await get_conversation(conn, actor, conversation_id)
+            current = await conn.fetchval(
+                "SELECT assignee_id FROM conversations WHERE id = $1 FOR UPDATE", conv.id
+            )
+            if actor.role == "agent":
+                if agent_id not in (actor.id, None):
+                    raise Forbidden("agents can only assign conversations to themselves")
+                if current not in (None, actor.id):
+                    raise Conflict("already assigned to another agent")
+            if agent_id is not None:
+                ok = await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1 AND a.active AND"
+                    " (a.role <> 'agent' OR EXISTS (SELECT 1 FROM agent_inboxes ai"
+                    "  WHERE ai.agent_id = a.id AND ai.inbox = $2)))",
+                    agent_id, conv.inbox,
+                )
+                if not ok:
+                    raise BadInput("agent_id: no active agent in this inbox")
+            if current == agent_id:
+                return conv
+            await conn.execute(
+                "UPDATE conversations SET assignee_id = $2 WHERE id = $1", conv.id, agent_id
+            )
+            events: list[AnyEvent] = [ConversationAssigned(
+                inbox=conv.inbox, conversation_id=conv.id, agent_id=agent_id,
+                by_agent_id=actor.id,
+            )]
+            events.extend(await _work_item_event(
+                conn, conv, "assigned" if agent_id else "queued", agent_id))
+            await _audit(conn, actor, "conversation.assign", f"conversation:{conv.id}",
+                         f'{{"from": {current or "null"}, "to": {agent_id or "null"}}}')
+            rows = await write_outbox(conn, events)
+            conv = await get_conversation(conn, actor, conversation_id)
+        await publish_committed(pool, publisher, rows)
+    return conv
+
+
+async def set_conversation_status(
+    pool: asyncpg.Pool, publisher: Publisher, actor: Agent, conversation_id: int,
+    status: ConversationStatus,
+) -> Conversation:
+    if status not in ("open", "pending", "resolved"):
+        raise BadInput("status: one of open, pending, resolved")
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            conv = await get_conversation(conn, actor, conversation_id)
+            if conv.status == status:
+                return conv
+            try:
+                await conn.execute(
+                    "UPDATE conversations SET status = $2 WHERE id = $1", conv.id, status
+                )
+            except asyncpg.UniqueViolationError:
+                raise Conflict("the contact already has another open conversation here"
+                               ) from None
+            events: list[AnyEvent] = [ConversationStatusChanged(
+                inbox=conv.inbox, conversation_id=conv.id, status=status, by_agent_id=actor.id,
+            )]
+            if status == "resolved":
+                events.extend(await _work_item_event(conn, conv, "completed", conv.assignee_id))
+            elif conv.status == "resolved":
+                await conn.execute(
+                    "INSERT INTO work_items (conversation_id, queue, channel, status, agent_id)"
+                    " SELECT $1, default_queue, $2, $3, $4 FROM inboxes WHERE slug = $5",
+                    conv.id, conv.channel, "assigned" if conv.assignee_id else "queued",
+                    conv.assignee_id, conv.inbox,
+                )
+            await _audit(conn, actor, "conversation.status", f"conversation:{conv.id}",
+                         f'{{"status": "{status}"}}')
+            rows = await write_outbox(conn, events)
+            conv = await get_conversation(conn, actor, conversation_id)
+        await publish_committed(pool, publisher, rows)
+    return conv
+
+
+def typing_event(conv: Conversation, author: Author, on: bool) -> TypingChanged:
+    return TypingChanged(inbox=conv.inbox, conversation_id=conv.id, author=author, on=on)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,195 @@
+"""The pipeline: reads the ``ingest`` stream through a consumer group, persists each
+batch in one Postgres transaction, publishes the resulting events after commit, and
+only then XACKs. Entries of dead consumers are reclaimed with XAUTOCLAIM; the stream
+is trimmed only behind the slowest group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from hub.config import Settings
+from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
+from hub.schema import Envelope, decode_envelope
+from hub.store.persist import persist_inbound_batch
+
+log = logging.getLogger("omnihub.pipeline")
+
+GROUP = "pipeline"
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
+              asyncpg.UniqueViolationError)
+
+
+async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.publisher = Publisher(redis, settings)
+        self.consumer = settings.consumer_name or default_consumer_name()
+        self.stream = settings.ingest_stream
+
+    async def handle_entries(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        """Persist, publish, then ack one batch. Returns the number of new messages."""
+        if not entries:
+            return 0
+        good: list[tuple[str, Envelope]] = []
+        dead: list[tuple[str, str, bytes]] = []
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode()
+            data = fields.get(b"env", b"")
+            try:
+                good.append((entry_id, decode_envelope(data)))
+            except msgspec.ValidationError as exc:
+                dead.append((entry_id, f"invalid envelope: {exc}", data))
+            except msgspec.DecodeError as exc:
+                dead.append((entry_id, f"undecodable: {exc}", data))
+
+        stored = 0
+        rows: list = []
+        for attempt in range(8):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    result = await persist_inbound_batch(conn, good)
+                    rows = await write_outbox(conn, result.events)
+                break
+            except _RETRYABLE:
+                if attempt == 7:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        stored = result.stored
+        for index, reason in result.rejected:
+            entry_id, env = good[index]
+            dead.append((entry_id, reason, msgspec.json.encode(env)))
+
+        ids = [raw_id for raw_id, _ in entries]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if rows:
+                self.publisher.publish_in(pipe, rows)
+            for entry_id, reason, data in dead:
+                pipe.xadd(self.settings.dead_letter_stream,
+                          {"entry": entry_id, "reason": reason[:500], "env": data},
+                          maxlen=100_000, approximate=True)
+            pipe.xack(self.stream, GROUP, *ids)
+            results = await pipe.execute(raise_on_error=False)
+        if rows and isinstance(results[0], Exception):
+            # Script cache flushed (server restart): publish the plain way.
+            await self.publisher.publish(rows)
+        if dead:
+            log.warning("dead-lettered %d ingest entries, first: %s", len(dead), dead[0][1])
+        if rows:
+            await delete_published(self.pool, [seq for seq, _, _ in rows])
+        return stored
+
+    async def consume_forever(self, stop: asyncio.Event) -> None:
+        # Our own pending entries first (a restart with the same consumer name).
+        start = "0"
+        while not stop.is_set():
+            try:
+                resp = await self.redis.xreadgroup(
+                    GROUP, self.consumer, {self.stream: start},
+                    count=self.settings.pipeline_batch,
+                    block=None if start == "0" else self.settings.pipeline_block_ms,
+                )
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    await ensure_group(self.redis, self.stream, GROUP)
+                    continue
+                raise
+            entries = resp[0][1] if resp else []
+            if start == "0" and not entries:
+                start = ">"
+                continue
+            await self.handle_entries(entries)
+
+    async def reclaim_once(self) -> int:
+        """Take over entries a dead consumer left pending, and process them."""
+        total = 0
+        cursor = "0-0"
+        while True:
+            resp = await self.redis.xautoclaim(
+                self.stream, GROUP, self.consumer, self.settings.claim_idle_ms,
+                start_id=cursor, count=self.settings.pipeline_batch,
+            )
+            cursor = resp[0].decode() if isinstance(resp[0], bytes) else resp[0]
+            entries = [e for e in resp[1] if e[1] is not None]
+            if entries:
+                total += len(entries)
+                await self.handle_entries(entries)
+            if cursor in ("0-0", "0"):
+                return total
+
+    async def trim_ingest(self) -> None:
+        """XTRIM MINID to the oldest entry any group still needs."""
+        groups = await self.redis.xinfo_groups(self.stream)
+        floor: tuple[int, int] | None = None
+        for g in groups:
+            name = g["name"]
+            pending = await self.redis.xpending(self.stream, name)
+            candidate = pending["min"] if pending["pending"] else g["last-delivered-id"]
+            if isinstance(candidate, bytes):
+                candidate = candidate.decode()
+            ms, _, seq = str(candidate).partition("-")
+            sid = (int(ms), int(seq or 0))
+            floor = sid if floor is None or sid < floor else floor
+        if floor is not None and floor > (0, 0):
+            await self.redis.xtrim(self.stream, minid=f"{floor[0]}-{floor[1]}", approximate=False)
+
+    async def maintain_forever(self, stop: asyncio.Event) -> None:
+        sweeper = OutboxSweeper(self.pool, self.redis, self.publisher, self.settings)
+        interval = max(0.2, self.settings.claim_idle_ms / 3000)
+        tick = 0
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            tick += 1
+            try:
+                await self.reclaim_once()
+                if tick % 5 == 0:
+                    await sweeper.sweep_once()
+                    await self.trim_ingest()
+            except (OSError, asyncpg.PostgresError, ResponseError) as exc:
+                log.warning("pipeline maintenance failed, will retry: %s", exc)
+
+
+async def run_pipeline(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run one pipeline consumer until ``stop`` is set."""
+    stop = stop or asyncio.Event()
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    redis = aioredis.from_url(settings.redis_url, decode_responses=False)
+    try:
+        await ensure_group(redis, settings.ingest_stream, GROUP)
+        pipeline = Pipeline(settings, pool, redis)
+        log.info("pipeline consumer %s started", pipeline.consumer)
+        async with asyncio.TaskGroup() as tg:
+            consume = tg.create_task(pipeline.consume_forever(stop))
+            tg.create_task(pipeline.maintain_forever(stop))
+            await stop.wait()
+            consume.cancel()
+    finally:
+        await redis.aclose()
+        await pool.close()

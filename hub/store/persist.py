@@ -1,0 +1,331 @@
+"""Persist a batch of inbound envelopes in one transaction, idempotently.
+
+Round trips are per batch, not per message: every step works on arrays (unnest).
+Find-or-create always rests on a unique key (identities PK, the one-open-conversation
+partial index, the message idempotency constraint), so concurrent pipeline consumers
+cannot create duplicates; a lost race is resolved by re-reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+
+from hub.identity import identity_key
+from hub.schema import (
+    AnyEvent,
+    Author,
+    Conversation,
+    ConversationCreated,
+    Envelope,
+    Message,
+    MessageCreated,
+    WorkItem,
+    WorkItemCreated,
+    encode,
+)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    events: list[AnyEvent] = field(default_factory=list)
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+
+
+@dataclass(slots=True)
+class _Inbox:
+    slug: str
+    channel: str
+    default_queue: str
+
+
+async def _load_inboxes(conn: asyncpg.Connection, slugs: set[str]) -> dict[str, _Inbox]:
+    rows = await conn.fetch(
+        "SELECT slug, channel, default_queue FROM inboxes WHERE slug = ANY($1::text[])",
+        list(slugs),
+    )
+    return {r["slug"]: _Inbox(r["slug"], r["channel"], r["default_queue"]) for r in rows}
+
+
+async def _existing_keys(
+    conn: asyncpg.Connection, envs: Sequence[Envelope]
+) -> set[tuple[str, str, str]]:
+    rows = await conn.fetch(
+        "SELECT m.channel, m.channel_account, m.provider_id FROM messages m"
+        " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(ch, acc, pid)"
+        "   ON m.channel = k.ch AND m.channel_account = k.acc AND m.provider_id = k.pid",
+        [e.channel for e in envs],
+        [e.channel_account for e in envs],
+        [e.provider_id for e in envs],
+    )
+    return {(r[0], r[1], r[2]) for r in rows}
+
+
+async def resolve_contacts(
+    conn: asyncpg.Connection, wanted: dict[str, tuple[str, str, str]]
+) -> dict[str, tuple[int, str]]:
+    """Map identity key -> (contact id, contact name), creating contacts that are missing.
+
+    ``wanted``: identity key -> (kind, value, display name).
+    """
+    keys = sorted(wanted)
+    kinds = [wanted[k][0] for k in keys]
+    values = [wanted[k][1] for k in keys]
+    found: dict[str, tuple[int, str]] = {}
+
+    async def read(kinds_: list[str], values_: list[str]) -> None:
+        rows = await conn.fetch(
+            "SELECT i.kind, i.value, c.id, c.name FROM identities i"
+            " JOIN unnest($1::text[], $2::text[]) AS k(kind, value)"
+            "   ON i.kind = k.kind AND i.value = k.value"
+            " JOIN contacts c ON c.id = i.contact_id",
+            kinds_, values_,
+        )
+        for r in rows:
+            found[f"{r[0]}:{r[1]}"] = (r[2], r[3])
+
+    await read(kinds, values)
+    missing = [k for k in keys if k not in found]
+    if not missing:
+        return found
+    names = [wanted[k][2] for k in missing]
+    emails = [wanted[k][1] if wanted[k][0] == "email" else None for k in missing]
+    phones = [wanted[k][1] if wanted[k][0] == "phone" else None for k in missing]
+    created = await conn.fetch(
+        "INSERT INTO contacts (name, email, phone, seed_key)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+        " RETURNING id, seed_key, name",
+        names, emails, phones, missing,
+    )
+    by_key = {r["seed_key"]: (r["id"], r["name"]) for r in created}
+    # Sorted insert order keeps concurrent batches from deadlocking on the PK.
+    linked = await conn.fetch(
+        "INSERT INTO identities (kind, value, contact_id)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])"
+        " ON CONFLICT (kind, value) DO NOTHING RETURNING kind, value",
+        [wanted[k][0] for k in missing],
+        [wanted[k][1] for k in missing],
+        [by_key[k][0] for k in missing],
+    )
+    won = {f"{r[0]}:{r[1]}" for r in linked}
+    for k in won:
+        found[k] = by_key[k]
+    lost = [k for k in missing if k not in won]
+    if lost:
+        await conn.execute(
+            "DELETE FROM contacts WHERE id = ANY($1::bigint[])", [by_key[k][0] for k in lost]
+        )
+        await read([wanted[k][0] for k in lost], [wanted[k][1] for k in lost])
+    return found
+
+
+def _conversation(r: asyncpg.Record, contact_name: str) -> Conversation:
+    return Conversation(
+        id=r["id"], inbox=r["inbox"], channel=r["channel"], contact_id=r["contact_id"],
+        contact_name=contact_name, contact_identity=r["contact_identity"],
+        status=r["status"], assignee_id=r["assignee_id"], subject=r["subject"],
+        created_at=r["created_at"], last_message_at=r["last_message_at"],
+    )
+
+
+_CONV_COLS = ("id, inbox, channel, contact_id, contact_identity, status, assignee_id, subject,"
+              " created_at, last_message_at")
+
+
+async def open_conversations(
+    conn: asyncpg.Connection,
+    wanted: dict[tuple[int, str], tuple[str, str, str, str]],
+    inboxes: dict[str, _Inbox],
+    events: list[AnyEvent],
+) -> dict[tuple[int, str], Conversation]:
+    """(contact id, inbox) -> the open conversation, created when there is none.
+
+    ``wanted`` values: (channel, identity key, subject, contact name). New
+    conversations get a queued work item and their events appended to ``events``.
+    """
+    keys = sorted(wanted)
+    contact_ids = [k[0] for k in keys]
+    inbox_slugs = [k[1] for k in keys]
+    result: dict[tuple[int, str], Conversation] = {}
+
+    async def read(cids: list[int], slugs: list[str]) -> None:
+        rows = await conn.fetch(
+            f"SELECT {_CONV_COLS} FROM conversations c"
+            " JOIN unnest($1::bigint[], $2::text[]) AS k(cid, inbox)"
+            "   ON c.contact_id = k.cid AND c.inbox = k.inbox AND c.status <> 'resolved'",
+            cids, slugs,
+        )
+        for r in rows:
+            key = (r["contact_id"], r["inbox"])
+            result[key] = _conversation(r, wanted[key][3])
+
+    await read(contact_ids, inbox_slugs)
+    missing = [k for k in keys if k not in result]
+    if not missing:
+        return result
+    created = await conn.fetch(
+        "INSERT INTO conversations (contact_id, inbox, channel, contact_identity, subject)"
+        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
+        " ON CONFLICT (contact_id, inbox) WHERE status <> 'resolved' DO NOTHING"
+        f" RETURNING {_CONV_COLS}",
+        [k[0] for k in missing], [k[1] for k in missing],
+        [wanted[k][0] for k in missing], [wanted[k][1] for k in missing],
+        [wanted[k][2] for k in missing],
+    )
+    new_convs = []
+    for r in created:
+        key = (r["contact_id"], r["inbox"])
+        conv = _conversation(r, wanted[key][3])
+        result[key] = conv
+        new_convs.append(conv)
+    lost = [k for k in missing if k not in result]
+    if lost:
+        await read([k[0] for k in lost], [k[1] for k in lost])
+    if new_convs:
+        items = await conn.fetch(
+            "INSERT INTO work_items (conversation_id, queue, channel)"
+            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"
+            " RETURNING id, conversation_id, queue, channel, status, priority, agent_id,"
+            " created_at",
+            [c.id for c in new_convs],
+            [inboxes[c.inbox].default_queue for c in new_convs],
+            [c.channel for c in new_convs],
+        )
+        item_by_conv = {r["conversation_id"]: r for r in items}
+        for conv in new_convs:
+            events.append(ConversationCreated(conversation=conv))
+            r = item_by_conv[conv.id]
+            events.append(WorkItemCreated(inbox=conv.inbox, work_item=WorkItem(
+                id=r["id"], conversation_id=r["conversation_id"], queue=r["queue"],
+                channel=r["channel"], status=r["status"], priority=r["priority"],
+                agent_id=r["agent_id"], created_at=r["created_at"],
+            )))
+    return result
+
+
+async def insert_messages(
+    conn: asyncpg.Connection,
+    rows: Sequence[tuple[Envelope, int, Author, str]],
+) -> list[Message]:
+    """Insert (envelope, conversation id, author, ingest id); return only the new rows."""
+    if not rows:
+        return []
+    inserted = await conn.fetch(
+        "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
+        " direction, author_kind, author_name, agent_id, text, html, attachments, ingest_id,"
+        " created_at, status)"
+        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
+        " $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::jsonb[],"
+        " $12::text[], $13::timestamptz[], $14::text[])"
+        " ON CONFLICT ON CONSTRAINT messages_idempotency DO NOTHING"
+        " RETURNING id, conversation_id, channel, channel_account, provider_id, direction,"
+        " author_kind,"
+        " author_name, agent_id, text, html, status, created_at",
+        [r[1] for r in rows],
+        [r[0].channel for r in rows],
+        [r[0].channel_account for r in rows],
+        [r[0].provider_id for r in rows],
+        [r[0].direction for r in rows],
+        [r[2].kind for r in rows],
+        [r[2].name for r in rows],
+        [r[2].agent_id for r in rows],
+        [r[0].text for r in rows],
+        [r[0].html for r in rows],
+        [_attachments_json(r[0]) for r in rows],
+        [r[3] for r in rows],
+        [r[0].received_at for r in rows],
+        ["received" if r[0].direction == "in" else "queued" for r in rows],
+    )
+    by_pid = {(r[0].channel, r[0].channel_account, r[0].provider_id): r[0] for r in rows}
+    out = []
+    for r in sorted(inserted, key=lambda rec: rec["id"]):
+        env = by_pid[(r["channel"], r["channel_account"], r["provider_id"])]
+        out.append(Message(
+            id=r["id"], conversation_id=r["conversation_id"], direction=r["direction"],
+            author=Author(kind=r["author_kind"], name=r["author_name"], agent_id=r["agent_id"]),
+            text=r["text"], html=r["html"], channel=r["channel"], provider_id=r["provider_id"],
+            status=r["status"], attachments=list(env.attachments), created_at=r["created_at"],
+        ))
+    return out
+
+
+def _attachments_json(env: Envelope) -> str:
+    return encode(list(env.attachments)).decode()
+
+
+async def touch_conversations(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
+    latest: dict[int, datetime] = {}
+    for m in messages:
+        if m.conversation_id not in latest or m.created_at > latest[m.conversation_id]:
+            latest[m.conversation_id] = m.created_at
+    if latest:
+        await conn.execute(
+            "UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, k.at)"
+            " FROM unnest($1::bigint[], $2::timestamptz[]) AS k(id, at) WHERE c.id = k.id",
+            list(latest), list(latest.values()),
+        )
+
+
+async def persist_inbound_batch(
+    conn: asyncpg.Connection, batch: Sequence[tuple[str, Envelope]]
+) -> BatchResult:
+    """Store a batch of inbound envelopes (ingest id, envelope) inside the caller's
+    transaction. Returns the events to publish after commit."""
+    result = BatchResult()
+    unique: dict[tuple[str, str, str], tuple[int, str, Envelope]] = {}
+    for index, (ingest_id, env) in enumerate(batch):
+        key = (env.channel, env.channel_account, env.provider_id)
+        if key in unique:
+            result.duplicates += 1
+        else:
+            unique[key] = (index, ingest_id, env)
+    if not unique:
+        return result
+    inboxes = await _load_inboxes(conn, {e.channel_account for _, _, e in unique.values()})
+    existing = await _existing_keys(conn, [e for _, _, e in unique.values()])
+    todo: list[tuple[int, str, Envelope]] = []
+    for key, item in unique.items():
+        env = item[2]
+        if key in existing:
+            result.duplicates += 1
+        elif env.channel_account not in inboxes:
+            result.rejected.append((item[0], f"unknown inbox {env.channel_account!r}"))
+        elif env.direction != "in":
+            result.rejected.append((item[0], "outbound envelopes go through hub.actions"))
+        else:
+            todo.append(item)
+    if not todo:
+        return result
+
+    wanted_ids = {
+        identity_key(e.sender): (e.sender.kind, e.sender.value, e.sender_name or e.sender.value)
+        for _, _, e in todo
+    }
+    contacts = await resolve_contacts(conn, wanted_ids)
+    wanted_convs: dict[tuple[int, str], tuple[str, str, str, str]] = {}
+    for _, _, e in todo:
+        cid, cname = contacts[identity_key(e.sender)]
+        wanted_convs.setdefault(
+            (cid, e.channel_account),
+            (e.channel, identity_key(e.sender), e.subject, cname),
+        )
+    convs = await open_conversations(conn, wanted_convs, inboxes, result.events)
+    rows = []
+    for _, ingest_id, e in todo:
+        cid, cname = contacts[identity_key(e.sender)]
+        conv = convs[(cid, e.channel_account)]
+        rows.append((e, conv.id, Author(kind="contact", name=e.sender_name or cname), ingest_id))
+    messages = await insert_messages(conn, rows)
+    await touch_conversations(conn, messages)
+    inbox_of = {c.id: c.inbox for c in convs.values()}
+    result.events.extend(
+        MessageCreated(inbox=inbox_of[m.conversation_id], message=m) for m in messages
+    )
+    result.stored = len(messages)
+    result.duplicates += len(todo) - len(messages)
+    return result

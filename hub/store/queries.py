@@ -1,0 +1,172 @@
+"""Read models for REST and socket snapshots. Every read is scoped by what the agent may
+see; callers map NotFound/Forbidden at the edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from hub.errors import Forbidden, NotFound
+from hub.schema import Agent, Author, Conversation, Message
+
+_CONV = ("c.id, c.inbox, c.channel, c.contact_id, c.contact_identity, c.status, c.assignee_id,"
+         " c.subject, c.created_at, c.last_message_at, ct.name AS contact_name")
+_MSG = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
+        " private, channel, provider_id, status, attachments, created_at")
+
+
+def conversation_from(r: asyncpg.Record) -> Conversation:
+    return Conversation(
+        id=r["id"], inbox=r["inbox"], channel=r["channel"], contact_id=r["contact_id"],
+        contact_name=r["contact_name"], contact_identity=r["contact_identity"],
+        status=r["status"], assignee_id=r["assignee_id"], subject=r["subject"],
+        created_at=r["created_at"], last_message_at=r["last_message_at"],
+    )
+
+
+def message_from(r: asyncpg.Record) -> Message:
+    import msgspec
+
+    from hub.schema import AttachmentRef
+
+    return Message(
+        id=r["id"], conversation_id=r["conversation_id"], direction=r["direction"],
+        author=Author(kind=r["author_kind"], name=r["author_name"], agent_id=r["agent_id"]),
+        text=r["text"], html=r["html"], private=r["private"], channel=r["channel"],
+        provider_id=r["provider_id"], status=r["status"],
+        attachments=msgspec.json.decode(r["attachments"], type=list[AttachmentRef]),
+        created_at=r["created_at"],
+    )
+
+
+async def load_agent(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> Agent | None:
+    r = await conn.fetchrow(
+        "SELECT a.id, a.name, a.email, a.role,"
+        " coalesce(array_agg(ai.inbox ORDER BY ai.inbox)"
+        "   FILTER (WHERE ai.inbox IS NOT NULL), '{}') AS inboxes"
+        " FROM agents a LEFT JOIN agent_inboxes ai ON ai.agent_id = a.id"
+        " WHERE a.id = $1 AND a.active GROUP BY a.id",
+        agent_id,
+    )
+    if r is None:
+        return None
+    return Agent(id=r["id"], name=r["name"], email=r["email"], role=r["role"],
+                 inboxes=list(r["inboxes"]))
+
+
+async def get_conversation(
+    conn: asyncpg.Connection | asyncpg.Pool, agent: Agent | None, conversation_id: int
+) -> Conversation:
+    r = await conn.fetchrow(
+        f"SELECT {_CONV} FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
+        " WHERE c.id = $1",
+        conversation_id,
+    )
+    if r is None:
+        raise NotFound("no such conversation")
+    if agent is not None and not agent.may_see_inbox(r["inbox"]):
+        raise Forbidden("not a member of this inbox")
+    return conversation_from(r)
+
+
+async def list_messages(
+    conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int, *,
+    include_private: bool = True, limit: int = 500,
+) -> list[Message]:
+    rows = await conn.fetch(
+        f"SELECT {_MSG} FROM (SELECT * FROM messages WHERE conversation_id = $1"
+        " AND ($2 OR NOT private) ORDER BY id DESC LIMIT $3) m ORDER BY id",
+        conversation_id, include_private, limit,
+    )
+    return [message_from(r) for r in rows]
+
+
+async def list_conversations(
+    conn: asyncpg.Connection | asyncpg.Pool, agent: Agent, *, status: str, assignee: str,
+    inbox: str | None, limit: int = 200,
+) -> list[dict[str, Any]]:
+    where = ["c.status = $1"]
+    args: list[Any] = [status]
+    if agent.role == "agent":
+        args.append(agent.inboxes)
+        where.append(f"c.inbox = ANY(${len(args)}::text[])")
+    if inbox:
+        args.append(inbox)
+        where.append(f"c.inbox = ${len(args)}")
+    if assignee == "me":
+        args.append(agent.id)
+        where.append(f"c.assignee_id = ${len(args)}")
+    elif assignee == "unassigned":
+        where.append("c.assignee_id IS NULL")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT {_CONV}, lm.text AS last_text, lm.direction AS last_direction,"
+        " lm.id AS last_message_id"
+        " FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
+        " LEFT JOIN LATERAL (SELECT text, direction, id FROM messages m"
+        "   WHERE m.conversation_id = c.id AND NOT m.private ORDER BY id DESC LIMIT 1) lm"
+        "   ON true"
+        f" WHERE {' AND '.join(where)}"
+        f" ORDER BY c.last_message_at DESC NULLS LAST, c.id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {"conversation": conversation_from(r)}
+        item["last_message"] = (
+            None if r["last_message_id"] is None else
+            {"id": r["last_message_id"], "text": r["last_text"][:200],
+             "direction": r["last_direction"]}
+        )
+        out.append(item)
+    return out
+
+
+async def contact_context(
+    conn: asyncpg.Connection | asyncpg.Pool, agent: Agent, contact_id: int
+) -> dict[str, Any]:
+    """The 360° view: profile, identities, accounts, orders, invoices, conversations."""
+    contact = await conn.fetchrow(
+        "SELECT id, name, email, phone, locale, tier, created_at FROM contacts WHERE id = $1",
+        contact_id,
+    )
+    if contact is None:
+        raise NotFound("no such contact")
+    convs = await conn.fetch(
+        f"SELECT {_CONV} FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
+        " WHERE c.contact_id = $1 ORDER BY c.created_at DESC LIMIT 50",
+        contact_id,
+    )
+    if agent.role == "agent" and not any(agent.may_see_inbox(r["inbox"]) for r in convs):
+        raise Forbidden("this contact has no conversation in your inboxes")
+    identities = await conn.fetch(
+        "SELECT kind, value FROM identities WHERE contact_id = $1 ORDER BY kind, value",
+        contact_id,
+    )
+    accounts = await conn.fetch(
+        "SELECT account_no, service, plan, status, monthly_fee::float8 AS monthly_fee, since"
+        " FROM customer_accounts WHERE contact_id = $1 ORDER BY service, account_no",
+        contact_id,
+    )
+    orders = await conn.fetch(
+        "SELECT order_no, items, total::float8 AS total, status, created_at FROM orders"
+        " WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 20",
+        contact_id,
+    )
+    invoices = await conn.fetch(
+        "SELECT invoice_no, amount::float8 AS amount, due_date, status FROM invoices"
+        " WHERE contact_id = $1 ORDER BY due_date DESC LIMIT 24",
+        contact_id,
+    )
+    import msgspec
+
+    return {
+        "contact": dict(contact),
+        "identities": [dict(r) for r in identities],
+        "accounts": [dict(r) for r in accounts],
+        "orders": [{**dict(r), "items": msgspec.json.decode(r["items"])} for r in orders],
+        "invoices": [dict(r) for r in invoices],
+        "conversations": [conversation_from(r) for r in convs
+                          if agent.may_see_inbox(r["inbox"])],
+    }

@@ -1,0 +1,64 @@
+"""Starlette app factory. The lifespan owns every resource and background task."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+
+from hub.config import Settings
+from hub.errors import ConfigError, HubError
+from hub.outbox import Publisher
+from web.http import hub_error_handler, unexpected_error_handler
+from web.ingest import IngestWriter
+from web.realtime.endpoints import agent_socket, widget_socket
+from web.realtime.fanout import Fanout
+from web.routes_api import routes as api_routes
+from web.routes_pages import routes as page_routes
+from web.state import HubState
+
+log = logging.getLogger("omnihub.web")
+
+
+def create_app(settings: Settings) -> Starlette:
+    if not settings.database_url or not settings.redis_url:
+        raise ConfigError("DATABASE_URL and REDIS_URL are required")
+    if len(settings.secret_key) < 16:
+        raise ConfigError("OMNIHUB_SECRET_KEY (16+ characters) is required")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=10)
+        redis = aioredis.from_url(settings.redis_url, decode_responses=False)
+        ingest = IngestWriter(redis, settings.ingest_stream)
+        fanout = Fanout(redis, settings.events_stream)
+        app.state.hub = HubState(settings=settings, pool=pool, redis=redis,
+                                 publisher=Publisher(redis, settings), ingest=ingest,
+                                 fanout=fanout)
+        ingest.start()
+        fanout.start()
+        await fanout.ready.wait()
+        try:
+            yield
+        finally:
+            await fanout.stop()
+            await ingest.stop()
+            await redis.aclose()
+            await pool.close()
+
+    routes = [
+        *page_routes,
+        *api_routes,
+        WebSocketRoute("/ws/agent", agent_socket),
+        WebSocketRoute("/ws/widget", widget_socket),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HubError: hub_error_handler, Exception: unexpected_error_handler},
+    )

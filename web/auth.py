@@ -1,0 +1,73 @@
+"""Agent sessions: argon2 password check, an opaque session token in an HttpOnly cookie,
+only its SHA-256 stored. Role checks live here too."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from starlette.requests import HTTPConnection
+
+from hub.errors import Forbidden, Unauthorized
+from hub.schema import Agent, Role
+from hub.store.queries import load_agent
+from web.passwords import verify_password
+from web.state import HubState
+
+COOKIE = "oh_session"
+_ROLE_RANK = {"agent": 0, "supervisor": 1, "admin": 2}
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def log_in(state: HubState, email: str, password: str) -> str:
+    """Return a new session token, or raise Unauthorized."""
+    row = await state.pool.fetchrow(
+        "SELECT id, password_hash FROM agents WHERE email = $1 AND active",
+        email.strip().lower()[:320],
+    )
+    ok = await asyncio.to_thread(verify_password, row["password_hash"] if row else None,
+                                 password[:1024])
+    if row is None or not ok:
+        raise Unauthorized("wrong email or password")
+    token = secrets.token_urlsafe(32)
+    await state.pool.execute(
+        "INSERT INTO sessions (token_hash, agent_id, expires_at) VALUES ($1, $2, $3)",
+        _token_hash(token), row["id"],
+        datetime.now(UTC) + timedelta(seconds=state.settings.session_ttl_s),
+    )
+    return token
+
+
+async def log_out(state: HubState, token: str | None) -> None:
+    if token:
+        await state.pool.execute("DELETE FROM sessions WHERE token_hash = $1", _token_hash(token))
+
+
+async def agent_from_connection(state: HubState, conn: HTTPConnection) -> Agent:
+    token = conn.cookies.get(COOKIE)
+    if not token or len(token) > 200:
+        raise Unauthorized("log in first")
+    agent_id = await state.pool.fetchval(
+        "SELECT agent_id FROM sessions WHERE token_hash = $1 AND expires_at > now()",
+        _token_hash(token),
+    )
+    agent = await load_agent(state.pool, agent_id) if agent_id else None
+    if agent is None:
+        raise Unauthorized("session expired; log in again")
+    return agent
+
+
+def require_role(agent: Agent, role: Role) -> None:
+    if _ROLE_RANK[agent.role] < _ROLE_RANK[role]:
+        raise Forbidden(f"needs the {role} role")
+
+
+def check_same_origin(state: HubState, origin: str | None) -> None:
+    """Cookie-authenticated writes and agent sockets must come from our own pages."""
+    if origin is None or origin.rstrip("/") not in state.settings.allowed_agent_origins:
+        raise Forbidden("origin not allowed")

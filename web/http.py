@@ -1,0 +1,69 @@
+"""HTTP edge helpers: bounded JSON bodies decoded into typed structs, and the mapping of
+the error root to JSON responses. No stack trace ever reaches a client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.errors import BadInput, HubError, TooLarge
+
+log = logging.getLogger("omnihub.http")
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _encoder.encode(content)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadInput("invalid Content-Length")
+        if int(declared) > limit:
+            raise TooLarge(f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, kind: type[T], limit: int) -> T:
+    ctype = request.headers.get("content-type", "")
+    if not ctype.split(";")[0].strip().lower() == "application/json":
+        raise BadInput("Content-Type must be application/json", code="unsupported_media_type")
+    body = await read_body(request, limit)
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise BadInput(str(exc), code="invalid_body") from None
+    except msgspec.DecodeError as exc:
+        raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+
+
+def error_response(exc: HubError) -> JSON:
+    status = 415 if exc.code == "unsupported_media_type" else exc.status
+    return JSON({"error": exc.code, "reason": exc.reason}, status_code=status)
+
+
+async def hub_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    return error_response(exc)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSON({"error": "internal", "reason": "internal error"}, status_code=500)

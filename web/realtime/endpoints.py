@@ -1,0 +1,217 @@
+"""The two websocket endpoints. Handshakes check Origin and credentials before anything
+is sent; a refused handshake is accepted only to be closed with 1008 and a reason, so
+browsers can show why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from starlette.websockets import WebSocket
+
+from channels.chat import (
+    WidgetFrame,
+    WidgetMessage,
+    WidgetPing,
+    WidgetTyping,
+    envelope_from_widget,
+    issue_visitor_token,
+    new_visitor_identity,
+    verify_user_hash,
+    verify_visitor_token,
+)
+from hub import actions
+from hub.errors import BadInput, HubError
+from hub.identity import identity_key
+from hub.schema import Agent, Author, Identity, encode
+from hub.store.queries import get_conversation, list_messages
+from hub.streamids import StreamId, parse_stream_id
+from web.auth import agent_from_connection, check_same_origin
+from web.jobs import enqueue_delivery
+from web.realtime.fanout import Subscriber
+from web.realtime.session import SocketSession, parse_last_id
+from web.state import HubState
+
+_encoder = msgspec.json.Encoder()
+
+
+class AgentReply(msgspec.Struct, tag="reply", tag_field="type", forbid_unknown_fields=True):
+    conversation_id: int
+    client_id: str
+    text: str
+    private: bool = False
+
+
+class AgentTyping(msgspec.Struct, tag="typing", tag_field="type", forbid_unknown_fields=True):
+    conversation_id: int
+    on: bool
+
+
+class AgentPing(msgspec.Struct, tag="ping", tag_field="type", forbid_unknown_fields=True):
+    pass
+
+
+AgentFrame = AgentReply | AgentTyping | AgentPing
+_agent_decoder = msgspec.json.Decoder(AgentFrame)
+_widget_decoder = msgspec.json.Decoder(WidgetFrame)
+
+
+def decode_frame(decoder: msgspec.json.Decoder, data: bytes) -> Any:  # type: ignore[type-arg]
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if "Invalid value" in text and "`$.type`" in text:
+            raise BadInput(f"unknown frame type: {text}", code="unknown_type") from None
+        raise BadInput(text, code="bad_frame") from None
+    except msgspec.DecodeError as exc:
+        raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+
+
+async def refuse(ws: WebSocket, exc: HubError) -> None:
+    await ws.accept()
+    await ws.close(exc.close_code if exc.close_code != 1011 else 1008, exc.reason[:120])
+
+
+def _state(ws: WebSocket) -> HubState:
+    state: HubState = ws.app.state.hub
+    return state
+
+
+async def _start_point(state: HubState, last: StreamId | None) -> tuple[StreamId, bool, str]:
+    """(after, reset, tail): where the gap starts and whether the client must reload."""
+    tail = await state.fanout.tail_id()
+    if last is None:
+        return parse_stream_id(tail), False, tail
+    if await state.fanout.gap_expired(last):
+        return parse_stream_id(tail), True, tail
+    return last, False, tail
+
+
+async def agent_socket(ws: WebSocket) -> None:
+    state = _state(ws)
+    try:
+        check_same_origin(state, ws.headers.get("origin"))
+        agent = await agent_from_connection(state, ws)
+        last = parse_last_id(ws.query_params.get("last_id"))
+    except HubError as exc:
+        await refuse(ws, exc)
+        return
+    inboxes = None if agent.role in ("supervisor", "admin") else frozenset(agent.inboxes)
+    sub = Subscriber(queue_size=state.settings.ws_queue_size, inboxes=inboxes)
+    await ws.accept()
+    state.fanout.add(sub)
+    after, reset, tail = await _start_point(state, last)
+    prelude = [_encoder.encode({"type": "hello", "agent": agent, "last_id": tail}).decode()]
+    if reset:
+        prelude.append('{"type":"reload","reason":"gap_expired"}')
+    session = SocketSession(ws, state.fanout, sub)
+
+    async def handle(data: bytes) -> dict[str, Any] | None:
+        frame = decode_frame(_agent_decoder, data)
+        if isinstance(frame, AgentPing):
+            return {"type": "pong"}
+        if isinstance(frame, AgentTyping):
+            await _agent_typing(state, agent, frame)
+            return None
+        try:
+            message, created = await actions.post_agent_reply(
+                state.pool, state.publisher, agent, frame.conversation_id,
+                text=frame.text, client_id=frame.client_id, private=frame.private,
+            )
+        except HubError as exc:
+            return {"type": "error", "code": exc.code, "reason": exc.reason,
+                    "client_id": frame.client_id}
+        if created:
+            await enqueue_delivery(state.redis, state.settings, message)
+        return {"type": "ack", "client_id": frame.client_id, "message_id": message.id}
+
+    await session.run(after=after, prelude=prelude, handle=handle)
+
+
+async def _agent_typing(state: HubState, agent: Agent, frame: AgentTyping) -> None:
+    conv = await get_conversation(state.pool, agent, frame.conversation_id)
+    author = Author(kind="agent", name=agent.name, agent_id=agent.id)
+    await state.publisher.publish_ephemeral(actions.typing_event(conv, author, frame.on))
+
+
+async def _widget_identity(state: HubState, ws: WebSocket, inbox_slug: str) -> Identity:
+    q = ws.query_params
+    inbox = await state.inbox(inbox_slug)
+    if q.get("email") or q.get("hash"):
+        return verify_user_hash(inbox.identity_secret, q.get("email", ""), q.get("hash", ""))
+    token = q.get("token")
+    if token:
+        return verify_visitor_token(state.settings.secret_key, inbox_slug, token[:400])
+    return new_visitor_identity()
+
+
+async def _open_conversation(state: HubState, inbox: str, identity: Identity) -> int:
+    cid = await state.pool.fetchval(
+        "SELECT c.id FROM conversations c JOIN identities i ON i.contact_id = c.contact_id"
+        " WHERE i.kind = $1 AND i.value = $2 AND c.inbox = $3 AND c.status <> 'resolved'",
+        identity.kind, identity.value, inbox,
+    )
+    return int(cid or 0)
+
+
+async def widget_socket(ws: WebSocket) -> None:
+    state = _state(ws)
+    slug = ws.query_params.get("inbox", "")
+    try:
+        inbox = await state.inbox(slug)
+        if inbox.channel != "chat":
+            raise BadInput("inbox is not a chat inbox")
+        if not inbox.allows_origin(ws.headers.get("origin")):
+            raise BadInput("origin not allowed for this inbox", code="forbidden")
+        identity = await _widget_identity(state, ws, slug)
+        last = parse_last_id(ws.query_params.get("last_id"))
+    except HubError as exc:
+        exc.close_code = 1008
+        await refuse(ws, exc)
+        return
+    bind_key = f"{slug}|{identity_key(identity)}"
+    conv_id = await _open_conversation(state, slug, identity)
+    sub = Subscriber(queue_size=state.settings.ws_queue_size, widget_bind_key=bind_key,
+                     conversation_id=conv_id)
+    await ws.accept()
+    state.fanout.add(sub)
+    after, reset, tail = await _start_point(state, last)
+    # The open conversation may have been created between the lookup and registering.
+    conv_id = conv_id or await _open_conversation(state, slug, identity)
+    if conv_id:
+        state.fanout.bind_widget(sub, conv_id)
+    snapshot = None
+    if last is None or reset:
+        snapshot = (await list_messages(state.pool, conv_id, include_private=False)
+                    if conv_id else [])
+    hello = {
+        "type": "hello",
+        "visitor_token": issue_visitor_token(state.settings.secret_key, slug, identity),
+        "conversation_id": conv_id or None,
+        "inbox": {"slug": inbox.slug, "name": inbox.name, "greeting": inbox.greeting},
+        "last_id": tail, "reset": reset, "messages": snapshot,
+    }
+    session = SocketSession(ws, state.fanout, sub)
+
+    async def handle(data: bytes) -> dict[str, Any] | None:
+        frame = decode_frame(_widget_decoder, data)
+        if isinstance(frame, WidgetPing):
+            return {"type": "pong"}
+        if isinstance(frame, WidgetTyping):
+            if sub.conversation_id:
+                await state.publisher.publish_ephemeral(actions.typing_event(
+                    await get_conversation(state.pool, None, sub.conversation_id),
+                    Author(kind="contact", name=""), frame.on))
+            return None
+        assert isinstance(frame, WidgetMessage)
+        try:
+            env = envelope_from_widget(slug, identity, frame, datetime.now(UTC))
+        except HubError as exc:
+            return {"type": "error", "code": exc.code, "reason": exc.reason,
+                    "client_id": frame.client_id}
+        stream_id = await state.ingest.submit(env)
+        return {"type": "ack", "client_id": frame.client_id, "stream_id": stream_id}
+
+    await session.run(after=after, prelude=[encode(hello).decode()], handle=handle)

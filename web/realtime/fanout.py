@@ -1,0 +1,207 @@
+"""One events-stream reader per process, fanning frames out to local sockets.
+
+Each socket is a ``Subscriber`` with a bounded queue drained by its own writer task.
+The reader never awaits a socket: a full queue marks the subscriber overflowed and
+its connection is closed with 1013 (it resumes with ``last_id``). A frame is built
+once per event and shared by every socket that gets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+
+import redis.asyncio as aioredis
+
+from hub.streamids import StreamId, parse_stream_id
+
+log = logging.getLogger("omnihub.fanout")
+
+Item = tuple[StreamId | None, str]
+
+
+class Subscriber:
+    __slots__ = ("bind_key", "conversation_id", "inboxes", "is_widget", "on_overflow",
+                 "overflowed", "queue")
+
+    def __init__(self, *, queue_size: int, inboxes: frozenset[str] | None = None,
+                 widget_bind_key: str = "", conversation_id: int = 0,
+                 on_overflow: Callable[[], None] | None = None) -> None:
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=queue_size)
+        # Agents: None = every inbox (supervisors). Widgets: inboxes unused.
+        self.inboxes = inboxes
+        self.is_widget = bool(widget_bind_key)
+        self.bind_key = widget_bind_key
+        self.conversation_id = conversation_id
+        self.overflowed = False
+        self.on_overflow = on_overflow
+
+    def wants(self, inbox: str, conv: int, widget_route: str) -> bool:
+        if self.is_widget:
+            if widget_route == "c":
+                return conv == self.conversation_id and conv != 0
+            if widget_route.startswith("b:"):
+                return widget_route[2:] == self.bind_key
+            return False
+        return self.inboxes is None or inbox == "" or inbox in self.inboxes
+
+    def offer(self, item: Item) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            if self.on_overflow:
+                self.on_overflow()
+
+
+def event_frame(sid: bytes, payload: bytes) -> str:
+    return '{"type":"event","id":"' + sid.decode() + '","event":' + payload.decode() + "}"
+
+
+def _route(fields: dict[bytes, bytes]) -> tuple[str, int, str]:
+    return (fields.get(b"i", b"").decode(), int(fields.get(b"c", b"0") or 0),
+            fields.get(b"w", b"").decode())
+
+
+class Fanout:
+    def __init__(self, redis: aioredis.Redis, stream: str) -> None:
+        self._redis = redis
+        self._stream = stream
+        self._agents_all: set[Subscriber] = set()
+        self._agents_by_inbox: defaultdict[str, set[Subscriber]] = defaultdict(set)
+        self._widgets_by_conv: defaultdict[int, set[Subscriber]] = defaultdict(set)
+        self._widgets_by_bind: defaultdict[str, set[Subscriber]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    # ---- registry -------------------------------------------------------------------
+
+    def add(self, sub: Subscriber) -> None:
+        if sub.is_widget:
+            self._widgets_by_bind[sub.bind_key].add(sub)
+            if sub.conversation_id:
+                self._widgets_by_conv[sub.conversation_id].add(sub)
+        elif sub.inboxes is None:
+            self._agents_all.add(sub)
+        else:
+            for inbox in sub.inboxes:
+                self._agents_by_inbox[inbox].add(sub)
+
+    def remove(self, sub: Subscriber) -> None:
+        if sub.is_widget:
+            _discard(self._widgets_by_bind, sub.bind_key, sub)
+            _discard(self._widgets_by_conv, sub.conversation_id, sub)
+        elif sub.inboxes is None:
+            self._agents_all.discard(sub)
+        else:
+            for inbox in sub.inboxes:
+                _discard(self._agents_by_inbox, inbox, sub)
+
+    def bind_widget(self, sub: Subscriber, conversation_id: int) -> None:
+        if sub.conversation_id == conversation_id:
+            return
+        _discard(self._widgets_by_conv, sub.conversation_id, sub)
+        sub.conversation_id = conversation_id
+        self._widgets_by_conv[conversation_id].add(sub)
+
+    @property
+    def socket_count(self) -> int:
+        agents = len(self._agents_all) + len(
+            {s for subs in self._agents_by_inbox.values() for s in subs})
+        return agents + sum(len(s) for s in self._widgets_by_bind.values())
+
+    # ---- reading --------------------------------------------------------------------
+
+    def dispatch(self, sid_raw: bytes, fields: dict[bytes, bytes]) -> None:
+        sid = parse_stream_id(sid_raw)
+        frame = event_frame(sid_raw, fields[b"e"])
+        item: Item = (sid, frame)
+        inbox, conv, route = _route(fields)
+        for sub in self._agents_all:
+            sub.offer(item)
+        if inbox:
+            for sub in self._agents_by_inbox.get(inbox, ()):
+                sub.offer(item)
+        else:
+            for subs in self._agents_by_inbox.values():
+                for sub in subs:
+                    sub.offer(item)
+        if route == "c":
+            for sub in self._widgets_by_conv.get(conv, ()):
+                sub.offer(item)
+        elif route.startswith("b:"):
+            for sub in list(self._widgets_by_bind.get(route[2:], ())):
+                self.bind_widget(sub, conv)
+                sub.offer(item)
+
+    async def tail_id(self) -> str:
+        last = await self._redis.xrevrange(self._stream, count=1)
+        return last[0][0].decode() if last else "0-0"
+
+    async def gap_expired(self, last_id: StreamId) -> bool:
+        """True when events after ``last_id`` may have been trimmed away."""
+        try:
+            info = await self._redis.xinfo_stream(self._stream)
+        except aioredis.ResponseError:
+            return last_id != (0, 0)
+        deleted = info.get("max-deleted-entry-id") or b"0-0"
+        generated = info.get("last-generated-id") or b"0-0"
+        return (last_id < parse_stream_id(deleted)
+                or last_id > parse_stream_id(generated))
+
+    async def backlog(self, after: StreamId) -> AsyncIterator[tuple[bytes, dict[bytes, bytes]]]:
+        """Every entry after ``after``, oldest first, in chunks."""
+        start = f"({after[0]}-{after[1]}"
+        while True:
+            chunk = await self._redis.xrange(self._stream, min=start, count=500)
+            if not chunk:
+                return
+            for sid, fields in chunk:
+                yield sid, fields
+            start = "(" + chunk[-1][0].decode()
+
+    async def run(self) -> None:
+        last = await self.tail_id()
+        self.ready.set()
+        while True:
+            try:
+                resp = await self._redis.xread({self._stream: last}, count=1000, block=5000)
+            except (OSError, aioredis.ConnectionError) as exc:
+                log.warning("events reader lost Redis, retrying: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if not resp:
+                continue
+            for sid, fields in resp[0][1]:
+                try:
+                    self.dispatch(sid, fields)
+                except (KeyError, ValueError) as exc:
+                    log.error("skipping malformed event %s: %s", sid, exc)
+                last = sid.decode()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="events-fanout")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+def route_of(fields: dict[bytes, bytes]) -> tuple[str, int, str]:
+    return _route(fields)
+
+
+def _discard(index: defaultdict, key: object, sub: Subscriber) -> None:  # type: ignore[type-arg]
+    subs = index.get(key)
+    if subs is not None:
+        subs.discard(sub)
+        if not subs:
+            del index[key]

@@ -1,0 +1,119 @@
+"""Runs one websocket: a reader task for client frames, one writer task that sends the
+resume gap then live frames from the bounded queue, and an overflow watch that closes
+the socket with 1013. Whichever ends first ends the session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from hub.errors import BadInput, HubError
+from hub.streamids import StreamId, parse_stream_id
+from web.realtime.fanout import Fanout, Subscriber, event_frame, route_of
+
+log = logging.getLogger("omnihub.ws")
+
+_encoder = msgspec.json.Encoder()
+
+FrameHandler = Callable[[bytes], Awaitable[dict[str, Any] | None]]
+
+
+class SocketSession:
+    def __init__(self, ws: WebSocket, fanout: Fanout, sub: Subscriber) -> None:
+        self.ws = ws
+        self.fanout = fanout
+        self.sub = sub
+        self._overflow = asyncio.Event()
+        sub.on_overflow = self._overflow.set
+
+    def send_control(self, frame: dict[str, Any]) -> None:
+        """Queue a non-event frame (ack, error, pong) behind the events already queued."""
+        self.sub.offer((None, _encoder.encode(frame).decode()))
+
+    async def _writer(self, after: StreamId, prelude: list[str]) -> None:
+        ws = self.ws
+        for text in prelude:
+            await ws.send_text(text)
+        last = after
+        async for sid_raw, fields in self.fanout.backlog(after):
+            inbox, conv, route = route_of(fields)
+            if route.startswith("b:") and self.sub.is_widget and route[2:] == self.sub.bind_key:
+                self.fanout.bind_widget(self.sub, conv)
+            if self.sub.wants(inbox, conv, route):
+                await ws.send_text(event_frame(sid_raw, fields[b"e"]))
+            last = parse_stream_id(sid_raw)
+        queue = self.sub.queue
+        while True:
+            sid, text = await queue.get()
+            if sid is not None:
+                if sid <= last:
+                    continue  # already sent from the backlog
+                last = sid
+            await ws.send_text(text)
+
+    async def _reader(self, handle: FrameHandler) -> int:
+        ws = self.ws
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return int(message.get("code") or 1000)
+            data = message.get("text")
+            if data is None:
+                return 1003  # binary frames are not part of the protocol
+            try:
+                reply = await handle(data.encode())
+            except HubError as exc:
+                reply = {"type": "error", "code": exc.code, "reason": exc.reason}
+            except Exception:
+                log.exception("frame handler failed")
+                reply = {"type": "error", "code": "internal", "reason": "internal error"}
+            if reply is not None:
+                self.send_control(reply)
+
+    async def run(self, *, after: StreamId, prelude: list[str], handle: FrameHandler) -> None:
+        """Serve the socket; the subscriber must already be registered with the fanout."""
+        writer = asyncio.create_task(self._writer(after, prelude))
+        reader = asyncio.create_task(self._reader(handle))
+        overflow = asyncio.create_task(self._overflow.wait())
+        close_code: int | None = None
+        try:
+            done, _ = await asyncio.wait({writer, reader, overflow},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if overflow in done:
+                close_code = 1013
+            elif reader in done and not reader.cancelled() and reader.exception() is None:
+                code = reader.result()
+                close_code = 1003 if code == 1003 else None
+            elif writer in done and writer.exception() is not None:
+                exc = writer.exception()
+                if not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
+                    log.error("socket writer failed: %r", exc)
+                    close_code = 1011
+        finally:
+            self.fanout.remove(self.sub)
+            for task in (writer, reader, overflow):
+                task.cancel()
+            for task in (writer, reader, overflow):
+                with contextlib.suppress(BaseException):
+                    await task
+        if close_code is not None:
+            with contextlib.suppress(Exception):
+                reason = {1013: "too slow: resume with last_id", 1003: "text frames only",
+                          1011: "internal error"}[close_code]
+                # A stuck peer may never drain; do not let it hold this task forever.
+                await asyncio.wait_for(self.ws.close(close_code, reason), timeout=30)
+
+
+def parse_last_id(raw: str | None) -> StreamId | None:
+    if not raw:
+        return None
+    try:
+        return parse_stream_id(raw)
+    except BadInput:
+        raise BadInput("last_id: not a stream id", code="bad_last_id") from None

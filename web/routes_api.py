@@ -1,0 +1,163 @@
+"""REST routes. Every agent route authenticates, checks the role, and for writes the
+Origin; the API-channel route authenticates with the inbox bearer token."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from channels.api import ApiInboundMessage, envelope_from_api, verify_api_token
+from hub import actions
+from hub.errors import BadInput, NotFound
+from hub.schema import Agent, Role
+from hub.store import queries
+from web.auth import agent_from_connection, check_same_origin, require_role
+from web.http import JSON, read_json
+from web.jobs import enqueue_delivery
+from web.state import HubState
+
+Handler = Callable[[Request, HubState, Agent], Awaitable[Response]]
+
+
+def agent_route(role: Role = "agent", *, write: bool = False) -> Callable[[Handler], Callable[
+        [Request], Awaitable[Response]]]:
+    def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            state: HubState = request.app.state.hub
+            if write:
+                check_same_origin(state, request.headers.get("origin"))
+            agent = await agent_from_connection(state, request)
+            require_role(agent, role)
+            return await fn(request, state, agent)
+        endpoint.__name__ = fn.__name__
+        return endpoint
+    return wrap
+
+
+def _int_param(request: Request, name: str) -> int:
+    value = request.path_params[name]
+    if not isinstance(value, int) or not (0 < value < 2**63):
+        raise NotFound(f"no such {name}")
+    return value
+
+
+@agent_route()
+async def me(request: Request, state: HubState, agent: Agent) -> Response:
+    return JSON({"agent": agent})
+
+
+@agent_route()
+async def list_conversations(request: Request, state: HubState, agent: Agent) -> Response:
+    q = request.query_params
+    status = q.get("status", "open")
+    assignee = q.get("assignee", "all")
+    if status not in ("open", "pending", "resolved"):
+        raise BadInput("status: one of open, pending, resolved")
+    if assignee not in ("me", "unassigned", "all"):
+        raise BadInput("assignee: one of me, unassigned, all")
+    tail = await state.fanout.tail_id()
+    items = await queries.list_conversations(state.pool, agent, status=status,
+                                             assignee=assignee, inbox=q.get("inbox"))
+    return JSON({"conversations": items, "last_event_id": tail})
+
+
+@agent_route()
+async def get_conversation(request: Request, state: HubState, agent: Agent) -> Response:
+    cid = _int_param(request, "conversation_id")
+    tail = await state.fanout.tail_id()
+    conv = await queries.get_conversation(state.pool, agent, cid)
+    messages = await queries.list_messages(state.pool, cid)
+    return JSON({"conversation": conv, "messages": messages, "last_event_id": tail})
+
+
+@agent_route()
+async def contact_context(request: Request, state: HubState, agent: Agent) -> Response:
+    ctx = await queries.contact_context(state.pool, agent, _int_param(request, "contact_id"))
+    return JSON(ctx)
+
+
+class ReplyBody(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    client_id: str = ""
+    private: bool = False
+
+
+@agent_route(write=True)
+async def post_message(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, ReplyBody, state.settings.http_max_body)
+    client_id = body.client_id or f"rest:{uuid.uuid4()}"
+    message, created = await actions.post_agent_reply(
+        state.pool, state.publisher, agent, _int_param(request, "conversation_id"),
+        text=body.text, client_id=client_id, private=body.private,
+    )
+    if created:
+        await enqueue_delivery(state.redis, state.settings, message)
+    return JSON({"message": message}, status_code=201 if created else 200)
+
+
+class AssignBody(msgspec.Struct, forbid_unknown_fields=True):
+    agent_id: int | msgspec.UnsetType | None = msgspec.UNSET
+
+
+@agent_route(write=True)
+async def assign(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, AssignBody, state.settings.http_max_body)
+    target = agent.id if body.agent_id is msgspec.UNSET else body.agent_id
+    conv = await actions.assign_conversation(
+        state.pool, state.publisher, agent, _int_param(request, "conversation_id"), target)
+    return JSON({"conversation": conv})
+
+
+class StatusBody(msgspec.Struct, forbid_unknown_fields=True):
+    status: str
+
+
+@agent_route(write=True)
+async def set_status(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, StatusBody, state.settings.http_max_body)
+    conv = await actions.set_conversation_status(
+        state.pool, state.publisher, agent, _int_param(request, "conversation_id"),
+        body.status,  # type: ignore[arg-type]  # validated by the action
+    )
+    return JSON({"conversation": conv})
+
+
+async def api_inbound_message(request: Request) -> Response:
+    """API channel: an integration injects a customer message into an inbox."""
+    state: HubState = request.app.state.hub
+    inbox = await state.inbox(request.path_params["inbox"])
+    verify_api_token(inbox.api_token_hash, request.headers.get("authorization", ""))
+    if inbox.channel != "api":
+        raise BadInput("inbox is not an API inbox")
+    body = await read_json(request, ApiInboundMessage, state.settings.http_max_body)
+    env = envelope_from_api(inbox.slug, body, datetime.now(UTC))
+    stream_id = await state.ingest.submit(env)
+    return JSON({"accepted": True, "stream_id": stream_id, "provider_id": env.provider_id},
+                status_code=202)
+
+
+async def healthz(request: Request) -> Response:
+    state: HubState = request.app.state.hub
+    await state.redis.ping()
+    await state.pool.fetchval("SELECT 1")
+    return JSON({"ok": True, "sockets": state.fanout.socket_count})
+
+
+routes = [
+    Route("/healthz", healthz),
+    Route("/api/v1/me", me),
+    Route("/api/v1/conversations", list_conversations),
+    Route("/api/v1/conversations/{conversation_id:int}", get_conversation),
+    Route("/api/v1/conversations/{conversation_id:int}/messages", post_message,
+          methods=["POST"]),
+    Route("/api/v1/conversations/{conversation_id:int}/assign", assign, methods=["POST"]),
+    Route("/api/v1/conversations/{conversation_id:int}/status", set_status, methods=["POST"]),
+    Route("/api/v1/contacts/{contact_id:int}/context", contact_context),
+    Route("/api/v1/inboxes/{inbox}/messages", api_inbound_message, methods=["POST"]),
+]

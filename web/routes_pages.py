@@ -1,0 +1,96 @@
+"""HTML pages, the widget script and static assets. Pages are static files; data comes
+over REST and the sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from hub.errors import HubError
+from web.auth import COOKIE, agent_from_connection, check_same_origin, log_in, log_out
+from web.state import HubState
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+_PAGE_CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:;"
+             " style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none';"
+             " form-action 'self'")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(TEMPLATES / name, media_type="text/html",
+                        headers={"Content-Security-Policy": _PAGE_CSP,
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "same-origin", **_NO_STORE})
+
+
+async def index(request: Request) -> Response:
+    return RedirectResponse("/inbox", status_code=303)
+
+
+async def login_page(request: Request) -> Response:
+    return _page("login.html")
+
+
+async def login_submit(request: Request) -> Response:
+    state: HubState = request.app.state.hub
+    try:
+        check_same_origin(state, request.headers.get("origin"))
+        async with request.form(max_files=0, max_fields=4, max_part_size=4096) as form:
+            email = str(form.get("email", ""))
+            password = str(form.get("password", ""))
+        token = await log_in(state, email, password)
+    except HubError:
+        return RedirectResponse("/login?error=1", status_code=303)
+    resp = RedirectResponse("/inbox", status_code=303)
+    resp.set_cookie(COOKIE, token, max_age=state.settings.session_ttl_s, httponly=True,
+                    samesite="lax", secure=state.settings.cookie_secure, path="/")
+    return resp
+
+
+async def logout(request: Request) -> Response:
+    state: HubState = request.app.state.hub
+    check_same_origin(state, request.headers.get("origin"))
+    await log_out(state, request.cookies.get(COOKIE))
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+async def inbox_page(request: Request) -> Response:
+    state: HubState = request.app.state.hub
+    try:
+        await agent_from_connection(state, request)
+    except HubError:
+        return RedirectResponse("/login", status_code=303)
+    return _page("inbox.html")
+
+
+async def demo_page(request: Request) -> Response:
+    return FileResponse(TEMPLATES / "demo.html", media_type="text/html")
+
+
+async def widget_js(request: Request) -> Response:
+    # Loaded cross-origin by customer sites: short cache so fixes roll out.
+    return FileResponse(STATIC / "widget.js", media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=300",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+routes = [
+    Route("/", index),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login_submit, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/inbox", inbox_page),
+    Route("/demo", demo_page),
+    Route("/widget.js", widget_js),
+    Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
+]

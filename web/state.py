@@ -1,0 +1,60 @@
+"""Everything the web process owns, created and closed by the app lifespan."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from hub.config import Settings
+from hub.errors import NotFound
+from hub.outbox import Publisher
+from web.ingest import IngestWriter
+from web.realtime.fanout import Fanout
+
+
+@dataclass(slots=True, frozen=True)
+class InboxInfo:
+    slug: str
+    name: str
+    channel: str
+    greeting: str
+    allowed_origins: tuple[str, ...]
+    api_token_hash: str | None
+    identity_secret: str | None
+
+    def allows_origin(self, origin: str | None) -> bool:
+        return "*" in self.allowed_origins or (
+            origin is not None and origin.rstrip("/") in self.allowed_origins)
+
+
+@dataclass(slots=True)
+class HubState:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    publisher: Publisher
+    ingest: IngestWriter
+    fanout: Fanout
+    _inboxes: dict[str, tuple[float, InboxInfo]] = field(default_factory=dict)
+
+    async def inbox(self, slug: str) -> InboxInfo:
+        """Inbox config, cached for a few seconds (it changes rarely)."""
+        hit = self._inboxes.get(slug)
+        now = time.monotonic()
+        if hit and now - hit[0] < 10.0:
+            return hit[1]
+        r = await self.pool.fetchrow(
+            "SELECT slug, name, channel, greeting, allowed_origins, api_token_hash,"
+            " identity_secret FROM inboxes WHERE slug = $1",
+            slug[:64],
+        )
+        if r is None:
+            raise NotFound("no such inbox")
+        info = InboxInfo(r["slug"], r["name"], r["channel"], r["greeting"],
+                         tuple(o.rstrip("/") for o in r["allowed_origins"]),
+                         r["api_token_hash"], r["identity_secret"])
+        self._inboxes[slug] = (now, info)
+        return info
