@@ -121,7 +121,32 @@ class Pipeline:
             if start == "0" and not entries:
                 start = ">"
                 continue
+            await self.handle_safely(entries)
+
+    async def handle_safely(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """A batch that fails for an unexpected reason is retried entry by entry, and an
+        entry that still fails is dead-lettered, so one poison entry cannot block the rest.
+        Connection errors propagate: the entries stay pending and are reclaimed."""
+        try:
             await self.handle_entries(entries)
+            return
+        except (OSError, asyncpg.InterfaceError, ConnectionError):
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("batch of %d failed; retrying one by one", len(entries))
+        for entry in entries:
+            try:
+                await self.handle_entries([entry])
+            except (OSError, asyncpg.InterfaceError, ConnectionError):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.exception("ingest entry %s failed; dead-lettering it", entry[0])
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.xadd(self.settings.dead_letter_stream,
+                              {"entry": entry[0], "reason": f"{type(exc).__name__}: {exc}"[:500],
+                               "env": entry[1].get(b"env", b"")})
+                    pipe.xack(self.stream, GROUP, entry[0])
+                    await pipe.execute()
 
     async def reclaim_once(self) -> int:
         """Take over entries a dead consumer left pending, and process them."""
@@ -136,7 +161,7 @@ class Pipeline:
             entries = [e for e in resp[1] if e[1] is not None]
             if entries:
                 total += len(entries)
-                await self.handle_entries(entries)
+                await self.handle_safely(entries)
             if cursor in ("0-0", "0"):
                 return total
 

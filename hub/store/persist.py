@@ -81,8 +81,8 @@ async def resolve_contacts(
     async def read(kinds_: list[str], values_: list[str]) -> None:
         rows = await conn.fetch(
             "SELECT i.kind, i.value, c.id, c.name FROM identities i"
-            " JOIN unnest($1::text[], $2::text[]) AS k(kind, value)"
-            "   ON i.kind = k.kind AND i.value = k.value"
+            " JOIN unnest($1::text[], $2::text[]) AS k(k_kind, k_value)"
+            "   ON i.kind = k.k_kind AND i.value = k.k_value"
             " JOIN contacts c ON c.id = i.contact_id",
             kinds_, values_,
         )
@@ -156,8 +156,8 @@ async def open_conversations(
     async def read(cids: list[int], slugs: list[str]) -> None:
         rows = await conn.fetch(
             f"SELECT {_CONV_COLS} FROM conversations c"
-            " JOIN unnest($1::bigint[], $2::text[]) AS k(cid, inbox)"
-            "   ON c.contact_id = k.cid AND c.inbox = k.inbox AND c.status <> 'resolved'",
+            " JOIN unnest($1::bigint[], $2::text[]) AS k(k_cid, k_inbox)"
+            "   ON c.contact_id = k.k_cid AND c.inbox = k.k_inbox AND c.status <> 'resolved'",
             cids, slugs,
         )
         for r in rows:
