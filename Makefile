@@ -1,0 +1,46 @@
+# omnihub developer entry points. `make dev` and `make test` work from a fresh clone
+# with Python 3.11+ (override with PYTHON=python3.12); no Docker, Postgres or Redis needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install only when the dependency list changes.
+STAMP := $(VENV)/.installed
+# Whole-suite limit in seconds; pytest gets SIGINT (and prints its summary) when it expires.
+TEST_TIMEOUT ?= 1800
+PYTEST_ARGS ?=
+
+.PHONY: dev test lint bench clean reset-dev venv
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "omnihub needs Python 3.11+, got " + sys.version.split()[0] + " (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+dev: $(STAMP)
+	$(BIN)/omnihub dev
+
+test: $(STAMP)
+	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
+		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy hub
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.core
+
+# Caches and build output. The dev data in ./.omnihub survives; see reset-dev.
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info test-artifacts
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+# Forget the dev database, Redis data and secret key (the next `make dev` reseeds).
+reset-dev:
+	rm -rf .omnihub

@@ -1,0 +1,176 @@
+"""``omnihub`` command line: dev, web, pipeline, worker, migrate, seed.
+
+Settings are built once here, from the environment (``settings_from_env``), and passed
+down; nothing below reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import warnings
+
+import asyncpg
+
+from hub.config import Settings, settings_from_env
+from hub.errors import ConfigError
+
+
+def _settings(**overrides: object) -> Settings:
+    return settings_from_env(os.environ, **overrides)
+
+
+def _require(settings: Settings, *names: str) -> None:
+    env = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
+           "secret_key": "OMNIHUB_SECRET_KEY"}
+    missing = [env[n] for n in names if not getattr(settings, n)]
+    if missing:
+        raise ConfigError(f"set {', '.join(missing)} (or use `omnihub dev`)")
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from web.app import create_app
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    settings = _settings(**overrides)
+    _require(settings, "database_url", "redis_url", "secret_key")
+    # We pin the legacy websockets protocol on purpose (see docs/running.md).
+    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        ws_max_size=settings.ws_max_frame,
+        proxy_headers=False,
+        lifespan="on",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+async def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from hub.pipeline import run_pipeline
+
+    settings = _settings()
+    _require(settings, "database_url", "redis_url")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        await _stop_on_signals(stop)
+        await run_pipeline(settings, stop=stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from arq.worker import run_worker
+
+    from workers.main import make_worker_settings
+
+    settings = _settings()
+    _require(settings, "database_url", "redis_url")
+    run_worker(make_worker_settings(settings))  # handles SIGINT/SIGTERM itself
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _require(settings, "database_url")
+    applied = asyncio.run(migrate(settings.database_url))
+    print("applied: " + (", ".join(applied) or "nothing (up to date)"))
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _require(settings, "database_url", "secret_key")
+    info = asyncio.run(seed(settings))
+    print("seeded the demo" if info["created"] else "demo already seeded; nothing changed")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from web.devrun import run_dev
+
+    return run_dev(os.environ)
+
+
+async def migrate(database_url: str) -> list[str]:
+    from hub.store.migrate import apply_migrations
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+async def seed(settings: Settings) -> dict[str, object]:
+    from web.seed import seed_demo
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await seed_demo(conn, settings)
+    finally:
+        await conn.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnihub", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("dev", help="embedded Postgres + Valkey, demo data, web + pipeline + worker")
+    web = sub.add_parser("web", help="HTTP + websocket server (uvicorn)")
+    web.add_argument("--host", help="bind address (default OMNIHUB_HOST or 127.0.0.1)")
+    web.add_argument("--port", type=int, help="port (default OMNIHUB_PORT or 8000)")
+    sub.add_parser("pipeline", help="ingest consumer: identity, threading, persist, route")
+    sub.add_parser("worker", help="arq worker: acknowledgements, outbound, SLA timers")
+    sub.add_parser("migrate", help="apply pending SQL migrations to DATABASE_URL")
+    sub.add_parser("seed", help="seed the demo data (does nothing if already seeded)")
+    return parser
+
+
+COMMANDS = {
+    "dev": cmd_dev, "web": cmd_web, "pipeline": cmd_pipeline, "worker": cmd_worker,
+    "migrate": cmd_migrate, "seed": cmd_seed,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("OMNIHUB_LOG_LEVEL", "INFO").upper(),
+        format=f"%(asctime)s {args.command:<8} %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"omnihub {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Demo data: queues, inboxes, agents and 20 triple-play customers with their context.
+
+``seed_demo`` is idempotent (it does nothing when agents exist) and deterministic: the
+same secret key gives the same widget identity secret and API token, and a fixed random
+seed gives the same customers, accounts, orders and invoices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import random
+import unicodedata
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+
+from hub.config import Settings
+from web.passwords import hash_password
+
+_SEED_LOCK = 0x6F6D7364  # "omsd"
+DEMO_DOMAIN = "demo.omnihub.test"
+CUSTOMERS = 20
+
+QUEUES = [("support", "Support"), ("sales", "Sales")]
+
+# (email local part, name, role, password)
+AGENTS = [
+    ("agent1", "Maya Schneider", "agent", "demo-agent"),
+    ("agent2", "Tom Okafor", "agent", "demo-agent"),
+    ("agent3", "Lucía Fernández", "agent", "demo-agent"),
+    ("supervisor", "Priya Nair", "supervisor", "demo-super"),
+    ("admin", "Admin", "admin", "demo-admin"),
+]
+
+_FIRST = ["Emma", "Liam", "Sofia", "Noah", "Mia", "Lukas", "Chloé", "Mateo", "Hannah",
+          "Oliver", "Léa", "Jonas", "Isabella", "Arjun", "Freya", "Hugo", "Amara", "Felix",
+          "Zoe", "Daniel"]
+_LAST = ["Müller", "Smith", "García", "Dubois", "Jansen", "Rossi", "Kowalski", "Brown",
+         "Martin", "Schmidt", "Novak", "Williams", "López", "Bernard", "Fischer", "Taylor",
+         "Moreau", "Weber", "Patel", "Johnson"]
+# (locale, E.164 prefix of a range reserved for fiction/drama, digits to add)
+_PHONES = [("en-GB", "+447700900", 3), ("en-US", "+1202555", 4), ("de-DE", "+493023125", 3),
+           ("fr-FR", "+3319900", 4), ("es-ES", "+3491000", 4)]
+
+_PLANS = {
+    "internet": [("Fibre 300", "34.99"), ("Fibre 1 Gbit", "49.99"), ("DSL 100", "29.99")],
+    "tv": [("TV Basic", "9.99"), ("TV Plus", "19.99"), ("TV Premium Sports", "34.99")],
+    "phone": [("Home Phone Flat", "9.99"), ("Home Phone Flat + Intl 100", "14.99"),
+              ("Mobile 20 GB", "19.99")],
+}
+_PRODUCTS = [
+    ("RTR-AX3000", "Wi-Fi 6 router AX3000", "129.00"),
+    ("MESH-2PK", "Mesh Wi-Fi extender (2-pack)", "149.00"),
+    ("STB-4K", "4K set-top box with voice remote", "99.00"),
+    ("STB-REC", "Set-top box recording upgrade 500 GB", "59.00"),
+    ("UPG-1G", "Upgrade to Fibre 1 Gbit (activation fee)", "29.00"),
+    ("UPG-SPORTS", "Add TV Premium Sports (activation fee)", "19.00"),
+    ("INST-VISIT", "Technician installation visit", "49.00"),
+    ("DECT-1", "DECT cordless phone", "39.90"),
+    ("SIM-5G", "5G SIM card", "10.00"),
+]
+_ORDER_STATUSES = ["pending", "processing", "shipped", "delivered", "delivered", "cancelled"]
+
+
+def derive_secret(settings: Settings, purpose: str) -> str:
+    """A stable secret for ``purpose``, derived from the hub's secret key (hex)."""
+    if not settings.secret_key:
+        raise ValueError("settings.secret_key is required to seed the demo")
+    key = settings.secret_key.encode()
+    return hmac.new(key, f"omnihub-demo:{purpose}".encode(), hashlib.sha256).hexdigest()
+
+
+def demo_api_token(settings: Settings) -> str:
+    """Bearer token of the demo ``api`` inbox."""
+    return "ohk_" + derive_secret(settings, "inbox:api:token")[:40]
+
+
+def demo_identity_secret(settings: Settings) -> str:
+    """Identity secret of the demo ``web`` inbox (HMAC key for identified shop users)."""
+    return derive_secret(settings, "inbox:web:identity")
+
+
+@lru_cache(maxsize=8)
+def _password_hash(password: str) -> str:
+    # argon2 is slow on purpose; one hash per distinct password is enough for demo data.
+    return hash_password(password)
+
+
+async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, Any]:
+    """Seed the demo unless agents already exist; return logins, API token and ids."""
+    api_token = demo_api_token(settings)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SEED_LOCK)
+        created = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM agents)")
+        if created:
+            await _insert_demo(conn, settings, api_token)
+        agents = await conn.fetch("SELECT id, email FROM agents ORDER BY id")
+        contact_ids = await conn.fetch("SELECT id FROM contacts ORDER BY id")
+    return {
+        "created": created,
+        "logins": [
+            {"email": f"{local}@{DEMO_DOMAIN}", "password": pw, "role": role, "name": name}
+            for local, name, role, pw in AGENTS
+        ],
+        "agents": {r["email"]: r["id"] for r in agents},
+        "api_inbox": "api",
+        "api_token": api_token,
+        "widget_inbox": "web",
+        "identity_secret": demo_identity_secret(settings),
+        "contact_ids": [r["id"] for r in contact_ids],
+    }
+
+
+async def _insert_demo(conn: asyncpg.Connection, settings: Settings, api_token: str) -> None:
+    await conn.executemany(
+        "INSERT INTO queues (slug, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", QUEUES
+    )
+    await conn.execute(
+        "INSERT INTO inboxes (slug, name, channel, default_queue, greeting, allowed_origins,"
+        " identity_secret) VALUES ('web', 'Web chat', 'chat', 'support', $1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        "Hi! Questions about your TV, internet or phone? We usually answer within minutes.",
+        ["*"],
+        demo_identity_secret(settings),
+    )
+    await conn.execute(
+        "INSERT INTO inboxes (slug, name, channel, default_queue, api_token_hash)"
+        " VALUES ('api', 'Shop API', 'api', 'sales', $1) ON CONFLICT DO NOTHING",
+        hashlib.sha256(api_token.encode()).hexdigest(),
+    )
+    agent_ids = []
+    for local, name, role, password in AGENTS:
+        agent_ids.append(await conn.fetchval(
+            "INSERT INTO agents (email, name, role, password_hash) VALUES ($1, $2, $3, $4)"
+            " RETURNING id",
+            f"{local}@{DEMO_DOMAIN}", name, role, _password_hash(password),
+        ))
+    await conn.executemany(
+        "INSERT INTO agent_inboxes (agent_id, inbox) VALUES ($1, $2)",
+        [(a, inbox) for a in agent_ids for inbox in ("web", "api")],
+    )
+    await conn.executemany(
+        "INSERT INTO agent_queues (agent_id, queue) VALUES ($1, $2)",
+        [(a, q) for a in agent_ids for q, _ in QUEUES],
+    )
+    await _insert_customers(conn)
+
+
+async def _insert_customers(conn: asyncpg.Connection) -> None:
+    rng = random.Random(20241122)
+    today = dt.date.today()
+    now = dt.datetime.now(dt.UTC)
+    vip = set(rng.sample(range(CUSTOMERS), 3))
+    order_no = invoice_no = 0
+    for i in range(CUSTOMERS):
+        first, last = _FIRST[i], _LAST[(i * 7) % len(_LAST)]
+        locale, prefix, digits = _PHONES[i % len(_PHONES)]
+        phone = prefix + str(rng.randrange(10 ** (digits - 1), 10**digits))
+        domain = ("example.com", "example.org", "example.net")[i % 3]
+        email = f"{_ascii(first)}.{_ascii(last)}@{domain}".lower()
+        tier = "vip" if i in vip else rng.choice(["standard", "standard", "plus"])
+        contact_id = await conn.fetchval(
+            "INSERT INTO contacts (name, email, phone, locale, tier) VALUES ($1, $2, $3, $4, $5)"
+            " RETURNING id",
+            f"{first} {last}", email, phone, locale, tier,
+        )
+        await conn.executemany(
+            "INSERT INTO identities (kind, value, contact_id) VALUES ($1, $2, $3)",
+            [("email", email.lower(), contact_id), ("phone", phone, contact_id)],
+        )
+
+        services = ["internet", *rng.sample(["tv", "phone"], rng.randint(0, 2))]
+        monthly = Decimal(0)
+        for n, service in enumerate(services):
+            plan, fee = rng.choice(_PLANS[service])
+            if tier == "vip" and service == "internet":
+                plan, fee = _PLANS["internet"][1]
+            monthly += Decimal(fee)
+            await conn.execute(
+                "INSERT INTO customer_accounts (contact_id, account_no, service, plan, status,"
+                " monthly_fee, since) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                contact_id, f"AC-{4_100_000 + i * 10 + n}", service, plan,
+                "suspended" if i == 13 and service == "tv" else "active",
+                Decimal(fee), today - dt.timedelta(days=rng.randint(120, 2400)),
+            )
+
+        for _ in range(rng.randint(1, 3)):
+            order_no += 1
+            picks = rng.sample(_PRODUCTS, rng.randint(1, 3))
+            items = [{"sku": sku, "name": name, "qty": 1, "unit_price": price}
+                     for sku, name, price in picks]
+            age = rng.randint(1, 120)
+            status = rng.choice(_ORDER_STATUSES) if age < 14 else rng.choice(
+                ["delivered", "delivered", "cancelled", "returned"])
+            await conn.execute(
+                "INSERT INTO orders (contact_id, order_no, items, total, status, created_at)"
+                " VALUES ($1, $2, $3::jsonb, $4, $5, $6)",
+                contact_id, f"ORD-{240_000 + order_no}", json.dumps(items),
+                sum((Decimal(p) for _, _, p in picks), Decimal(0)), status,
+                now - dt.timedelta(days=age, minutes=rng.randint(0, 1440)),
+            )
+
+        months = rng.randint(2, 4)
+        overdue = i % 4 == 1
+        for m in range(months):
+            invoice_no += 1
+            due = today + dt.timedelta(days=10 - 30 * m)
+            status = "open" if m == 0 else "overdue" if overdue and m == 1 else "paid"
+            await conn.execute(
+                "INSERT INTO invoices (contact_id, invoice_no, amount, due_date, status,"
+                " created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                contact_id, f"INV-{780_000 + invoice_no}", monthly, due, status,
+                dt.datetime.combine(due - dt.timedelta(days=14), dt.time(6), dt.UTC),
+            )
+
+
+def _ascii(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if c.isascii() and c.isalnum())
