@@ -132,14 +132,14 @@ class Pipeline:
             return
         except (OSError, asyncpg.InterfaceError, ConnectionError):
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("batch of %d failed; retrying one by one", len(entries))
         for entry in entries:
             try:
                 await self.handle_entries([entry])
             except (OSError, asyncpg.InterfaceError, ConnectionError):
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("ingest entry %s failed; dead-lettering it", entry[0])
                 async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.xadd(self.settings.dead_letter_stream,

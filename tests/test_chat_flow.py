@@ -114,8 +114,8 @@ async def test_same_message_five_times_is_one_row_and_one_event(hub, db, redis):
             await asyncio.sleep(0.05)
         # Let the pipeline drain all five entries.
         while (await redis.xpending(hub.settings.ingest_stream, "pipeline"))["pending"] or \
-                await redis.xlen(hub.settings.ingest_stream) and \
-                (await redis.xinfo_groups(hub.settings.ingest_stream))[0]["lag"]:
+                (await redis.xlen(hub.settings.ingest_stream) and \
+                (await redis.xinfo_groups(hub.settings.ingest_stream))[0]["lag"]):
             await asyncio.sleep(0.05)
     assert await db.fetchval("SELECT count(*) FROM messages") == 1
     events = await redis.xrange(hub.settings.events_stream)

@@ -20,6 +20,8 @@ from hub.streamids import StreamId, parse_stream_id
 log = logging.getLogger("omnihub.fanout")
 
 Item = tuple[StreamId | None, str]
+# Events read per XREAD; socket queues should hold a few chunks.
+READ_CHUNK = 64
 
 
 class Subscriber:
@@ -148,10 +150,17 @@ class Fanout:
             info = await self._redis.xinfo_stream(self._stream)
         except aioredis.ResponseError:
             return last_id != (0, 0)
-        deleted = info.get("max-deleted-entry-id") or b"0-0"
-        generated = info.get("last-generated-id") or b"0-0"
-        return (last_id < parse_stream_id(deleted)
-                or last_id > parse_stream_id(generated))
+        generated = parse_stream_id(info.get("last-generated-id") or b"0-0")
+        if last_id > generated:
+            return True  # the stream was reset under the client
+        if not info.get("length"):
+            return last_id < generated  # everything up to the last id was trimmed
+        # Trimming removes from the front: an id older than the first retained entry may
+        # have been followed by trimmed entries (conservative: reload is always correct).
+        first = info.get("first-entry")
+        first_id = parse_stream_id(first[0]) if first else generated
+        deleted = parse_stream_id(info.get("max-deleted-entry-id") or b"0-0")
+        return last_id < first_id or last_id < deleted
 
     async def backlog(self, after: StreamId) -> AsyncIterator[tuple[bytes, dict[bytes, bytes]]]:
         """Every entry after ``after``, oldest first, in chunks."""
@@ -169,7 +178,8 @@ class Fanout:
         self.ready.set()
         while True:
             try:
-                resp = await self._redis.xread({self._stream: last}, count=1000, block=5000)
+                resp = await self._redis.xread({self._stream: last}, count=READ_CHUNK,
+                                               block=5000)
             except (OSError, aioredis.ConnectionError) as exc:
                 log.warning("events reader lost Redis, retrying: %s", exc)
                 await asyncio.sleep(0.5)
@@ -182,6 +192,9 @@ class Fanout:
                 except (KeyError, ValueError) as exc:
                     log.error("skipping malformed event %s: %s", sid, exc)
                 last = sid.decode()
+            # Let socket writers drain before the next chunk: a burst must not look like
+            # a slow client to a queue sized for steady state.
+            await asyncio.sleep(0)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="events-fanout")

@@ -87,6 +87,7 @@ class SocketSession:
                                          return_when=asyncio.FIRST_COMPLETED)
             if overflow in done:
                 close_code = 1013
+                log.info("socket fell behind (queue full); closing with 1013")
             elif reader in done and not reader.cancelled() and reader.exception() is None:
                 code = reader.result()
                 close_code = 1003 if code == 1003 else None
