@@ -1,0 +1,333 @@
+// Agent inbox state and the (pure, idempotent) application of hub events to it.
+//
+// No DOM, no network: main code feeds it REST snapshots and socket events and renders it.
+//
+// Invariants (docs/frontend.md):
+//  - every change is an upsert keyed by id, so applying an event twice is harmless;
+//  - each conversation remembers the stream id (`_v`) of the newest snapshot or event that
+//    set its fields; an older event never overwrites newer data;
+//  - events received while a REST snapshot is in flight are kept in a bounded buffer and
+//    re-applied on top of the snapshot (only those after its `last_event_id` change anything).
+
+/** Compare two Redis stream ids ("ms-seq"); a missing id sorts first. */
+export function cmpStreamId(a, b) {
+  if (a === b) return 0;
+  if (!a) return -1;
+  if (!b) return 1;
+  const [am, as = "0"] = String(a).split("-");
+  const [bm, bs = "0"] = String(b).split("-");
+  try {
+    const d = BigInt(am) - BigInt(bm) || BigInt(as) - BigInt(bs);
+    return d < 0n ? -1 : d > 0n ? 1 : 0;
+  } catch (_) {
+    return String(a) < String(b) ? -1 : 1;
+  }
+}
+
+export const maxStreamId = (a, b) => (cmpStreamId(a, b) >= 0 ? a : b);
+export const minStreamId = (a, b) => (!a ? b : !b ? a : cmpStreamId(a, b) <= 0 ? a : b);
+
+/** The client_id a stored message came from: the hub namespaces provider ids
+ *  ("agent:<id>:<client_id>"), so take the last ':'-separated part (UUIDs have none). */
+export function clientIdOf(providerId) {
+  return providerId ? String(providerId).split(":").pop() : "";
+}
+
+const TYPING_TTL_MS = 7000;
+const BUFFER_MAX = 2000;
+
+function tsOf(c) {
+  const t = Date.parse(c.last_message_at || c.created_at || "");
+  return Number.isNaN(t) ? 0 : t;
+}
+
+export class InboxStore {
+  constructor() {
+    this.me = null;
+    /** @type {Map<number, object>} conversation id -> Conversation + last_message + _v */
+    this.conversations = new Map();
+    this.currentId = null;
+    /** @type {Map<number, object>} messages of the open conversation, by id */
+    this.messages = new Map();
+    this.messagesV = null; // stream id of the open conversation's message snapshot
+    this.context = null; // {contact, identities, accounts, orders, invoices, conversations}
+    /** conversation id -> Set of unseen incoming message ids */
+    this.unread = new Map();
+    /** conversation id -> {name, kind, until} */
+    this.typing = new Map();
+    /** client_id -> {client_id, conversation_id, text, private, created_at, state, message_id?, error?} */
+    this.pending = new Map();
+    /** queue slug -> {depth, oldest_wait_s, inbox} */
+    this.queues = new Map();
+    /** recent socket events [{id, event, at}], oldest first */
+    this.buffer = [];
+    /** conversation ids we saw events for but do not know yet (main fetches them) */
+    this.missing = new Set();
+    this.filter = { assignee: "mine", status: "open" };
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  /** Replace the conversation list with REST snapshots ({conversations, last_event_id}[]). */
+  loadLists(snapshots) {
+    const next = new Map();
+    for (const snap of snapshots) {
+      for (const item of snap.conversations || []) {
+        const c = listItem(item);
+        const prev = next.get(c.id);
+        if (!prev || cmpStreamId(snap.last_event_id, prev._v) > 0) {
+          next.set(c.id, { ...c, _v: snap.last_event_id || null });
+        }
+      }
+    }
+    // Keep the open conversation even when it left the current filter.
+    if (this.currentId && !next.has(this.currentId) && this.conversations.has(this.currentId)) {
+      next.set(this.currentId, this.conversations.get(this.currentId));
+    }
+    this.conversations = next;
+    const oldest = snapshots.reduce((acc, s) => minStreamId(acc, s.last_event_id), null);
+    this.replayAfter(oldest);
+  }
+
+  /** Upsert one conversation from REST (GET /conversations/{id} or an action's answer). */
+  upsertConversation(conv, lastEventId, messages) {
+    const prev = this.conversations.get(conv.id);
+    if (!prev || !lastEventId || !prev._v || cmpStreamId(lastEventId, prev._v) >= 0) {
+      const lastMessage = messages && messages.length ? latestVisible(messages) : undefined;
+      this.conversations.set(conv.id, {
+        ...(prev || {}),
+        ...conv,
+        last_message: lastMessage || conv.last_message || (prev && prev.last_message) || null,
+        _v: lastEventId || (prev && prev._v) || null,
+      });
+    }
+    this.missing.delete(conv.id);
+  }
+
+  /** Load the open conversation's detail snapshot ({conversation, messages, last_event_id}). */
+  loadConversation(detail) {
+    const conv = detail.conversation;
+    this.upsertConversation(conv, detail.last_event_id, detail.messages);
+    if (conv.id !== this.currentId) return;
+    this.messages = new Map((detail.messages || []).map((m) => [m.id, m]));
+    this.messagesV = detail.last_event_id || null;
+    for (const m of this.messages.values()) this.settleByMessage(m);
+    this.replayAfter(detail.last_event_id);
+  }
+
+  select(id) {
+    if (this.currentId !== id) {
+      this.currentId = id;
+      this.messages = new Map();
+      this.messagesV = null;
+      this.context = null;
+    }
+    if (id) this.unread.delete(id);
+  }
+
+  replayAfter(lastEventId) {
+    for (const { id, event, at } of this.buffer) {
+      if (!lastEventId || cmpStreamId(id, lastEventId) > 0) this.apply(id, event, at, true);
+    }
+  }
+
+  // ------------------------------------------------------------------ events
+
+  /** Record a socket event and apply it. Returns the ids of touched conversations. */
+  receive(id, event, at = Date.now()) {
+    this.buffer.push({ id, event, at });
+    if (this.buffer.length > BUFFER_MAX) this.buffer.splice(0, this.buffer.length - BUFFER_MAX);
+    return this.apply(id, event, at, false);
+  }
+
+  apply(id, ev, at, replay) {
+    switch (ev.type) {
+      case "message.created":
+        return this.applyMessage(id, ev.message, replay);
+      case "message.status": {
+        const m = this.messages.get(ev.message_id);
+        const seen = m && (m._v || this.messagesV);
+        if (m && ev.conversation_id === this.currentId && (!seen || cmpStreamId(id, seen) > 0)) {
+          this.messages.set(m.id, { ...m, status: ev.status, status_error: ev.error || "", _v: id });
+        }
+        return [ev.conversation_id];
+      }
+      case "conversation.created": {
+        const c = ev.conversation;
+        const prev = this.conversations.get(c.id);
+        if (!prev || !prev._v || cmpStreamId(id, prev._v) > 0) {
+          this.conversations.set(c.id, { last_message: null, ...(prev || {}), ...c, _v: id });
+        }
+        this.missing.delete(c.id);
+        return [c.id];
+      }
+      case "conversation.assigned":
+        return this.patchConversation(id, ev.conversation_id, { assignee_id: ev.agent_id });
+      case "conversation.status":
+        return this.patchConversation(id, ev.conversation_id, { status: ev.status });
+      case "typing": {
+        const a = ev.author || {};
+        if (a.kind === "agent" && this.me && a.agent_id === this.me.id) return [];
+        if (ev.on && Date.now() - at < TYPING_TTL_MS) {
+          this.typing.set(ev.conversation_id, { name: a.name || "Customer", kind: a.kind, until: at + TYPING_TTL_MS });
+        } else {
+          this.typing.delete(ev.conversation_id);
+        }
+        return [ev.conversation_id];
+      }
+      case "queue.stats":
+        this.queues.set(ev.queue, { depth: ev.depth, oldest_wait_s: ev.oldest_wait_s, inbox: ev.inbox });
+        return [];
+      default:
+        return []; // workitem.*, agent.presence: not shown by the inbox yet
+    }
+  }
+
+  applyMessage(id, m, replay) {
+    const conv = this.conversations.get(m.conversation_id);
+    if (conv) {
+      const lm = conv.last_message;
+      if (!m.private || !lm) {
+        if (!lm || lm.id <= m.id) conv.last_message = m;
+      }
+      if (!conv.last_message_at || Date.parse(m.created_at) > Date.parse(conv.last_message_at)) {
+        conv.last_message_at = m.created_at;
+      }
+    } else {
+      this.missing.add(m.conversation_id);
+    }
+    if (m.conversation_id === this.currentId) {
+      // Snapshot already contains it when the event is not newer than the snapshot.
+      if (!this.messagesV || cmpStreamId(id, this.messagesV) > 0) {
+        const prev = this.messages.get(m.id);
+        this.messages.set(m.id, { ...(prev || {}), ...m, _v: id });
+      }
+      if (this.typing.has(m.conversation_id) && m.direction === "in") this.typing.delete(m.conversation_id);
+    } else if (m.direction === "in" && !m.private && (!conv || !conv._v || cmpStreamId(id, conv._v) > 0)) {
+      if (!this.unread.has(m.conversation_id)) this.unread.set(m.conversation_id, new Set());
+      this.unread.get(m.conversation_id).add(m.id);
+    }
+    this.settleByMessage(m);
+    void replay;
+    return [m.conversation_id];
+  }
+
+  patchConversation(id, convId, fields) {
+    const conv = this.conversations.get(convId);
+    if (!conv) {
+      this.missing.add(convId);
+      return [convId];
+    }
+    if (!conv._v || cmpStreamId(id, conv._v) > 0) {
+      Object.assign(conv, fields);
+      conv._v = id;
+    }
+    return [convId];
+  }
+
+  /** A message from a REST answer (e.g. the POST fallback for a reply). */
+  upsertRestMessage(m) {
+    if (m.conversation_id === this.currentId && !this.messages.has(m.id)) this.messages.set(m.id, m);
+    const conv = this.conversations.get(m.conversation_id);
+    if (conv && (!conv.last_message || conv.last_message.id < m.id)) {
+      conv.last_message = m;
+      conv.last_message_at = m.created_at;
+    }
+    this.settleByMessage(m);
+  }
+
+  // ------------------------------------------------------------------ pending replies
+
+  addPending(p) {
+    this.pending.set(p.client_id, { state: "pending", ...p });
+  }
+
+  ack(clientId, messageId) {
+    const p = this.pending.get(clientId);
+    if (!p) return;
+    if (messageId && this.messages.has(messageId)) {
+      this.pending.delete(clientId);
+      return;
+    }
+    p.state = "acked";
+    if (messageId) p.message_id = messageId;
+  }
+
+  fail(clientId, reason) {
+    const p = this.pending.get(clientId);
+    if (p) Object.assign(p, { state: "failed", error: reason || "not sent" });
+  }
+
+  settleByMessage(m) {
+    for (const [cid, p] of this.pending) {
+      if (clientIdOf(m.provider_id) === cid || (p.message_id && p.message_id === m.id)) this.pending.delete(cid);
+    }
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  matches(c, filter = this.filter) {
+    if (filter.status !== "all" && c.status !== filter.status) return false;
+    if (filter.assignee === "mine") return !!this.me && c.assignee_id === this.me.id;
+    if (filter.assignee === "unassigned") return c.assignee_id == null;
+    return true;
+  }
+
+  list(filter = this.filter) {
+    return Array.from(this.conversations.values())
+      .filter((c) => this.matches(c, filter))
+      .sort((a, b) => tsOf(b) - tsOf(a) || b.id - a.id);
+  }
+
+  count(assignee) {
+    return this.list({ ...this.filter, assignee }).length;
+  }
+
+  unreadCount(id) {
+    const s = this.unread.get(id);
+    return s ? s.size : 0;
+  }
+
+  totalUnread() {
+    let n = 0;
+    for (const s of this.unread.values()) n += s.size;
+    return n;
+  }
+
+  currentMessages() {
+    return Array.from(this.messages.values()).sort((a, b) => a.id - b.id);
+  }
+
+  currentPending() {
+    const shown = new Set();
+    for (const m of this.messages.values()) {
+      if (m.provider_id) shown.add(clientIdOf(m.provider_id));
+      shown.add(`#${m.id}`);
+    }
+    return Array.from(this.pending.values()).filter(
+      (p) => p.conversation_id === this.currentId && !shown.has(p.client_id) && !(p.message_id && shown.has(`#${p.message_id}`)),
+    );
+  }
+
+  typingFor(id) {
+    const t = this.typing.get(id);
+    if (!t) return null;
+    if (t.until <= Date.now()) {
+      this.typing.delete(id);
+      return null;
+    }
+    return t;
+  }
+}
+
+/** A list entry is `{conversation, last_message}` (also accepts a flat Conversation). */
+export function listItem(item) {
+  if (item && item.conversation) return { ...item.conversation, last_message: item.last_message || null };
+  return item;
+}
+
+function latestVisible(messages) {
+  let best = null;
+  for (const m of messages) if (!best || m.id > best.id) best = m;
+  return best;
+}

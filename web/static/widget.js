@@ -1,0 +1,831 @@
+/*! omnihub chat widget — embed with ONE tag:
+ *
+ *   <script src="https://HUB/widget.js" data-inbox="web"
+ *           data-user-email="…" data-user-hash="…"></script>
+ *
+ * Plain modern JavaScript, no dependencies, no build step. Everything renders inside a
+ * Shadow DOM so the host page's CSS cannot break it (and ours cannot leak out).
+ *
+ * Invariants (see docs/frontend.md):
+ *  - events are applied idempotently: messages are upserted by id and shown ordered by id;
+ *  - the last event id seen is persisted together with the rendered messages, so a reload or a
+ *    reconnect resumes with `last_id` and receives exactly the gap;
+ *  - a customer message lives in the outbox (localStorage) until the server `ack`s it, and is
+ *    resent with the SAME client_id after every reconnect (the server dedupes on it);
+ *  - a message is shown as pending until its `ack` or its `message.created`
+ *    (its provider_id ends with ":" + client_id) arrives.
+ */
+(() => {
+  "use strict";
+
+  if (window.OmnihubWidget && window.OmnihubWidget.__omnihub) return; // loaded twice
+
+  // ---------------------------------------------------------------- configuration
+  const script =
+    document.currentScript ||
+    Array.from(document.querySelectorAll("script[src]")).find(
+      (s) => /\/widget\.js(\?|#|$)/.test(s.src) && s.dataset.inbox,
+    ) ||
+    Array.from(document.querySelectorAll("script[src]")).find((s) =>
+      /\/widget\.js(\?|#|$)/.test(s.src),
+    );
+  if (!script) {
+    console.error("[omnihub] cannot locate the widget <script> tag");
+    return;
+  }
+  const HUB = new URL(script.src, location.href).origin;
+  const WS_BASE = HUB.replace(/^http/, "ws") + "/ws/widget";
+  const INBOX = script.dataset.inbox || "web";
+  const USER_EMAIL = script.dataset.userEmail || "";
+  const USER_HASH = script.dataset.userHash || "";
+  const COLOR = /^#[0-9a-fA-F]{3,8}$/.test(script.dataset.color || "") ? script.dataset.color : "#2563eb";
+  const STORE_KEY = `omnihub:widget:v1:${HUB}:${INBOX}:${USER_EMAIL || "anon"}`;
+
+  const MAX_TEXT = 8000; // characters; keeps every frame far below the 64 KiB limit
+  const MAX_CACHED_MESSAGES = 200;
+  const BACKOFF_BASE_MS = 500;
+  const BACKOFF_MAX_MS = 30000;
+  const PING_EVERY_MS = 20000;
+  const PONG_TIMEOUT_MS = 10000;
+  const TYPING_IDLE_MS = 2500;
+  const TYPING_REFRESH_MS = 3000;
+  const REMOTE_TYPING_TTL_MS = 7000;
+  const RESEND_AFTER_MS = 15000;
+
+  // ---------------------------------------------------------------- helpers
+  function uuid() {
+    if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  /** Compare two Redis stream ids ("ms-seq"); a missing id sorts first. */
+  function cmpStreamId(a, b) {
+    if (a === b) return 0;
+    if (!a) return -1;
+    if (!b) return 1;
+    const [am, as = "0"] = String(a).split("-");
+    const [bm, bs = "0"] = String(b).split("-");
+    try {
+      const d = BigInt(am) - BigInt(bm) || BigInt(as) - BigInt(bs);
+      return d < 0n ? -1 : d > 0n ? 1 : 0;
+    } catch (_) {
+      return String(a) < String(b) ? -1 : 1;
+    }
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k === "class") node.className = v;
+        else if (k === "text") node.textContent = v;
+        else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+        else node.setAttribute(k, v === true ? "" : String(v));
+      }
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+
+  function timeLabel(iso) {
+    const d = iso ? new Date(iso) : new Date();
+    if (Number.isNaN(d.getTime())) return "";
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  /** The client_id a stored message came from. The hub namespaces provider ids
+   *  ("visitor:…:<client_id>"), so compare the last ':'-separated part (UUIDs have none). */
+  function clientIdOf(providerId) {
+    return providerId ? String(providerId).split(":").pop() : "";
+  }
+
+  function loadStore() {
+    try {
+      const raw = localStorage.getItem(STORE_KEY);
+      if (!raw) return null;
+      const s = JSON.parse(raw);
+      return s && s.v === 1 ? s : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // ---------------------------------------------------------------- state
+  const saved = loadStore() || {};
+  const state = {
+    token: saved.token || null,
+    // last_id is only meaningful together with the messages it was built from.
+    lastId: saved.last_id && Array.isArray(saved.messages) ? saved.last_id : null,
+    conversationId: saved.conversation_id || null,
+    /** @type {Map<number, object>} message id -> message */
+    messages: new Map((saved.messages || []).map((m) => [m.id, m])),
+    /** unacked customer messages, oldest first: {client_id, text, created_at, sentAt?, failed?} */
+    outbox: Array.isArray(saved.outbox) ? saved.outbox.map((o) => ({ ...o, sentAt: 0 })) : [],
+    /** acked but not yet seen as message.created: client_id -> {client_id, text, created_at} */
+    acked: new Map(),
+    inboxName: saved.inbox_name || "Chat",
+    greeting: saved.greeting || "",
+    conversationStatus: saved.conversation_status || "open",
+    agentTyping: null, // {name, until}
+    open: false,
+    unread: 0,
+    conn: "connecting", // connecting | online | offline | error
+    errorText: "",
+  };
+
+  function persist() {
+    const msgs = sortedMessages().slice(-MAX_CACHED_MESSAGES);
+    const data = {
+      v: 1,
+      token: state.token,
+      last_id: state.lastId,
+      conversation_id: state.conversationId,
+      conversation_status: state.conversationStatus,
+      inbox_name: state.inboxName,
+      greeting: state.greeting,
+      messages: msgs,
+      outbox: state.outbox
+        .filter((o) => !o.failed)
+        .map(({ client_id, text, created_at }) => ({ client_id, text, created_at })),
+    };
+    try {
+      localStorage.setItem(STORE_KEY, JSON.stringify(data));
+    } catch (_) {
+      /* storage full or disabled: the widget still works for this page view */
+    }
+  }
+
+  function sortedMessages() {
+    return Array.from(state.messages.values()).sort((a, b) => a.id - b.id);
+  }
+
+  // ---------------------------------------------------------------- applying server state
+  function upsertMessage(m) {
+    if (!m || typeof m.id !== "number" || m.private) return false;
+    const prev = state.messages.get(m.id);
+    state.messages.set(m.id, prev ? { ...prev, ...m } : m);
+    if (m.provider_id) settleClientId(clientIdOf(m.provider_id));
+    return !prev;
+  }
+
+  /** A client_id is settled: its stored message exists (or it was acked). */
+  function settleClientId(clientId) {
+    const i = state.outbox.findIndex((o) => o.client_id === clientId);
+    if (i >= 0) state.outbox.splice(i, 1);
+    state.acked.delete(clientId);
+  }
+
+  function applyEvent(id, ev) {
+    if (id && state.lastId && cmpStreamId(id, state.lastId) <= 0) return; // already applied
+    let fresh = false;
+    switch (ev.type) {
+      case "message.created": {
+        const isNew = upsertMessage(ev.message);
+        if (isNew && ev.message.direction === "out") {
+          fresh = true;
+          if (ev.message.author && ev.message.author.kind === "agent") state.agentTyping = null;
+        }
+        if (ev.message && ev.message.conversation_id) state.conversationId = ev.message.conversation_id;
+        break;
+      }
+      case "message.status": {
+        const m = state.messages.get(ev.message_id);
+        if (m) state.messages.set(m.id, { ...m, status: ev.status });
+        break;
+      }
+      case "conversation.created":
+        state.conversationId = ev.conversation.id;
+        state.conversationStatus = ev.conversation.status || "open";
+        break;
+      case "conversation.status":
+        if (!state.conversationId || ev.conversation_id === state.conversationId) {
+          state.conversationStatus = ev.status;
+        }
+        break;
+      case "typing": {
+        const a = ev.author || {};
+        if (a.kind !== "contact") {
+          state.agentTyping = ev.on ? { name: a.name || "Agent", until: Date.now() + REMOTE_TYPING_TTL_MS } : null;
+          scheduleTypingExpiry();
+        }
+        break;
+      }
+      default:
+        break; // events the widget does not display
+    }
+    if (id) state.lastId = id;
+    if (fresh && !state.open) state.unread += 1;
+  }
+
+  function applyHello(h) {
+    const tokenChanged = state.token && h.visitor_token && h.visitor_token !== state.token;
+    state.token = h.visitor_token || state.token;
+    if (h.inbox) {
+      state.inboxName = h.inbox.name || state.inboxName;
+      state.greeting = h.inbox.greeting || "";
+    }
+    if (tokenChanged) {
+      // A different visitor: whatever we cached belongs to someone else's conversation.
+      state.messages.clear();
+      state.acked.clear();
+      state.conversationStatus = "open";
+    }
+    // null = no open conversation (none yet, or the last one was resolved).
+    if ((h.conversation_id || null) !== state.conversationId) state.conversationStatus = "open";
+    state.conversationId = h.conversation_id || null;
+    if (Array.isArray(h.messages) || h.reset) {
+      state.messages.clear();
+      for (const m of h.messages || []) upsertMessage(m);
+    }
+    // hello.last_id is where the live stream (after the gap, if any) continues from; when we
+    // sent a last_id the gap follows as events, so our own position stays authoritative.
+    if (h.last_id && (!state.lastId || h.reset || Array.isArray(h.messages) || tokenChanged)) {
+      state.lastId = h.last_id;
+    }
+  }
+
+  // ---------------------------------------------------------------- socket
+  let ws = null;
+  let attempt = 0;
+  let reconnectTimer = 0;
+  let pingTimer = 0;
+  let pongTimer = 0;
+  let stopped = false;
+  let refusedOnce = false; // 1008 seen once: retried without the (maybe stale) token
+  let withoutToken = false;
+
+  function socketUrl() {
+    const q = new URLSearchParams({ inbox: INBOX });
+    if (state.token && !withoutToken) q.set("token", state.token);
+    if (state.lastId && !withoutToken) q.set("last_id", state.lastId);
+    if (USER_EMAIL && USER_HASH) {
+      q.set("email", USER_EMAIL);
+      q.set("hash", USER_HASH);
+    }
+    return `${WS_BASE}?${q}`;
+  }
+
+  function connect() {
+    if (stopped) return;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = 0;
+    if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) return;
+    setConn("connecting");
+    let sock;
+    try {
+      sock = new WebSocket(socketUrl());
+    } catch (e) {
+      console.error("[omnihub] websocket:", e);
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    sock.__opened = false;
+    sock.__helloed = false;
+    sock.onopen = () => {
+      sock.__opened = true;
+    };
+    sock.onmessage = (e) => {
+      if (sock !== ws) return;
+      let frame;
+      try {
+        frame = JSON.parse(e.data);
+      } catch (_) {
+        return;
+      }
+      onFrame(sock, frame);
+    };
+    sock.onclose = (e) => {
+      if (sock !== ws) return;
+      ws = null;
+      stopPing();
+      onClose(sock, e.code, e.reason);
+    };
+    sock.onerror = () => {
+      /* onclose follows with the details */
+    };
+  }
+
+  function onFrame(sock, f) {
+    armPongWatch(false);
+    switch (f.type) {
+      case "hello":
+        sock.__helloed = true;
+        attempt = 0;
+        refusedOnce = false;
+        withoutToken = false;
+        applyHello(f);
+        setConn("online");
+        persist();
+        render();
+        startPing();
+        flushOutbox(true);
+        break;
+      case "event":
+        if (f.event) {
+          applyEvent(f.id, f.event);
+          persist();
+          render();
+        }
+        break;
+      case "ack":
+        onAck(f.client_id);
+        break;
+      case "error":
+        onErrorFrame(f);
+        break;
+      case "reload":
+        // The gap after our last_id is gone: take a fresh snapshot via a new hello.
+        state.lastId = null;
+        persist();
+        if (ws) ws.close(4000, "reload");
+        break;
+      case "pong":
+      default:
+        break;
+    }
+  }
+
+  function onAck(clientId) {
+    if (!clientId) return;
+    const i = state.outbox.findIndex((o) => o.client_id === clientId);
+    if (i >= 0) {
+      const [o] = state.outbox.splice(i, 1);
+      // Only waiting for its message.created now — unless it already arrived.
+      const done = sortedMessages().some((m) => clientIdOf(m.provider_id) === clientId);
+      if (!done) state.acked.set(clientId, { client_id: clientId, text: o.text, created_at: o.created_at });
+      persist();
+      render();
+    }
+  }
+
+  function onErrorFrame(f) {
+    if (!f.client_id) {
+      console.warn("[omnihub] server refused a frame:", f.code, f.reason);
+      return;
+    }
+    const o = state.outbox.find((x) => x.client_id === f.client_id);
+    if (!o) return;
+    if (f.code === "overloaded") {
+      o.sentAt = Date.now(); // the resend watchdog tries again later
+      return;
+    }
+    o.failed = true;
+    o.error = f.reason || f.code || "not sent";
+    persist();
+    render();
+  }
+
+  function onClose(sock, code, reason) {
+    if (code === 1008) {
+      if (state.token && !refusedOnce) {
+        // Maybe our stored visitor token is stale (e.g. the hub's data was reset): try once
+        // without it. The old token is kept until a new hello replaces it.
+        refusedOnce = true;
+        withoutToken = true;
+        connect();
+        return;
+      }
+      stopped = true;
+      state.errorText = "Chat is unavailable on this page right now.";
+      console.error("[omnihub] widget connection refused (1008):", reason || "");
+      setConn("error");
+      return;
+    }
+    // A retry without the token that failed for another reason (network, restart): go back
+    // to the stored token rather than risk starting a new visitor.
+    withoutToken = false;
+    refusedOnce = false;
+    scheduleReconnect(code === 1003 || code === 1009);
+  }
+
+  function scheduleReconnect(slow) {
+    if (stopped) {
+      setConn("offline");
+      return;
+    }
+    if (reconnectTimer) return;
+    setConn("offline");
+    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16));
+    const delay = slow ? BACKOFF_MAX_MS : Math.round(cap / 2 + Math.random() * (cap / 2)); // jitter
+    attempt += 1;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = 0;
+      connect();
+    }, delay);
+  }
+
+  function sendFrame(obj) {
+    if (!ws || ws.readyState !== WebSocket.OPEN || !ws.__helloed) return false;
+    try {
+      ws.send(JSON.stringify(obj));
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
+  function startPing() {
+    stopPing();
+    pingTimer = setInterval(() => {
+      if (sendFrame({ type: "ping" })) armPongWatch(true);
+      flushOutbox(false);
+    }, PING_EVERY_MS);
+  }
+
+  function stopPing() {
+    clearInterval(pingTimer);
+    clearTimeout(pongTimer);
+    pingTimer = 0;
+    pongTimer = 0;
+  }
+
+  /** After a ping, any frame proves the socket alive; silence means it is dead. */
+  function armPongWatch(arm) {
+    clearTimeout(pongTimer);
+    pongTimer = 0;
+    if (arm) {
+      pongTimer = setTimeout(() => {
+        if (ws) ws.close(4001, "pong timeout");
+      }, PONG_TIMEOUT_MS);
+    }
+  }
+
+  function flushOutbox(all) {
+    const now = Date.now();
+    for (const o of state.outbox) {
+      if (o.failed) continue;
+      if (!all && o.sentAt && now - o.sentAt < RESEND_AFTER_MS) continue;
+      if (sendFrame({ type: "message", client_id: o.client_id, text: o.text })) o.sentAt = now;
+      else break;
+    }
+  }
+
+  // ---------------------------------------------------------------- typing (customer side)
+  let typingOn = false;
+  let typingSentAt = 0;
+  let typingIdleTimer = 0;
+
+  function noteTyping() {
+    const now = Date.now();
+    if (!typingOn || now - typingSentAt > TYPING_REFRESH_MS) {
+      if (sendFrame({ type: "typing", on: true })) {
+        typingOn = true;
+        typingSentAt = now;
+      }
+    }
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    clearTimeout(typingIdleTimer);
+    if (typingOn) sendFrame({ type: "typing", on: false });
+    typingOn = false;
+  }
+
+  let typingExpiryTimer = 0;
+  function scheduleTypingExpiry() {
+    clearTimeout(typingExpiryTimer);
+    if (!state.agentTyping) return;
+    typingExpiryTimer = setTimeout(() => {
+      if (state.agentTyping && state.agentTyping.until <= Date.now()) {
+        state.agentTyping = null;
+        render();
+      }
+    }, REMOTE_TYPING_TTL_MS + 50);
+  }
+
+  // ---------------------------------------------------------------- public actions
+  function send(text) {
+    text = String(text ?? "").trim();
+    if (!text) return null;
+    if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
+    const o = { client_id: uuid(), text, created_at: new Date().toISOString(), sentAt: 0 };
+    state.outbox.push(o);
+    persist();
+    stopTyping();
+    if (sendFrame({ type: "message", client_id: o.client_id, text })) o.sentAt = Date.now();
+    else if (!ws && !stopped) connect();
+    render(true);
+    return o.client_id;
+  }
+
+  function retry(clientId) {
+    const o = state.outbox.find((x) => x.client_id === clientId);
+    if (!o) return;
+    o.failed = false;
+    o.error = "";
+    o.sentAt = 0;
+    persist();
+    flushOutbox(true);
+    render();
+  }
+
+  function openPanel() {
+    state.open = true;
+    state.unread = 0;
+    render(true);
+    setTimeout(() => ui.input.focus(), 0);
+  }
+
+  function closePanel() {
+    state.open = false;
+    stopTyping();
+    render();
+    ui.bubble.focus();
+  }
+
+  // ---------------------------------------------------------------- UI
+  const CSS = `
+  :host { all: initial; }
+  * { box-sizing: border-box; }
+  [hidden] { display: none !important; }
+  .root { --c: ${COLOR}; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+    color: #111827; position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; }
+  button { font: inherit; cursor: pointer; }
+  .bubble { width: 60px; height: 60px; border-radius: 50%; border: 0; background: var(--c); color: #fff;
+    display: grid; place-items: center; box-shadow: 0 8px 24px rgba(0,0,0,.22); position: relative;
+    transition: transform .15s ease; }
+  .bubble:hover { transform: scale(1.06); }
+  .bubble:focus-visible, .icon-btn:focus-visible, .send:focus-visible { outline: 3px solid #93c5fd; outline-offset: 2px; }
+  .bubble svg { width: 28px; height: 28px; }
+  .badge { position: absolute; top: -2px; right: -2px; min-width: 20px; height: 20px; padding: 0 6px; border-radius: 10px;
+    background: #ef4444; color: #fff; font-size: 12px; font-weight: 700; display: grid; place-items: center;
+    border: 2px solid #fff; }
+  .panel { position: absolute; right: 0; bottom: 76px; width: 370px; max-width: calc(100vw - 32px);
+    height: 560px; max-height: calc(100vh - 120px); background: #fff; border-radius: 16px; overflow: hidden;
+    box-shadow: 0 16px 48px rgba(0,0,0,.25); display: flex; flex-direction: column;
+    transform-origin: bottom right; animation: pop .16s ease-out; }
+  .panel[hidden] { display: none; }
+  @keyframes pop { from { opacity: 0; transform: scale(.96) translateY(8px); } to { opacity: 1; transform: none; } }
+  .head { background: var(--c); color: #fff; padding: 16px 16px 14px; display: flex; align-items: flex-start; gap: 12px; }
+  .head .titles { flex: 1; min-width: 0; }
+  .head h2 { margin: 0; font-size: 16px; font-weight: 650; }
+  .head p { margin: 2px 0 0; font-size: 13px; opacity: .9; }
+  .conn { display: inline-flex; align-items: center; gap: 6px; font-size: 12px; opacity: .95; margin-top: 6px; }
+  .dot { width: 8px; height: 8px; border-radius: 50%; background: #fbbf24; }
+  .conn[data-state=online] .dot { background: #4ade80; }
+  .conn[data-state=error] .dot { background: #f87171; }
+  .icon-btn { background: transparent; border: 0; color: #fff; width: 32px; height: 32px; border-radius: 8px;
+    display: grid; place-items: center; }
+  .icon-btn:hover { background: rgba(255,255,255,.18); }
+  .msgs { flex: 1; overflow-y: auto; padding: 16px 14px 8px; background: #f8fafc; display: flex; flex-direction: column; gap: 6px; }
+  .row { display: flex; flex-direction: column; max-width: 82%; }
+  .row.in { align-self: flex-end; align-items: flex-end; }
+  .row.out { align-self: flex-start; align-items: flex-start; }
+  .row.system { align-self: center; max-width: 90%; align-items: center; }
+  .who { font-size: 11.5px; color: #6b7280; margin: 4px 4px 2px; }
+  .b { padding: 9px 12px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word; }
+  .in .b { background: var(--c); color: #fff; border-bottom-right-radius: 4px; }
+  .out .b { background: #fff; color: #111827; border: 1px solid #e5e7eb; border-bottom-left-radius: 4px; }
+  .system .b { background: transparent; color: #6b7280; font-size: 12.5px; text-align: center; padding: 4px 8px; }
+  .meta { font-size: 11px; color: #9ca3af; margin: 2px 4px 0; }
+  .row.pending .b { opacity: .7; }
+  .row.failed .b { background: #fee2e2; color: #991b1b; }
+  .meta button { background: none; border: 0; color: #b91c1c; text-decoration: underline; padding: 0; font-size: 11px; }
+  .greet { align-self: flex-start; max-width: 82%; }
+  .typing { height: 22px; padding: 0 16px; font-size: 12px; color: #6b7280; background: #f8fafc; display: flex; align-items: center; gap: 6px; }
+  .typing .dots span { display: inline-block; width: 5px; height: 5px; margin-right: 2px; border-radius: 50%; background: #9ca3af; animation: blink 1.2s infinite; }
+  .typing .dots span:nth-child(2) { animation-delay: .2s; } .typing .dots span:nth-child(3) { animation-delay: .4s; }
+  @keyframes blink { 0%, 80%, 100% { opacity: .25; } 40% { opacity: 1; } }
+  .composer { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e5e7eb; background: #fff; align-items: flex-end; }
+  textarea { flex: 1; resize: none; border: 1px solid #d1d5db; border-radius: 12px; padding: 9px 12px; font: inherit; color: inherit;
+    max-height: 120px; min-height: 40px; outline: none; background: #fff; }
+  textarea:focus { border-color: var(--c); box-shadow: 0 0 0 3px rgba(37,99,235,.15); }
+  .send { width: 40px; height: 40px; border-radius: 12px; border: 0; background: var(--c); color: #fff; display: grid; place-items: center; flex: none; }
+  .send:disabled { opacity: .45; cursor: default; }
+  .err { padding: 8px 14px; background: #fef2f2; color: #991b1b; font-size: 12.5px; border-top: 1px solid #fecaca; }
+  .foot { text-align: center; font-size: 11px; color: #9ca3af; padding: 0 0 8px; background: #fff; }
+  .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+  @media (max-width: 480px) { .root { right: 12px; bottom: 12px; } .panel { height: calc(100vh - 100px); } }
+  @media (prefers-reduced-motion: reduce) { .panel, .bubble { animation: none; transition: none; } }
+  `;
+
+  const ICON_CHAT =
+    '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/></svg>';
+  const ICON_CLOSE =
+    '<svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>';
+  const ICON_DOWN =
+    '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M6 9l6 6 6-6"/></svg>';
+  const ICON_SEND =
+    '<svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M22 2L11 13"/><path d="M22 2l-7 20-4-9-9-4 20-7z"/></svg>';
+
+  function svg(markup) {
+    const t = document.createElement("template");
+    t.innerHTML = markup; // constant markup only, never user data
+    return t.content.firstChild;
+  }
+
+  const host = el("div", { id: "omnihub-widget", "data-omnihub": "widget" });
+  const shadow = host.attachShadow({ mode: "open" });
+  const ui = {};
+
+  function buildUI() {
+    shadow.append(el("style", { text: CSS }));
+    ui.status = el("span", { class: "conn", "data-testid": "widget-status", "data-state": "connecting", role: "status" },
+      el("span", { class: "dot" }), el("span", { class: "conn-text", text: "Connecting…" }));
+    ui.title = el("h2", { id: "oh-title", text: state.inboxName });
+    ui.sub = el("p", { text: "We typically reply in a few minutes" });
+    ui.closeBtn = el("button", { class: "icon-btn", type: "button", "aria-label": "Close chat", "data-testid": "widget-close", onclick: closePanel });
+    ui.closeBtn.append(svg(ICON_CLOSE));
+    ui.list = el("div", { class: "msgs", "data-testid": "widget-messages", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+    ui.typing = el("div", { class: "typing", "data-testid": "widget-typing", "aria-live": "polite" });
+    ui.input = el("textarea", {
+      rows: 1, maxlength: MAX_TEXT, placeholder: "Write a message…", "aria-label": "Message", "data-testid": "widget-input",
+    });
+    ui.sendBtn = el("button", { class: "send", type: "button", "aria-label": "Send message", "data-testid": "widget-send", disabled: true });
+    ui.sendBtn.append(svg(ICON_SEND));
+    ui.err = el("div", { class: "err", "data-testid": "widget-error", hidden: true, role: "alert" });
+    ui.panel = el("section", { class: "panel", role: "dialog", "aria-labelledby": "oh-title", "data-testid": "widget-panel", hidden: true },
+      el("header", { class: "head" }, el("div", { class: "titles" }, ui.title, ui.sub, ui.status), ui.closeBtn),
+      ui.list, ui.typing, ui.err,
+      el("div", { class: "composer" }, ui.input, ui.sendBtn),
+      el("div", { class: "foot", text: "Powered by omnihub" }));
+    ui.badge = el("span", { class: "badge", "data-testid": "widget-unread", hidden: true, "aria-hidden": "true" });
+    ui.bubbleIcon = el("span", { style: "display:grid;place-items:center" });
+    ui.bubble = el("button", {
+      class: "bubble", type: "button", "aria-label": "Open chat", "aria-expanded": "false", "data-testid": "widget-bubble",
+      onclick: () => (state.open ? closePanel() : openPanel()),
+    }, ui.bubbleIcon, ui.badge);
+    ui.root = el("div", { class: "root" }, ui.panel, ui.bubble);
+    shadow.append(ui.root);
+
+    const submit = () => {
+      const text = ui.input.value;
+      if (!text.trim()) return;
+      ui.input.value = "";
+      autosize();
+      send(text);
+    };
+    ui.sendBtn.addEventListener("click", submit);
+    ui.input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        submit();
+      }
+    });
+    ui.input.addEventListener("input", () => {
+      autosize();
+      ui.sendBtn.disabled = !ui.input.value.trim();
+      if (ui.input.value.trim()) noteTyping();
+      else stopTyping();
+    });
+    ui.root.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && state.open) {
+        e.stopPropagation();
+        closePanel();
+      }
+    });
+  }
+
+  function autosize() {
+    ui.input.style.height = "auto";
+    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + "px";
+    ui.sendBtn.disabled = !ui.input.value.trim();
+  }
+
+  function setConn(c) {
+    state.conn = c;
+    renderStatus();
+  }
+
+  function renderStatus() {
+    if (!ui.status) return;
+    const labels = { connecting: "Connecting…", online: "Online", offline: "Reconnecting…", error: "Unavailable" };
+    ui.status.dataset.state = state.conn;
+    ui.status.querySelector(".conn-text").textContent = labels[state.conn] || state.conn;
+    ui.err.hidden = !state.errorText;
+    ui.err.textContent = state.errorText;
+  }
+
+  function messageRow(m) {
+    const kind = (m.author && m.author.kind) || (m.direction === "in" ? "contact" : "agent");
+    const cls = kind === "system" ? "system" : m.direction === "in" ? "in" : "out";
+    const row = el("div", {
+      class: `row ${cls}`, "data-testid": "widget-message", "data-message-id": m.id,
+      "data-direction": m.direction, "data-status": m.status || "",
+    });
+    if (cls === "out") row.append(el("div", { class: "who", text: (m.author && m.author.name) || (kind === "bot" ? "Bot" : "Agent") }));
+    row.append(el("div", { class: "b", text: m.text || "" }));
+    if (cls !== "system") {
+      const meta = [timeLabel(m.created_at)];
+      if (cls === "in" && m.status === "read") meta.push("Seen");
+      if (m.status === "failed") meta.push("Not delivered");
+      row.append(el("div", { class: "meta", text: meta.filter(Boolean).join(" · ") }));
+    }
+    return row;
+  }
+
+  function pendingRow(o, acked) {
+    const row = el("div", {
+      class: `row in ${o.failed ? "failed" : "pending"}`, "data-testid": "widget-message",
+      "data-client-id": o.client_id, "data-direction": "in", "data-status": o.failed ? "failed" : acked ? "sent" : "pending",
+    }, el("div", { class: "b", text: o.text }));
+    const meta = el("div", { class: "meta" });
+    if (o.failed) {
+      meta.append(`Not sent (${o.error}) · `,
+        el("button", { type: "button", text: "Retry", onclick: () => retry(o.client_id) }));
+    } else {
+      meta.textContent = acked ? "Sent" : state.conn === "online" ? "Sending…" : "Waiting for connection…";
+    }
+    row.append(meta);
+    return row;
+  }
+
+  function render(forceBottom) {
+    if (!ui.root) return;
+    ui.panel.hidden = !state.open;
+    ui.bubble.setAttribute("aria-expanded", String(state.open));
+    ui.bubble.setAttribute("aria-label", state.open ? "Minimise chat" : state.unread ? `Open chat, ${state.unread} unread` : "Open chat");
+    ui.bubbleIcon.replaceChildren(svg(state.open ? ICON_DOWN : ICON_CHAT));
+    ui.badge.hidden = !state.unread || state.open;
+    ui.badge.textContent = state.unread > 9 ? "9+" : String(state.unread);
+    ui.title.textContent = state.inboxName;
+    renderStatus();
+
+    const list = ui.list;
+    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+    const rows = [];
+    if (state.greeting) {
+      rows.push(el("div", { class: "row out greet" }, el("div", { class: "who", text: state.inboxName }),
+        el("div", { class: "b", text: state.greeting })));
+    }
+    const seen = new Set();
+    for (const m of sortedMessages()) {
+      rows.push(messageRow(m));
+      if (m.provider_id) seen.add(clientIdOf(m.provider_id));
+    }
+    for (const o of state.acked.values()) if (!seen.has(o.client_id)) rows.push(pendingRow(o, true));
+    for (const o of state.outbox) if (!seen.has(o.client_id)) rows.push(pendingRow(o, false));
+    if (state.conversationStatus === "resolved") {
+      rows.push(el("div", { class: "row system" }, el("div", { class: "b", text: "This conversation was marked as resolved. Write to start a new one." })));
+    }
+    list.replaceChildren(...rows);
+    if (forceBottom || nearBottom) list.scrollTop = list.scrollHeight;
+
+    const t = state.agentTyping && state.agentTyping.until > Date.now() ? state.agentTyping : null;
+    ui.typing.replaceChildren();
+    if (t) {
+      ui.typing.append(el("span", { class: "dots", "aria-hidden": "true" }, el("span"), el("span"), el("span")),
+        el("span", { text: `${t.name} is typing…` }));
+    }
+  }
+
+  // ---------------------------------------------------------------- boot
+  function boot() {
+    buildUI();
+    document.body.appendChild(host);
+    render();
+    connect();
+    // Come back quickly when the network or the tab does.
+    window.addEventListener("online", () => {
+      attempt = 0;
+      if (!ws) connect();
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && !ws && !stopped) {
+        attempt = 0;
+        connect();
+      }
+    });
+    window.addEventListener("pagehide", stopTyping);
+  }
+
+  window.OmnihubWidget = {
+    __omnihub: true,
+    open: () => openPanel(),
+    close: () => closePanel(),
+    toggle: () => (state.open ? closePanel() : openPanel()),
+    send: (text) => send(text),
+    /** Test/debug hooks (not a stable API). */
+    get state() {
+      return {
+        connection: state.conn, token: state.token, lastId: state.lastId, conversationId: state.conversationId,
+        messages: sortedMessages(), outbox: state.outbox.map((o) => ({ ...o })), acked: Array.from(state.acked.values()),
+      };
+    },
+    /** Drop the socket and stay offline (tests: simulate a network loss). */
+    disconnect: () => {
+      stopped = true;
+      clearTimeout(reconnectTimer);
+      reconnectTimer = 0;
+      if (ws) ws.close(4003, "client disconnect");
+    },
+    /** Reconnect now (resumes with last_id). */
+    reconnect: () => {
+      stopped = false;
+      attempt = 0;
+      if (ws) ws.close(4002, "client reconnect");
+      else connect();
+    },
+  };
+
+  if (document.body) boot();
+  else document.addEventListener("DOMContentLoaded", boot, { once: true });
+})();
