@@ -61,6 +61,10 @@ def decode_frame(decoder: msgspec.json.Decoder, data: bytes) -> Any:  # type: ig
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
+        try:
+            msgspec.json.decode(data)
+        except msgspec.DecodeError as bad:
+            raise BadInput(f"malformed JSON: {bad}", code="bad_json") from None
         text = str(exc)
         if "Invalid value" in text and "`$.type`" in text:
             raise BadInput(f"unknown frame type: {text}", code="unknown_type") from None
@@ -70,8 +74,9 @@ def decode_frame(decoder: msgspec.json.Decoder, data: bytes) -> Any:  # type: ig
 
 
 async def refuse(ws: WebSocket, exc: HubError) -> None:
+    """Every refused handshake closes with 1008 (policy violation) and the reason."""
     await ws.accept()
-    await ws.close(exc.close_code if exc.close_code != 1011 else 1008, exc.reason[:120])
+    await ws.close(1008, exc.reason[:120])
 
 
 def _state(ws: WebSocket) -> HubState:
@@ -168,7 +173,6 @@ async def widget_socket(ws: WebSocket) -> None:
         identity = await _widget_identity(state, ws, slug)
         last = parse_last_id(ws.query_params.get("last_id"))
     except HubError as exc:
-        exc.close_code = 1008
         await refuse(ws, exc)
         return
     bind_key = f"{slug}|{identity_key(identity)}"

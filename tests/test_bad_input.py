@@ -1,0 +1,207 @@
+"""Every kind of bad input gets a clear error, stores nothing, crashes nothing, and
+leaves other connections alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.helpers import agent_ws, api_post, is_event, login, new_id, recv_json, recv_until, widget_ws
+
+
+async def _counts(db, redis, hub) -> tuple[int, int]:
+    return (await db.fetchval("SELECT count(*) FROM messages"),
+            await redis.xlen(hub.settings.ingest_stream))
+
+
+async def _closed_code(ws) -> int | None:
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else None
+
+
+@pytest.fixture
+async def bystander(hub):
+    """A healthy agent socket that must keep working through every bad input."""
+    cookie = await login(hub.base_url)
+    ws = await agent_ws(hub.ws_url, hub.base_url, cookie)
+    await recv_json(ws)
+    yield ws
+    # Still alive and still receiving live events.
+    r = await api_post(hub.base_url, hub.seed["api_token"],
+                       {"source_id": "ok", "text": "still here", "message_id": new_id()})
+    assert r.status_code == 202
+    await recv_until(ws, is_event("message.created", message__text="still here"))
+    await ws.close()
+
+
+async def test_widget_bad_frames_get_error_frames_and_socket_survives(hub, db, redis, bystander):
+    before = await _counts(db, redis, hub)
+    ws = await widget_ws(hub.ws_url, "https://shop.example")
+    await recv_json(ws)
+    cases = [
+        ("{not json", "bad_json"),
+        (json.dumps({"type": "explode"}), "unknown_type"),
+        (json.dumps({"type": "message", "client_id": "a", "text": "x", "extra": 1}), "bad_frame"),
+        (json.dumps({"type": "message", "client_id": "a"}), "bad_frame"),
+        (json.dumps({"type": "message", "client_id": "a", "text": 5}), "bad_frame"),
+        (json.dumps({"type": "message", "client_id": "a", "text": "   "}), "bad_input"),
+        (json.dumps({"type": "message", "client_id": "", "text": "hi"}), "bad_input"),
+        (json.dumps([1, 2]), "bad_frame"),
+    ]
+    for raw, code in cases:
+        await ws.send(raw)
+        frame = await recv_json(ws)
+        assert frame["type"] == "error" and frame["code"] == code, (raw, frame)
+        assert frame["reason"]
+    await ws.send(json.dumps({"type": "ping"}))
+    assert await recv_json(ws) == {"type": "pong"}
+    assert await _counts(db, redis, hub) == before
+    await ws.close()
+
+
+async def test_oversized_frame_closes_1009(hub, db, redis, bystander):
+    before = await _counts(db, redis, hub)
+    ws = await widget_ws(hub.ws_url, "https://shop.example")
+    await recv_json(ws)
+    await ws.send(json.dumps({"type": "message", "client_id": "big", "text": "x" * 70_000}))
+    assert await _closed_code(ws) == 1009
+    assert await _counts(db, redis, hub) == before
+
+
+async def test_binary_frame_closes_1003(hub, bystander):
+    ws = await widget_ws(hub.ws_url, "https://shop.example")
+    await recv_json(ws)
+    await ws.send(b"\x00\x01")
+    assert await _closed_code(ws) == 1003
+
+
+async def test_agent_socket_refuses_wrong_origin_and_no_session(hub, bystander):
+    cookie = await login(hub.base_url)
+    for origin, headers in [("https://evil.example", {"Cookie": f"oh_session={cookie}"}),
+                            (hub.base_url, {}),
+                            (hub.base_url, {"Cookie": "oh_session=forged"})]:
+        from websockets.asyncio.client import connect
+
+        ws = await connect(f"{hub.ws_url}/ws/agent", origin=origin, additional_headers=headers)
+        assert await _closed_code(ws) == 1008
+
+
+async def test_widget_refuses_forged_token_and_unknown_inbox(hub, bystander):
+    for kw in ({"token": "Zm9v.forged"}, {"inbox": "nope"}, {"inbox": "api"}):
+        ws = await widget_ws(hub.ws_url, "https://shop.example", **kw)
+        assert await _closed_code(ws) == 1008
+
+
+async def test_widget_token_is_bound_to_its_inbox(hub, bystander):
+    ws = await widget_ws(hub.ws_url, "https://shop.example")
+    token = (await recv_json(ws))["visitor_token"]
+    await ws.close()
+    # Re-signing for another inbox is impossible without the key; the same token works.
+    ok = await widget_ws(hub.ws_url, "https://shop.example", token=token)
+    assert (await recv_json(ok))["type"] == "hello"
+    await ok.close()
+
+
+async def test_agent_bad_frames(hub, db, bystander):
+    cookie = await login(hub.base_url)
+    ws = await agent_ws(hub.ws_url, hub.base_url, cookie)
+    await recv_json(ws)
+    await ws.send(json.dumps({"type": "reply", "conversation_id": 999999, "client_id": "c",
+                              "text": "hi"}))
+    frame = await recv_until(ws, lambda f: f["type"] == "error")
+    assert frame["code"] == "not_found" and frame["client_id"] == "c"
+    await ws.send("[")
+    frame = await recv_until(ws, lambda f: f["type"] == "error")
+    assert frame["code"] == "bad_json"
+    await ws.send(json.dumps({"type": "ping"}))
+    await recv_until(ws, lambda f: f["type"] == "pong")
+    assert await db.fetchval("SELECT count(*) FROM messages") == 0
+    await ws.close()
+
+
+async def test_bad_last_id_is_refused(hub, bystander):
+    cookie = await login(hub.base_url)
+    ws = await agent_ws(hub.ws_url, hub.base_url, cookie, last_id="banana")
+    assert await _closed_code(ws) == 1008
+
+
+async def test_http_bad_inputs(hub, db, redis, bystander):
+    before = await _counts(db, redis, hub)
+    token = hub.seed["api_token"]
+    url = f"{hub.base_url}/api/v1/inboxes/api/messages"
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient() as c:
+        cases = [
+            (dict(content=b"{bad", headers={**auth, "Content-Type": "application/json"}),
+             400, "bad_json"),
+            (dict(json={"text": "no source"}, headers=auth), 400, "invalid_body"),
+            (dict(json={"source_id": "a", "text": "x", "evil": 1}, headers=auth), 400,
+             "invalid_body"),
+            (dict(json={"source_id": "a", "text": ""}, headers=auth), 400, "bad_input"),
+            (dict(json={"source_id": "a b c", "text": "x"}, headers=auth), 400, "bad_input"),
+            (dict(json={"source_id": "a", "text": "x", "email": "not-an-email"},
+                  headers=auth), 400, "bad_input"),
+            (dict(content=b"x" * 70_000, headers={**auth, "Content-Type": "application/json"}),
+             413, "too_large"),
+            (dict(content=b"source_id=a", headers={**auth, "Content-Type": "text/plain"}),
+             415, "unsupported_media_type"),
+            (dict(json={"source_id": "a", "text": "x"}), 401, "unauthorized"),
+            (dict(json={"source_id": "a", "text": "x"},
+                  headers={"Authorization": "Bearer wrong"}), 401, "unauthorized"),
+        ]
+        for kw, status, code in cases:
+            r = await c.post(url, **kw)
+            assert r.status_code == status, (kw, r.text)
+            assert r.json()["error"] == code and r.json()["reason"]
+            assert "Traceback" not in r.text
+        r = await c.post(f"{hub.base_url}/api/v1/inboxes/nope/messages",
+                         json={"source_id": "a", "text": "x"}, headers=auth)
+        assert r.status_code == 404
+        # Chunked body without Content-Length over the limit.
+        async def chunks():
+            for _ in range(20):
+                yield b"x" * 8192
+        r = await c.post(url, content=chunks(), headers={**auth, "Content-Type": "application/json"})
+        assert r.status_code == 413
+    assert await _counts(db, redis, hub) == before
+
+
+async def test_agent_rest_requires_session_role_and_origin(hub, db):
+    async with httpx.AsyncClient(base_url=hub.base_url) as c:
+        r = await c.get("/api/v1/conversations")
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+        r = await c.get("/api/v1/conversations", cookies={"oh_session": "x" * 500})
+        assert r.status_code == 401
+    cookie = await login(hub.base_url)
+    async with httpx.AsyncClient(base_url=hub.base_url, cookies={"oh_session": cookie}) as c:
+        # Cross-site write: refused even with a valid cookie.
+        r = await c.post("/api/v1/conversations/1/status", json={"status": "resolved"},
+                         headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403
+        r = await c.get("/api/v1/conversations?status=weird")
+        assert r.status_code == 400
+        r = await c.get("/api/v1/conversations/99999")
+        assert r.status_code == 404
+        r = await c.get("/api/v1/contacts/1/context")
+        assert r.status_code == 403  # no conversation with this contact in agent's inboxes
+    async with httpx.AsyncClient(base_url=hub.base_url) as c:
+        r = await c.post("/login", data={"email": "agent1@demo.omnihub.test",
+                                         "password": "wrong"}, headers={"Origin": hub.base_url})
+        assert r.status_code == 303 and r.headers["location"] == "/login?error=1"
+        r = await c.get("/inbox")
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+async def test_invalid_handshake_path_is_404(hub):
+    from websockets.asyncio.client import connect
+
+    with pytest.raises(InvalidStatus):
+        await connect(f"{hub.ws_url}/ws/nope", origin=hub.base_url)
