@@ -77,6 +77,13 @@ def verify_user_hash(identity_secret: str | None, email: str, user_hash: str) ->
     return identity
 
 
+def default_name(identity: Identity) -> str:
+    """What agents see before the customer tells us their name."""
+    if identity.kind == "email":
+        return identity.value.split("@", 1)[0]
+    return f"Visitor {identity.value[:6]}"
+
+
 def envelope_from_widget(
     inbox: str, identity: Identity, frame: WidgetMessage, now: datetime, sender_name: str = ""
 ) -> Envelope:
@@ -93,7 +100,7 @@ def envelope_from_widget(
         # Scoped by visitor: one visitor's ids can never collide with another's.
         provider_id=f"{identity_key(identity)}:{frame.client_id}",
         sender=identity,
-        sender_name=sender_name,
+        sender_name=sender_name or default_name(identity),
         text=text,
         received_at=now,
     )

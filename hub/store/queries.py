@@ -102,9 +102,10 @@ async def list_conversations(
     args.append(limit)
     rows = await conn.fetch(
         f"SELECT {_CONV}, lm.text AS last_text, lm.direction AS last_direction,"
-        " lm.id AS last_message_id"
+        " lm.id AS last_message_id, lm.author_kind AS last_author_kind,"
+        " lm.author_name AS last_author_name"
         " FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
-        " LEFT JOIN LATERAL (SELECT text, direction, id FROM messages m"
+        " LEFT JOIN LATERAL (SELECT text, direction, id, author_kind, author_name FROM messages m"
         "   WHERE m.conversation_id = c.id AND NOT m.private ORDER BY id DESC LIMIT 1) lm"
         "   ON true"
         f" WHERE {' AND '.join(where)}"
@@ -117,7 +118,8 @@ async def list_conversations(
         item["last_message"] = (
             None if r["last_message_id"] is None else
             {"id": r["last_message_id"], "text": r["last_text"][:200],
-             "direction": r["last_direction"]}
+             "direction": r["last_direction"],
+             "author": {"kind": r["last_author_kind"], "name": r["last_author_name"]}}
         )
         out.append(item)
     return out

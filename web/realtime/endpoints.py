@@ -205,9 +205,9 @@ async def widget_socket(ws: WebSocket) -> None:
             return {"type": "pong"}
         if isinstance(frame, WidgetTyping):
             if sub.conversation_id:
+                conv = await get_conversation(state.pool, None, sub.conversation_id)
                 await state.publisher.publish_ephemeral(actions.typing_event(
-                    await get_conversation(state.pool, None, sub.conversation_id),
-                    Author(kind="contact", name=""), frame.on))
+                    conv, Author(kind="contact", name=conv.contact_name), frame.on))
             return None
         assert isinstance(frame, WidgetMessage)
         try:

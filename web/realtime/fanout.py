@@ -141,8 +141,16 @@ class Fanout:
                 sub.offer(item)
 
     async def tail_id(self) -> str:
+        """The newest id the stream ever generated (even if trimmed away since)."""
         last = await self._redis.xrevrange(self._stream, count=1)
-        return last[0][0].decode() if last else "0-0"
+        if last:
+            return str(last[0][0].decode())
+        try:
+            info = await self._redis.xinfo_stream(self._stream)
+        except aioredis.ResponseError:
+            return "0-0"
+        generated = info.get("last-generated-id") or b"0-0"
+        return generated.decode() if isinstance(generated, bytes) else str(generated)
 
     async def gap_expired(self, last_id: StreamId) -> bool:
         """True when events after ``last_id`` may have been trimmed away."""
