@@ -1,0 +1,191 @@
+"""Pure tests: the wire schema round-trips every event type, rejects unknown fields and
+types; identity normalisation, tokens, stream ids and widget routing. No I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from channels.api import ApiInboundMessage, envelope_from_api, hash_api_token, verify_api_token
+from channels.chat import (
+    WidgetMessage,
+    envelope_from_widget,
+    issue_visitor_token,
+    verify_user_hash,
+    verify_visitor_token,
+)
+from hub.errors import BadInput, Unauthorized
+from hub.identity import identity_key, normalise_identity
+from hub.outbox import widget_route
+from hub.schema import (
+    EVENT_TYPES,
+    AgentPresenceChanged,
+    Author,
+    Conversation,
+    ConversationAssigned,
+    ConversationCreated,
+    ConversationStatusChanged,
+    Envelope,
+    Identity,
+    Message,
+    MessageCreated,
+    MessageStatusChanged,
+    QueueStats,
+    TypingChanged,
+    WorkItem,
+    WorkItemCreated,
+    WorkItemUpdated,
+    decode_envelope,
+    decode_event,
+    encode,
+)
+from hub.streamids import format_stream_id, parse_stream_id
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+MSG = Message(id=1, conversation_id=2, direction="in", author=Author(kind="contact", name="A"),
+              text="hi", channel="chat", provider_id="p", created_at=NOW)
+CONV = Conversation(id=2, inbox="web", channel="chat", contact_id=3, created_at=NOW,
+                    contact_identity="visitor:abc")
+ITEM = WorkItem(id=4, conversation_id=2, queue="support", channel="chat", created_at=NOW)
+
+SAMPLES = [
+    MessageCreated(inbox="web", message=MSG),
+    MessageStatusChanged(inbox="web", conversation_id=2, message_id=1, status="failed",
+                         error="HTTP 500"),
+    ConversationCreated(conversation=CONV),
+    ConversationAssigned(inbox="web", conversation_id=2, agent_id=None, by_agent_id=1),
+    ConversationStatusChanged(inbox="web", conversation_id=2, status="resolved"),
+    WorkItemCreated(inbox="web", work_item=ITEM),
+    WorkItemUpdated(inbox="web", work_item=ITEM),
+    TypingChanged(inbox="web", conversation_id=2, author=Author(kind="agent", agent_id=1),
+                  on=True),
+    AgentPresenceChanged(agent_id=1, presence="away"),
+    QueueStats(queue="support", inbox="web", depth=3, oldest_wait_s=12.5),
+]
+
+
+def test_samples_cover_every_event_type():
+    assert {type(s) for s in SAMPLES} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
+def test_event_round_trip(event):
+    data = encode(event)
+    assert decode_event(data) == event
+    assert msgspec.json.decode(data)["type"] == event.__struct_config__.tag
+
+
+def test_unknown_event_type_and_unknown_fields_are_rejected():
+    with pytest.raises(msgspec.ValidationError):
+        decode_event(b'{"type":"message.exploded","v":1}')
+    data = msgspec.json.decode(encode(SAMPLES[0]))
+    data["surprise"] = 1
+    with pytest.raises(msgspec.ValidationError):
+        decode_event(msgspec.json.encode(data))
+    data = msgspec.json.decode(encode(SAMPLES[0]))
+    data["message"]["surprise"] = 1
+    with pytest.raises(msgspec.ValidationError):
+        decode_event(msgspec.json.encode(data))
+
+
+def test_envelope_round_trip_and_strictness():
+    env = Envelope(channel="chat", channel_account="web", provider_id="x",
+                   sender=Identity(kind="visitor", value="abc"), text="hi", received_at=NOW)
+    assert decode_envelope(encode(env)) == env
+    bad = msgspec.json.decode(encode(env))
+    bad["channel"] = "pigeon"
+    with pytest.raises(msgspec.ValidationError):
+        decode_envelope(msgspec.json.encode(bad))
+
+
+@pytest.mark.parametrize(("kind", "raw", "want"), [
+    ("email", "  Anna@Example.COM ", "anna@example.com"),
+    ("phone", "+49 (30) 1234-5678", "+493012345678"),
+    ("visitor", "abc_DEF-1", "abc_DEF-1"),
+])
+def test_identity_normalisation(kind, raw, want):
+    assert normalise_identity(kind, raw).value == want
+
+
+@pytest.mark.parametrize(("kind", "raw"), [
+    ("email", "no-at-sign"), ("phone", "030 1234"), ("phone", "+0123456789"),
+    ("visitor", "has space"), ("fax", "123"), ("external", ""),
+])
+def test_identity_rejects(kind, raw):
+    with pytest.raises(BadInput):
+        normalise_identity(kind, raw)
+
+
+def test_visitor_token_round_trip_and_forgery():
+    ident = Identity(kind="visitor", value="abc123")
+    token = issue_visitor_token("k" * 32, "web", ident)
+    assert verify_visitor_token("k" * 32, "web", token) == ident
+    with pytest.raises(Unauthorized):
+        verify_visitor_token("k" * 32, "other", token)  # bound to its inbox
+    with pytest.raises(Unauthorized):
+        verify_visitor_token("x" * 32, "web", token)  # other key
+    body, _, sig = token.partition(".")
+    forged = issue_visitor_token("x" * 32, "web", Identity(kind="visitor", value="victim"))
+    with pytest.raises(Unauthorized):
+        verify_visitor_token("k" * 32, "web", forged.split(".")[0] + "." + sig)
+    with pytest.raises(Unauthorized):
+        verify_visitor_token("k" * 32, "web", "!!!.???")
+
+
+def test_user_hash_identity_validation():
+    import hashlib
+    import hmac
+
+    good = hmac.new(b"s3cret", b"anna@example.com", hashlib.sha256).hexdigest()
+    assert verify_user_hash("s3cret", "Anna@example.com", good).value == "anna@example.com"
+    with pytest.raises(Unauthorized):
+        verify_user_hash("s3cret", "eve@example.com", good)
+    with pytest.raises(Unauthorized):
+        verify_user_hash(None, "anna@example.com", good)
+
+
+def test_widget_envelope_scopes_provider_id_per_visitor():
+    a = Identity(kind="visitor", value="a")
+    b = Identity(kind="visitor", value="b")
+    frame = WidgetMessage(client_id="same", text=" hi ")
+    ea = envelope_from_widget("web", a, frame, NOW)
+    eb = envelope_from_widget("web", b, frame, NOW)
+    assert ea.provider_id != eb.provider_id and ea.text == "hi"
+    assert ea.sender_name.startswith("Visitor ")
+    with pytest.raises(BadInput):
+        envelope_from_widget("web", a, WidgetMessage(client_id="x", text=" "), NOW)
+
+
+def test_api_token_and_envelope():
+    h = hash_api_token("tok")
+    verify_api_token(h, "Bearer tok")
+    for header in ("", "Bearer", "Basic tok", "Bearer nope"):
+        with pytest.raises(Unauthorized):
+            verify_api_token(h, header)
+    env = envelope_from_api("api", ApiInboundMessage(source_id="c1", text="x", message_id="m1",
+                                                     phone="+4930123456"), NOW)
+    assert identity_key(env.sender) == "phone:+4930123456" and env.provider_id == "m1"
+
+
+def test_stream_ids():
+    assert parse_stream_id("1700000000000-5") == (1700000000000, 5)
+    assert parse_stream_id(b"12") == (12, 0)
+    assert format_stream_id((1, 2)) == "1-2"
+    assert parse_stream_id("10-1") > parse_stream_id("9-99")  # numeric, not lexical
+    for bad in ("", "x-1", "1-x", "-1", "1-2-3", "9" * 50):
+        with pytest.raises(BadInput):
+            parse_stream_id(bad)
+
+
+def test_widget_route_hides_private_and_internal_events():
+    assert widget_route(SAMPLES[0]) == "c"
+    private = MessageCreated(inbox="web", message=msgspec.structs.replace(MSG, private=True))
+    assert widget_route(private) == ""
+    assert widget_route(ConversationCreated(conversation=CONV)) == "b:web|visitor:abc"
+    assert widget_route(SAMPLES[3]) == ""  # assignment is internal
+    customer_typing = TypingChanged(inbox="web", conversation_id=2,
+                                    author=Author(kind="contact"), on=True)
+    assert widget_route(customer_typing) == ""
+    assert widget_route(SAMPLES[7]) == "c"
