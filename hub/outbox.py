@@ -100,15 +100,18 @@ class Publisher:
             return []
         args = self._args(rows)
         try:
-            ids = await self._redis.evalsha(self._sha, len(self._keys), *self._keys, *args)
+            ids = await self._redis.evalsha(  # type: ignore[misc]
+                self._sha, len(self._keys), *self._keys, *args)  # type: ignore[arg-type]
         except NoScriptError:
-            ids = await self._redis.eval(_PUBLISH, len(self._keys), *self._keys, *args)
+            ids = await self._redis.eval(  # type: ignore[misc]
+                _PUBLISH, len(self._keys), *self._keys, *args)  # type: ignore[arg-type]
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     def publish_in(self, pipe: Pipeline, rows: Sequence[tuple[int | None, bytes, AnyEvent]]
                    ) -> None:
         """Queue the publish on a pipeline; check the result with ``publish_failed``."""
-        pipe.evalsha(self._sha, len(self._keys), *self._keys, *self._args(rows))
+        pipe.evalsha(self._sha, len(self._keys), *self._keys,
+                     *self._args(rows))  # type: ignore[arg-type]
 
     async def publish_ephemeral(self, event: AnyEvent) -> str:
         """Typing and presence: not stored, no outbox."""

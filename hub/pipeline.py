@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 
 from hub.config import Settings
 from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
-from hub.schema import Envelope, decode_envelope
+from hub.schema import AnyEvent, Envelope, decode_envelope
 from hub.store.persist import persist_inbound_batch
 
 log = logging.getLogger("omnihub.pipeline")
@@ -67,7 +67,7 @@ class Pipeline:
                 dead.append((entry_id, f"undecodable: {exc}", data))
 
         stored = 0
-        rows: list = []
+        rows: list[tuple[int, bytes, AnyEvent]] = []
         for attempt in range(8):
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
@@ -205,7 +205,7 @@ async def run_pipeline(settings: Settings, *, stop: asyncio.Event | None = None)
     """Run one pipeline consumer until ``stop`` is set."""
     stop = stop or asyncio.Event()
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
-    redis = aioredis.from_url(settings.redis_url, decode_responses=False)
+    redis = aioredis.from_url(settings.redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
     try:
         await ensure_group(redis, settings.ingest_stream, GROUP)
         pipeline = Pipeline(settings, pool, redis)

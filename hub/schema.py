@@ -30,12 +30,12 @@ class Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False, kw_o
     pass
 
 
-class Identity(Base, frozen=True, kw_only=True):
+class Identity(Base, kw_only=True):
     kind: IdentityKind
     value: str
 
 
-class AttachmentRef(Base, frozen=True, kw_only=True):
+class AttachmentRef(Base, kw_only=True):
     """An attachment stored out of band; the stream only carries the reference."""
 
     ref: str
@@ -44,7 +44,7 @@ class AttachmentRef(Base, frozen=True, kw_only=True):
     size: int
 
 
-class ThreadHints(Base, frozen=True, kw_only=True):
+class ThreadHints(Base, kw_only=True):
     message_id: str | None = None
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
@@ -53,7 +53,7 @@ class ThreadHints(Base, frozen=True, kw_only=True):
     conversation_id: int | None = None
 
 
-class Author(Base, frozen=True, kw_only=True):
+class Author(Base, kw_only=True):
     kind: AuthorKind
     name: str = ""
     agent_id: int | None = None
@@ -242,11 +242,13 @@ def encode(obj: object) -> bytes:
 
 
 def decode_event(data: bytes | str) -> AnyEvent:
-    return _event_decoder.decode(data)
+    event: AnyEvent = _event_decoder.decode(data)
+    return event
 
 
 def decode_envelope(data: bytes | str) -> Envelope:
-    return _envelope_decoder.decode(data)
+    envelope: Envelope = _envelope_decoder.decode(data)
+    return envelope
 
 
 def event_inbox(event: AnyEvent) -> str:

@@ -10,7 +10,16 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.helpers import agent_ws, api_post, is_event, login, new_id, recv_json, recv_until, widget_ws
+from tests.helpers import (
+    agent_ws,
+    api_post,
+    is_event,
+    login,
+    new_id,
+    recv_json,
+    recv_until,
+    widget_ws,
+)
 
 
 async def _counts(db, redis, hub) -> tuple[int, int]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +39,17 @@ def busy_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A temp dir outside pytest's basetemp: a concurrent pytest session resets
+    /tmp/pytest-of-<user> to 0700, which would lock out the unprivileged postgres user."""
+    path = Path(tempfile.mkdtemp(prefix="omnihub-test-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def test_port_in_use_names_port_and_variable(busy_port: int, tmp_path: Path) -> None:
@@ -86,7 +99,7 @@ async def test_each_test_gets_a_migrated_database_and_prefix(
     assert settings.public_url == f"http://127.0.0.1:{settings.port}"
 
 
-def test_restart_reuses_data(tmp_path: Path) -> None:
+def test_restart_reuses_data(data_dir: Path) -> None:
     async def write(pg: EmbeddedPostgres, valkey: EmbeddedValkey) -> None:
         conn = await asyncpg.connect(pg.url())
         await conn.execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('pg')")
@@ -106,20 +119,20 @@ def test_restart_reuses_data(tmp_path: Path) -> None:
 
     for round_ in range(2):
         with (
-            EmbeddedPostgres(tmp_path / "pg", free_port()) as pg,
-            EmbeddedValkey(tmp_path / "valkey", free_port()) as valkey,
+            EmbeddedPostgres(data_dir / "pg", free_port()) as pg,
+            EmbeddedValkey(data_dir / "valkey", free_port()) as valkey,
         ):
             pg.start()
             valkey.start()
             if round_ == 0:
-                version = (tmp_path / "pg" / "PG_VERSION").stat().st_mtime_ns
+                version = (data_dir / "pg" / "PG_VERSION").stat().st_mtime_ns
                 asyncio.run(write(pg, valkey))
             else:
-                assert (tmp_path / "pg" / "PG_VERSION").stat().st_mtime_ns == version
+                assert (data_dir / "pg" / "PG_VERSION").stat().st_mtime_ns == version
                 assert asyncio.run(read(pg, valkey)) == ("pg", 1)
         assert pg.proc is not None and pg.proc.returncode == 0, "clean fast shutdown"
         assert valkey.proc is not None and valkey.proc.returncode == 0
-    assert (tmp_path / "valkey" / "appendonlydir").is_dir()
+    assert (data_dir / "valkey" / "appendonlydir").is_dir()
 
 
 async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -166,13 +179,13 @@ def _ports_free(*ports: int) -> bool:
 
 
 @pytest.mark.slow
-async def test_dev_starts_prints_urls_and_stops_on_sigint(tmp_path: Path) -> None:
+async def test_dev_starts_prints_urls_and_stops_on_sigint(data_dir: Path) -> None:
     if importlib.util.find_spec("web.app") is None or importlib.util.find_spec(
             "workers.main") is None:
         pytest.skip("web/app.py or workers/main.py not written yet")
     ports = {"OMNIHUB_PORT": free_port(), "OMNIHUB_PG_PORT": free_port(),
              "OMNIHUB_REDIS_PORT": free_port()}
-    env = {**os.environ, "OMNIHUB_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "",
+    env = {**os.environ, "OMNIHUB_DATA_DIR": str(data_dir / "data"), "DATABASE_URL": "",
            "REDIS_URL": "", "OMNIHUB_SECRET_KEY": "", **{k: str(v) for k, v in ports.items()}}
     tokens = []
     for _ in range(2):  # the second start reuses the data directory
@@ -202,4 +215,4 @@ async def test_dev_starts_prints_urls_and_stops_on_sigint(tmp_path: Path) -> Non
         assert "omnihub dev: stopped" in text
         assert _ports_free(*ports.values()), "every child and server is gone"
     assert tokens[0] == tokens[1], "secret key and demo data are reused"
-    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert (data_dir / "data" / "secret_key").stat().st_mode & 0o777 == 0o600

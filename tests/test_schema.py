@@ -126,7 +126,7 @@ def test_visitor_token_round_trip_and_forgery():
         verify_visitor_token("k" * 32, "other", token)  # bound to its inbox
     with pytest.raises(Unauthorized):
         verify_visitor_token("x" * 32, "web", token)  # other key
-    body, _, sig = token.partition(".")
+    _body, _, sig = token.partition(".")
     forged = issue_visitor_token("x" * 32, "web", Identity(kind="visitor", value="victim"))
     with pytest.raises(Unauthorized):
         verify_visitor_token("k" * 32, "web", forged.split(".")[0] + "." + sig)

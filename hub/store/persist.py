@@ -8,7 +8,7 @@ cannot create duplicates; a lost race is resolved by re-reading.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,7 +67,7 @@ async def _existing_keys(
 
 
 async def resolve_contacts(
-    conn: asyncpg.Connection, wanted: dict[str, tuple[str, str, str]]
+    conn: asyncpg.Connection, wanted: Mapping[str, tuple[str, str, str]]
 ) -> dict[str, tuple[int, str]]:
     """Map identity key -> (contact id, contact name), creating contacts that are missing.
 
@@ -278,6 +278,7 @@ async def persist_inbound_batch(
     transaction. Returns the events to publish after commit."""
     result = BatchResult()
     unique: dict[tuple[str, str, str], tuple[int, str, Envelope]] = {}
+    key: tuple[str, str, str]
     for index, (ingest_id, env) in enumerate(batch):
         key = (env.channel, env.channel_account, env.provider_id)
         if key in unique:
