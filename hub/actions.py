@@ -76,6 +76,8 @@ async def post_agent_reply(
             conv = await get_conversation(conn, agent, conversation_id)
             await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conv.id)
             status = "sent" if conv.channel in LIVE_CHANNELS or private else "queued"
+            if conv.status == "resolved" and not private:
+                raise Conflict("conversation is resolved; reopen it to reply")
             row = await conn.fetchrow(
                 "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
                 " direction, author_kind, author_name, agent_id, text, private, status)"
@@ -95,8 +97,6 @@ async def post_agent_reply(
                     conv.channel, conv.inbox, provider_id,
                 )
                 return message_from(existing), False
-            if conv.status == "resolved" and not private:
-                raise Conflict("conversation is resolved; reopen it to reply")
             message = message_from(row)
             events.append(MessageCreated(inbox=conv.inbox, message=message))
             if not private:

@@ -77,7 +77,7 @@ class Envelope(Base, tag="envelope", tag_field="type", kw_only=True):
     text: str = ""
     html: str = ""
     attachments: tuple[AttachmentRef, ...] = ()
-    thread: ThreadHints = ThreadHints()
+    thread: ThreadHints = msgspec.field(default_factory=ThreadHints)
     received_at: datetime
     raw_ref: str = ""
     attributes: dict[str, str] = {}

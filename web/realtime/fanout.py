@@ -129,9 +129,8 @@ class Fanout:
             for sub in self._agents_by_inbox.get(inbox, ()):
                 sub.offer(item)
         else:
-            for subs in self._agents_by_inbox.values():
-                for sub in subs:
-                    sub.offer(item)
+            for sub in {s for subs in self._agents_by_inbox.values() for s in subs}:
+                sub.offer(item)
         if route == "c":
             for sub in self._widgets_by_conv.get(conv, ()):
                 sub.offer(item)
