@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import sys
-import warnings
 
 import asyncpg
 
@@ -44,15 +43,13 @@ def cmd_web(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     settings = _settings(**overrides)
     _require(settings, "database_url", "redis_url", "secret_key")
-    # We pin the legacy websockets protocol on purpose (see docs/running.md).
-    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",
         ws_max_size=settings.ws_max_frame,
         proxy_headers=False,
         lifespan="on",
