@@ -21,11 +21,14 @@ from hub.schema import (
     MessageCreated,
     TypingChanged,
     WorkItem,
+    WorkItemCreated,
     WorkItemUpdated,
 )
 from hub.store.queries import get_conversation, message_from
 
 MAX_TEXT = 20_000
+_MSG_COLS = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
+             " private, channel, provider_id, status, attachments, created_at")
 # Channels whose replies reach the customer through the events stream itself.
 LIVE_CHANNELS = frozenset({"chat"})
 
@@ -73,30 +76,28 @@ async def post_agent_reply(
     events: list[AnyEvent] = []
     async with pool.acquire() as conn:
         async with conn.transaction():
+            # Lock first, then read: the status and assignee checked below are current.
+            await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
+                               conversation_id)
             conv = await get_conversation(conn, agent, conversation_id)
-            await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conv.id)
-            status = "sent" if conv.channel in LIVE_CHANNELS or private else "queued"
+            existing = await conn.fetchrow(
+                f"SELECT {_MSG_COLS} FROM messages WHERE channel = $1"
+                " AND channel_account = $2 AND provider_id = $3",
+                conv.channel, conv.inbox, provider_id,
+            )
+            if existing is not None:
+                return message_from(existing), False  # a retry of a stored reply
             if conv.status == "resolved" and not private:
                 raise Conflict("conversation is resolved; reopen it to reply")
+            status = "sent" if conv.channel in LIVE_CHANNELS or private else "queued"
             row = await conn.fetchrow(
                 "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
                 " direction, author_kind, author_name, agent_id, text, private, status)"
                 " VALUES ($1, $2, $3, $4, 'out', 'agent', $5, $6, $7, $8, $9)"
-                " ON CONFLICT ON CONSTRAINT messages_idempotency DO NOTHING"
-                " RETURNING id, conversation_id, direction, author_kind, author_name, agent_id,"
-                " text, html, private, channel, provider_id, status, attachments, created_at",
+                f" RETURNING {_MSG_COLS}",
                 conv.id, conv.channel, conv.inbox, provider_id, agent.name, agent.id, text,
                 private, status,
             )
-            if row is None:
-                existing = await conn.fetchrow(
-                    "SELECT id, conversation_id, direction, author_kind, author_name, agent_id,"
-                    " text, html, private, channel, provider_id, status, attachments, created_at"
-                    " FROM messages WHERE channel = $1 AND channel_account = $2"
-                    " AND provider_id = $3",
-                    conv.channel, conv.inbox, provider_id,
-                )
-                return message_from(existing), False
             message = message_from(row)
             events.append(MessageCreated(inbox=conv.inbox, message=message))
             if not private:
@@ -172,6 +173,8 @@ async def set_conversation_status(
         raise BadInput("status: one of open, pending, resolved")
     async with pool.acquire() as conn:
         async with conn.transaction():
+            await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
+                               conversation_id)
             conv = await get_conversation(conn, actor, conversation_id)
             if conv.status == status:
                 return conv
@@ -188,12 +191,19 @@ async def set_conversation_status(
             if status == "resolved":
                 events.extend(await _work_item_event(conn, conv, "completed", conv.assignee_id))
             elif conv.status == "resolved":
-                await conn.execute(
+                item = await conn.fetchrow(
                     "INSERT INTO work_items (conversation_id, queue, channel, status, agent_id)"
-                    " SELECT $1, default_queue, $2, $3, $4 FROM inboxes WHERE slug = $5",
+                    " SELECT $1, default_queue, $2, $3, $4 FROM inboxes WHERE slug = $5"
+                    " ON CONFLICT (conversation_id) WHERE status NOT IN ('completed', 'cancelled')"
+                    " DO NOTHING"
+                    " RETURNING id, conversation_id, queue, channel, status, priority, agent_id,"
+                    " created_at",
                     conv.id, conv.channel, "assigned" if conv.assignee_id else "queued",
                     conv.assignee_id, conv.inbox,
                 )
+                if item is not None:
+                    events.append(WorkItemCreated(inbox=conv.inbox,
+                                                  work_item=WorkItem(**dict(item))))
             await _audit(conn, actor, "conversation.status", f"conversation:{conv.id}",
                          f'{{"status": "{status}"}}')
             rows = await write_outbox(conn, events)

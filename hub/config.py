@@ -47,9 +47,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def ingest_stream(self) -> str:
         return self.key_prefix + "ingest"
 
+    # The events stream and its published set are used together by one Lua script:
+    # they share the hash tag {events} so a Redis Cluster keeps them in one slot.
     @property
     def events_stream(self) -> str:
-        return self.key_prefix + "events"
+        return self.key_prefix + "{events}"
 
     @property
     def dead_letter_stream(self) -> str:
@@ -57,7 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def published_set(self) -> str:
-        return self.key_prefix + "outbox:published"
+        return self.key_prefix + "{events}:published"
 
     @property
     def arq_queue(self) -> str:

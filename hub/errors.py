@@ -1,5 +1,6 @@
-"""One error root. The web edge maps each class to an HTTP status and a
-websocket close code; nothing below the edge knows about either."""
+"""One error root. The web edge maps each class to an HTTP status (REST) or to an error
+frame with ``code`` (sockets; a refused handshake closes with 1008). Nothing below the
+edge knows about either."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ class HubError(Exception):
     """Root of every error the hub raises on purpose."""
 
     status = 500
-    close_code = 1011
     code = "internal"
 
     def __init__(self, reason: str = "", *, code: str | None = None) -> None:
@@ -22,37 +22,31 @@ class BadInput(HubError):
     """The request or frame is malformed or fails validation; nothing changed."""
 
     status = 400
-    close_code = 1003
     code = "bad_input"
 
 
 class TooLarge(BadInput):
     status = 413
-    close_code = 1009
     code = "too_large"
 
 
 class Unauthorized(HubError):
     status = 401
-    close_code = 1008
     code = "unauthorized"
 
 
 class Forbidden(HubError):
     status = 403
-    close_code = 1008
     code = "forbidden"
 
 
 class NotFound(HubError):
     status = 404
-    close_code = 1008
     code = "not_found"
 
 
 class Conflict(HubError):
     status = 409
-    close_code = 1008
     code = "conflict"
 
 
@@ -66,5 +60,4 @@ class Overloaded(HubError):
     """A bounded resource is full; the client should back off and retry."""
 
     status = 503
-    close_code = 1013
     code = "overloaded"

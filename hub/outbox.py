@@ -109,7 +109,7 @@ class Publisher:
 
     def publish_in(self, pipe: Pipeline, rows: Sequence[tuple[int | None, bytes, AnyEvent]]
                    ) -> None:
-        """Queue the publish on a pipeline; check the result with ``publish_failed``."""
+        """Queue the publish on a pipeline; the caller checks its result for NOSCRIPT."""
         pipe.evalsha(self._sha, len(self._keys), *self._keys,
                      *self._args(rows))  # type: ignore[arg-type]
 

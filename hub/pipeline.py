@@ -27,6 +27,10 @@ log = logging.getLogger("omnihub.pipeline")
 GROUP = "pipeline"
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
               asyncpg.UniqueViolationError)
+# Errors caused by an entry's content: retrying it can never succeed.
+POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
+          asyncpg.UndefinedFunctionError, ValueError, KeyError, TypeError,
+          msgspec.MsgspecError)
 
 
 async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
@@ -103,7 +107,19 @@ class Pipeline:
         return stored
 
     async def consume_forever(self, stop: asyncio.Event) -> None:
-        # Our own pending entries first (a restart with the same consumer name).
+        """Consume until stopped; transient failures back off and retry, never exit."""
+        delay = 0.1
+        while not stop.is_set():
+            try:
+                await self._consume(stop)
+            except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError, ResponseError) as exc:
+                log.warning("pipeline consumer failed, retrying in %.1fs: %r", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        # Our own pending entries first (a restart, or a failure mid-batch).
         start = "0"
         while not stop.is_set():
             try:
@@ -124,22 +140,19 @@ class Pipeline:
             await self.handle_safely(entries)
 
     async def handle_safely(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        """A batch that fails for an unexpected reason is retried entry by entry, and an
-        entry that still fails is dead-lettered, so one poison entry cannot block the rest.
-        Connection errors propagate: the entries stay pending and are reclaimed."""
+        """A batch refused for something in its data is retried entry by entry, and an entry
+        that is refused again is dead-lettered, so one poison entry cannot block the rest.
+        Anything else (database restarting, network, timeouts) propagates: the entries stay
+        pending and are retried or reclaimed; a valid message is never dead-lettered."""
         try:
             await self.handle_entries(entries)
             return
-        except (OSError, asyncpg.InterfaceError, ConnectionError):
-            raise
-        except Exception:
-            log.exception("batch of %d failed; retrying one by one", len(entries))
+        except POISON:
+            log.exception("batch of %d refused; retrying one by one", len(entries))
         for entry in entries:
             try:
                 await self.handle_entries([entry])
-            except (OSError, asyncpg.InterfaceError, ConnectionError):
-                raise
-            except Exception as exc:
+            except POISON as exc:
                 log.exception("ingest entry %s failed; dead-lettering it", entry[0])
                 async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.xadd(self.settings.dead_letter_stream,
@@ -197,8 +210,9 @@ class Pipeline:
                 if tick % 5 == 0:
                     await sweeper.sweep_once()
                     await self.trim_ingest()
-            except (OSError, asyncpg.PostgresError, ResponseError) as exc:
-                log.warning("pipeline maintenance failed, will retry: %s", exc)
+            except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError, ResponseError) as exc:
+                log.warning("pipeline maintenance failed, will retry: %r", exc)
 
 
 async def run_pipeline(settings: Settings, *, stop: asyncio.Event | None = None) -> None:

@@ -20,7 +20,7 @@ IdentityKind = Literal["email", "phone", "visitor", "external", "whatsapp", "mes
                        "instagram", "telegram"]
 ConversationStatus = Literal["open", "pending", "resolved"]
 WorkItemStatus = Literal["queued", "offered", "assigned", "wrapup", "completed", "cancelled"]
-MessageStatus = Literal["received", "queued", "sent", "delivered", "read", "failed"]
+MessageStatus = Literal["received", "queued", "sending", "sent", "delivered", "read", "failed"]
 AuthorKind = Literal["contact", "agent", "bot", "system"]
 Role = Literal["agent", "supervisor", "admin"]
 Presence = Literal["online", "away", "busy", "offline"]

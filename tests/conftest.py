@@ -167,7 +167,8 @@ async def hub(settings: Settings, seeded: dict[str, Any]) -> AsyncIterator[LiveH
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(
         app, host=settings.host, port=settings.port, http="httptools", ws="websockets-sansio",
-        ws_max_size=settings.ws_max_frame, proxy_headers=False, lifespan="on",
+        ws_max_size=settings.ws_max_frame, ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_interval_s, proxy_headers=False, lifespan="on",
         log_level="warning", timeout_graceful_shutdown=5,
     ))
     stop = asyncio.Event()

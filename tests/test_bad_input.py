@@ -109,14 +109,17 @@ async def test_widget_refuses_forged_token_and_unknown_inbox(hub, bystander):
         assert await _closed_code(ws) == 1008
 
 
-async def test_widget_token_is_bound_to_its_inbox(hub, bystander):
+async def test_widget_token_is_bound_to_its_inbox(hub, db, bystander):
+    await db.execute("INSERT INTO inboxes (slug, name, channel, default_queue, allowed_origins)"
+                     " VALUES ('web2', 'Second shop', 'chat', 'support', '{*}')")
     ws = await widget_ws(hub.ws_url, "https://shop.example")
     token = (await recv_json(ws))["visitor_token"]
     await ws.close()
-    # Re-signing for another inbox is impossible without the key; the same token works.
     ok = await widget_ws(hub.ws_url, "https://shop.example", token=token)
     assert (await recv_json(ok))["type"] == "hello"
     await ok.close()
+    other = await widget_ws(hub.ws_url, "https://shop.example", inbox="web2", token=token)
+    assert await _closed_code(other) == 1008
 
 
 async def test_agent_bad_frames(hub, db, bystander):
@@ -171,9 +174,10 @@ async def test_http_bad_inputs(hub, db, redis, bystander):
             assert r.status_code == status, (kw, r.text)
             assert r.json()["error"] == code and r.json()["reason"]
             assert "Traceback" not in r.text
+        # An unknown inbox answers like a wrong token: inbox names are not revealed.
         r = await c.post(f"{hub.base_url}/api/v1/inboxes/nope/messages",
                          json={"source_id": "a", "text": "x"}, headers=auth)
-        assert r.status_code == 404
+        assert r.status_code == 401
         # Chunked body without Content-Length over the limit.
         async def chunks():
             for _ in range(20):
@@ -209,7 +213,7 @@ async def test_agent_rest_requires_session_role_and_origin(hub, db):
         assert r.status_code == 303 and r.headers["location"] == "/login"
 
 
-async def test_invalid_handshake_path_is_404(hub):
+async def test_unknown_socket_path_is_refused(hub):
     from websockets.asyncio.client import connect
 
     with pytest.raises(InvalidStatus):

@@ -24,6 +24,7 @@ class IngestWriter:
         self._pending: list[tuple[bytes, asyncio.Future[str]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._inflight: list[tuple[bytes, asyncio.Future[str]]] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
@@ -33,7 +34,7 @@ class IngestWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for _, fut in self._pending:
+        for _, fut in (*self._inflight, *self._pending):
             if not fut.done():
                 fut.set_exception(Overloaded("server shutting down"))
 
@@ -51,6 +52,7 @@ class IngestWriter:
             await self._wakeup.wait()
             self._wakeup.clear()
             batch, self._pending = self._pending, []
+            self._inflight = batch
             if not batch:
                 continue
             try:

@@ -6,11 +6,8 @@ import redis.asyncio as aioredis
 from arq.connections import ArqRedis
 
 from hub.config import Settings
+from hub.jobs import DELIVER_MESSAGE, delivery_job_id
 from hub.schema import Message
-
-
-def delivery_job_id(message_id: int) -> str:
-    return f"deliver:{message_id}"
 
 
 async def enqueue_delivery(redis: aioredis.Redis, settings: Settings, message: Message) -> None:
@@ -18,5 +15,6 @@ async def enqueue_delivery(redis: aioredis.Redis, settings: Settings, message: M
     if message.status != "queued":
         return
     arq = ArqRedis(connection_pool=redis.connection_pool)
-    await arq.enqueue_job("deliver_message", message.id,
-                          _job_id=delivery_job_id(message.id), _queue_name=settings.arq_queue)
+    await arq.enqueue_job(DELIVER_MESSAGE, message.id,
+                          _job_id=delivery_job_id(settings, message.id),
+                          _queue_name=settings.arq_queue)

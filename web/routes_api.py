@@ -131,8 +131,14 @@ async def set_status(request: Request, state: HubState, agent: Agent) -> Respons
 async def api_inbound_message(request: Request) -> Response:
     """API channel: an integration injects a customer message into an inbox."""
     state: HubState = request.app.state.hub
-    inbox = await state.inbox(request.path_params["inbox"])
-    verify_api_token(inbox.api_token_hash, request.headers.get("authorization", ""))
+    auth = request.headers.get("authorization", "")
+    try:
+        inbox = await state.inbox(request.path_params["inbox"])
+    except NotFound:
+        # Same answer as a wrong token: do not reveal which inbox names exist.
+        verify_api_token(None, auth)
+        raise
+    verify_api_token(inbox.api_token_hash, auth)
     if inbox.channel != "api":
         raise BadInput("inbox is not an API inbox")
     body = await read_json(request, ApiInboundMessage, state.settings.http_max_body)

@@ -1,7 +1,9 @@
 """arq worker: outbound delivery for channels that are not live sockets (the API
 channel's webhook here; email, SMS and messengers plug in the same way), plus a sweep
 that re-enqueues deliveries whose enqueue was lost. Jobs may run twice, so each claims
-its message with a conditional UPDATE first: a reply is sent at most once."""
+its message with a conditional UPDATE first: two jobs never send the same message. A
+retry after an ambiguous failure (timeout after the request left) may repeat a send; it
+carries the same Idempotency-Key so the receiver can drop the repeat."""
 
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ from arq import Retry, cron
 from arq.connections import RedisSettings
 
 from hub.config import Settings
+from hub.jobs import DELIVER_MESSAGE, delivery_job_id
 from hub.outbox import Publisher, publish_committed, write_outbox
 from hub.schema import MessageStatusChanged
-from web.jobs import delivery_job_id
 
 log = logging.getLogger("omnihub.worker")
 
@@ -30,8 +32,9 @@ async def _set_status(ctx: dict[str, Any], message_id: int, status: str, error: 
     async with pool.acquire() as conn:
         async with conn.transaction():
             r = await conn.fetchrow(
-                "UPDATE messages m SET status = $2, status_error = $3 FROM conversations c"
-                " WHERE m.id = $1 AND c.id = m.conversation_id"
+                "UPDATE messages m SET status = $2, status_error = $3, status_at = now()"
+                " FROM conversations c WHERE m.id = $1 AND c.id = m.conversation_id"
+                " AND m.status NOT IN ('sent', 'delivered', 'read')"
                 " RETURNING m.conversation_id, c.inbox",
                 message_id, status, error[:500],
             )
@@ -47,7 +50,8 @@ async def _set_status(ctx: dict[str, Any], message_id: int, status: str, error: 
 async def deliver_message(ctx: dict[str, Any], message_id: int) -> str:
     pool: asyncpg.Pool = ctx["pool"]
     claimed = await pool.fetchrow(
-        "UPDATE messages m SET status = 'sending' FROM conversations c, inboxes i"
+        "UPDATE messages m SET status = 'sending', status_at = now()"
+        " FROM conversations c, inboxes i"
         " WHERE m.id = $1 AND m.status = 'queued' AND c.id = m.conversation_id"
         " AND i.slug = c.inbox"
         " RETURNING m.id, m.text, m.provider_id, m.author_name, m.created_at, c.id AS cid,"
@@ -92,12 +96,12 @@ async def requeue_lost_deliveries(ctx: dict[str, Any]) -> int:
         " AND created_at < now() - interval '30 seconds' LIMIT 500"
     )
     for r in ids:
-        await ctx["redis"].enqueue_job("deliver_message", r["id"],
-                                       _job_id=delivery_job_id(r["id"]),
+        await ctx["redis"].enqueue_job(DELIVER_MESSAGE, r["id"],
+                                       _job_id=delivery_job_id(ctx["settings"], r["id"]),
                                        _queue_name=ctx["settings"].arq_queue)
     stuck = await pool.fetch(
         "SELECT id FROM messages WHERE status = 'sending'"
-        " AND created_at < now() - interval '10 minutes' LIMIT 500"
+        " AND status_at < now() - interval '10 minutes' LIMIT 500"
     )
     for r in stuck:
         # The worker died mid-send: we cannot know if it arrived; never send twice.

@@ -1,11 +1,17 @@
 -- Core schema: inboxes, queues, agents, contacts, conversations, messages, work items,
 -- customer context (accounts, orders, invoices), event outbox, audit log.
 
+CREATE TABLE queues (
+    slug        text PRIMARY KEY,
+    name        text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE inboxes (
     slug            text PRIMARY KEY CHECK (slug ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
     name            text NOT NULL,
     channel         text NOT NULL,
-    default_queue   text NOT NULL,
+    default_queue   text NOT NULL REFERENCES queues(slug),
     greeting        text NOT NULL DEFAULT '',
     allowed_origins text[] NOT NULL DEFAULT '{}',
     -- API channel: sha256 hex of the bearer token.
@@ -14,12 +20,6 @@ CREATE TABLE inboxes (
     identity_secret text,
     webhook_url     text,
     created_at      timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE TABLE queues (
-    slug        text PRIMARY KEY,
-    name        text NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE agents (
@@ -105,6 +105,7 @@ CREATE TABLE messages (
     private          boolean NOT NULL DEFAULT false,
     status           text NOT NULL DEFAULT 'received',
     status_error     text NOT NULL DEFAULT '',
+    status_at        timestamptz NOT NULL DEFAULT now(),
     attachments      jsonb NOT NULL DEFAULT '[]',
     ingest_id        text,
     created_at       timestamptz NOT NULL DEFAULT now(),

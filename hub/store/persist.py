@@ -296,6 +296,9 @@ async def persist_inbound_batch(
             result.duplicates += 1
         elif env.channel_account not in inboxes:
             result.rejected.append((item[0], f"unknown inbox {env.channel_account!r}"))
+        elif inboxes[env.channel_account].channel != env.channel:
+            result.rejected.append((item[0], f"inbox {env.channel_account!r} is not a"
+                                             f" {env.channel} inbox"))
         elif env.direction != "in":
             result.rejected.append((item[0], "outbound envelopes go through hub.actions"))
         else:

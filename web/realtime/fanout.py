@@ -187,8 +187,10 @@ class Fanout:
             try:
                 resp = await self._redis.xread({self._stream: last}, count=READ_CHUNK,
                                                block=5000)
-            except (OSError, aioredis.ConnectionError) as exc:
-                log.warning("events reader lost Redis, retrying: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("events reader failed, retrying: %r", exc)
                 await asyncio.sleep(0.5)
                 continue
             if not resp:
