@@ -122,22 +122,18 @@ class Publisher:
 async def write_outbox(conn: asyncpg.Connection, events: Sequence[AnyEvent]) -> list[
     tuple[int, bytes, AnyEvent]
 ]:
-    """Insert events into the outbox inside the caller's transaction."""
+    """Insert events into the outbox inside the caller's transaction (one round trip).
+
+    Seqs are paired with payloads in ascending order. The pairing only tags rows for
+    exactly-once publication; publication order is the order of ``events``."""
     if not events:
         return []
-    seqs = await conn.fetchval(
-        "SELECT array_agg(nextval('event_outbox_seq_seq') ORDER BY g)"
-        " FROM generate_series(1, $1) AS g",
-        len(events),
-    )
-    seqs = sorted(seqs)
     payloads = [encode(e) for e in events]
-    await conn.execute(
-        "INSERT INTO event_outbox (seq, payload)"
-        " SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-        seqs,
+    seqs = sorted(await conn.fetchval(
+        "WITH ins AS (INSERT INTO event_outbox (payload) SELECT unnest($1::bytea[])"
+        " RETURNING seq) SELECT array_agg(seq) FROM ins",
         payloads,
-    )
+    ))
     return list(zip(seqs, payloads, events, strict=True))
 
 

@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 from hub.config import Settings
 from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
 from hub.schema import AnyEvent, Envelope, decode_envelope
-from hub.store.persist import persist_inbound_batch
+from hub.store.persist import InboxCache, persist_inbound_batch
 
 log = logging.getLogger("omnihub.pipeline")
 
@@ -53,6 +53,10 @@ class Pipeline:
         self.publisher = Publisher(redis, settings)
         self.consumer = settings.consumer_name or default_consumer_name()
         self.stream = settings.ingest_stream
+        self.inbox_cache = InboxCache()
+        # Outbox rows already published; deleted inside the next transaction (or when
+        # idle) so the DELETE costs no round trip of its own.
+        self._published: list[int] = []
 
     async def handle_entries(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
         """Persist, publish, then ack one batch. Returns the number of new messages."""
@@ -75,8 +79,14 @@ class Pipeline:
         for attempt in range(8):
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    result = await persist_inbound_batch(conn, good)
-                    rows = await write_outbox(conn, result.events)
+                    done, self._published = self._published, []
+                    try:
+                        await delete_published(conn, done)
+                        result = await persist_inbound_batch(conn, good, self.inbox_cache)
+                        rows = await write_outbox(conn, result.events)
+                    except BaseException:
+                        self._published.extend(done)
+                        raise
                 break
             except _RETRYABLE:
                 if attempt == 7:
@@ -102,9 +112,18 @@ class Pipeline:
             await self.publisher.publish(rows)
         if dead:
             log.warning("dead-lettered %d ingest entries, first: %s", len(dead), dead[0][1])
-        if rows:
-            await delete_published(self.pool, [seq for seq, _, _ in rows])
+        self._published.extend(seq for seq, _, _ in rows)
         return stored
+
+    async def flush_published(self) -> None:
+        """Delete published outbox rows now (when the stream is idle)."""
+        if self._published:
+            done, self._published = self._published, []
+            try:
+                await delete_published(self.pool, done)
+            except BaseException:
+                self._published.extend(done)
+                raise
 
     async def consume_forever(self, stop: asyncio.Event) -> None:
         """Consume until stopped; transient failures back off and retry, never exit."""
@@ -134,8 +153,9 @@ class Pipeline:
                     continue
                 raise
             entries = resp[0][1] if resp else []
-            if start == "0" and not entries:
+            if not entries:
                 start = ">"
+                await self.flush_published()
                 continue
             await self.handle_safely(entries)
 

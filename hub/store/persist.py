@@ -8,9 +8,9 @@ cannot create duplicates; a lost race is resolved by re-reading.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import asyncpg
 
@@ -44,12 +44,23 @@ class _Inbox:
     default_queue: str
 
 
-async def _load_inboxes(conn: asyncpg.Connection, slugs: set[str]) -> dict[str, _Inbox]:
-    rows = await conn.fetch(
-        "SELECT slug, channel, default_queue FROM inboxes WHERE slug = ANY($1::text[])",
-        list(slugs),
-    )
-    return {r["slug"]: _Inbox(r["slug"], r["channel"], r["default_queue"]) for r in rows}
+class InboxCache:
+    """Inbox routing facts, refreshed every few seconds: they change rarely and are
+    read for every batch."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self._ttl = ttl_s
+        self._loaded_at = -1e9
+        self._inboxes: dict[str, _Inbox] = {}
+
+    async def get(self, conn: asyncpg.Connection, slugs: set[str]) -> dict[str, _Inbox]:
+        now = time.monotonic()
+        if now - self._loaded_at > self._ttl or not slugs <= self._inboxes.keys():
+            rows = await conn.fetch("SELECT slug, channel, default_queue FROM inboxes")
+            self._inboxes = {r["slug"]: _Inbox(r["slug"], r["channel"], r["default_queue"])
+                             for r in rows}
+            self._loaded_at = now
+        return {s: self._inboxes[s] for s in slugs if s in self._inboxes}
 
 
 async def _existing_keys(
@@ -216,7 +227,8 @@ async def insert_messages(
     if not rows:
         return []
     inserted = await conn.fetch(
-        "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
+        "WITH ins AS (INSERT INTO messages (conversation_id, channel, channel_account,"
+        " provider_id,"
         " direction, author_kind, author_name, agent_id, text, html, attachments, ingest_id,"
         " created_at, status)"
         " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
@@ -224,8 +236,13 @@ async def insert_messages(
         " $12::text[], $13::timestamptz[], $14::text[])"
         " ON CONFLICT ON CONSTRAINT messages_idempotency DO NOTHING"
         " RETURNING id, conversation_id, channel, channel_account, provider_id, direction,"
-        " author_kind,"
-        " author_name, agent_id, text, html, status, created_at",
+        " author_kind, author_name, agent_id, text, html, status, created_at),"
+        # The conversation's last_message_at moves in the same statement.
+        " touched AS (UPDATE conversations c SET last_message_at ="
+        "   GREATEST(c.last_message_at, t.at)"
+        "   FROM (SELECT conversation_id, max(created_at) AS at FROM ins GROUP BY 1) t"
+        "   WHERE c.id = t.conversation_id)"
+        " SELECT * FROM ins",
         [r[1] for r in rows],
         [r[0].channel for r in rows],
         [r[0].channel_account for r in rows],
@@ -258,21 +275,9 @@ def _attachments_json(env: Envelope) -> str:
     return encode(list(env.attachments)).decode()
 
 
-async def touch_conversations(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
-    latest: dict[int, datetime] = {}
-    for m in messages:
-        if m.conversation_id not in latest or m.created_at > latest[m.conversation_id]:
-            latest[m.conversation_id] = m.created_at
-    if latest:
-        await conn.execute(
-            "UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, k.at)"
-            " FROM unnest($1::bigint[], $2::timestamptz[]) AS k(id, at) WHERE c.id = k.id",
-            list(latest), list(latest.values()),
-        )
-
-
 async def persist_inbound_batch(
-    conn: asyncpg.Connection, batch: Sequence[tuple[str, Envelope]]
+    conn: asyncpg.Connection, batch: Sequence[tuple[str, Envelope]],
+    inbox_cache: InboxCache | None = None,
 ) -> BatchResult:
     """Store a batch of inbound envelopes (ingest id, envelope) inside the caller's
     transaction. Returns the events to publish after commit."""
@@ -287,7 +292,8 @@ async def persist_inbound_batch(
             unique[key] = (index, ingest_id, env)
     if not unique:
         return result
-    inboxes = await _load_inboxes(conn, {e.channel_account for _, _, e in unique.values()})
+    inboxes = await (inbox_cache or InboxCache()).get(
+        conn, {e.channel_account for _, _, e in unique.values()})
     existing = await _existing_keys(conn, [e for _, _, e in unique.values()])
     todo: list[tuple[int, str, Envelope]] = []
     for key, item in unique.items():
@@ -325,7 +331,6 @@ async def persist_inbound_batch(
         conv = convs[(cid, e.channel_account)]
         rows.append((e, conv.id, Author(kind="contact", name=e.sender_name or cname), ingest_id))
     messages = await insert_messages(conn, rows)
-    await touch_conversations(conn, messages)
     inbox_of = {c.id: c.inbox for c in convs.values()}
     result.events.extend(
         MessageCreated(inbox=inbox_of[m.conversation_id], message=m) for m in messages
