@@ -132,6 +132,19 @@ class _Server:
                 f"log {self.log_path}:\n{_log_tail(self.log_path)}"
             )
 
+    def _ready(self) -> bool:
+        raise NotImplementedError
+
+    def _wait_ready(self, what: str, timeout: float, poll_s: float) -> None:
+        """Poll until ready; a dead or slow server is stopped and reported with its log."""
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            self._check_alive(what)
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmbeddedError(f"{what} not ready after {timeout:.0f}s; log {self.log_path}")
+            time.sleep(poll_s)
+
     def __enter__(self) -> Self:
         return self
 
@@ -191,13 +204,7 @@ class EmbeddedPostgres(_Server):
             user=run_as.user, group=run_as.group, extra_groups=run_as.extra_groups,
             env=run_as.env,
         )
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            self._check_alive("postgres")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise EmbeddedError(f"postgres not ready after {timeout:.0f}s; log {self.log_path}")
-            time.sleep(0.1)
+        self._wait_ready("postgres", timeout, 0.1)
 
     def _initdb(self, user: pwd.struct_passwd | None) -> None:
         for leftover in self.data_dir.iterdir():
@@ -266,13 +273,7 @@ class EmbeddedValkey(_Server):
             start_new_session=True,
             preexec_fn=_die_with_parent(signal.SIGTERM),
         )
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            self._check_alive("valkey-server")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise EmbeddedError(f"valkey not ready after {timeout:.0f}s; log {self.log_path}")
-            time.sleep(0.05)
+        self._wait_ready("valkey-server", timeout, 0.05)
 
     def _ready(self) -> bool:
         try:
