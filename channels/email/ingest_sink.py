@@ -1,0 +1,141 @@
+"""Where inbound mail goes: raw bytes → parsed → envelopes → one MULTI/EXEC of XADDs on
+the ingest stream. Shared by the SMTP/LMTP receiver and the IMAP fetcher.
+
+The raw message and its attachments are written to a content-addressed ``FileBlobStore``
+first (``raw_ref`` and ``AttachmentRef.ref`` are ``blob:sha256:<hex>``), so the stream
+carries references only. Nothing here touches Postgres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from channels.email.envelope import envelope_from_email
+from channels.email.parse import parse_email
+from hub.schema import Envelope, encode
+
+BLOB_PREFIX = "blob:sha256:"
+DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+
+class MailSink(Protocol):
+    """Accepts one raw message for some inboxes; returns only once it is durable."""
+
+    async def deliver(self, raw: bytes, inboxes: Sequence[str], *,
+                      envelope_from: str | None = None, envelope_to: Sequence[str] = (),
+                      attributes: Mapping[str, str] | None = None) -> list[str]: ...
+
+
+class FileBlobStore:
+    """Content-addressed files ``<root>/<2 hex>/<sha256>``; writes are fsynced and atomic,
+    and storing the same bytes twice is a no-op (retries are free)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def path(self, ref: str) -> Path:
+        if not ref.startswith(BLOB_PREFIX):
+            raise ValueError(f"not a blob ref: {ref!r}")
+        digest = ref.removeprefix(BLOB_PREFIX)
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"not a blob ref: {ref!r}")
+        return self.root / digest[:2] / digest
+
+    def put(self, data: bytes, filename: str = "", content_type: str = "") -> str:
+        """Store ``data``; returns its ref. (Signature fits parse_email's store_attachment.)"""
+        ref = BLOB_PREFIX + hashlib.sha256(data).hexdigest()
+        target = self.path(ref)
+        if target.exists():
+            return ref
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return ref
+
+    def get(self, ref: str) -> bytes:
+        return self.path(ref).read_bytes()
+
+
+class RedisMailSink:
+    """Parse (in a worker thread), store blobs, XADD one envelope per inbox atomically.
+
+    ``wait_aof``: after the XADDs, ``WAITAOF 1 0`` so the entries are fsynced to the
+    append-only file before ``deliver`` returns (needs ``appendonly yes``; costs up to
+    one second with ``appendfsync everysec``)."""
+
+    def __init__(self, redis: aioredis.Redis, stream: str, blobs: FileBlobStore, *,
+                 max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+                 wait_aof: bool = False, wait_aof_timeout_ms: int = 5000,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.blobs = blobs
+        self.max_attachment_bytes = max_attachment_bytes
+        self.wait_aof = wait_aof
+        self.wait_aof_timeout_ms = wait_aof_timeout_ms
+        self.clock = clock
+
+    def build(self, raw: bytes, inboxes: Sequence[str], *, envelope_from: str | None = None,
+              envelope_to: Sequence[str] = (),
+              attributes: Mapping[str, str] | None = None) -> list[Envelope]:
+        """Blocking: parse, write the raw message and attachments, build the envelopes."""
+        raw_ref = self.blobs.put(raw, "message.eml", "message/rfc822")
+        parsed = parse_email(raw, inbox=inboxes[0] if inboxes else "",
+                             max_attachment_bytes=self.max_attachment_bytes,
+                             store_attachment=self.blobs.put,
+                             envelope_from=envelope_from, envelope_to=tuple(envelope_to))
+        now = self.clock()
+        envelopes = []
+        for inbox in dict.fromkeys(inboxes):
+            env = envelope_from_email(parsed, inbox, now, raw_ref=raw_ref)
+            if attributes:
+                env.attributes.update(attributes)
+            envelopes.append(env)
+        return envelopes
+
+    async def append(self, envelopes: Sequence[Envelope]) -> list[str]:
+        """All or nothing: one MULTI/EXEC with an XADD per envelope."""
+        if not envelopes:
+            return []
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for env in envelopes:
+                pipe.xadd(self.stream, {"env": encode(env)})
+            ids = await pipe.execute()
+        if self.wait_aof:
+            local, _ = await self.redis.execute_command(  # type: ignore[no-untyped-call]
+                "WAITAOF", 1, 0, self.wait_aof_timeout_ms)
+            if int(local) < 1:
+                raise TimeoutError("ingest entries not fsynced within the timeout")
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    async def deliver(self, raw: bytes, inboxes: Sequence[str], *,
+                      envelope_from: str | None = None, envelope_to: Sequence[str] = (),
+                      attributes: Mapping[str, str] | None = None) -> list[str]:
+        envelopes = await asyncio.to_thread(
+            self.build, raw, inboxes, envelope_from=envelope_from, envelope_to=envelope_to,
+            attributes=attributes)
+        return await self.append(envelopes)
