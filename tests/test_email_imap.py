@@ -1,0 +1,489 @@
+"""IMAP fetcher against a real Dovecot (Debian dovecot-imapd) started by a fixture, the
+embedded Redis, and (for duplicates) the hub's pipeline and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from aioimaplib import aioimaplib
+
+from channels.email.imap_fetcher import (
+    Checkpoint,
+    Checkpoints,
+    ImapAccount,
+    ImapError,
+    ImapFetcher,
+    parse_fetch,
+)
+from channels.email.ingest_sink import FileBlobStore, RedisMailSink
+from hub.config import Settings
+from hub.schema import Envelope, decode_envelope
+from tests.system_deps import require_dovecot
+from web.embedded import free_port
+
+RECIPE = Path(__file__).resolve().parents[2] / "shared" / "recipes" / "dovecot-test.conf"
+# The same settings, for a checkout without ../shared (CI must still run these tests).
+FALLBACK_CONF = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = @DIR@/run
+state_dir = @DIR@/state
+log_path = @DIR@/dovecot.log
+info_log_path = @DIR@/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:@DIR@/mail/%u
+first_valid_uid = 0
+default_internal_user = dovecot
+default_login_user = dovenull
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u @DIR@/users
+}
+userdb {
+  driver = static
+  args = uid=dovecot gid=dovecot home=@DIR@/mail/%u
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    port = @PORT@
+  }
+}
+service anvil {
+  chroot =
+}
+"""
+PASSWORD = "secret-pw"
+MAX_USERS = 200
+_users = itertools.count(1)
+_noidle_users = itertools.count(1)
+
+
+@dataclass
+class Dovecot:
+    binary: str
+    base: Path
+    port: int
+
+    @property
+    def conf(self) -> Path:
+        return self.base / "dovecot.conf"
+
+    def write_users(self) -> None:
+        """Every test user up front: Dovecot notices a changed passwd-file by its mtime,
+        which misses edits made within the same second."""
+        lines = [f"u{n}:{{PLAIN}}{PASSWORD}" for n in range(1, MAX_USERS + 1)]
+        lines += [f"noidle{n}:{{PLAIN}}{PASSWORD}::::::userdb_imap_capability=IMAP4rev1"
+                  for n in range(1, 4)]
+        (self.base / "users").write_text("\n".join(lines) + "\n")
+
+
+def _wait_for_greeting(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                if sock.recv(64).startswith(b"* OK"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"dovecot did not answer on port {port}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    binary = require_dovecot()
+    base = Path(tempfile.mkdtemp(prefix="omnihub-dovecot-"))
+    base.chmod(0o755)
+    for sub in ("mail", "run", "state"):
+        (base / sub).mkdir()
+    shutil.chown(base / "mail", "dovecot", "dovecot")
+    port = free_port()
+    server = Dovecot(binary, base, port)
+    server.write_users()
+    template = RECIPE.read_text() if RECIPE.exists() else FALLBACK_CONF
+    server.conf.write_text(template.replace("@DIR@", str(base))
+                           .replace("@PORT@", str(port)))
+    subprocess.run([binary, "-c", str(server.conf)], check=True, timeout=30)
+    try:
+        _wait_for_greeting(port)
+        yield server
+    finally:
+        subprocess.run([binary, "-c", str(server.conf), "stop"], check=False, timeout=30)
+        time.sleep(0.2)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def user(dovecot: Dovecot) -> str:
+    n = next(_users)
+    assert n <= MAX_USERS
+    return f"u{n}"
+
+
+class Mua:
+    """A test-side IMAP client (aioimaplib) for APPEND and mailbox admin."""
+
+    def __init__(self, client: aioimaplib.IMAP4) -> None:
+        self.client = client
+
+    async def append(self, raw: bytes, mailbox: str = "INBOX") -> None:
+        resp = await self.client.append(raw, mailbox=mailbox)
+        assert resp.result == "OK", resp
+
+    async def command(self, name: str, *args: str) -> None:
+        resp = await getattr(self.client, name)(*args)
+        assert resp.result == "OK", resp
+
+    async def uidvalidity(self, mailbox: str) -> int:
+        resp = await self.client.status(mailbox, "(UIDVALIDITY)")
+        return int(resp.lines[0].split(b"UIDVALIDITY ")[1].rstrip(b")"))
+
+    async def flags(self, mailbox: str = "INBOX") -> list[bytes]:
+        await self.command("select", mailbox)
+        resp = await self.client.fetch("1:*", "(FLAGS)")
+        return [bytes(line) for line in resp.lines[:-1]]
+
+
+@pytest_asyncio.fixture
+async def mua(dovecot: Dovecot, user: str) -> AsyncIterator[Mua]:
+    client = aioimaplib.IMAP4(host="127.0.0.1", port=dovecot.port, timeout=10)
+    await client.wait_hello_from_server()
+    assert (await client.login(user, PASSWORD)).result == "OK"
+    try:
+        yield Mua(client)
+    finally:
+        await client.logout()
+
+
+def mail(n: int, message_id: bool = True, body: str = "") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Customer {n} <c{n}@customer.test>"
+    msg["To"] = "support@shop.test"
+    msg["Subject"] = f"Question {n}"
+    if message_id:
+        msg["Message-ID"] = f"<q{n}@customer.test>"
+    msg.set_content(body or f"Question number {n}: my line is down.\n")
+    return msg.as_bytes().replace(b"\n", b"\r\n")
+
+
+@pytest.fixture
+def sink(redis: aioredis.Redis, settings: Settings, tmp_path: Path) -> RedisMailSink:
+    return RedisMailSink(redis, settings.ingest_stream, FileBlobStore(tmp_path / "blobs"))
+
+
+@pytest.fixture
+def checkpoints(redis: aioredis.Redis, settings: Settings) -> Checkpoints:
+    return Checkpoints(redis, settings.key_prefix)
+
+
+def account(dovecot: Dovecot, user: str, mailbox: str = "INBOX", **kw: Any) -> ImapAccount:
+    return ImapAccount(host="127.0.0.1", port=dovecot.port, user=user, password=PASSWORD,
+                       inbox="mail", mailbox=mailbox, **kw)
+
+
+async def entries(redis: aioredis.Redis, settings: Settings) -> list[Envelope]:
+    return [decode_envelope(f[b"env"]) for _, f in await redis.xrange(settings.ingest_stream)]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.05)
+
+
+async def add_email_inbox(db: asyncpg.Pool) -> None:
+    await db.execute("INSERT INTO inboxes (slug, name, channel, default_queue)"
+                     " VALUES ('mail', 'Support mail', 'email', 'support')")
+
+
+async def stored_ids(db: asyncpg.Pool) -> list[str]:
+    rows = await db.fetch("SELECT provider_id FROM messages WHERE channel = 'email' ORDER BY id")
+    return [r["provider_id"] for r in rows]
+
+
+async def settle(db: asyncpg.Pool, expected: int) -> list[str]:
+    """Wait for ``expected`` stored emails, then a little longer so a duplicate would show."""
+    await eventually(lambda: _at_least(db, expected))
+    await asyncio.sleep(0.6)
+    return await stored_ids(db)
+
+
+async def _at_least(db: asyncpg.Pool, n: int) -> bool:
+    return len(await stored_ids(db)) >= n
+
+
+class CrashAfter:
+    """Delivers ``n`` messages, then hangs inside the next call after its XADD: the
+    fetcher is 'killed' (cancelled) between the durable write and the checkpoint."""
+
+    def __init__(self, inner: RedisMailSink, n: int) -> None:
+        self.inner, self.n = inner, n
+        self.calls = 0
+        self.crashed = asyncio.Event()
+
+    async def deliver(self, raw: bytes, inboxes: Sequence[str], **kw: Any) -> list[str]:
+        ids = await self.inner.deliver(raw, inboxes, **kw)
+        self.calls += 1
+        if self.calls >= self.n:
+            self.crashed.set()
+            await asyncio.Event().wait()  # cancelled here
+        return ids
+
+
+class FlakySink:
+    """Fails the first ``n`` calls (Redis down) before delivering anything."""
+
+    def __init__(self, inner: RedisMailSink, n: int) -> None:
+        self.inner, self.n = inner, n
+
+    async def deliver(self, raw: bytes, inboxes: Sequence[str], **kw: Any) -> list[str]:
+        if self.n > 0:
+            self.n -= 1
+            raise ConnectionError("redis is down")
+        return await self.inner.deliver(raw, inboxes, **kw)
+
+
+# ---- tests ----------------------------------------------------------------------------
+
+
+def test_parse_fetch_uid_before_or_after_the_literal() -> None:
+    lines: list[Any] = [
+        b"1 FETCH (UID 5 RFC822.SIZE 3 BODY[] {3}", bytearray(b"abc"), b")",
+        b"2 FETCH (RFC822.SIZE 2 BODY[] {2}", bytearray(b"de"), b" UID 9)",
+        b"3 FETCH (FLAGS (\\Seen))", b"4 FETCH (UID 11 RFC822.SIZE 70)",
+        b"Fetch completed",
+    ]
+    assert parse_fetch(lines) == {5: (3, b"abc"), 9: (2, b"de"), 11: (70, None)}
+
+
+async def test_fetches_new_mail_checkpoints_and_leaves_it_unseen(
+        dovecot, user, mua, sink, checkpoints, redis, settings):
+    for n in (1, 2, 3):
+        await mua.append(mail(n))
+    acct = account(dovecot, user)
+    fetcher = ImapFetcher(acct, sink, checkpoints)
+    assert await fetcher.fetch_once() == 3
+    envs = await entries(redis, settings)
+    assert [e.provider_id for e in envs] == [f"<q{n}@customer.test>" for n in (1, 2, 3)]
+    assert all(e.channel == "email" and e.channel_account == "mail" for e in envs)
+    assert envs[0].sender.value == "c1@customer.test" and envs[0].raw_ref
+    validity = await mua.uidvalidity("INBOX")
+    assert await checkpoints.load(acct.checkpoint_name) == Checkpoint(validity, 3)
+    assert await redis.hgetall(f"{settings.key_prefix}imap:checkpoint:{acct.checkpoint_name}")
+    assert not any(b"\\Seen" in line for line in await mua.flags())  # BODY.PEEK[]
+
+    assert await fetcher.fetch_once() == 0  # nothing new (the n:* quirk is filtered)
+    await mua.append(mail(4, message_id=False))
+    assert await fetcher.fetch_once() == 1
+    envs = await entries(redis, settings)
+    assert len(envs) == 4 and envs[3].provider_id.startswith("sha256:")
+    assert await checkpoints.load(acct.checkpoint_name) == Checkpoint(validity, 4)
+
+
+async def test_oversize_message_is_kept_as_headers_and_flagged(
+        dovecot, user, mua, sink, checkpoints, redis, settings):
+    await mua.append(mail(1, body="x" * 5000 + "\n"))
+    await mua.append(mail(2))
+    fetcher = ImapFetcher(account(dovecot, user), sink, checkpoints, max_message_bytes=2000)
+    assert await fetcher.fetch_once() == 2
+    big, small = await entries(redis, settings)
+    assert int(big.attributes["email.oversize"]) > 5000 and big.subject == "Question 1"
+    assert "x" * 100 not in big.text
+    assert "email.oversize" not in small.attributes
+
+
+async def test_killed_mid_fetch_then_restarted_loses_and_duplicates_nothing(
+        hub, db, dovecot, user, mua, sink, checkpoints, redis, settings):
+    await add_email_inbox(db)
+    for n in (1, 2, 3):
+        await mua.append(mail(n))
+    acct = account(dovecot, user)
+    crashing = CrashAfter(sink, 1)
+    task = asyncio.create_task(ImapFetcher(acct, crashing, checkpoints).run())
+    await asyncio.wait_for(crashing.crashed.wait(), 15)
+    task.cancel()  # killed after the first XADD, before its checkpoint
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await checkpoints.load(acct.checkpoint_name) is None
+    assert len(await entries(redis, settings)) == 1
+
+    assert await ImapFetcher(acct, sink, checkpoints).fetch_once() == 3  # message 1 again
+    assert [e.provider_id for e in await entries(redis, settings)] == [
+        "<q1@customer.test>", "<q1@customer.test>", "<q2@customer.test>", "<q3@customer.test>"]
+    assert (await checkpoints.load(acct.checkpoint_name)).last_uid == 3
+    assert await settle(db, 3) == [f"<q{n}@customer.test>" for n in (1, 2, 3)]
+
+    # Killed again in the middle of a later batch: the same holds.
+    for n in (4, 5, 6):
+        await mua.append(mail(n))
+    crashing = CrashAfter(sink, 2)
+    task = asyncio.create_task(ImapFetcher(acct, crashing, checkpoints).run())
+    await asyncio.wait_for(crashing.crashed.wait(), 15)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await checkpoints.load(acct.checkpoint_name)).last_uid == 4
+    assert await ImapFetcher(acct, sink, checkpoints).fetch_once() == 2
+    assert await settle(db, 6) == [f"<q{n}@customer.test>" for n in range(1, 7)]
+
+
+async def test_sink_failure_is_retried_without_checkpointing(
+        dovecot, user, mua, sink, checkpoints, redis, settings):
+    await mua.append(mail(1))
+    await mua.append(mail(2))
+    acct = account(dovecot, user)
+    fetcher = ImapFetcher(acct, FlakySink(sink, 2), checkpoints, max_backoff_s=0.2)
+    with pytest.raises(ConnectionError):
+        await fetcher.fetch_once()
+    assert await checkpoints.load(acct.checkpoint_name) is None
+    stop = asyncio.Event()
+    task = asyncio.create_task(fetcher.run(stop))
+    try:
+        await eventually(lambda: _checkpoint_at(checkpoints, acct, 2))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert [e.provider_id for e in await entries(redis, settings)] == [
+        "<q1@customer.test>", "<q2@customer.test>"]
+
+
+async def _checkpoint_at(checkpoints: Checkpoints, acct: ImapAccount, uid: int) -> bool:
+    cp = await checkpoints.load(acct.checkpoint_name)
+    return cp is not None and cp.last_uid >= uid
+
+
+async def test_uidvalidity_change_resyncs_without_duplicates(
+        hub, db, dovecot, user, mua, sink, checkpoints, redis, settings):
+    await add_email_inbox(db)
+    await mua.command("create", "Support")
+    for n in (1, 2):
+        await mua.append(mail(n), "Support")
+    await mua.append(mail(3, message_id=False), "Support")
+    acct = account(dovecot, user, "Support")
+    fetcher = ImapFetcher(acct, sink, checkpoints)
+    assert await fetcher.fetch_once() == 3
+    old = await mua.uidvalidity("Support")
+    assert await settle(db, 3)
+
+    # The mailbox is recreated (a restore, a migration): same messages, new UIDs.
+    await mua.command("delete", "Support")
+    await mua.command("create", "Support")
+    for n in (1, 2):
+        await mua.append(mail(n), "Support")
+    await mua.append(mail(3, message_id=False), "Support")
+    await mua.append(mail(4), "Support")
+    new = await mua.uidvalidity("Support")
+    assert new != old
+    assert await fetcher.fetch_once() == 4  # everything again: the checkpoint is void
+    assert await checkpoints.load(acct.checkpoint_name) == Checkpoint(new, 4)
+    ids = await settle(db, 4)
+    assert len(ids) == 4 and len(set(ids)) == 4 and ids[3] == "<q4@customer.test>"
+    assert await fetcher.fetch_once() == 0
+
+
+async def test_idle_delivers_without_waiting_for_a_poll(
+        dovecot, user, mua, sink, checkpoints, redis, settings):
+    fetcher = ImapFetcher(account(dovecot, user), sink, checkpoints,
+                          idle_interval_s=600, poll_interval_s=600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(fetcher.run(stop))
+    try:
+        await asyncio.wait_for(fetcher.idling.wait(), 15)
+        started = time.monotonic()
+        await mua.append(mail(1))
+        await eventually(lambda: _count(redis, settings, 1), timeout=10)
+        assert time.monotonic() - started < 5
+        assert fetcher.idle_started >= 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_idle_is_reissued_on_its_interval(
+        dovecot, user, mua, sink, checkpoints, redis, settings):
+    fetcher = ImapFetcher(account(dovecot, user), sink, checkpoints,
+                          idle_interval_s=0.5, poll_interval_s=600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(fetcher.run(stop))
+    try:
+        await eventually(lambda: _true(fetcher.idle_started >= 3), timeout=15)
+        await asyncio.wait_for(fetcher.idling.wait(), 5)
+        await mua.append(mail(1))
+        await eventually(lambda: _count(redis, settings, 1), timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert not task.exception()
+
+
+async def test_polls_when_the_server_has_no_idle(
+        dovecot, sink, checkpoints, redis, settings):
+    name = f"noidle{next(_noidle_users)}"
+    client = aioimaplib.IMAP4(host="127.0.0.1", port=dovecot.port, timeout=10)
+    await client.wait_hello_from_server()
+    await client.login(name, PASSWORD)
+    try:
+        fetcher = ImapFetcher(account(dovecot, name), sink, checkpoints, poll_interval_s=0.3)
+        stop = asyncio.Event()
+        task = asyncio.create_task(fetcher.run(stop))
+        try:
+            await client.append(mail(1))
+            await eventually(lambda: _count(redis, settings, 1))
+            await client.append(mail(2))
+            await eventually(lambda: _count(redis, settings, 2))
+            assert fetcher.idle_started == 0
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    finally:
+        await client.logout()
+
+
+async def test_bad_password_keeps_retrying_until_stopped(dovecot, user, sink, checkpoints):
+    acct = ImapAccount(host="127.0.0.1", port=dovecot.port, user=user, password="wrong",
+                       inbox="mail")
+    fetcher = ImapFetcher(acct, sink, checkpoints, max_backoff_s=0.2, timeout_s=5)
+    with pytest.raises(ImapError, match="LOGIN"):
+        await fetcher.fetch_once()  # Dovecot delays a failed login by ~2 s
+    stop = asyncio.Event()
+    task = asyncio.create_task(fetcher.run(stop))
+    await asyncio.sleep(1.0)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert fetcher.delivered == 0
+    with pytest.raises(ValueError):
+        ImapFetcher(acct, sink, checkpoints, idle_interval_s=29 * 60)
+
+
+async def _count(redis: aioredis.Redis, settings: Settings, n: int) -> bool:
+    return await redis.xlen(settings.ingest_stream) >= n
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
