@@ -119,20 +119,22 @@ class Publisher:
         return ids[0]
 
 
-async def write_outbox(conn: asyncpg.Connection, events: Sequence[AnyEvent]) -> list[
-    tuple[int, bytes, AnyEvent]
-]:
-    """Insert events into the outbox inside the caller's transaction (one round trip).
+async def write_outbox(conn: asyncpg.Connection, events: Sequence[AnyEvent],
+                       forget: Sequence[int] = ()) -> list[tuple[int, bytes, AnyEvent]]:
+    """Insert events into the outbox inside the caller's transaction, and delete the
+    already-published rows ``forget``, in one round trip.
 
     Seqs are paired with payloads in ascending order. The pairing only tags rows for
     exactly-once publication; publication order is the order of ``events``."""
     if not events:
+        await delete_published(conn, forget)
         return []
     payloads = [encode(e) for e in events]
     seqs = sorted(await conn.fetchval(
-        "WITH ins AS (INSERT INTO event_outbox (payload) SELECT unnest($1::bytea[])"
+        "WITH del AS (DELETE FROM event_outbox WHERE seq = ANY($2::bigint[])),"
+        " ins AS (INSERT INTO event_outbox (payload) SELECT unnest($1::bytea[])"
         " RETURNING seq) SELECT array_agg(seq) FROM ins",
-        payloads,
+        payloads, list(forget),
     ))
     return list(zip(seqs, payloads, events, strict=True))
 

@@ -81,9 +81,8 @@ class Pipeline:
                 async with self.pool.acquire() as conn, conn.transaction():
                     done, self._published = self._published, []
                     try:
-                        await delete_published(conn, done)
                         result = await persist_inbound_batch(conn, good, self.inbox_cache)
-                        rows = await write_outbox(conn, result.events)
+                        rows = await write_outbox(conn, result.events, forget=done)
                     except BaseException:
                         self._published.extend(done)
                         raise
@@ -238,7 +237,9 @@ class Pipeline:
 async def run_pipeline(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run one pipeline consumer until ``stop`` is set."""
     stop = stop or asyncio.Event()
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    # Custom plans: generic plans cached on a young database seq-scan `messages` for ever.
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4,
+                                     server_settings={"plan_cache_mode": "force_custom_plan"})
     redis = aioredis.from_url(settings.redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
     try:
         await ensure_group(redis, settings.ingest_stream, GROUP)

@@ -12,6 +12,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import asyncpg
 
@@ -67,6 +69,16 @@ async def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run on uvloop where available (as the web process runs)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from hub.pipeline import run_pipeline
 
@@ -78,7 +90,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         await _stop_on_signals(stop)
         await run_pipeline(settings, stop=stop)
 
-    asyncio.run(main())
+    _run_fast(main())
     return 0
 
 
