@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import asyncpg
 import pytest
 import pytest_asyncio
@@ -30,8 +32,15 @@ from channels.email.imap_fetcher import (
     ImapFetcher,
     parse_fetch,
 )
-from channels.email.ingest_sink import FileBlobStore, RedisMailSink
+from channels.email.ingest_sink import (
+    FileBlobStore,
+    MailConfig,
+    RedisMailSink,
+    mail_config_from_env,
+    run_mail,
+)
 from hub.config import Settings
+from hub.errors import ConfigError
 from hub.schema import Envelope, decode_envelope
 from tests.system_deps import require_dovecot
 from web.embedded import free_port
@@ -487,3 +496,47 @@ async def _true(value: bool) -> bool:
     return value
 
 
+
+
+async def test_run_mail_serves_smtp_and_imap_until_stopped(
+        dovecot, user, mua, settings, redis, tmp_path):
+    port = free_port()
+    env = {
+        "OMNIHUB_MAIL_BLOB_DIR": str(tmp_path / "blobs"),
+        "OMNIHUB_SMTP_LISTEN": f"127.0.0.1:{port}",
+        "OMNIHUB_SMTP_RECIPIENTS": "support@shop.test=mail",
+        "OMNIHUB_IMAP_ACCOUNTS": json.dumps([{
+            "host": "127.0.0.1", "port": dovecot.port, "user": user, "password": PASSWORD,
+            "inbox": "mail-imap"}]),
+        "OMNIHUB_IMAP_IDLE_INTERVAL_S": "60",
+    }
+    config = mail_config_from_env(env)
+    assert config.smtp_lmtp is False and len(config.imap_accounts) == 1
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_mail(settings, config, stop, started=started))
+    try:
+        await asyncio.wait_for(started.wait(), 15)
+        await mua.append(mail(1))
+        await aiosmtplib.send(mail(2), sender="c2@customer.test",
+                              recipients=["support@shop.test"], hostname="127.0.0.1",
+                              port=port, timeout=10)
+        await eventually(lambda: _count(redis, settings, 2))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    envs = await entries(redis, settings)
+    assert sorted((e.channel_account, e.provider_id) for e in envs) == [
+        ("mail", "<q2@customer.test>"), ("mail-imap", "<q1@customer.test>")]
+    with pytest.raises(OSError):  # the receiver is closed
+        await aiosmtplib.send(mail(3), sender="c@customer.test", recipients=["support@shop.test"],
+                              hostname="127.0.0.1", port=port, timeout=2)
+
+
+def test_mail_config_errors() -> None:
+    assert mail_config_from_env({}) == MailConfig()
+    with pytest.raises(ConfigError):
+        mail_config_from_env({"OMNIHUB_IMAP_ACCOUNTS": "{not json"})
+    with pytest.raises(ConfigError):
+        mail_config_from_env({"OMNIHUB_IMAP_ACCOUNTS": '{"host": "x"}'})
+    with pytest.raises(ConfigError):
+        mail_config_from_env({"OMNIHUB_MAIL_MAX_BYTES": "lots"})

@@ -11,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
 from channels.email.envelope import envelope_from_email
 from channels.email.parse import parse_email
+from hub.config import Settings
+from hub.errors import ConfigError
 from hub.schema import Envelope, encode
 
 BLOB_PREFIX = "blob:sha256:"
@@ -139,3 +143,92 @@ class RedisMailSink:
             self.build, raw, inboxes, envelope_from=envelope_from, envelope_to=envelope_to,
             attributes=attributes)
         return await self.append(envelopes)
+
+
+# ---- running the email adapters (what `omnihub mail` would call) ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MailConfig:
+    """Which email adapters to run. Built at the edge (``mail_config_from_env``)."""
+
+    blob_dir: str = ".omnihub/blobs"
+    smtp_listen: str = ""  # "host:port"; empty = no SMTP/LMTP receiver
+    smtp_lmtp: bool = False
+    smtp_recipients: str = ""  # "support@example.com=mail,@example.org=sales-mail"
+    max_message_bytes: int = 30 * 1024 * 1024
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+    imap_accounts: tuple[Mapping[str, Any], ...] = ()  # ImapAccount fields
+    imap_idle_interval_s: float = 25 * 60
+    imap_poll_interval_s: float = 60.0
+    wait_aof: bool = False
+
+
+def mail_config_from_env(env: Mapping[str, str]) -> MailConfig:
+    """``OMNIHUB_MAIL_BLOB_DIR``, ``OMNIHUB_SMTP_LISTEN``, ``OMNIHUB_SMTP_LMTP``,
+    ``OMNIHUB_SMTP_RECIPIENTS``, ``OMNIHUB_MAIL_MAX_BYTES``, ``OMNIHUB_MAIL_MAX_ATTACHMENT_BYTES``,
+    ``OMNIHUB_IMAP_ACCOUNTS`` (a JSON list of ImapAccount fields),
+    ``OMNIHUB_IMAP_IDLE_INTERVAL_S``, ``OMNIHUB_IMAP_POLL_INTERVAL_S``,
+    ``OMNIHUB_MAIL_WAIT_AOF``."""
+    def get(name: str, default: str) -> str:
+        return env.get("OMNIHUB_" + name) or default
+
+    base = MailConfig()
+    try:
+        accounts = json.loads(get("IMAP_ACCOUNTS", "[]"))
+        if not isinstance(accounts, list) or not all(isinstance(a, dict) for a in accounts):
+            raise ValueError("OMNIHUB_IMAP_ACCOUNTS must be a JSON list of objects")
+        return MailConfig(
+            blob_dir=get("MAIL_BLOB_DIR", base.blob_dir),
+            smtp_listen=get("SMTP_LISTEN", ""),
+            smtp_lmtp=get("SMTP_LMTP", "").lower() in ("1", "true", "yes", "on"),
+            smtp_recipients=get("SMTP_RECIPIENTS", ""),
+            max_message_bytes=int(get("MAIL_MAX_BYTES", str(base.max_message_bytes))),
+            max_attachment_bytes=int(get("MAIL_MAX_ATTACHMENT_BYTES",
+                                         str(base.max_attachment_bytes))),
+            imap_accounts=tuple(accounts),
+            imap_idle_interval_s=float(get("IMAP_IDLE_INTERVAL_S",
+                                           str(base.imap_idle_interval_s))),
+            imap_poll_interval_s=float(get("IMAP_POLL_INTERVAL_S",
+                                           str(base.imap_poll_interval_s))),
+            wait_aof=get("MAIL_WAIT_AOF", "").lower() in ("1", "true", "yes", "on"),
+        )
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise ConfigError(f"email settings: {exc}") from exc
+
+
+async def run_mail(settings: Settings, config: MailConfig, stop: asyncio.Event,
+                   *, started: asyncio.Event | None = None) -> None:
+    """Run the SMTP/LMTP receiver and one IMAP fetcher per account until ``stop``."""
+    from channels.email.imap_fetcher import Checkpoints, ImapAccount, ImapFetcher
+    from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
+
+    redis = aioredis.from_url(settings.redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
+    sink = RedisMailSink(redis, settings.ingest_stream, FileBlobStore(config.blob_dir),
+                         max_attachment_bytes=config.max_attachment_bytes,
+                         wait_aof=config.wait_aof)
+    receiver = None
+    try:
+        accounts = [ImapAccount(**a) for a in config.imap_accounts]
+        fetchers = [ImapFetcher(a, sink, Checkpoints(redis, settings.key_prefix),
+                                idle_interval_s=config.imap_idle_interval_s,
+                                poll_interval_s=config.imap_poll_interval_s,
+                                max_message_bytes=config.max_message_bytes)
+                    for a in accounts]
+        if config.smtp_listen:
+            host, _, port = config.smtp_listen.rpartition(":")
+            handler = IngestHandler(sink, RecipientMap.parse(config.smtp_recipients),
+                                    lmtp=config.smtp_lmtp)
+            receiver = SmtpReceiver(handler, host or "127.0.0.1", int(port),
+                                    max_message_bytes=config.max_message_bytes)
+            await receiver.start()
+        tasks = [asyncio.create_task(f.run(stop), name=f"imap:{f.account.checkpoint_name}")
+                 for f in fetchers]
+        if started is not None:
+            started.set()
+        await stop.wait()
+        await asyncio.gather(*tasks)
+    finally:
+        if receiver is not None:
+            await receiver.stop()
+        await redis.aclose()
