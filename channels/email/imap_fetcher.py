@@ -192,10 +192,12 @@ class ImapFetcher:
                 fetched = parse_fetch(_ok(await client.uid(
                     "fetch", str(uid), f"(UID RFC822.SIZE {part})"), "UID FETCH").lines)
                 raw = fetched.get(uid, (None, None))[1]
-                if raw is not None:  # None: expunged meanwhile, nothing to keep
+                if raw is not None:
                     await self.sink.deliver(raw, [self.account.inbox], attributes=attrs)
                     count += 1
                     self.delivered += 1
+                else:  # expunged meanwhile (or BODY[] NIL): nothing left to keep
+                    log.warning("%s: UID %d has no body, skipped", name, uid)
                 await self.checkpoints.store(name, Checkpoint(validity, uid))
         if count:
             log.info("%s: delivered %d message(s)", name, count)
