@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -42,7 +43,7 @@ from channels.email.ingest_sink import (
 from hub.config import Settings
 from hub.errors import ConfigError
 from hub.schema import Envelope, decode_envelope
-from tests.system_deps import require_dovecot
+from tests.system_deps import require, require_dovecot
 from web.embedded import free_port
 
 RECIPE = Path(__file__).resolve().parents[2] / "shared" / "recipes" / "dovecot-test.conf"
@@ -121,6 +122,8 @@ def _wait_for_greeting(port: int, timeout: float = 15.0) -> None:
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[Dovecot]:
     binary = require_dovecot()
+    # The recipe runs Dovecot's processes as the dovecot/dovenull users: root only.
+    require(os.geteuid() == 0, "the Dovecot test fixture must run as root")
     base = Path(tempfile.mkdtemp(prefix="omnihub-dovecot-"))
     base.chmod(0o755)
     for sub in ("mail", "run", "state"):
