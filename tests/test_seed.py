@@ -25,9 +25,9 @@ async def test_seed_contents(db: asyncpg.Pool, seeded: dict[str, Any]) -> None:
     async with db.acquire() as conn:
         counts = await _counts(conn)
         assert counts["queues"] == 2
-        assert counts["inboxes"] == 2
+        assert counts["inboxes"] == 3
         assert counts["agents"] == 5
-        assert counts["agent_inboxes"] == 10
+        assert counts["agent_inboxes"] == 15
         assert counts["agent_queues"] == 10
         assert counts["contacts"] == CUSTOMERS == 20
         assert counts["identities"] == 2 * CUSTOMERS

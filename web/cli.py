@@ -94,6 +94,25 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mail(args: argparse.Namespace) -> int:
+    from channels.email.ingest_sink import mail_config_from_env, run_mail
+
+    settings = _settings()
+    _require(settings, "redis_url")
+    try:
+        config = mail_config_from_env(os.environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        await _stop_on_signals(stop)
+        await run_mail(settings, config, stop)
+
+    _run_fast(main())
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from arq.worker import run_worker
 
@@ -156,12 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, help="port (default OMNIHUB_PORT or 8000)")
     sub.add_parser("pipeline", help="ingest consumer: identity, threading, persist, route")
     sub.add_parser("worker", help="arq worker: acknowledgements, outbound, SLA timers")
+    sub.add_parser("mail", help="email adapters: SMTP/LMTP receiver and IMAP fetchers")
     sub.add_parser("migrate", help="apply pending SQL migrations to DATABASE_URL")
     sub.add_parser("seed", help="seed the demo data (does nothing if already seeded)")
     return parser
 
 
 COMMANDS = {
+    "mail": cmd_mail,
     "dev": cmd_dev, "web": cmd_web, "pipeline": cmd_pipeline, "worker": cmd_worker,
     "migrate": cmd_migrate, "seed": cmd_seed,
 }

@@ -38,7 +38,8 @@ DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
 DEFAULT_WEB_PORT = 8000
 DATABASE = "omnihub"
-CHILDREN = ("web", "pipeline", "worker")
+CHILDREN = ("web", "pipeline", "worker", "mail")
+DEFAULT_SMTP_PORT = 2525
 STOP_TIMEOUT_S = 15.0
 
 
@@ -105,6 +106,7 @@ def run_dev(env: Mapping[str, str]) -> int:
     base = Path(env.get("OMNIHUB_DATA_DIR") or ".omnihub").resolve()
     host = env.get("OMNIHUB_HOST") or "127.0.0.1"
     web_port = _port(env, "OMNIHUB_PORT", DEFAULT_WEB_PORT)
+    smtp_port = _port(env, "OMNIHUB_SMTP_PORT", DEFAULT_SMTP_PORT)
     embed_pg = not env.get("DATABASE_URL")
     embed_redis = not env.get("REDIS_URL")
     pg = valkey = None
@@ -116,6 +118,7 @@ def run_dev(env: Mapping[str, str]) -> int:
         )
     # Every port first, so a clash is reported before anything starts.
     check_port_free(web_port, "OMNIHUB_PORT", "0.0.0.0" if host in ("0.0.0.0", "::") else host)
+    check_port_free(smtp_port, "OMNIHUB_SMTP_PORT")
     for server in (pg, valkey):
         if server is not None:
             check_port_free(server.port, server.port_env)
@@ -143,6 +146,11 @@ def run_dev(env: Mapping[str, str]) -> int:
             OMNIHUB_HOST=host,
             OMNIHUB_PORT=str(web_port),
             OMNIHUB_PUBLIC_URL=public_url,
+            # A local SMTP receiver so a newcomer can mail the hub (inbox "mail").
+            OMNIHUB_SMTP_LISTEN=f"127.0.0.1:{smtp_port}",
+            OMNIHUB_SMTP_RECIPIENTS=env.get("OMNIHUB_SMTP_RECIPIENTS")
+            or "support@demo.omnihub.test=mail,@localhost=mail",
+            OMNIHUB_MAIL_BLOB_DIR=str(base / "blobs"),
         )
         settings = settings_from_env(child_env)
         seed = asyncio.run(
@@ -176,7 +184,7 @@ def _supervise(
                 failure = ", ".join(f"`omnihub {n}` exited with code {rc}" for n, rc in dead)
                 break
             if not announced and _accepts(host, port):
-                _print_banner(settings, seed)
+                _print_banner(settings, seed, env["OMNIHUB_SMTP_LISTEN"])
                 announced = True
             time.sleep(0.2)
     finally:
@@ -222,7 +230,7 @@ def _rel(path: Path) -> str:
     return str(path)
 
 
-def _print_banner(settings: Settings, seed: dict[str, Any]) -> None:
+def _print_banner(settings: Settings, seed: dict[str, Any], smtp: str) -> None:
     url = settings.public_url.rstrip("/")
     logins = "\n".join(
         f"    {x['email']:<30} {x['password']:<12} {x['role']}" for x in seed["logins"]
@@ -242,6 +250,9 @@ def _print_banner(settings: Settings, seed: dict[str, Any]) -> None:
     curl -X POST {url}/api/v1/inboxes/{seed['api_inbox']}/messages \\
       -H 'Authorization: Bearer {seed['api_token']}' -H 'Content-Type: application/json' \\
       -d '{{"source_id": "shop-42", "text": "Where is my router?", "email": "emma.muller@example.com"}}'
+
+  Email inbox "mail":  send to support@demo.omnihub.test through smtp://{smtp}
+    python3 -c "import smtplib; smtplib.SMTP('{smtp.rsplit(':', 1)[0]}', {smtp.rsplit(':', 1)[1]}).sendmail('you@example.com', ['support@demo.omnihub.test'], 'From: you@example.com\\nSubject: Hi\\n\\nMy TV is dark')"
 
   Postgres  {settings.database_url}
   Redis     {settings.redis_url}

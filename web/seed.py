@@ -99,6 +99,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
         created = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM agents)")
         if created:
             await _insert_demo(conn, settings, api_token)
+        await _ensure_mail_inbox(conn)
         agents = await conn.fetch("SELECT id, email FROM agents ORDER BY id")
         contact_ids = await conn.fetch("SELECT id FROM contacts ORDER BY id")
     return {
@@ -114,6 +115,18 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
         "identity_secret": demo_identity_secret(settings),
         "contact_ids": [r["id"] for r in contact_ids],
     }
+
+
+async def _ensure_mail_inbox(conn: asyncpg.Connection) -> None:
+    """The email inbox `make dev` delivers local SMTP mail to (added to older dev data too)."""
+    await conn.execute(
+        "INSERT INTO inboxes (slug, name, channel, default_queue)"
+        " VALUES ('mail', 'Support email', 'email', 'support') ON CONFLICT DO NOTHING"
+    )
+    await conn.execute(
+        "INSERT INTO agent_inboxes (agent_id, inbox) SELECT id, 'mail' FROM agents"
+        " ON CONFLICT DO NOTHING"
+    )
 
 
 async def _insert_demo(conn: asyncpg.Connection, settings: Settings, api_token: str) -> None:
