@@ -32,6 +32,7 @@ from hub.routing.atomic import (
     Refused,
     apply_all_atomically,
     apply_atomically,
+    route_once,
 )
 from hub.routing.decisions import (
     AcceptOffer,
@@ -342,11 +343,11 @@ async def test_broadcast_first_accept_wins_and_others_are_rescinded(
         redis: aioredis.Redis, settings: Settings) -> None:
     cfg = cfg_broadcast()
     await started(redis, settings, cfg, 1)
-    state = await load_state(redis, settings)
-    offers = [d for d in decide(cfg, state, 1.0) if isinstance(d, OfferItem)]
+    outs = await route_once(redis, settings, cfg, 1.0)
+    offers = [o.decision for o in outs if isinstance(o.decision, OfferItem)]
     assert [len(d.targets) for d in offers] == [3]
-    assert all(isinstance(o, Applied)
-               for o in await apply_all_atomically(redis, settings, cfg, offers, 1.0))
+    assert all(isinstance(o, Applied) for o in outs)
+    assert await route_once(redis, settings, cfg, 1.0) == []  # nothing left to do
     assert {a: ld.units for a, ld in (await read_loads(redis, settings)).items()} == {
         1: 20, 2: 20, 3: 20}
     first = await apply_atomically(redis, settings, cfg, AcceptOffer(item_id=1, agent_id=2), 2.0)

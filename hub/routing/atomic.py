@@ -24,6 +24,7 @@ from hub.config import Settings
 from hub.errors import Conflict, HubError, NotFound
 from hub.routing.atomic_lua import ROUTER_LUA
 from hub.routing.config import CompiledConfig
+from hub.routing.decide import decide
 from hub.routing.decisions import (
     AcceptOffer,
     AnyDecision,
@@ -42,7 +43,7 @@ from hub.routing.decisions import (
     TransferItem,
 )
 from hub.routing.state import OfferStatus
-from hub.routing.store import item_args, num, opt, router_keys
+from hub.routing.store import item_args, load_state, num, opt, router_keys
 
 ROUTER_SHA = hashlib.sha1(ROUTER_LUA.encode()).hexdigest()
 
@@ -182,3 +183,12 @@ async def apply_all_atomically(redis: aioredis.Redis, settings: Settings,
                                now: float) -> list[Outcome]:
     """Apply each decision in order (one round trip); a refusal skips that one only."""
     return await RouterScript(settings, cfg).call_all(redis, decisions, now)
+
+
+async def route_once(redis: aioredis.Redis, settings: Settings, cfg: CompiledConfig,
+                     now: float) -> list[Outcome]:
+    """One routing pass: snapshot, ``decide``, apply. Run it after every routing-relevant
+    event and at ``next_wakeup``; refusals (another process got there first) are normal
+    and the next pass simply tries again."""
+    state = await load_state(redis, settings)
+    return await apply_all_atomically(redis, settings, cfg, decide(cfg, state, now), now)
