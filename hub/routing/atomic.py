@@ -155,21 +155,29 @@ class RouterScript:
     async def call_all(self, redis: aioredis.Redis, decisions: Sequence[AnyDecision],
                        now: float) -> list[Outcome]:
         """One round trip; each decision is its own atomic script call, in order."""
+        replies = await self._pipelined(redis, decisions, now)
+        lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if lost:  # the server lost its script cache (restart, failover, flush): a suffix
+            await redis.script_load(ROUTER_LUA)
+            again = await self._pipelined(redis, [decisions[i] for i in lost], now)
+            for i, reply in zip(lost, again, strict=True):
+                replies[i] = reply
+        out: list[Outcome] = []
+        for d, reply in zip(decisions, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            out.append(_outcome(d, reply))
+        return out
+
+    async def _pipelined(self, redis: aioredis.Redis, decisions: Sequence[AnyDecision],
+                         now: float) -> list[Any]:
         if not decisions:
             return []
         async with redis.pipeline(transaction=False) as pipe:
             for d in decisions:
                 pipe.evalsha(ROUTER_SHA, len(self.keys), *self.keys, *self.argv(d, now))
-            replies = await pipe.execute(raise_on_error=False)
-        out: list[Outcome] = []
-        for d, reply in zip(decisions, replies, strict=True):
-            if isinstance(reply, NoScriptError):  # the server lost its script cache
-                out.append(await self.call(redis, d, now))
-            elif isinstance(reply, Exception):
-                raise reply
-            else:
-                out.append(_outcome(d, reply))
-        return out
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
 
 
 async def apply_atomically(redis: aioredis.Redis, settings: Settings, cfg: CompiledConfig,
