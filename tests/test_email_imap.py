@@ -228,7 +228,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0)
 
 async def add_email_inbox(db: asyncpg.Pool) -> None:
     await db.execute("INSERT INTO inboxes (slug, name, channel, default_queue)"
-                     " VALUES ('mail', 'Support mail', 'email', 'support')")
+                     " VALUES ('mail', 'Support mail', 'email', 'support')"
+                     " ON CONFLICT (slug) DO NOTHING")  # the demo seed has it too
 
 
 async def stored_ids(db: asyncpg.Pool) -> list[str]:

@@ -219,7 +219,8 @@ async def add_email_inboxes(db: asyncpg.Pool) -> None:
     await db.execute(
         "INSERT INTO inboxes (slug, name, channel, default_queue) VALUES"
         " ('mail', 'Support mail', 'email', 'support'),"
-        " ('mail-billing', 'Billing mail', 'email', 'sales')")
+        " ('mail-billing', 'Billing mail', 'email', 'sales')"
+        " ON CONFLICT (slug) DO NOTHING")  # the demo seed has 'mail' too
 
 
 async def test_end_to_end_stored_once_per_message(hub, db, smtp):
