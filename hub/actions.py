@@ -3,8 +3,6 @@ its events to the outbox in that transaction, and publishes them after commit.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import asyncpg
 
 from hub.errors import BadInput, Conflict, Forbidden
@@ -215,6 +213,3 @@ async def set_conversation_status(
 def typing_event(conv: Conversation, author: Author, on: bool) -> TypingChanged:
     return TypingChanged(inbox=conv.inbox, conversation_id=conv.id, author=author, on=on)
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
+
+from hub.config import Settings
+from hub.schema import Envelope, decode_envelope
 
 AGENT = ("agent1@demo.omnihub.test", "demo-agent")
 SUPERVISOR = ("supervisor@demo.omnihub.test", "demo-super")
@@ -87,3 +92,18 @@ async def api_post(base_url: str, token: str, body: dict[str, Any], inbox: str =
         client = _clients[base_url] = httpx.AsyncClient(base_url=base_url, verify=False)
     return await client.post(f"/api/v1/inboxes/{inbox}/messages", json=body,
                              headers={"Authorization": f"Bearer {token}"}, **kw)
+
+
+async def entries(redis: aioredis.Redis, settings: Settings) -> list[Envelope]:
+    """Every envelope on the ingest stream, oldest first."""
+    return [decode_envelope(f[b"env"]) for _, f in await redis.xrange(settings.ingest_stream)]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    """Poll ``check`` until it returns something truthy; returns it."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.05)

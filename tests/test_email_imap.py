@@ -12,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -42,7 +42,7 @@ from channels.email.ingest_sink import (
 )
 from hub.config import Settings
 from hub.errors import ConfigError
-from hub.schema import Envelope, decode_envelope
+from tests.helpers import entries, eventually
 from tests.system_deps import require, require_dovecot
 from web.embedded import free_port
 
@@ -213,17 +213,6 @@ def account(dovecot: Dovecot, user: str, mailbox: str = "INBOX", **kw: Any) -> I
                        inbox="mail", mailbox=mailbox, **kw)
 
 
-async def entries(redis: aioredis.Redis, settings: Settings) -> list[Envelope]:
-    return [decode_envelope(f[b"env"]) for _, f in await redis.xrange(settings.ingest_stream)]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
 
 
 async def add_email_inbox(db: asyncpg.Pool) -> None:

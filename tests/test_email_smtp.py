@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
-from hub.schema import Envelope, decode_envelope
+from tests.helpers import entries, eventually
 from web.embedded import free_port
 
 RECIPIENTS = {"support@shop.test": "mail", "@billing.shop.test": "mail-billing"}
@@ -42,17 +42,6 @@ def make_mail(subject: str = "Router blinks red", message_id: str | None = "<m1@
     return msg.as_bytes()
 
 
-async def entries(redis: aioredis.Redis, settings: Settings) -> list[Envelope]:
-    return [decode_envelope(f[b"env"]) for _, f in await redis.xrange(settings.ingest_stream)]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture

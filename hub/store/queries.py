@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from hub.errors import Forbidden, NotFound
-from hub.schema import Agent, Author, Conversation, Message
+from hub.schema import Agent, AttachmentRef, Author, Conversation, Message
 
 _CONV = ("c.id, c.inbox, c.channel, c.contact_id, c.contact_identity, c.status, c.assignee_id,"
          " c.subject, c.created_at, c.last_message_at, ct.name AS contact_name")
@@ -26,10 +27,6 @@ def conversation_from(r: asyncpg.Record) -> Conversation:
 
 
 def message_from(r: asyncpg.Record) -> Message:
-    import msgspec
-
-    from hub.schema import AttachmentRef
-
     return Message(
         id=r["id"], conversation_id=r["conversation_id"], direction=r["direction"],
         author=Author(kind=r["author_kind"], name=r["author_name"], agent_id=r["agent_id"]),
@@ -161,8 +158,6 @@ async def contact_context(
         " WHERE contact_id = $1 ORDER BY due_date DESC LIMIT 24",
         contact_id,
     )
-    import msgspec
-
     return {
         "contact": dict(contact),
         "identities": [dict(r) for r in identities],

@@ -64,7 +64,7 @@ def event_frame(sid: bytes, payload: bytes) -> str:
     return '{"type":"event","id":"' + sid.decode() + '","event":' + payload.decode() + "}"
 
 
-def _route(fields: dict[bytes, bytes]) -> tuple[str, int, str]:
+def route_of(fields: dict[bytes, bytes]) -> tuple[str, int, str]:
     return (fields.get(b"i", b"").decode(), int(fields.get(b"c", b"0") or 0),
             fields.get(b"w", b"").decode())
 
@@ -122,7 +122,7 @@ class Fanout:
         sid = parse_stream_id(sid_raw)
         frame = event_frame(sid_raw, fields[b"e"])
         item: Item = (sid, frame)
-        inbox, conv, route = _route(fields)
+        inbox, conv, route = route_of(fields)
         for sub in self._agents_all:
             sub.offer(item)
         if inbox:
@@ -215,10 +215,6 @@ class Fanout:
                 await self._task
             except asyncio.CancelledError:
                 pass
-
-
-def route_of(fields: dict[bytes, bytes]) -> tuple[str, int, str]:
-    return _route(fields)
 
 
 def _discard(index: defaultdict, key: object, sub: Subscriber) -> None:  # type: ignore[type-arg]
