@@ -7,6 +7,7 @@ and passes it down.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -39,6 +40,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A pending ingest entry idle this long belongs to a dead consumer.
     claim_idle_ms: int = 15_000
     consumer_name: str = ""
+
+    # Messaging webhooks. The public base URL providers call (scheme, host, port, optional
+    # path prefix), e.g. https://hub.example.com behind a TLS-terminating proxy: Twilio
+    # signs that URL, not the one the hub sees. Empty: the URL as the hub received it.
+    webhook_base_url: str = ""
+    webhook_max_body: int = 256 * 1024
+    # Inbound media is stored as a reference to the provider URL; larger items are refused.
+    media_max_bytes: int = 16 * 1024 * 1024
+    # Provider API bases: configurable so tests talk to a local fake over real HTTP.
+    twilio_api_base: str = "https://api.twilio.com"
+    meta_graph_base: str = "https://graph.facebook.com"
+    meta_graph_version: str = "v21.0"
+    telegram_api_base: str = "https://api.telegram.org"
 
     # Streams and groups (prefix lets several hubs share one Redis).
     key_prefix: str = "oh:"
@@ -73,6 +87,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _INT_FIELDS = {
     "port", "session_ttl_s", "ws_queue_size", "ws_max_frame", "http_max_body",
     "events_maxlen", "pipeline_batch", "pipeline_block_ms", "claim_idle_ms",
+    "webhook_max_body", "media_max_bytes",
 }
 _FLOAT_FIELDS = {"ws_ping_interval_s"}
 _BOOL_FIELDS = {"cookie_secure"}
@@ -104,6 +119,10 @@ def settings_from_env(env: Mapping[str, str], **overrides: object) -> Settings:
             raise ConfigError(f"OMNIHUB_{field.upper()}: {exc}") from exc
     values.update(overrides)
     settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.webhook_base_url:
+        parts = urlsplit(settings.webhook_base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError("OMNIHUB_WEBHOOK_BASE_URL: http(s)://host[:port][/prefix]")
     if settings.secret_key and len(settings.secret_key) < 16:
         raise ConfigError("OMNIHUB_SECRET_KEY must be at least 16 characters")
     return settings

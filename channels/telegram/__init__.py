@@ -1,0 +1,1 @@
+"""Telegram Bot API channel: webhook secret token, update parsing, outbound sending."""
