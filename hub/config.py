@@ -54,6 +54,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     meta_graph_version: str = "v21.0"
     telegram_api_base: str = "https://api.telegram.org"
 
+    # Outbound delivery (workers). A claimed message still 'sending' after this long
+    # belongs to a dead worker: marked failed ("outcome unknown"), never sent again.
+    # Must exceed the longest single send attempt (smtp_timeout_s per SMTP step).
+    delivery_stuck_after_s: int = 600
+
+    # Outbound email. email_domain: our Message-ID and reply+<token>@ domain (empty =
+    # the domain of the sending inbox's address).
+    email_domain: str = ""
+    smtp_relay_host: str = ""
+    smtp_relay_port: int = 587
+    smtp_relay_security: str = "starttls"  # none | starttls | tls
+    smtp_relay_user: str = ""
+    smtp_relay_password: str = ""
+    smtp_timeout_s: float = 60.0
+    smtp_max_tries: int = 8
+    smtp_retry_base_s: float = 30.0  # 30 s, 1, 2, 4 ... min, at most 30 min between tries
+    # At most one acknowledgement per sender address within this window.
+    email_ack_window_s: int = 3600
+    # make dev only: a Maildir the local SMTP sink writes; /dev/mailbox shows it.
+    dev_mailbox_dir: str = ""
+
     # Streams and groups (prefix lets several hubs share one Redis).
     key_prefix: str = "oh:"
 
@@ -88,8 +109,9 @@ _INT_FIELDS = {
     "port", "session_ttl_s", "ws_queue_size", "ws_max_frame", "http_max_body",
     "events_maxlen", "pipeline_batch", "pipeline_block_ms", "claim_idle_ms",
     "webhook_max_body", "media_max_bytes",
+    "delivery_stuck_after_s", "smtp_relay_port", "smtp_max_tries", "email_ack_window_s",
 }
-_FLOAT_FIELDS = {"ws_ping_interval_s"}
+_FLOAT_FIELDS = {"ws_ping_interval_s", "smtp_timeout_s", "smtp_retry_base_s"}
 _BOOL_FIELDS = {"cookie_secure"}
 
 
@@ -125,4 +147,6 @@ def settings_from_env(env: Mapping[str, str], **overrides: object) -> Settings:
             raise ConfigError("OMNIHUB_WEBHOOK_BASE_URL: http(s)://host[:port][/prefix]")
     if settings.secret_key and len(settings.secret_key) < 16:
         raise ConfigError("OMNIHUB_SECRET_KEY must be at least 16 characters")
+    if settings.smtp_relay_security not in ("none", "starttls", "tls"):
+        raise ConfigError("OMNIHUB_SMTP_RELAY_SECURITY must be none, starttls or tls")
     return settings

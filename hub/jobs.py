@@ -10,3 +10,11 @@ DELIVER_MESSAGE = "deliver_message"
 
 def delivery_job_id(settings: Settings, message_id: int) -> str:
     return f"{settings.key_prefix}deliver:{message_id}"
+
+
+SEND_EMAIL_ACK = "send_email_ack"
+
+
+def email_ack_job_id(settings: Settings, conversation_id: int) -> str:
+    """One acknowledgement job per case; the pipeline and the sweeper use the same id."""
+    return f"{settings.key_prefix}email-ack:{conversation_id}"

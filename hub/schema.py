@@ -116,6 +116,8 @@ class Message(Base, kw_only=True):
     channel: Channel
     provider_id: str
     status: MessageStatus = "received"
+    # Why delivery failed (or is being retried), as the provider said it; shown to agents.
+    status_error: str = ""
     attachments: list[AttachmentRef] = []
     created_at: datetime
 

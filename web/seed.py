@@ -117,11 +117,20 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
     }
 
 
+DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
+
+
 async def _ensure_mail_inbox(conn: asyncpg.Connection) -> None:
     """The email inbox `make dev` delivers local SMTP mail to (added to older dev data too)."""
     await conn.execute(
         "INSERT INTO inboxes (slug, name, channel, default_queue)"
         " VALUES ('mail', 'Support email', 'email', 'support') ON CONFLICT DO NOTHING"
+    )
+    # The mailbox agent replies and acknowledgements are sent from.
+    await conn.execute(
+        "UPDATE inboxes SET email_address = $1, email_display_name = 'Omnihub Support'"
+        " WHERE slug = 'mail' AND channel = 'email' AND email_address IS NULL",
+        DEMO_MAILBOX,
     )
     await conn.execute(
         "INSERT INTO agent_inboxes (agent_id, inbox) SELECT id, 'mail' FROM agents"

@@ -14,7 +14,7 @@ from hub.schema import Agent, AttachmentRef, Author, Conversation, Message
 _CONV = ("c.id, c.inbox, c.channel, c.contact_id, c.contact_identity, c.status, c.assignee_id,"
          " c.subject, c.created_at, c.last_message_at, ct.name AS contact_name")
 _MSG = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
-        " private, channel, provider_id, status, attachments, created_at")
+        " private, channel, provider_id, status, status_error, attachments, created_at")
 
 
 def conversation_from(r: asyncpg.Record) -> Conversation:
@@ -32,6 +32,7 @@ def message_from(r: asyncpg.Record) -> Message:
         author=Author(kind=r["author_kind"], name=r["author_name"], agent_id=r["agent_id"]),
         text=r["text"], html=r["html"], private=r["private"], channel=r["channel"],
         provider_id=r["provider_id"], status=r["status"],
+        status_error=r.get("status_error") or "",
         attachments=msgspec.json.decode(r["attachments"], type=list[AttachmentRef]),
         created_at=r["created_at"],
     )

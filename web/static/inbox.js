@@ -562,7 +562,7 @@ function messageBubble(m, conv) {
     m.attachments && m.attachments.length
       ? el("div", { class: "attachments" }, m.attachments.map((a) => el("span", { class: "attachment", text: `📎 ${a.filename}` })))
       : null,
-    el("div", { class: "msg-meta", title: m.status_error || "", text: meta.join(" · ") + (m.status === "failed" && m.status_error ? ` — ${m.status_error}` : "") })),
+    el("div", { class: "msg-meta", title: m.status_error || "", text: meta.join(" · ") + ((m.status === "failed" || m.status === "queued") && m.status_error ? ` — ${m.status_error}` : "") })),
   m.direction === "out" ? avatar(who, "sm") : null);
 }
 

@@ -1,0 +1,144 @@
+"""Email channel sender: an agent's reply as a threaded mail through the SMTP relay.
+
+In the claim's transaction (``prepare``) the reply gets its Message-ID, stored in
+``email_message_ids`` as 'out' before anything leaves, so a customer's answer to it can
+always be threaded and a bounce can always find it. The same Message-ID (and Date) is
+used by every retry: the mail is rebuilt identically from the stored row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from channels.email.compose import OutgoingMail, Parent, build_reply, new_message_id
+from channels.email.smtp_sender import SmtpRelay, send_mail
+from hub.config import Settings
+from workers.senders import Attempt, OutboundMessage, Undeliverable
+
+MAX_RETRY_DELAY_S = 1800.0
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """Where an inbox sends from, and our domain for Message-IDs and reply addresses."""
+
+    address: str
+    display_name: str
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedReply:
+    relay: SmtpRelay
+    mail: OutgoingMail
+
+
+def retry_delay(settings: Settings, tries: int) -> float | None:
+    """Exponential from smtp_retry_base_s, capped at 30 min; None after smtp_max_tries."""
+    if tries >= settings.smtp_max_tries:
+        return None
+    return min(MAX_RETRY_DELAY_S, settings.smtp_retry_base_s * 2 ** (tries - 1))
+
+
+async def inbox_mailbox(conn: asyncpg.Connection, inbox: str, settings: Settings) -> Mailbox:
+    r = await conn.fetchrow(
+        "SELECT email_address, email_display_name FROM inboxes WHERE slug = $1", inbox)
+    if r is None or not r["email_address"]:
+        raise Undeliverable(f"inbox {inbox!r} has no sending address (set its email address)")
+    address = str(r["email_address"])
+    domain = settings.email_domain or address.rpartition("@")[2]
+    return Mailbox(address, str(r["email_display_name"]), domain.lower())
+
+
+def relay_or_fail(settings: Settings) -> SmtpRelay:
+    if len(settings.secret_key) < 16:
+        raise Undeliverable("OMNIHUB_SECRET_KEY is not set: reply addresses cannot be signed")
+    relay = SmtpRelay.from_settings(settings)
+    if relay is None:
+        raise Undeliverable("no outgoing mail relay configured (OMNIHUB_SMTP_RELAY_HOST)")
+    return relay
+
+
+async def recipient(conn: asyncpg.Connection, conversation_id: int) -> tuple[str, str, str]:
+    """(address, contact name, conversation subject). The identity that opened the
+    conversation wins over the contact's stored email."""
+    r = await conn.fetchrow(
+        "SELECT c.contact_identity, c.subject, ct.email, ct.name FROM conversations c"
+        " JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = $1", conversation_id)
+    if r is None:
+        raise Undeliverable("conversation not found")
+    kind, _, value = str(r["contact_identity"]).partition(":")
+    address = value if kind == "email" and "@" in value else (r["email"] or "")
+    if "@" not in address:
+        raise Undeliverable("the contact has no email address")
+    return address, str(r["name"] or ""), str(r["subject"] or "")
+
+
+async def thread_parent(conn: asyncpg.Connection, conversation_id: int, subject: str,
+                        exclude: str) -> Parent | None:
+    """The parent is the newest inbound mail of the conversation (else our newest mail);
+    References are the conversation's other stored ids, oldest first (compose keeps the
+    root and the newest when long)."""
+    rows = await conn.fetch(
+        "SELECT message_id, direction FROM email_message_ids WHERE conversation_id = $1"
+        " AND message_id <> $2 ORDER BY created_at, message_row NULLS FIRST", conversation_id,
+        exclude)
+    if not rows:
+        return None
+    inbound = [r for r in rows if r["direction"] == "in"]
+    parent_id = (inbound or rows)[-1]["message_id"]
+    refs = tuple(r["message_id"] for r in rows if r["message_id"] != parent_id)
+    return Parent(message_id=parent_id, references=refs, subject=subject)
+
+
+async def claim_message_id(conn: asyncpg.Connection, *, inbox: str, conversation_id: int,
+                           message_row: int, domain: str) -> str:
+    """The Message-ID of this outbound message: the stored one on a retry, else a new
+    one stored now (in the caller's transaction, before the send)."""
+    existing = await conn.fetchval(
+        "SELECT message_id FROM email_message_ids WHERE message_row = $1 AND direction = 'out'",
+        message_row)
+    if existing:
+        return str(existing)
+    message_id = new_message_id(domain)
+    await conn.execute(
+        "INSERT INTO email_message_ids (inbox, message_id, conversation_id, message_row,"
+        " direction) VALUES ($1, $2, $3, $4, 'out')",
+        inbox, message_id, conversation_id, message_row)
+    return message_id
+
+
+def from_name(mailbox: Mailbox, author: str) -> str:
+    """``Anna via Support`` (as Zammad shows the agent), or just the mailbox's name."""
+    if author and mailbox.display_name:
+        return f"{author} via {mailbox.display_name}"
+    return mailbox.display_name or author
+
+
+class EmailSender:
+    async def prepare(self, conn: asyncpg.Connection, msg: OutboundMessage,
+                      settings: Settings) -> PreparedReply:
+        relay = relay_or_fail(settings)
+        mailbox = await inbox_mailbox(conn, msg.inbox, settings)
+        to, _name, subject = await recipient(conn, msg.conversation_id)
+        message_id = await claim_message_id(conn, inbox=msg.inbox,
+                                            conversation_id=msg.conversation_id,
+                                            message_row=msg.id, domain=mailbox.domain)
+        parent = await thread_parent(conn, msg.conversation_id, subject, message_id)
+        mail = build_reply(
+            conversation_id=msg.conversation_id, secret=settings.secret_key,
+            domain=mailbox.domain, from_addr=mailbox.address,
+            from_name=from_name(mailbox, msg.author_name), to=[to], text=msg.text,
+            subject=subject, parent=parent, message_id=message_id, now=msg.created_at,
+        )
+        return PreparedReply(relay, mail)
+
+    async def send(self, ctx: dict[str, Any], msg: OutboundMessage,
+                   prepared: PreparedReply) -> Attempt:
+        result = await send_mail(prepared.relay, prepared.mail)
+        return Attempt(result.ok, result.error, result.retryable)
+
+    def retry_delay(self, settings: Settings, tries: int) -> float | None:
+        return retry_delay(settings, tries)
