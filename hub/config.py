@@ -53,6 +53,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     meta_graph_base: str = "https://graph.facebook.com"
     meta_graph_version: str = "v21.0"
     telegram_api_base: str = "https://api.telegram.org"
+    # Identity: region for phone numbers written without +<country> (ISO 3166, e.g. "DE").
+    default_phone_region: str = ""
 
     # Outbound delivery (workers). A claimed message still 'sending' after this long
     # belongs to a dead worker: marked failed ("outcome unknown"), never sent again.

@@ -71,6 +71,11 @@ class Envelope(Base, tag="envelope", tag_field="type", kw_only=True):
     provider_id: str
     direction: Direction = "in"
     sender: Identity
+    # Other identities of the same sender that the channel verified (a widget user's
+    # validated email next to its visitor id, a WhatsApp number next to its id): linked.
+    linked: tuple[Identity, ...] = ()
+    # Identities the sender merely typed in (a pre-chat email): recorded, never linked.
+    claims: tuple[Identity, ...] = ()
     sender_name: str = ""
     recipients: tuple[Identity, ...] = ()
     subject: str = ""

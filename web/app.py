@@ -19,6 +19,7 @@ from web.ingest import IngestWriter
 from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
 from web.routes_api import routes as api_routes
+from web.routes_contacts import routes as contact_routes
 from web.routes_pages import routes as page_routes
 from web.state import HubState
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         *page_routes,
         *api_routes,
+        *contact_routes,
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),
     ]

@@ -27,6 +27,7 @@ from hub.schema import (
     WorkItemCreated,
     encode,
 )
+from hub.store.linking import resolve_sender_contacts
 
 
 @dataclass(slots=True)
@@ -42,6 +43,9 @@ class _Inbox:
     slug: str
     channel: str
     default_queue: str
+    # The queue's cross-channel mode: 'join' puts a message from this inbox into the
+    # contact's open conversation on another channel, 'separate' opens one here.
+    cross_channel: str = "separate"
 
 
 class InboxCache:
@@ -56,8 +60,11 @@ class InboxCache:
     async def get(self, conn: asyncpg.Connection, slugs: set[str]) -> dict[str, _Inbox]:
         now = time.monotonic()
         if now - self._loaded_at > self._ttl or not slugs <= self._inboxes.keys():
-            rows = await conn.fetch("SELECT slug, channel, default_queue FROM inboxes")
-            self._inboxes = {r["slug"]: _Inbox(r["slug"], r["channel"], r["default_queue"])
+            rows = await conn.fetch(
+                "SELECT i.slug, i.channel, i.default_queue, q.cross_channel"
+                " FROM inboxes i JOIN queues q ON q.slug = i.default_queue")
+            self._inboxes = {r["slug"]: _Inbox(r["slug"], r["channel"], r["default_queue"],
+                                               r["cross_channel"])
                              for r in rows}
             self._loaded_at = now
         return {s: self._inboxes[s] for s in slugs if s in self._inboxes}
@@ -177,6 +184,21 @@ async def open_conversations(
 
     await read(contact_ids, inbox_slugs)
     missing = [k for k in keys if k not in result]
+    joining = [k for k in missing if inboxes[k[1]].cross_channel == "join"]
+    if joining:
+        # The contact's most recently active open conversation, in any inbox.
+        rows = await conn.fetch(
+            f"SELECT DISTINCT ON (c.contact_id) {_CONV_COLS} FROM conversations c"
+            " WHERE c.contact_id = ANY($1::bigint[]) AND c.status <> 'resolved'"
+            " ORDER BY c.contact_id, c.last_message_at DESC NULLS LAST, c.id DESC",
+            list({k[0] for k in joining}),
+        )
+        open_by_contact = {r["contact_id"]: r for r in rows}
+        for k in joining:
+            r = open_by_contact.get(k[0])
+            if r is not None:
+                result[k] = _conversation(r, wanted[k][3])
+        missing = [k for k in missing if k not in result]
     if not missing:
         return result
     created = await conn.fetch(
@@ -312,11 +334,7 @@ async def persist_inbound_batch(
     if not todo:
         return result
 
-    wanted_ids = {
-        identity_key(e.sender): (e.sender.kind, e.sender.value, e.sender_name or e.sender.value)
-        for _, _, e in todo
-    }
-    contacts = await resolve_contacts(conn, wanted_ids)
+    contacts = await resolve_sender_contacts(conn, [e for _, _, e in todo])
     wanted_convs: dict[tuple[int, str], tuple[str, str, str, str]] = {}
     for _, _, e in todo:
         cid, cname = contacts[identity_key(e.sender)]

@@ -23,7 +23,7 @@ from channels.chat import (
 )
 from hub import actions
 from hub.errors import BadInput, HubError
-from hub.identity import identity_key
+from hub.identity import identity_key, normalise_identity
 from hub.schema import Agent, Author, Identity, encode
 from hub.store.queries import get_conversation, list_messages
 from hub.streamids import StreamId, parse_stream_id
@@ -152,6 +152,15 @@ async def _widget_identity(state: HubState, ws: WebSocket, inbox_slug: str) -> I
     return new_visitor_identity()
 
 
+def _prechat_claims(ws: WebSocket, identity: Identity) -> tuple[Identity, ...]:
+    """A pre-chat email is an unverified claim: recorded for agents, never linked."""
+    raw = ws.query_params.get("prechat_email", "")
+    if not raw:
+        return ()
+    claim = normalise_identity("email", raw[:320])
+    return () if claim == identity else (claim,)
+
+
 async def _open_conversation(state: HubState, inbox: str, identity: Identity) -> int:
     cid = await state.pool.fetchval(
         "SELECT c.id FROM conversations c JOIN identities i ON i.contact_id = c.contact_id"
@@ -171,6 +180,7 @@ async def widget_socket(ws: WebSocket) -> None:
         if not inbox.allows_origin(ws.headers.get("origin")):
             raise BadInput("origin not allowed for this inbox", code="forbidden")
         identity = await _widget_identity(state, ws, slug)
+        claims = _prechat_claims(ws, identity)
         last = parse_last_id(ws.query_params.get("last_id"))
     except HubError as exc:
         await refuse(ws, exc)
@@ -212,6 +222,8 @@ async def widget_socket(ws: WebSocket) -> None:
         assert isinstance(frame, WidgetMessage)
         try:
             env = envelope_from_widget(slug, identity, frame, datetime.now(UTC))
+            if claims:
+                env = msgspec.structs.replace(env, claims=claims)
         except HubError as exc:
             return {"type": "error", "code": exc.code, "reason": exc.reason,
                     "client_id": frame.client_id}

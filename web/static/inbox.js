@@ -6,6 +6,7 @@
 
 import { HubSocket } from "./hub-socket.js";
 import { InboxStore, minStreamId } from "./inbox-store.js";
+import { ContactPanel } from "./contact-panel.js";
 import {
   avatar, channelIcon, clock, CHANNEL_LABEL, dayLabel, displayName, el, icon, relTime, renderContext, statusPill,
 } from "./inbox-view.js";
@@ -45,6 +46,11 @@ let socket = null;
 let privateMode = false;
 let ctxState = { loading: false, error: "" };
 let loadingList = false;
+const contactPanel = new ContactPanel({
+  onOpenConversation: (id) => selectConversation(id),
+  onChange: () => scheduleRender(),
+  toast: (t) => toast(t),
+});
 
 // ---------------------------------------------------------------------------- utilities
 
@@ -325,6 +331,7 @@ function startSocket(lastId) {
     onEvent: (id, event) => {
       if (!event) return;
       store.receive(id, event);
+      contactPanel.onEvent(event);
       if (store.missing.size) fetchMissing();
       if (event.type === "typing") setTimeout(scheduleRender, 7100); // expire indicator
       scheduleRender();
@@ -481,6 +488,7 @@ function renderThread(forceBottom) {
     currentId: store.currentId, loading: ctxState.loading, error: ctxState.error,
     onOpenConversation: (id) => selectConversation(id),
   });
+  if (!ctxState.error && !ctxState.loading) contactPanel.render(dom.context, store.context);
 }
 
 function renderThreadHead(conv) {
