@@ -77,6 +77,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # make dev only: a Maildir the local SMTP sink writes; /dev/mailbox shows it.
     dev_mailbox_dir: str = ""
 
+    # Router: a routing YAML loaded at start (stored as a new version when newer).
+    routing_config: str = ""
+
     # Streams and groups (prefix lets several hubs share one Redis).
     key_prefix: str = "oh:"
 

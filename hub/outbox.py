@@ -25,7 +25,10 @@ from hub.schema import (
     ConversationStatusChanged,
     MessageCreated,
     MessageStatusChanged,
+    QueueStats,
     TypingChanged,
+    WorkItemOffered,
+    WorkItemOfferEnded,
     decode_event,
     encode,
     event_conversation,
@@ -54,7 +57,14 @@ return out
 
 def widget_route(event: AnyEvent) -> str:
     """What a customer's widget may see of this event: '' nothing, 'c' its conversation,
-    or 'b:<inbox>|<identity>' to bind the widget of that identity to a new conversation."""
+    or 'b:<inbox>|<identity>' to bind the widget of that identity to a new conversation.
+
+    'a:<agent ids>' restricts an agent-side event to those agents and supervisors (an
+    offer is for its agent only; queue stats for supervisors only); widgets never get it."""
+    if isinstance(event, WorkItemOffered | WorkItemOfferEnded):
+        return f"a:{event.agent_id}"
+    if isinstance(event, QueueStats):
+        return "a:"
     if isinstance(event, MessageCreated):
         return "" if event.message.private else "c"
     if isinstance(event, ConversationCreated):

@@ -214,10 +214,94 @@ class AgentPresenceChanged(Event, tag="agent.presence", kw_only=True):
 
 
 class QueueStats(Event, tag="queue.stats", kw_only=True):
+    """A queue's board numbers (supervisors only; coalesced, not per change)."""
+
     queue: str
     inbox: str
-    depth: int
+    depth: int  # waiting: queued or offered, nobody holds them
     oldest_wait_s: float
+    offered: int = 0  # of the waiting, with a pending offer
+    assigned: int = 0  # held by an agent, wrap-up included
+    agents_available: int = 0  # online members with room for one more item
+    agents_online: int = 0
+
+
+OfferOutcome = Literal["accepted", "declined", "timed_out", "rescinded"]
+
+
+class WorkItemOffered(Event, tag="workitem.offered", kw_only=True):
+    """A work item is reserved for ``agent_id`` until ``expires_at`` (the countdown).
+    Sent only to that agent and to supervisors."""
+
+    inbox: str
+    conversation_id: int
+    work_item_id: int
+    agent_id: int
+    queue: str
+    channel: Channel
+    offered_at: datetime
+    expires_at: datetime
+    contact_name: str = ""
+    subject: str = ""
+    preview: str = ""
+
+
+class WorkItemOfferEnded(Event, tag="workitem.offer_ended", kw_only=True):
+    """An offer ended (the agent's countdown stops). Sent to that agent and supervisors."""
+
+    inbox: str
+    conversation_id: int
+    work_item_id: int
+    agent_id: int
+    outcome: OfferOutcome
+
+
+class WorkItemAccepted(Event, tag="workitem.accepted", kw_only=True):
+    """An agent accepted an offer and now holds the item (the hook channels react to,
+    e.g. voice bridges the callback)."""
+
+    inbox: str
+    conversation_id: int
+    work_item_id: int
+    agent_id: int
+    queue: str
+    channel: Channel
+
+
+class WorkItemReassigned(Event, tag="workitem.reassigned", kw_only=True):
+    """A held or waiting item went straight to ``to_agent_id``: a manual pick or a
+    supervisor's reassign."""
+
+    inbox: str
+    conversation_id: int
+    work_item_id: int
+    from_agent_id: int | None
+    to_agent_id: int
+    reason: Literal["pick", "reassign"]
+    by_agent_id: int | None = None
+    channel: Channel = "chat"
+
+
+class WorkItemTransferred(Event, tag="workitem.transferred", kw_only=True):
+    """The item went back to routing in ``to_queue`` (its escalation chain restarts)."""
+
+    inbox: str
+    conversation_id: int
+    work_item_id: int
+    from_queue: str
+    to_queue: str
+    from_agent_id: int | None
+    reason: str
+    by_agent_id: int | None = None
+
+
+class WorkItemEscalated(Event, tag="workitem.escalated", kw_only=True):
+    inbox: str
+    conversation_id: int
+    work_item_id: int
+    queue: str
+    step: int
+    queues: list[str]
 
 
 AnyEvent = (
@@ -231,12 +315,19 @@ AnyEvent = (
     | TypingChanged
     | AgentPresenceChanged
     | QueueStats
+    | WorkItemOffered
+    | WorkItemOfferEnded
+    | WorkItemAccepted
+    | WorkItemReassigned
+    | WorkItemTransferred
+    | WorkItemEscalated
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     MessageCreated, MessageStatusChanged, ConversationCreated, ConversationAssigned,
     ConversationStatusChanged, WorkItemCreated, WorkItemUpdated, TypingChanged,
-    AgentPresenceChanged, QueueStats,
+    AgentPresenceChanged, QueueStats, WorkItemOffered, WorkItemOfferEnded, WorkItemAccepted,
+    WorkItemReassigned, WorkItemTransferred, WorkItemEscalated,
 )
 
 _event_decoder = msgspec.json.Decoder(AnyEvent)

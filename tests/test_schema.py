@@ -35,7 +35,13 @@ from hub.schema import (
     QueueStats,
     TypingChanged,
     WorkItem,
+    WorkItemAccepted,
     WorkItemCreated,
+    WorkItemEscalated,
+    WorkItemOffered,
+    WorkItemOfferEnded,
+    WorkItemReassigned,
+    WorkItemTransferred,
     WorkItemUpdated,
     decode_envelope,
     decode_event,
@@ -63,6 +69,19 @@ SAMPLES = [
                   on=True),
     AgentPresenceChanged(agent_id=1, presence="away"),
     QueueStats(queue="support", inbox="web", depth=3, oldest_wait_s=12.5),
+    WorkItemOffered(inbox="web", conversation_id=2, work_item_id=4, agent_id=1,
+                    queue="support", channel="chat", offered_at=NOW, expires_at=NOW,
+                    contact_name="A", preview="hi"),
+    WorkItemOfferEnded(inbox="web", conversation_id=2, work_item_id=4, agent_id=1,
+                       outcome="timed_out"),
+    WorkItemAccepted(inbox="web", conversation_id=2, work_item_id=4, agent_id=1,
+                     queue="support", channel="voice"),
+    WorkItemReassigned(inbox="web", conversation_id=2, work_item_id=4, from_agent_id=None,
+                       to_agent_id=1, reason="pick", by_agent_id=1),
+    WorkItemTransferred(inbox="web", conversation_id=2, work_item_id=4, from_queue="support",
+                        to_queue="sales", from_agent_id=1, reason="supervisor"),
+    WorkItemEscalated(inbox="web", conversation_id=2, work_item_id=4, queue="support", step=1,
+                      queues=["support", "sales"]),
 ]
 
 
@@ -189,3 +208,11 @@ def test_widget_route_hides_private_and_internal_events():
                                     author=Author(kind="contact"), on=True)
     assert widget_route(customer_typing) == ""
     assert widget_route(SAMPLES[7]) == "c"
+
+
+def test_audience_routes_keep_offers_to_their_agent_and_supervisors():
+    offered = next(s for s in SAMPLES if isinstance(s, WorkItemOffered))
+    assert widget_route(offered) == "a:1"
+    ended = next(s for s in SAMPLES if isinstance(s, WorkItemOfferEnded))
+    assert widget_route(ended) == "a:1"
+    assert widget_route(next(s for s in SAMPLES if isinstance(s, QueueStats))) == "a:"

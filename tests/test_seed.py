@@ -24,7 +24,9 @@ async def test_seed_contents(db: asyncpg.Pool, seeded: dict[str, Any]) -> None:
     assert seeded["created"] is True
     async with db.acquire() as conn:
         counts = await _counts(conn)
-        assert counts["queues"] == 2
+        # support and sales, plus the demo routing config's vip queue
+        assert counts["queues"] == 3
+        assert await conn.fetchval("SELECT max(version) FROM routing_configs") == 1
         assert counts["inboxes"] == 3
         assert counts["agents"] == 5
         assert counts["agent_inboxes"] == 15

@@ -21,6 +21,7 @@ from web.realtime.fanout import Fanout
 from web.routes_api import routes as api_routes
 from web.routes_contacts import routes as contact_routes
 from web.routes_pages import routes as page_routes
+from web.routes_routing import routes as routing_routes
 from web.state import HubState
 
 log = logging.getLogger("omnihub.web")
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
         *page_routes,
         *api_routes,
         *contact_routes,
+        *routing_routes,
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),
     ]

@@ -94,6 +94,40 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_router(args: argparse.Namespace) -> int:
+    import redis.asyncio as aioredis
+
+    from hub.routing.service import run_router
+    from hub.schema import Message
+    from web.jobs import enqueue_delivery
+
+    settings = _settings()
+    _require(settings, "database_url", "redis_url")
+    text = None
+    if settings.routing_config:
+        try:
+            with open(settings.routing_config, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise ConfigError(f"OMNIHUB_ROUTING_CONFIG: {exc}") from exc
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        await _stop_on_signals(stop)
+        jobs = aioredis.from_url(settings.redis_url)  # type: ignore[no-untyped-call]
+
+        async def deliver(message: Message) -> None:
+            await enqueue_delivery(jobs, settings, message)
+
+        try:
+            await run_router(settings, stop=stop, config_text=text, deliver=deliver)
+        finally:
+            await jobs.aclose()
+
+    _run_fast(main())
+    return 0
+
+
 def cmd_mail(args: argparse.Namespace) -> int:
     from channels.email.ingest_sink import mail_config_from_env, run_mail
 
@@ -174,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--host", help="bind address (default OMNIHUB_HOST or 127.0.0.1)")
     web.add_argument("--port", type=int, help="port (default OMNIHUB_PORT or 8000)")
     sub.add_parser("pipeline", help="ingest consumer: identity, threading, persist, route")
+    sub.add_parser("router", help="routing loop: offers, timeouts, escalation, presence,"
+                                  " queue stats (several may run)")
     sub.add_parser("worker", help="arq worker: acknowledgements, outbound, SLA timers")
     sub.add_parser("mail", help="email adapters: SMTP/LMTP receiver and IMAP fetchers")
     sub.add_parser("migrate", help="apply pending SQL migrations to DATABASE_URL")
@@ -182,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
-    "mail": cmd_mail,
+    "mail": cmd_mail, "router": cmd_router,
     "dev": cmd_dev, "web": cmd_web, "pipeline": cmd_pipeline, "worker": cmd_worker,
     "migrate": cmd_migrate, "seed": cmd_seed,
 }

@@ -38,7 +38,7 @@ DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
 DEFAULT_WEB_PORT = 8000
 DATABASE = "omnihub"
-CHILDREN = ("web", "pipeline", "worker", "mail")
+CHILDREN = ("web", "pipeline", "router", "worker", "mail")
 DEFAULT_SMTP_PORT = 2525
 STOP_TIMEOUT_S = 15.0
 

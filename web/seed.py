@@ -21,6 +21,7 @@ import asyncpg
 
 from hub.config import Settings
 from web.passwords import hash_password
+from web.seed_routing import seed_routing_config
 
 _SEED_LOCK = 0x6F6D7364  # "omsd"
 DEMO_DOMAIN = "demo.omnihub.test"
@@ -100,6 +101,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
         if created:
             await _insert_demo(conn, settings, api_token)
         await _ensure_mail_inbox(conn)
+        await seed_routing_config(conn)
         agents = await conn.fetch("SELECT id, email FROM agents ORDER BY id")
         contact_ids = await conn.fetch("SELECT id FROM contacts ORDER BY id")
     return {

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
@@ -46,6 +47,23 @@ from hub.routing.state import OfferStatus
 from hub.routing.store import item_args, load_state, num, opt, router_keys
 
 ROUTER_SHA = hashlib.sha1(ROUTER_LUA.encode()).hexdigest()
+
+Origin = Literal["router", "web", "sync"]
+
+
+class JournalRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What the script appends to the journal for an applied decision: the decision,
+    who asked (``by``: the agent at the web edge) and where it came from (``router``:
+    decide; ``web``: an agent/supervisor command; ``sync``: Redis brought in step with
+    a change made in Postgres, whose events were already emitted)."""
+
+    d: AnyDecision
+    by: int | None = None
+    origin: Origin = "router"
+
+
+_journal_enc = msgspec.json.Encoder()
+journal_decoder = msgspec.json.Decoder(JournalRecord)
 
 
 @dataclass(frozen=True)
@@ -138,12 +156,15 @@ class RouterScript:
         p = cfg.raw.presence
         self.common = [num(p.heartbeat_timeout_s), num(p.away_grace_s), num(p.offline_after_s)]
 
-    def argv(self, d: AnyDecision, now: float) -> list[str]:
+    def argv(self, d: AnyDecision, now: float, by: int | None = None,
+             origin: Origin = "router") -> list[str]:
         op, *rest = _args(d)
-        return [op, num(now), *self.common, *rest]
+        record = JournalRecord(d=d, by=by, origin=origin)
+        return [op, num(now), *self.common, *rest, _journal_enc.encode(record).decode()]
 
-    async def call(self, redis: aioredis.Redis, d: AnyDecision, now: float) -> Outcome:
-        argv = self.argv(d, now)
+    async def call(self, redis: aioredis.Redis, d: AnyDecision, now: float, *,
+                   by: int | None = None, origin: Origin = "router") -> Outcome:
+        argv = self.argv(d, now, by, origin)
         try:
             reply = await redis.evalsha(ROUTER_SHA, len(self.keys), *self.keys,  # type: ignore[misc]
                                         *argv)
@@ -153,13 +174,13 @@ class RouterScript:
         return _outcome(d, reply)
 
     async def call_all(self, redis: aioredis.Redis, decisions: Sequence[AnyDecision],
-                       now: float) -> list[Outcome]:
+                       now: float, *, origin: Origin = "router") -> list[Outcome]:
         """One round trip; each decision is its own atomic script call, in order."""
-        replies = await self._pipelined(redis, decisions, now)
+        replies = await self._pipelined(redis, decisions, now, origin)
         lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if lost:  # the server lost its script cache (restart, failover, flush): a suffix
             await redis.script_load(ROUTER_LUA)
-            again = await self._pipelined(redis, [decisions[i] for i in lost], now)
+            again = await self._pipelined(redis, [decisions[i] for i in lost], now, origin)
             for i, reply in zip(lost, again, strict=True):
                 replies[i] = reply
         out: list[Outcome] = []
@@ -170,20 +191,22 @@ class RouterScript:
         return out
 
     async def _pipelined(self, redis: aioredis.Redis, decisions: Sequence[AnyDecision],
-                         now: float) -> list[Any]:
+                         now: float, origin: Origin = "router") -> list[Any]:
         if not decisions:
             return []
         async with redis.pipeline(transaction=False) as pipe:
             for d in decisions:
-                pipe.evalsha(ROUTER_SHA, len(self.keys), *self.keys, *self.argv(d, now))
+                pipe.evalsha(ROUTER_SHA, len(self.keys), *self.keys,
+                             *self.argv(d, now, None, origin))
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         return replies
 
 
 async def apply_atomically(redis: aioredis.Redis, settings: Settings, cfg: CompiledConfig,
-                           decision: AnyDecision, now: float) -> Outcome:
+                           decision: AnyDecision, now: float, *, by: int | None = None,
+                           origin: Origin = "router") -> Outcome:
     """Check ``decision``'s preconditions in Redis and apply it, atomically."""
-    return await RouterScript(settings, cfg).call(redis, decision, now)
+    return await RouterScript(settings, cfg).call(redis, decision, now, by=by, origin=origin)
 
 
 async def apply_all_atomically(redis: aioredis.Redis, settings: Settings,

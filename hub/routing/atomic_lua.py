@@ -6,9 +6,12 @@ effects, over the keys described in :mod:`hub.routing.store`. Every check runs b
 the first write, so a refusal changes nothing. It never reads the server clock: ``now``
 is an argument, like everywhere in the router.
 
-KEYS: agents, items, load, peak, violations, held, rr, wrap (``RouterKeys.all()``).
+KEYS: agents, items, load, peak, violations, held, rr, wrap, journal (``RouterKeys.all()``).
 ARGV: op, now, heartbeat_timeout_s, away_grace_s, offline_after_s, then the op's own
-arguments (see ``hub.routing.atomic._args``).
+arguments (see ``hub.routing.atomic._args``), then the decision as JSON for the journal.
+Every applied decision is appended to the journal stream (fields ``d`` decision, ``n``
+now, ``r`` reply) in the same atomic step, so its effects can be persisted to Postgres
+exactly once even if the caller dies right after the script (hub/routing/persist.py).
 Reply: ``{'ok', released_holder_or_'', agent, offer_status, ...}`` (the offers that
 ended) or ``{'no', 'conflict'|'not_found', code, reason}``.
 """
@@ -17,11 +20,14 @@ from __future__ import annotations
 
 ROUTER_LUA = r"""
 local AG, IT, LD, PK, VI, HE, RR, WR = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local JN = KEYS[9]
 local op, now_s = ARGV[1], ARGV[2]
 local now = tonumber(now_s)
 local HB_TIMEOUT, GRACE, OFFLINE_AFTER = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local A = {}
-for i = 6, #ARGV do A[#A + 1] = ARGV[i] end
+local last_arg = #ARGV
+if JN then last_arg = #ARGV - 1 end
+for i = 6, last_arg do A[#A + 1] = ARGV[i] end
 local ITEM_FIELDS = {'s', 'ch', 'w', 'q', 'eq', 'st', 'ar', 'ag', 'at', 'wu', 'of'}
 local CHOSEN = {available = 'online', away = 'away', busy = 'busy'}
 
@@ -392,5 +398,9 @@ if not ok then
 end
 local out = {'ok', released}
 for _, x in ipairs(ended) do out[#out + 1] = x end
+if JN then
+  redis.call('XADD', JN, 'MAXLEN', '~', '1000000', '*', 'd', ARGV[#ARGV], 'n', now_s,
+             'r', table.concat(out, ',', 2))
+end
 return out
 """

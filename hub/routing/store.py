@@ -24,6 +24,8 @@ computed inside Lua.
   empty): ``double_holder``, ``holder_mismatch``, ``over_capacity``,
   ``over_channel_limit``, ``negative_load``.
 - ``rr``: queue -> round-robin cursor (agent id).
+- ``journal``: stream of every applied decision (``d`` JSON, ``n`` now, ``r`` reply),
+  appended by the script itself; persisted to Postgres in order by hub/routing/persist.py.
 
 Times are stored as the exact ``repr`` of the float the caller passed (Lua compares
 them as doubles, Python reads them back with ``float``), so nothing drifts.
@@ -54,17 +56,18 @@ class RouterKeys:
     held: str
     rr: str
     wrap: str
+    journal: str
 
     def all(self) -> list[str]:
         """In the order the scripts expect them as KEYS."""
         return [self.agents, self.items, self.load, self.peak, self.violations, self.held,
-                self.rr, self.wrap]
+                self.rr, self.wrap, self.journal]
 
 
 def router_keys(settings: Settings) -> RouterKeys:
     base = settings.key_prefix + "{rt}:"
     return RouterKeys(*(base + n for n in ("agents", "items", "load", "peak", "violations",
-                                           "held", "rr", "wrap")))
+                                           "held", "rr", "wrap", "journal")))
 
 
 def num(x: float) -> str:

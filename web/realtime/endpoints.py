@@ -30,6 +30,12 @@ from hub.streamids import StreamId, parse_stream_id
 from web.auth import agent_from_connection, check_same_origin
 from web.jobs import enqueue_delivery
 from web.realtime.fanout import Subscriber
+from web.realtime.presence import (
+    HeartbeatThrottle,
+    socket_closed,
+    socket_heartbeat,
+    socket_opened,
+)
 from web.realtime.session import SocketSession, parse_last_id
 from web.state import HubState
 
@@ -104,7 +110,8 @@ async def agent_socket(ws: WebSocket) -> None:
         await refuse(ws, exc)
         return
     inboxes = None if agent.role in ("supervisor", "admin") else frozenset(agent.inboxes)
-    sub = Subscriber(queue_size=state.settings.ws_queue_size, inboxes=inboxes)
+    sub = Subscriber(queue_size=state.settings.ws_queue_size, inboxes=inboxes,
+                     agent_id=agent.id)
     await ws.accept()
     state.fanout.add(sub)
     after, reset, tail = await _start_point(state, last)
@@ -112,9 +119,12 @@ async def agent_socket(ws: WebSocket) -> None:
     if reset:
         prelude.append('{"type":"reload","reason":"gap_expired"}')
     session = SocketSession(ws, state.fanout, sub)
+    beat = HeartbeatThrottle()
 
     async def handle(data: bytes) -> dict[str, Any] | None:
         frame = decode_frame(_agent_decoder, data)
+        if beat.due():  # any frame proves the socket alive; pings come every 20 s
+            await socket_heartbeat(state.redis, state.settings, agent.id)
         if isinstance(frame, AgentPing):
             return {"type": "pong"}
         if isinstance(frame, AgentTyping):
@@ -132,7 +142,12 @@ async def agent_socket(ws: WebSocket) -> None:
             await enqueue_delivery(state.redis, state.settings, message)
         return {"type": "ack", "client_id": frame.client_id, "message_id": message.id}
 
-    await session.run(after=after, prelude=prelude, handle=handle)
+    # Presence: the socket's life is the agent's heartbeat (web/realtime/presence.py).
+    await socket_opened(state.redis, state.settings, agent.id)
+    try:
+        await session.run(after=after, prelude=prelude, handle=handle)
+    finally:
+        await socket_closed(state.redis, state.settings, agent.id)
 
 
 async def _agent_typing(state: HubState, agent: Agent, frame: AgentTyping) -> None:

@@ -25,18 +25,20 @@ READ_CHUNK = 64
 
 
 class Subscriber:
-    __slots__ = ("bind_key", "conversation_id", "inboxes", "is_widget", "on_overflow",
-                 "overflowed", "queue")
+    __slots__ = ("agent_id", "bind_key", "conversation_id", "inboxes", "is_widget",
+                 "on_overflow", "overflowed", "queue")
 
     def __init__(self, *, queue_size: int, inboxes: frozenset[str] | None = None,
                  widget_bind_key: str = "", conversation_id: int = 0,
-                 on_overflow: Callable[[], None] | None = None) -> None:
+                 on_overflow: Callable[[], None] | None = None, agent_id: int = 0) -> None:
         self.queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=queue_size)
         # Agents: None = every inbox (supervisors). Widgets: inboxes unused.
         self.inboxes = inboxes
         self.is_widget = bool(widget_bind_key)
         self.bind_key = widget_bind_key
         self.conversation_id = conversation_id
+        # Agent sockets: whose socket it is ('a:' events name their agents).
+        self.agent_id = agent_id
         self.overflowed = False
         self.on_overflow = on_overflow
 
@@ -47,6 +49,8 @@ class Subscriber:
             if widget_route.startswith("b:"):
                 return widget_route[2:] == self.bind_key
             return False
+        if widget_route.startswith("a:"):
+            return self.inboxes is None or str(self.agent_id) in widget_route[2:].split(",")
         return self.inboxes is None or inbox == "" or inbox in self.inboxes
 
     def offer(self, item: Item) -> None:
@@ -75,6 +79,7 @@ class Fanout:
         self._stream = stream
         self._agents_all: set[Subscriber] = set()
         self._agents_by_inbox: defaultdict[str, set[Subscriber]] = defaultdict(set)
+        self._agents_by_id: defaultdict[int, set[Subscriber]] = defaultdict(set)
         self._widgets_by_conv: defaultdict[int, set[Subscriber]] = defaultdict(set)
         self._widgets_by_bind: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
@@ -90,6 +95,7 @@ class Fanout:
         elif sub.inboxes is None:
             self._agents_all.add(sub)
         else:
+            self._agents_by_id[sub.agent_id].add(sub)
             for inbox in sub.inboxes:
                 self._agents_by_inbox[inbox].add(sub)
 
@@ -100,6 +106,7 @@ class Fanout:
         elif sub.inboxes is None:
             self._agents_all.discard(sub)
         else:
+            _discard(self._agents_by_id, sub.agent_id, sub)
             for inbox in sub.inboxes:
                 _discard(self._agents_by_inbox, inbox, sub)
 
@@ -125,6 +132,12 @@ class Fanout:
         inbox, conv, route = route_of(fields)
         for sub in self._agents_all:
             sub.offer(item)
+        if route.startswith("a:"):
+            # Agent-addressed (offers, supervisor boards): never a widget, never the inbox.
+            for ident in filter(None, route[2:].split(",")):
+                for sub in self._agents_by_id.get(int(ident), ()):
+                    sub.offer(item)
+            return
         if inbox:
             for sub in self._agents_by_inbox.get(inbox, ()):
                 sub.offer(item)

@@ -1,0 +1,355 @@
+"""Routing REST routes: offers (accept, decline), manual work (pick, complete), supervisor
+moves (reassign, transfer), presence, the queue board, and the admin config API.
+
+Every route authenticates and checks the role (writes also the Origin). A command is
+dry-run on a fresh snapshot for a precise 403/404/409 reason, then applied through the
+atomic layer (which re-checks), then its journal entry is persisted before we answer,
+so a client that reloads sees the result. Bad input gets a 4xx JSON reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+import yaml
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.errors import BadInput, Forbidden, NotFound
+from hub.outbox import Publisher
+from hub.routing import commands
+from hub.routing.atomic import Refused, apply_atomically
+from hub.routing.config import AgentProfile, CompiledConfig
+from hub.routing.configstore import (
+    ConfigCache,
+    latest_config,
+    list_versions,
+    save_config,
+)
+from hub.routing.decisions import AnyDecision
+from hub.routing.loader import RoutingConfigError, load_config
+from hub.routing.persist import persist_journal
+from hub.routing.presence import derive_presence
+from hub.routing.service import board, wake_router
+from hub.routing.state import RouterState
+from hub.routing.store import load_state
+from hub.schema import Agent
+from web.http import JSON, read_body, read_json
+from web.realtime.presence import set_agent_status
+from web.routes_api import agent_route
+from web.state import HubState
+
+
+class InvalidConfig(BadInput):
+    status = 422
+    code = "invalid_config"
+
+
+def _configs(request: Request, state: HubState) -> ConfigCache:
+    cache: ConfigCache | None = getattr(request.app.state, "routing_configs", None)
+    if cache is None:
+        cache = ConfigCache(state.pool, state.redis, state.settings)
+        request.app.state.routing_configs = cache
+    return cache
+
+
+async def _snapshot(request: Request, state: HubState) -> tuple[CompiledConfig, RouterState,
+                                                                float]:
+    cfg = await _configs(request, state).get()
+    return cfg, await load_state(state.redis, state.settings), time.time()
+
+
+def _item_param(request: Request) -> int:
+    value = request.path_params["item_id"]
+    if not isinstance(value, int) or not (0 < value < 2**63):
+        raise NotFound("no such work item")
+    return value
+
+
+async def _run(request: Request, state: HubState, agent: Agent, cfg: CompiledConfig,
+               d: AnyDecision, now: float) -> Response:
+    outcome = await apply_atomically(state.redis, state.settings, cfg, d, now, by=agent.id,
+                                     origin="web")
+    if isinstance(outcome, Refused):
+        raise outcome.error()
+    publisher: Publisher = state.publisher
+    await persist_journal(state.pool, state.redis, state.settings, publisher)
+    await wake_router(state.redis, state.settings, "command")
+    return JSON({"ok": True, "decision": d,
+                 "ended": [{"agent_id": a, "outcome": s} for a, s in outcome.ended]})
+
+
+def _actor(agent: Agent) -> commands.Actor:
+    return commands.Actor(agent_id=agent.id, role=agent.role)
+
+
+# ---- agents ---------------------------------------------------------------------------
+
+
+def _offer_view(cfg: CompiledConfig, state: RouterState, agent_id: int | None,
+                now: float) -> list[dict[str, Any]]:
+    out = []
+    for item in state.items.values():
+        for o in item.pending():
+            if agent_id is None or o.agent_id == agent_id:
+                out.append({"work_item_id": item.id, "agent_id": o.agent_id, "queue": o.queue,
+                            "channel": item.channel, "offered_at": o.offered_at,
+                            "expires_at": o.expires_at,
+                            "expires_in_s": round(max(0.0, o.expires_at - now), 1)})
+    return sorted(out, key=lambda x: (x["offered_at"], x["work_item_id"]))
+
+
+async def _with_conversations(state: HubState, offers: list[dict[str, Any]]
+                              ) -> list[dict[str, Any]]:
+    if not offers:
+        return offers
+    rows = await state.pool.fetch(
+        "SELECT wi.id, wi.conversation_id, c.inbox, ct.name, c.subject FROM work_items wi"
+        " JOIN conversations c ON c.id = wi.conversation_id"
+        " JOIN contacts ct ON ct.id = c.contact_id WHERE wi.id = ANY($1::bigint[])",
+        [o["work_item_id"] for o in offers])
+    by_id = {r[0]: r for r in rows}
+    for o in offers:
+        r = by_id.get(o["work_item_id"])
+        o.update(conversation_id=r[1] if r else None, inbox=r[2] if r else "",
+                 contact_name=r[3] if r else "", subject=r[4] if r else "")
+    return offers
+
+
+@agent_route()
+async def my_offers(request: Request, state: HubState, agent: Agent) -> Response:
+    """Pending offers: the agent's own; supervisors may ask for everyone's (?all=1)."""
+    cfg, snap, now = await _snapshot(request, state)
+    everyone = request.query_params.get("all") == "1"
+    if everyone and agent.role == "agent":
+        raise Forbidden("only supervisors see other agents' offers")
+    offers = _offer_view(cfg, snap, None if everyone else agent.id, now)
+    return JSON({"offers": await _with_conversations(state, offers), "now": now})
+
+
+@agent_route(write=True)
+async def accept(request: Request, state: HubState, agent: Agent) -> Response:
+    cfg, snap, now = await _snapshot(request, state)
+    d = commands.accept(cfg, snap, _item_param(request), agent.id, now)
+    return await _run(request, state, agent, cfg, d, now)
+
+
+@agent_route(write=True)
+async def decline(request: Request, state: HubState, agent: Agent) -> Response:
+    cfg, snap, now = await _snapshot(request, state)
+    d = commands.decline(cfg, snap, _item_param(request), agent.id, now)
+    return await _run(request, state, agent, cfg, d, now)
+
+
+@agent_route(write=True)
+async def pick(request: Request, state: HubState, agent: Agent) -> Response:
+    cfg, snap, now = await _snapshot(request, state)
+    d = commands.pick(cfg, snap, _actor(agent), _item_param(request), now)
+    return await _run(request, state, agent, cfg, d, now)
+
+
+@agent_route(write=True)
+async def complete(request: Request, state: HubState, agent: Agent) -> Response:
+    """The holder finished: wrap-up starts (capacity stays in use until it ends)."""
+    cfg, snap, now = await _snapshot(request, state)
+    d = commands.complete(cfg, snap, _item_param(request), agent.id, now)
+    return await _run(request, state, agent, cfg, d, now)
+
+
+@agent_route()
+async def queue_board(request: Request, state: HubState, agent: Agent) -> Response:
+    """The queues the agent may see with their numbers and the items he may pick."""
+    cfg, snap, now = await _snapshot(request, state)
+    actor = _actor(agent)
+    visible = set(commands.visible_queues(cfg, actor))
+    stats = [s for s in board(cfg, snap, now) if s.queue in visible]
+    items = [{"work_item_id": i.id, "queue": i.queue, "channel": i.channel,
+              "waiting_s": round(now - i.enqueued_at, 1), "offered": bool(i.pending())}
+             for i in commands.pickable(cfg, snap, actor, now)]
+    return JSON({"queues": stats, "pickable": items, "version": cfg.version})
+
+
+class StatusBody(msgspec.Struct, forbid_unknown_fields=True):
+    status: str
+
+
+@agent_route()
+async def get_presence(request: Request, state: HubState, agent: Agent) -> Response:
+    cfg, snap, now = await _snapshot(request, state)
+    if agent.role == "agent":
+        ids = [agent.id]
+    else:
+        ids = sorted(set(cfg.agents) | set(snap.agents))
+    out = [{"agent_id": a, "presence": derive_presence(snap.agents.get(a), cfg.raw.presence, now),
+            "status": snap.agents[a].status if a in snap.agents else "available"}
+           for a in ids]
+    return JSON({"agents": out})
+
+
+@agent_route(write=True)
+async def put_presence(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, StatusBody, state.settings.http_max_body)
+    await set_agent_status(state.redis, state.settings, agent.id, body.status)
+    return JSON({"ok": True, "status": body.status})
+
+
+# ---- supervisors ------------------------------------------------------------------------
+
+
+class ReassignBody(msgspec.Struct, forbid_unknown_fields=True):
+    agent_id: int
+    force: bool = False
+
+
+class TransferBody(msgspec.Struct, forbid_unknown_fields=True):
+    queue: str | None = None
+    agent_id: int | None = None
+
+
+@agent_route("supervisor", write=True)
+async def reassign(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, ReassignBody, state.settings.http_max_body)
+    cfg, snap, now = await _snapshot(request, state)
+    d = commands.reassign(cfg, snap, _actor(agent), _item_param(request), body.agent_id, now,
+                          force=body.force)
+    return await _run(request, state, agent, cfg, d, now)
+
+
+@agent_route(write=True)
+async def transfer(request: Request, state: HubState, agent: Agent) -> Response:
+    """To a queue (supervisors, or the item's holder) or to an agent (supervisors)."""
+    body = await read_json(request, TransferBody, state.settings.http_max_body)
+    if (body.queue is None) == (body.agent_id is None):
+        raise BadInput("give exactly one of queue, agent_id")
+    cfg, snap, now = await _snapshot(request, state)
+    d: AnyDecision
+    if body.agent_id is not None:
+        d = commands.reassign(cfg, snap, _actor(agent), _item_param(request), body.agent_id,
+                              now)
+    else:
+        assert body.queue is not None
+        d = commands.transfer(cfg, snap, _actor(agent), _item_param(request), body.queue[:64],
+                              now)
+    return await _run(request, state, agent, cfg, d, now)
+
+
+# ---- admin: config and agent profiles --------------------------------------------------------
+
+
+def _config_error(exc: RoutingConfigError) -> Response:
+    return JSON({"error": "invalid_config", "reason": str(exc), "path": exc.path,
+                 "problem": exc.problem}, status_code=422)
+
+
+@agent_route("admin")
+async def get_config(request: Request, state: HubState, agent: Agent) -> Response:
+    found = await latest_config(state.pool)
+    if found is None:
+        cfg = await _configs(request, state).get()
+        found = await latest_config(state.pool) or (cfg, "")
+    cfg, text = found
+    return JSON({"version": cfg.version, "content_hash": cfg.content_hash, "yaml": text,
+                 "config": msgspec.to_builtins(cfg.raw)})
+
+
+@agent_route("admin", write=True)
+async def put_config(request: Request, state: HubState, agent: Agent) -> Response:
+    """A new config as YAML (``application/yaml`` / ``text/yaml``) or JSON."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain",
+                     "application/json"):
+        raise BadInput("Content-Type must be application/yaml or application/json",
+                       code="unsupported_media_type")
+    body = await read_body(request, 256 * 1024)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput("the config must be UTF-8") from None
+    try:
+        cfg = await save_config(state.pool, state.redis, state.settings, text, by=agent.id)
+    except RoutingConfigError as exc:
+        return _config_error(exc)
+    return JSON({"version": cfg.version, "content_hash": cfg.content_hash}, status_code=201)
+
+
+@agent_route("admin")
+async def config_versions(request: Request, state: HubState, agent: Agent) -> Response:
+    return JSON({"versions": await list_versions(state.pool)})
+
+
+@agent_route("admin")
+async def get_profile(request: Request, state: HubState, agent: Agent) -> Response:
+    cfg = await _configs(request, state).get()
+    profile = cfg.agents.get(request.path_params["agent_id"])
+    if profile is None:
+        raise NotFound("this agent has no routing profile")
+    return JSON({"profile": profile, "version": cfg.version})
+
+
+class ProfileBody(msgspec.Struct, forbid_unknown_fields=True):
+    queues: list[str] | None = None
+    skills: dict[str, int] | None = None
+    languages: list[str] | None = None
+    capacity: int | msgspec.UnsetType | None = msgspec.UNSET
+    max_per_channel: dict[str, int] | None = None
+
+
+@agent_route("admin", write=True)
+async def put_profile(request: Request, state: HubState, agent: Agent) -> Response:
+    """Change one agent's routing profile: a new config version (validated like any)."""
+    agent_id = request.path_params["agent_id"]
+    body = await read_json(request, ProfileBody, state.settings.http_max_body)
+    exists = await state.pool.fetchval("SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1)",
+                                       agent_id)
+    if not exists:
+        raise NotFound("no such agent")
+    cfg = await _configs(request, state).get()
+    raw = msgspec.to_builtins(cfg.raw)
+    agents = [a for a in raw.get("agents", []) if a["id"] != agent_id]
+    old = msgspec.to_builtins(cfg.agents.get(agent_id) or AgentProfile(id=agent_id))
+    new = dict(old)
+    for name in ("queues", "skills", "languages", "max_per_channel"):
+        value = getattr(body, name)
+        if value is not None:
+            new[name] = value
+    if body.capacity is not msgspec.UNSET:
+        new["capacity"] = body.capacity
+    index = len(agents)
+    agents.append(new)
+    raw["agents"] = agents
+    raw["version"] = cfg.version + 1
+    try:
+        load_config(raw)
+    except RoutingConfigError as exc:
+        # Point at the profile fields the client sent, not the whole document.
+        path = exc.path.replace(f"agents[{index}]", "profile", 1)
+        return JSON({"error": "invalid_config", "reason": f"{path}: {exc.problem}",
+                     "path": path, "problem": exc.problem}, status_code=422)
+    text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
+    try:
+        saved = await save_config(state.pool, state.redis, state.settings, text, by=agent.id)
+    except RoutingConfigError as exc:
+        return _config_error(exc)
+    return JSON({"profile": saved.agents[agent_id], "version": saved.version})
+
+
+routes = [
+    Route("/api/v1/routing/offers", my_offers),
+    Route("/api/v1/routing/queues", queue_board),
+    Route("/api/v1/routing/presence", get_presence),
+    Route("/api/v1/routing/presence", put_presence, methods=["PUT", "POST"]),
+    Route("/api/v1/work-items/{item_id:int}/accept", accept, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:int}/decline", decline, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:int}/pick", pick, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:int}/complete", complete, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:int}/reassign", reassign, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:int}/transfer", transfer, methods=["POST"]),
+    Route("/api/v1/routing/config", get_config),
+    Route("/api/v1/routing/config", put_config, methods=["PUT"]),
+    Route("/api/v1/routing/config/versions", config_versions),
+    Route("/api/v1/routing/agents/{agent_id:int}", get_profile),
+    Route("/api/v1/routing/agents/{agent_id:int}", put_profile, methods=["PUT"]),
+]
