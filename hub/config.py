@@ -26,6 +26,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     session_ttl_s: int = 12 * 3600
     cookie_secure: bool = False
 
+    # Inbound email. Raw messages and attachments (written by the mail adapters, served
+    # to agents by the web app): the same directory as OMNIHUB_MAIL_BLOB_DIR.
+    mail_blob_dir: str = ".omnihub/blobs"
+    # Thread an unthreaded mail into the same sender's live case with the same subject.
+    email_subject_fallback: bool = True
+
     # Realtime
     ws_queue_size: int = 512
     ws_max_frame: int = 64 * 1024
@@ -117,7 +123,7 @@ _INT_FIELDS = {
     "delivery_stuck_after_s", "smtp_relay_port", "smtp_max_tries", "email_ack_window_s",
 }
 _FLOAT_FIELDS = {"ws_ping_interval_s", "smtp_timeout_s", "smtp_retry_base_s"}
-_BOOL_FIELDS = {"cookie_secure"}
+_BOOL_FIELDS = {"cookie_secure", "email_subject_fallback"}
 
 
 def settings_from_env(env: Mapping[str, str], **overrides: object) -> Settings:

@@ -15,11 +15,14 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError, ResponseError
 
 from hub.config import Settings
+from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
 from hub.schema import AnyEvent, Envelope, decode_envelope
+from hub.store.email_cases import EmailOptions
 from hub.store.persist import InboxCache, persist_inbound_batch
 
 log = logging.getLogger("omnihub.pipeline")
@@ -54,6 +57,10 @@ class Pipeline:
         self.consumer = settings.consumer_name or default_consumer_name()
         self.stream = settings.ingest_stream
         self.inbox_cache = InboxCache()
+        self.email = EmailOptions(
+            secrets=(settings.secret_key,) if settings.secret_key else (),
+            subject_fallback=settings.email_subject_fallback,
+        )
         # Outbox rows already published; deleted inside the next transaction (or when
         # idle) so the DELETE costs no round trip of its own.
         self._published: list[int] = []
@@ -81,7 +88,8 @@ class Pipeline:
                 async with self.pool.acquire() as conn, conn.transaction():
                     done, self._published = self._published, []
                     try:
-                        result = await persist_inbound_batch(conn, good, self.inbox_cache)
+                        result = await persist_inbound_batch(conn, good, self.inbox_cache,
+                                                            email=self.email)
                         rows = await write_outbox(conn, result.events, forget=done)
                     except BaseException:
                         self._published.extend(done)
@@ -112,7 +120,22 @@ class Pipeline:
         if dead:
             log.warning("dead-lettered %d ingest entries, first: %s", len(dead), dead[0][1])
         self._published.extend(seq for seq, _, _ in rows)
+        if result.acks:
+            await self.enqueue_acks(result.acks)
         return stored
+
+    async def enqueue_acks(self, conversation_ids: Sequence[int]) -> None:
+        """After commit: one acknowledgement job per new email case (the job id makes a
+        repeat a no-op). A lost enqueue is not fatal: the rows stay 'pending' and the
+        worker's sweeper enqueues them again."""
+        arq = ArqRedis(connection_pool=self.redis.connection_pool)
+        for cid in conversation_ids:
+            try:
+                await arq.enqueue_job(SEND_EMAIL_ACK, cid, _job_id=email_ack_job_id(self.settings, cid),
+                                      _queue_name=self.settings.arq_queue)
+            except (RedisError, OSError) as exc:
+                log.warning("enqueueing the acknowledgement of conversation %d failed (the"
+                            " sweeper will retry): %r", cid, exc)
 
     async def flush_published(self) -> None:
         """Delete published outbox rows now (when the stream is idle)."""

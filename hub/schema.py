@@ -125,6 +125,10 @@ class Message(Base, kw_only=True):
     status_error: str = ""
     attachments: list[AttachmentRef] = []
     created_at: datetime
+    # Channel facts for the agent (email: "email.quoted", "email.malformed", ...).
+    attributes: dict[str, str] = {}
+    # The stored raw provider payload (email: the .eml), served by an authenticated route.
+    raw_ref: str = ""
 
 
 class Conversation(Base, kw_only=True):

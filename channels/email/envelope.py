@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from channels.email.autoreply import suppression_reason
 from channels.email.parse import ParsedEmail
 from channels.email.trim import trim_reply
 from hub.schema import Envelope, Identity, ThreadHints
@@ -29,8 +31,13 @@ def sender_identity(parsed: ParsedEmail) -> Identity:
     return Identity(kind="external", value=f"email-unknown:{parsed.raw_sha256[:32]}")
 
 
-def envelope_attributes(parsed: ParsedEmail, quoted: str) -> dict[str, str]:
-    attrs: dict[str, str] = {}
+def envelope_attributes(parsed: ParsedEmail, quoted: str,
+                        our_domains: Sequence[str] = ()) -> dict[str, str]:
+    # The pipeline only sees the envelope: the pure suppression verdict travels with it
+    # ("" = an acknowledgement is allowed; the per-sender window is the worker's).
+    attrs: dict[str, str] = {
+        "email.ack_suppressed": suppression_reason(parsed, our_domains=our_domains) or "",
+    }
     if quoted:
         attrs["email.quoted"] = quoted
     if parsed.malformed:
@@ -50,6 +57,7 @@ def envelope_attributes(parsed: ParsedEmail, quoted: str) -> dict[str, str]:
         if parsed.bounce and parsed.bounce.original_message_id:
             attrs["email.bounce_of"] = parsed.bounce.original_message_id
             attrs["email.bounce_reason"] = parsed.bounce.reason
+            attrs["email.bounce_permanent"] = "true" if parsed.bounce.permanent else "false"
     if parsed.auto_submitted not in ("", "no") or parsed.autoreply_headers:
         attrs["email.auto_submitted"] = parsed.auto_submitted or "yes"
     if parsed.list_headers or parsed.precedence in ("bulk", "list", "junk"):
@@ -60,7 +68,7 @@ def envelope_attributes(parsed: ParsedEmail, quoted: str) -> dict[str, str]:
 
 
 def envelope_from_email(parsed: ParsedEmail, inbox: str, received_at: datetime,
-                        *, raw_ref: str = "") -> Envelope:
+                        *, raw_ref: str = "", our_domains: Sequence[str] = ()) -> Envelope:
     """The agent sees the trimmed reply; the quoted rest is in attributes["email.quoted"]."""
     trimmed, quoted = trim_reply(parsed.text)
     text = trimmed or parsed.text.strip()  # a bare forward keeps what was forwarded
@@ -85,5 +93,5 @@ def envelope_from_email(parsed: ParsedEmail, inbox: str, received_at: datetime,
         ),
         received_at=received_at,
         raw_ref=raw_ref,
-        attributes=envelope_attributes(parsed, quoted),
+        attributes=envelope_attributes(parsed, quoted, our_domains),
     )

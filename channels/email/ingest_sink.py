@@ -94,6 +94,7 @@ class RedisMailSink:
     def __init__(self, redis: aioredis.Redis, stream: str, blobs: FileBlobStore, *,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  wait_aof: bool = False, wait_aof_timeout_ms: int = 5000,
+                 our_domains: Sequence[str] = (),
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.redis = redis
         self.stream = stream
@@ -102,6 +103,8 @@ class RedisMailSink:
         self.wait_aof = wait_aof
         self.wait_aof_timeout_ms = wait_aof_timeout_ms
         self.clock = clock
+        # Our own domains: mail from them is never acknowledged (loop protection).
+        self.our_domains = tuple(our_domains)
 
     def build(self, raw: bytes, inboxes: Sequence[str], *, envelope_from: str | None = None,
               envelope_to: Sequence[str] = (),
@@ -115,7 +118,8 @@ class RedisMailSink:
         now = self.clock()
         envelopes = []
         for inbox in dict.fromkeys(inboxes):
-            env = envelope_from_email(parsed, inbox, now, raw_ref=raw_ref)
+            env = envelope_from_email(parsed, inbox, now, raw_ref=raw_ref,
+                                      our_domains=self.our_domains)
             if attributes:
                 env.attributes.update(attributes)
             envelopes.append(env)
@@ -162,6 +166,8 @@ class MailConfig:
     imap_idle_interval_s: float = 25 * 60
     imap_poll_interval_s: float = 60.0
     wait_aof: bool = False
+    # OMNIHUB_EMAIL_DOMAIN (the domain we send from) plus OMNIHUB_EMAIL_OWN_DOMAINS.
+    our_domains: tuple[str, ...] = ()
 
 
 def mail_config_from_env(env: Mapping[str, str]) -> MailConfig:
@@ -169,7 +175,7 @@ def mail_config_from_env(env: Mapping[str, str]) -> MailConfig:
     ``OMNIHUB_SMTP_RECIPIENTS``, ``OMNIHUB_MAIL_MAX_BYTES``, ``OMNIHUB_MAIL_MAX_ATTACHMENT_BYTES``,
     ``OMNIHUB_IMAP_ACCOUNTS`` (a JSON list of ImapAccount fields),
     ``OMNIHUB_IMAP_IDLE_INTERVAL_S``, ``OMNIHUB_IMAP_POLL_INTERVAL_S``,
-    ``OMNIHUB_MAIL_WAIT_AOF``."""
+    ``OMNIHUB_MAIL_WAIT_AOF``, ``OMNIHUB_EMAIL_DOMAIN``, ``OMNIHUB_EMAIL_OWN_DOMAINS``."""
     def get(name: str, default: str) -> str:
         return env.get("OMNIHUB_" + name) or default
 
@@ -192,6 +198,9 @@ def mail_config_from_env(env: Mapping[str, str]) -> MailConfig:
             imap_poll_interval_s=float(get("IMAP_POLL_INTERVAL_S",
                                            str(base.imap_poll_interval_s))),
             wait_aof=get("MAIL_WAIT_AOF", "").lower() in ("1", "true", "yes", "on"),
+            our_domains=tuple(d.strip().lower() for d in
+                              f'{get("EMAIL_DOMAIN", "")},{get("EMAIL_OWN_DOMAINS", "")}'
+                              .split(",") if d.strip()),
         )
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise ConfigError(f"email settings: {exc}") from exc
@@ -206,7 +215,7 @@ async def run_mail(settings: Settings, config: MailConfig, stop: asyncio.Event,
     redis = aioredis.from_url(settings.redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
     sink = RedisMailSink(redis, settings.ingest_stream, FileBlobStore(config.blob_dir),
                          max_attachment_bytes=config.max_attachment_bytes,
-                         wait_aof=config.wait_aof)
+                         wait_aof=config.wait_aof, our_domains=config.our_domains)
     receiver = None
     try:
         accounts = [ImapAccount(**a) for a in config.imap_accounts]

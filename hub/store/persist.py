@@ -2,8 +2,9 @@
 
 Round trips are per batch, not per message: every step works on arrays (unnest).
 Find-or-create always rests on a unique key (identities PK, the one-open-conversation
-partial index, the message idempotency constraint), so concurrent pipeline consumers
-cannot create duplicates; a lost race is resolved by re-reading.
+partial index, the email thread key, the message idempotency constraint), so concurrent
+pipeline consumers cannot create duplicates; a lost race is resolved by re-reading.
+Email threading, bounces and acknowledgements: ``hub.store.email_cases``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -29,6 +31,9 @@ from hub.schema import (
 )
 from hub.store.linking import resolve_sender_contacts
 
+if TYPE_CHECKING:
+    from hub.store.email_cases import EmailOptions
+
 
 @dataclass(slots=True)
 class BatchResult:
@@ -36,6 +41,8 @@ class BatchResult:
     stored: int = 0
     duplicates: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+    # Email cases whose acknowledgement is pending: enqueue their job after commit.
+    acks: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -175,7 +182,8 @@ async def open_conversations(
         rows = await conn.fetch(
             f"SELECT {_CONV_COLS} FROM conversations c"
             " JOIN unnest($1::bigint[], $2::text[]) AS k(k_cid, k_inbox)"
-            "   ON c.contact_id = k.k_cid AND c.inbox = k.k_inbox AND c.status <> 'resolved'",
+            "   ON c.contact_id = k.k_cid AND c.inbox = k.k_inbox AND c.status <> 'resolved'"
+            "   AND c.thread_key IS NULL",
             cids, slugs,
         )
         for r in rows:
@@ -204,7 +212,8 @@ async def open_conversations(
     created = await conn.fetch(
         "INSERT INTO conversations (contact_id, inbox, channel, contact_identity, subject)"
         " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
-        " ON CONFLICT (contact_id, inbox) WHERE status <> 'resolved' DO NOTHING"
+        " ON CONFLICT (contact_id, inbox) WHERE status <> 'resolved' AND thread_key IS NULL"
+        " DO NOTHING"
         f" RETURNING {_CONV_COLS}",
         [k[0] for k in missing], [k[1] for k in missing],
         [wanted[k][0] for k in missing], [wanted[k][1] for k in missing],
@@ -219,6 +228,16 @@ async def open_conversations(
     lost = [k for k in missing if k not in result]
     if lost:
         await read([k[0] for k in lost], [k[1] for k in lost])
+    await create_work_items(conn, new_convs, inboxes, events)
+    return result
+
+
+async def create_work_items(
+    conn: asyncpg.Connection, new_convs: Sequence[Conversation], inboxes: Mapping[str, _Inbox],
+    events: list[AnyEvent],
+) -> None:
+    """A queued work item in its inbox's default queue for each new conversation, and the
+    conversation.created + workitem.created events."""
     if new_convs:
         items = await conn.fetch(
             "INSERT INTO work_items (conversation_id, queue, channel)"
@@ -238,7 +257,6 @@ async def open_conversations(
                 channel=r["channel"], status=r["status"], priority=r["priority"],
                 agent_id=r["agent_id"], created_at=r["created_at"],
             )))
-    return result
 
 
 async def insert_messages(
@@ -252,10 +270,10 @@ async def insert_messages(
         "WITH ins AS (INSERT INTO messages (conversation_id, channel, channel_account,"
         " provider_id,"
         " direction, author_kind, author_name, agent_id, text, html, attachments, ingest_id,"
-        " created_at, status)"
+        " created_at, status, attributes, raw_ref)"
         " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
         " $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::jsonb[],"
-        " $12::text[], $13::timestamptz[], $14::text[])"
+        " $12::text[], $13::timestamptz[], $14::text[], $15::jsonb[], $16::text[])"
         " ON CONFLICT ON CONSTRAINT messages_idempotency DO NOTHING"
         " RETURNING id, conversation_id, channel, channel_account, provider_id, direction,"
         " author_kind, author_name, agent_id, text, html, status, created_at),"
@@ -279,6 +297,8 @@ async def insert_messages(
         [r[3] for r in rows],
         [r[0].received_at for r in rows],
         ["received" if r[0].direction == "in" else "queued" for r in rows],
+        [encode(r[0].attributes).decode() for r in rows],
+        [r[0].raw_ref for r in rows],
     )
     by_pid = {(r[0].channel, r[0].channel_account, r[0].provider_id): r[0] for r in rows}
     out = []
@@ -289,6 +309,7 @@ async def insert_messages(
             author=Author(kind=r["author_kind"], name=r["author_name"], agent_id=r["agent_id"]),
             text=r["text"], html=r["html"], channel=r["channel"], provider_id=r["provider_id"],
             status=r["status"], attachments=list(env.attachments), created_at=r["created_at"],
+            attributes=dict(env.attributes), raw_ref=env.raw_ref,
         ))
     return out
 
@@ -299,10 +320,11 @@ def _attachments_json(env: Envelope) -> str:
 
 async def persist_inbound_batch(
     conn: asyncpg.Connection, batch: Sequence[tuple[str, Envelope]],
-    inbox_cache: InboxCache | None = None,
+    inbox_cache: InboxCache | None = None, *, email: EmailOptions | None = None,
 ) -> BatchResult:
     """Store a batch of inbound envelopes (ingest id, envelope) inside the caller's
-    transaction. Returns the events to publish after commit."""
+    transaction. Returns the events to publish after commit (and the email cases whose
+    acknowledgement job to enqueue after commit)."""
     result = BatchResult()
     unique: dict[tuple[str, str, str], tuple[int, str, Envelope]] = {}
     key: tuple[str, str, str]
@@ -334,25 +356,51 @@ async def persist_inbound_batch(
     if not todo:
         return result
 
+    # Local import: email_cases builds on this module's helpers.
+    from hub.store import email_cases
+
+    bounces = [item for item in todo if email_cases.is_bounce(item[2])]
+    if bounces:  # never a case: they mark our outbound message failed
+        await email_cases.apply_bounces(conn, bounces, result)
+        todo = [item for item in todo if not email_cases.is_bounce(item[2])]
+        if not todo:
+            return result
+
     contacts = await resolve_sender_contacts(conn, [e for _, _, e in todo])
+    # batch index -> (conversation id, inbox)
+    conv_of: dict[int, tuple[int, str]] = {}
     wanted_convs: dict[tuple[int, str], tuple[str, str, str, str]] = {}
     for _, _, e in todo:
-        cid, cname = contacts[identity_key(e.sender)]
-        wanted_convs.setdefault(
-            (cid, e.channel_account),
-            (e.channel, identity_key(e.sender), e.subject, cname),
-        )
-    convs = await open_conversations(conn, wanted_convs, inboxes, result.events)
+        if e.channel != "email":
+            cid, cname = contacts[identity_key(e.sender)]
+            wanted_convs.setdefault(
+                (cid, e.channel_account),
+                (e.channel, identity_key(e.sender), e.subject, cname),
+            )
+    if wanted_convs:
+        convs = await open_conversations(conn, wanted_convs, inboxes, result.events)
+        for index, _, e in todo:
+            if e.channel != "email":
+                conv = convs[(contacts[identity_key(e.sender)][0], e.channel_account)]
+                conv_of[index] = (conv.id, conv.inbox)
+    mail = [item for item in todo if item[2].channel == "email"]
+    threads = None
+    if mail:
+        threads = await email_cases.thread_emails(conn, mail, contacts, inboxes, result,
+                                                  email or email_cases.EmailOptions())
+        conv_of.update(threads.conversation_of)
     rows = []
-    for _, ingest_id, e in todo:
-        cid, cname = contacts[identity_key(e.sender)]
-        conv = convs[(cid, e.channel_account)]
-        rows.append((e, conv.id, Author(kind="contact", name=e.sender_name or cname), ingest_id))
+    for index, ingest_id, e in todo:
+        cname = contacts[identity_key(e.sender)][1]
+        rows.append((e, conv_of[index][0], Author(kind="contact", name=e.sender_name or cname),
+                     ingest_id))
     messages = await insert_messages(conn, rows)
-    inbox_of = {c.id: c.inbox for c in convs.values()}
+    inbox_of = dict(conv_of.values())
     result.events.extend(
         MessageCreated(inbox=inbox_of[m.conversation_id], message=m) for m in messages
     )
+    if threads is not None:
+        await email_cases.record_email_messages(conn, messages, mail, threads, result)
     result.stored = len(messages)
     result.duplicates += len(todo) - len(messages)
     return result

@@ -14,7 +14,8 @@ from hub.schema import Agent, AttachmentRef, Author, Conversation, Message
 _CONV = ("c.id, c.inbox, c.channel, c.contact_id, c.contact_identity, c.status, c.assignee_id,"
          " c.subject, c.created_at, c.last_message_at, ct.name AS contact_name")
 _MSG = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
-        " private, channel, provider_id, status, status_error, attachments, created_at")
+        " private, channel, provider_id, status, status_error, attachments, created_at,"
+        " attributes, raw_ref")
 
 
 def conversation_from(r: asyncpg.Record) -> Conversation:
@@ -35,6 +36,9 @@ def message_from(r: asyncpg.Record) -> Message:
         status_error=r.get("status_error") or "",
         attachments=msgspec.json.decode(r["attachments"], type=list[AttachmentRef]),
         created_at=r["created_at"],
+        # Optional columns: callers selecting fewer columns get the defaults.
+        attributes=msgspec.json.decode(r.get("attributes") or "{}", type=dict[str, str]),
+        raw_ref=r.get("raw_ref") or "",
     )
 
 
