@@ -20,6 +20,7 @@ from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
 from web.routes_api import routes as api_routes
 from web.routes_contacts import routes as contact_routes
+from web.routes_email import routes as email_routes
 from web.routes_pages import routes as page_routes
 from web.routes_routing import routes as routing_routes
 from web.state import HubState
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Starlette:
         *api_routes,
         *contact_routes,
         *routing_routes,
+        *email_routes,
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),
     ]

@@ -18,7 +18,10 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-_PAGE_CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:;"
+# img-src https: only so an email's remote images can load in its sandboxed srcdoc frame
+# (which inherits this policy) after the agent clicks "Load images"; the pages never put
+# user-supplied markup anywhere else.
+_PAGE_CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: https:;"
              " style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none';"
              " form-action 'self'")
 _NO_STORE = {"Cache-Control": "no-store"}

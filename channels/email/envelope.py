@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
@@ -45,6 +46,8 @@ def envelope_attributes(parsed: ParsedEmail, quoted: str,
         attrs["email.defects"] = ", ".join(parsed.defects[:20])
     if parsed.had_remote_images:
         attrs["email.remote_images"] = str(len(parsed.remote_images))
+        # JSON list; <img src="cid:omnihub-remote-image-N"> in the HTML stands for item N.
+        attrs["email.remote_image_urls"] = json.dumps(list(parsed.remote_images))
     if parsed.skipped_attachments:
         attrs["email.skipped_attachments"] = "; ".join(
             f"{s.filename} ({s.size} bytes, {s.reason})" for s in parsed.skipped_attachments)

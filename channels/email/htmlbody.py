@@ -33,6 +33,7 @@ _STYLE_PROPERTIES = {
 _URL_SCHEMES = {"http", "https", "mailto", "tel", "cid", "data"}
 _INLINE_IMAGE_TYPES = ("data:image/png", "data:image/gif", "data:image/jpeg", "data:image/webp")
 MAX_REMOTE_LISTED = 100
+REMOTE_IMAGE_PLACEHOLDER = "cid:omnihub-remote-image-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,9 @@ def sanitise_html(html: str) -> SanitisedHtml:
             seen_remote = True
             if len(remote) < MAX_REMOTE_LISTED:
                 remote.append(value.strip())
+                # An inert placeholder (cid: never hits the network) the inbox swaps for
+                # remote_images[n] when the agent clicks "Load images".
+                return f"{REMOTE_IMAGE_PLACEHOLDER}{len(remote) - 1}"
             return None
         return value
 

@@ -5,6 +5,7 @@
 // then the UI re-renders on the next animation frame.
 
 import { HubSocket } from "./hub-socket.js";
+import { emailBody, subjectLine } from "./inbox-email.js";
 import { InboxStore, minStreamId } from "./inbox-store.js";
 import { ContactPanel } from "./contact-panel.js";
 import {
@@ -505,6 +506,7 @@ function renderThreadHead(conv) {
     avatar(convName(conv)),
     el("div", { class: "thread-title" },
       el("h2", { "data-testid": "thread-title", text: convName(conv) }),
+      subjectLine(conv),
       el("div", { class: "thread-sub" },
         channelIcon(conv.channel), el("span", { text: `${CHANNEL_LABEL[conv.channel] || conv.channel} · ${conv.inbox} · #${conv.id}` }),
         el("span", { class: "sep", text: "·" }),
@@ -566,8 +568,8 @@ function messageBubble(m, conv) {
   m.direction === "in" ? avatar(who, "sm") : null,
   el("div", { class: "msg-col" },
     el("div", { class: "msg-who" }, m.private ? icon("lock", 12) : null, el("span", { text: m.private ? `${who} · private note` : who })),
-    el("div", { class: "bubble", text: m.text || "" }),
-    m.attachments && m.attachments.length
+    emailBody(m) || el("div", { class: "bubble", text: m.text || "" }),
+    m.channel !== "email" && m.attachments && m.attachments.length
       ? el("div", { class: "attachments" }, m.attachments.map((a) => el("span", { class: "attachment", text: `📎 ${a.filename}` })))
       : null,
     el("div", { class: "msg-meta", title: m.status_error || "", text: meta.join(" · ") + ((m.status === "failed" || m.status === "queued") && m.status_error ? ` — ${m.status_error}` : "") })),

@@ -1,0 +1,102 @@
+"""Email downloads for agents: the raw ``.eml`` of a message and its attachments, read
+from the blob store the mail adapters write (``Settings.mail_blob_dir``).
+
+Addressed by message id and attachment index, never by path or blob ref from the client,
+so there is nothing to traverse; the stored ref is validated again by ``FileBlobStore``.
+Every download is an attachment (``Content-Disposition``), ``nosniff``, with a CSP
+``sandbox``, and types a browser would run (HTML, SVG, XML ...) are sent as
+``application/octet-stream``: a customer's file never executes on our origin.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from channels.email.ingest_sink import FileBlobStore
+from hub.errors import Forbidden, NotFound
+from hub.schema import Agent, AttachmentRef
+from web.routes_api import _int_param, agent_route
+from web.state import HubState
+
+_TOKEN = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+_ACTIVE = {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml",
+           "application/xml", "text/javascript", "application/javascript",
+           "application/ecmascript", "text/ecmascript", "application/x-shockwave-flash",
+           "text/xsl", "application/pdf-active", "multipart/x-mixed-replace"}
+
+
+def safe_content_type(declared: str) -> str:
+    ctype = declared.split(";", 1)[0].strip().lower()
+    if not _TOKEN.match(ctype) or ctype in _ACTIVE or ctype.endswith(("+xml", "/xml")):
+        return "application/octet-stream"
+    return ctype
+
+
+def content_disposition(filename: str, fallback: str) -> str:
+    """``attachment`` with an ASCII fallback and the RFC 6266/5987 UTF-8 name."""
+    name = "".join(c for c in filename if unicodedata.category(c)[0] != "C").strip()
+    name = name.replace("/", "_").replace("\\", "_")[:200] or fallback
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+async def _message_blobs(state: HubState, agent: Agent, message_id: int) -> tuple[str, str]:
+    r = await state.pool.fetchrow(
+        "SELECT m.raw_ref, m.attachments, c.inbox FROM messages m"
+        " JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1", message_id)
+    if r is None:
+        raise NotFound("no such message")
+    if not agent.may_see_inbox(r["inbox"]):
+        raise Forbidden("not a member of this inbox")
+    return r["raw_ref"], r["attachments"]
+
+
+def _blob_response(state: HubState, ref: str, ctype: str, disposition: str) -> Response:
+    try:
+        path = FileBlobStore(state.settings.mail_blob_dir).path(ref)
+    except ValueError:
+        raise NotFound("this item has no stored file") from None
+    if not path.is_file():
+        raise NotFound("the stored file is missing")
+    return FileResponse(path, media_type=ctype, headers={
+        "Content-Disposition": disposition,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, max-age=300",
+    })
+
+
+@agent_route()
+async def raw_message(request: Request, state: HubState, agent: Agent) -> Response:
+    message_id = _int_param(request, "message_id")
+    raw_ref, _ = await _message_blobs(state, agent, message_id)
+    if not raw_ref:
+        raise NotFound("this message has no stored original")
+    return _blob_response(state, raw_ref, "message/rfc822",
+                          content_disposition(f"message-{message_id}.eml", "message.eml"))
+
+
+@agent_route()
+async def attachment(request: Request, state: HubState, agent: Agent) -> Response:
+    message_id = _int_param(request, "message_id")
+    index = request.path_params["index"]
+    _, attachments_json = await _message_blobs(state, agent, message_id)
+    refs = msgspec.json.decode(attachments_json, type=list[AttachmentRef])
+    if not isinstance(index, int) or not 0 <= index < len(refs):
+        raise NotFound("no such attachment")
+    ref = refs[index]
+    return _blob_response(state, ref.ref, safe_content_type(ref.content_type),
+                          content_disposition(ref.filename, f"attachment-{index}"))
+
+
+routes = [
+    Route("/api/v1/messages/{message_id:int}/raw", raw_message),
+    Route("/api/v1/messages/{message_id:int}/attachments/{index:int}", attachment),
+]

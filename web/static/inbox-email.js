@@ -1,0 +1,169 @@
+// Email messages in the agent inbox: the trimmed reply with a toggle for the quoted rest,
+// the sanitised HTML only inside a sandboxed iframe (no scripts, CSP forbids remote
+// content) with remote images blocked until the agent clicks "Load images", attachment
+// and original (.eml) downloads, and a visible flag on malformed mail.
+//
+// inbox.js re-renders the message list often, so the agent's choices (quoted part shown,
+// formatted view open, images allowed) live here per message id, not in the DOM.
+
+import { el } from "./inbox-view.js";
+
+const shownQuoted = new Set();
+const shownHtml = new Set();
+const imagesAllowed = new Set();
+
+// Must match channels/email/htmlbody.py REMOTE_IMAGE_PLACEHOLDER.
+const REMOTE_PLACEHOLDER = "cid:omnihub-remote-image-";
+const CSP_BLOCKED = "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; font-src data:";
+// https only: the inbox page's own CSP (inherited by srcdoc frames) allows no http images.
+const CSP_IMAGES = "default-src 'none'; img-src data: cid: https:; style-src 'unsafe-inline'; font-src data:";
+// No allow-scripts and no allow-same-origin: nothing in the mail runs or reaches our origin.
+// Popups only so links (target=_blank from the sanitiser) open in a normal tab.
+export const IFRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox";
+
+function attr(m, name) {
+  return (m.attributes && m.attributes[name]) || "";
+}
+
+function remoteImageUrls(m) {
+  try {
+    const urls = JSON.parse(attr(m, "email.remote_image_urls") || "[]");
+    return Array.isArray(urls) ? urls.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The iframe document: the sanitised HTML, a CSP meta, and (when allowed) the remote
+ * image URLs put back through the DOM (never by string concatenation). */
+export function emailSrcdoc(html, urls, loadImages) {
+  const doc = new DOMParser().parseFromString(String(html || ""), "text/html");
+  for (const img of doc.querySelectorAll("img[src]")) {
+    const src = img.getAttribute("src") || "";
+    if (!src.startsWith(REMOTE_PLACEHOLDER)) continue;
+    const url = urls[Number(src.slice(REMOTE_PLACEHOLDER.length))];
+    if (loadImages && url && /^(https?:)?\/\//i.test(url)) {
+      img.setAttribute("src", url.replace(/^(https?:)?\/\//i, "https://"));
+      img.setAttribute("referrerpolicy", "no-referrer");
+    } else {
+      img.removeAttribute("src");
+      img.setAttribute("alt", img.getAttribute("alt") || "[image blocked]");
+    }
+  }
+  const head = doc.head;
+  const meta = doc.createElement("meta");
+  meta.setAttribute("http-equiv", "Content-Security-Policy");
+  meta.setAttribute("content", loadImages ? CSP_IMAGES : CSP_BLOCKED);
+  const charset = doc.createElement("meta");
+  charset.setAttribute("charset", "utf-8");
+  const base = doc.createElement("base");
+  base.setAttribute("target", "_blank");
+  const style = doc.createElement("style");
+  style.textContent = "body{font:14px/1.45 system-ui,sans-serif;margin:10px;color:#1f2937;overflow-wrap:anywhere}"
+    + "img{max-width:100%;height:auto}blockquote{margin:0 0 0 .6em;padding-left:.6em;border-left:3px solid #d1d5db;color:#4b5563}";
+  head.prepend(charset, meta, base, style);
+  return `<!doctype html>${doc.documentElement.outerHTML}`;
+}
+
+function htmlFrame(m, urls) {
+  const loadImages = imagesAllowed.has(m.id);
+  const frame = el("iframe", {
+    class: "email-frame", "data-testid": "email-html", title: "Formatted email",
+    sandbox: IFRAME_SANDBOX, referrerpolicy: "no-referrer",
+  });
+  frame.srcdoc = emailSrcdoc(m.html, urls, loadImages);
+  const box = el("div", { class: "email-html-box" });
+  if (urls.length && !loadImages) {
+    box.append(el("div", { class: "email-images-note", "data-testid": "email-images-blocked" },
+      el("span", { text: `${urls.length} remote image${urls.length > 1 ? "s" : ""} blocked to protect your privacy. ` }),
+      el("button", {
+        type: "button", class: "link", "data-testid": "email-load-images",
+        onclick: () => {
+          imagesAllowed.add(m.id);
+          box.replaceWith(htmlFrame(m, urls));
+        },
+        text: "Load images",
+      })));
+  }
+  box.append(frame);
+  return box;
+}
+
+function toggle(label, hiddenLabel, testid, set, id, target) {
+  const btn = el("button", { type: "button", class: "link email-toggle", "data-testid": testid });
+  const sync = () => {
+    const on = set.has(id);
+    target.hidden = !on;
+    btn.textContent = on ? hiddenLabel : label;
+    btn.setAttribute("aria-expanded", String(on));
+  };
+  btn.addEventListener("click", () => {
+    if (set.has(id)) set.delete(id);
+    else set.add(id);
+    sync();
+  });
+  sync();
+  return btn;
+}
+
+function downloads(m) {
+  const items = (m.attachments || []).map((a, i) => el("a", {
+    class: "attachment", "data-testid": "email-attachment", download: a.filename || true,
+    href: `/api/v1/messages/${m.id}/attachments/${i}`,
+    title: `${a.content_type || ""} · ${Math.ceil((a.size || 0) / 1024)} kB`,
+    text: `📎 ${a.filename || `attachment ${i + 1}`}`,
+  }));
+  if (m.raw_ref) {
+    items.push(el("a", {
+      class: "attachment raw", "data-testid": "email-raw", download: `message-${m.id}.eml`,
+      href: `/api/v1/messages/${m.id}/raw`, text: "Original (.eml)",
+    }));
+  }
+  const skipped = attr(m, "email.skipped_attachments");
+  if (skipped) items.push(el("span", { class: "muted small", text: `Not stored: ${skipped}` }));
+  return items.length ? el("div", { class: "attachments" }, items) : null;
+}
+
+/** The body of an email message (replaces the plain bubble), or null for other channels. */
+export function emailBody(m) {
+  if (m.channel !== "email") return null;
+  const parts = [];
+  if (attr(m, "email.malformed") === "true") {
+    parts.push(el("div", {
+      class: "email-flag", role: "note", "data-testid": "email-malformed",
+      title: attr(m, "email.defects"),
+      text: "⚠ This email is malformed; showing what could be read. The original is kept.",
+    }));
+  }
+  if (attr(m, "email.bounce") === "true") {
+    parts.push(el("div", { class: "email-flag", role: "note", text: "Delivery failure report" }));
+  }
+  const cc = attr(m, "email.cc");
+  if (cc) parts.push(el("div", { class: "email-meta muted small", text: `Cc: ${cc}` }));
+  parts.push(el("div", { class: "email-text", "data-testid": "email-text", text: m.text || "" }));
+  const quoted = attr(m, "email.quoted");
+  if (quoted) {
+    const pre = el("pre", { class: "email-quoted", "data-testid": "email-quoted", text: quoted });
+    parts.push(toggle("Show quoted text", "Hide quoted text", "email-quoted-toggle", shownQuoted, m.id, pre), pre);
+  }
+  if (m.html) {
+    const holder = el("div", { class: "email-html-holder" });
+    const urls = remoteImageUrls(m);
+    const btn = toggle("Show formatted version", "Hide formatted version", "email-html-toggle", shownHtml, m.id, holder);
+    // The frame is built when first shown (and rebuilt on re-render only while shown).
+    const fill = () => {
+      if (shownHtml.has(m.id) && !holder.firstChild) holder.append(htmlFrame(m, urls));
+    };
+    btn.addEventListener("click", fill);
+    fill();
+    parts.push(btn, holder);
+  }
+  const files = downloads(m);
+  return el("div", { class: "bubble email-body", "data-testid": "email-body" }, parts, files);
+}
+
+/** The subject line under the conversation title (email cases). */
+export function subjectLine(conv) {
+  if (!conv || !conv.subject) return null;
+  return el("div", { class: "thread-subject", "data-testid": "thread-subject", title: conv.subject, text: conv.subject });
+}
