@@ -18,3 +18,12 @@ SEND_EMAIL_ACK = "send_email_ack"
 def email_ack_job_id(settings: Settings, conversation_id: int) -> str:
     """One acknowledgement job per case; the pipeline and the sweeper use the same id."""
     return f"{settings.key_prefix}email-ack:{conversation_id}"
+
+
+ORIGINATE_CALLBACK = "originate_callback"
+
+
+def originate_job_id(settings: Settings, work_item_id: int, agent_id: int) -> str:
+    """One originate per (callback item, accepting agent) acceptance; a repeated
+    acceptance hook or a double click enqueues nothing new."""
+    return f"{settings.key_prefix}originate:{work_item_id}:{agent_id}"

@@ -21,6 +21,8 @@ from redis.exceptions import NoScriptError
 from hub.config import Settings
 from hub.schema import (
     AnyEvent,
+    CallAnswered,
+    CallRinging,
     ConversationCreated,
     ConversationStatusChanged,
     MessageCreated,
@@ -63,6 +65,9 @@ def widget_route(event: AnyEvent) -> str:
     offer is for its agent only; queue stats for supervisors only); widgets never get it."""
     if isinstance(event, WorkItemOffered | WorkItemOfferEnded):
         return f"a:{event.agent_id}"
+    if isinstance(event, CallRinging | CallAnswered):
+        # A screen pop is for the agent the PBX rang / who answered (docs/voice.md).
+        return f"a:{event.agent_id}" if event.agent_id is not None else ""
     if isinstance(event, QueueStats):
         return "a:"
     if isinstance(event, MessageCreated):

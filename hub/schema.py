@@ -11,6 +11,9 @@ from typing import Literal
 
 import msgspec
 
+from hub.voice.callbacks import CallbackRequest, CallbackStatus
+from hub.voice.callstate import CallSignal, CallState
+
 SCHEMA_VERSION = 1
 
 Channel = Literal["chat", "api", "email", "sms", "whatsapp", "messenger", "instagram",
@@ -19,7 +22,10 @@ Direction = Literal["in", "out"]
 IdentityKind = Literal["email", "phone", "visitor", "external", "whatsapp", "messenger",
                        "instagram", "telegram"]
 ConversationStatus = Literal["open", "pending", "resolved"]
-WorkItemStatus = Literal["queued", "offered", "assigned", "wrapup", "completed", "cancelled"]
+# "ringing": an inbound PBX call ringing at agents' phones; the PBX distributes it, so
+# the router leaves it alone until it is answered (assigned) or missed (a queued callback).
+WorkItemStatus = Literal["queued", "offered", "assigned", "wrapup", "completed", "cancelled",
+                         "ringing"]
 MessageStatus = Literal["received", "queued", "sending", "sent", "delivered", "read", "failed"]
 AuthorKind = Literal["contact", "agent", "bot", "system"]
 Role = Literal["agent", "supervisor", "admin"]
@@ -86,6 +92,9 @@ class Envelope(Base, tag="envelope", tag_field="type", kw_only=True):
     received_at: datetime
     raw_ref: str = ""
     attributes: dict[str, str] = {}
+    # Voice: one call event (CTI / provider status callback) or a callback request.
+    call: CallSignal | None = None
+    callback: CallbackRequest | None = None
 
 
 class Agent(Base, kw_only=True):
@@ -308,6 +317,67 @@ class WorkItemEscalated(Event, tag="workitem.escalated", kw_only=True):
     queues: list[str]
 
 
+class CallInfo(Base, kw_only=True):
+    """A call record as agents see it (docs/voice.md)."""
+
+    id: int
+    inbox: str
+    call_id: str
+    direction: Literal["in", "out"]
+    state: CallState
+    from_number: str = ""
+    to_number: str = ""
+    queue: str = ""
+    cause: str = ""
+    agent_id: int | None = None
+    conversation_id: int | None = None
+    contact_id: int | None = None
+    ivr: dict[str, str] = {}
+    started_at: datetime
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: int | None = None
+    disposition: str = ""
+    notes: str = ""
+
+
+class CallPopped(Event, kw_only=True):
+    """Screen pop: sent only to ``agent_id`` (and supervisors); ``agent_id`` None means
+    the PBX named no known agent, so the voice inbox's agents get it."""
+
+    inbox: str
+    agent_id: int | None = None
+    call: CallInfo
+    # The caller's context: contact, accounts, orders, open conversations (or a
+    # prefilled new-case form for an unknown caller; see docs/voice.md).
+    context: dict[str, object] = {}
+    known_caller: bool = False
+    script: dict[str, object] | None = None
+
+
+class CallRinging(CallPopped, tag="call.ringing", kw_only=True):
+    pass
+
+
+class CallAnswered(CallPopped, tag="call.answered", kw_only=True):
+    pass
+
+
+class CallUpdated(Event, tag="call.updated", kw_only=True):
+    inbox: str
+    call: CallInfo
+
+
+class CallbackUpdated(Event, tag="callback.updated", kw_only=True):
+    inbox: str
+    callback_id: int
+    conversation_id: int
+    work_item_id: int | None = None
+    status: CallbackStatus
+    reason: str = ""
+    agent_id: int | None = None
+
+
 AnyEvent = (
     MessageCreated
     | MessageStatusChanged
@@ -325,6 +395,10 @@ AnyEvent = (
     | WorkItemReassigned
     | WorkItemTransferred
     | WorkItemEscalated
+    | CallRinging
+    | CallAnswered
+    | CallUpdated
+    | CallbackUpdated
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -332,6 +406,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationStatusChanged, WorkItemCreated, WorkItemUpdated, TypingChanged,
     AgentPresenceChanged, QueueStats, WorkItemOffered, WorkItemOfferEnded, WorkItemAccepted,
     WorkItemReassigned, WorkItemTransferred, WorkItemEscalated,
+    CallRinging, CallAnswered, CallUpdated, CallbackUpdated,
 )
 
 _event_decoder = msgspec.json.Decoder(AnyEvent)
@@ -368,4 +443,6 @@ def event_conversation(event: AnyEvent) -> int:
         return event.conversation.id
     if isinstance(event, WorkItemCreated | WorkItemUpdated):
         return event.work_item.conversation_id
+    if isinstance(event, CallRinging | CallAnswered | CallUpdated):
+        return event.call.conversation_id or 0
     return int(getattr(event, "conversation_id", 0) or 0)

@@ -23,6 +23,11 @@ from hub.schema import (
     EVENT_TYPES,
     AgentPresenceChanged,
     Author,
+    CallAnswered,
+    CallbackUpdated,
+    CallInfo,
+    CallRinging,
+    CallUpdated,
     Conversation,
     ConversationAssigned,
     ConversationCreated,
@@ -56,6 +61,9 @@ CONV = Conversation(id=2, inbox="web", channel="chat", contact_id=3, created_at=
                     contact_identity="visitor:abc")
 ITEM = WorkItem(id=4, conversation_id=2, queue="support", channel="chat", created_at=NOW)
 
+CALL = CallInfo(id=5, inbox="phone", call_id="c-1", direction="in", state="ringing",
+                from_number="+493055571600", ivr={"account": "AC-1"}, started_at=NOW)
+
 SAMPLES = [
     MessageCreated(inbox="web", message=MSG),
     MessageStatusChanged(inbox="web", conversation_id=2, message_id=1, status="failed",
@@ -82,6 +90,12 @@ SAMPLES = [
                         to_queue="sales", from_agent_id=1, reason="supervisor"),
     WorkItemEscalated(inbox="web", conversation_id=2, work_item_id=4, queue="support", step=1,
                       queues=["support", "sales"]),
+    CallRinging(inbox="phone", agent_id=1, call=CALL, context={"contact": {"id": 3}},
+                known_caller=True, script={"id": 1, "name": "x"}),
+    CallAnswered(inbox="phone", agent_id=None, call=CALL),
+    CallUpdated(inbox="phone", call=CALL),
+    CallbackUpdated(inbox="phone", callback_id=1, conversation_id=2, work_item_id=4,
+                    status="dialing"),
 ]
 
 

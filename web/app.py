@@ -19,10 +19,13 @@ from web.ingest import IngestWriter
 from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
 from web.routes_api import routes as api_routes
+from web.routes_callbacks import routes as callback_routes
 from web.routes_contacts import routes as contact_routes
+from web.routes_cti import routes as cti_routes
 from web.routes_email import routes as email_routes
 from web.routes_pages import routes as page_routes
 from web.routes_routing import routes as routing_routes
+from web.routes_voice import routes as voice_routes
 from web.state import HubState
 
 log = logging.getLogger("omnihub.web")
@@ -60,6 +63,9 @@ def create_app(settings: Settings) -> Starlette:
         *contact_routes,
         *routing_routes,
         *email_routes,
+        *cti_routes,
+        *callback_routes,
+        *voice_routes,
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),
     ]

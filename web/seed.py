@@ -81,6 +81,11 @@ def demo_api_token(settings: Settings) -> str:
     return "ohk_" + derive_secret(settings, "inbox:api:token")[:40]
 
 
+def demo_cti_token(settings: Settings) -> str:
+    """Token of the demo PBX's CTI endpoint (``/cti/<token>/events``)."""
+    return "cti_" + derive_secret(settings, "cti:phone:token")[:40]
+
+
 def demo_identity_secret(settings: Settings) -> str:
     """Identity secret of the demo ``web`` inbox (HMAC key for identified shop users)."""
     return derive_secret(settings, "inbox:web:identity")
@@ -102,6 +107,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
             await _insert_demo(conn, settings, api_token)
         await _ensure_mail_inbox(conn)
         await seed_routing_config(conn)
+        await _ensure_voice(conn, settings)
         agents = await conn.fetch("SELECT id, email FROM agents ORDER BY id")
         contact_ids = await conn.fetch("SELECT id FROM contacts ORDER BY id")
     return {
@@ -116,6 +122,9 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
         "widget_inbox": "web",
         "identity_secret": demo_identity_secret(settings),
         "contact_ids": [r["id"] for r in contact_ids],
+        "voice_inbox": "phone",
+        "cti_token": demo_cti_token(settings),
+        "extensions": dict(VOICE_EXTENSIONS),
     }
 
 
@@ -138,6 +147,88 @@ async def _ensure_mail_inbox(conn: asyncpg.Connection) -> None:
         "INSERT INTO agent_inboxes (agent_id, inbox) SELECT id, 'mail' FROM agents"
         " ON CONFLICT DO NOTHING"
     )
+
+
+# agent e-mail local part -> PBX extension
+VOICE_EXTENSIONS = [("agent1", "101"), ("agent2", "102"), ("agent3", "103")]
+DISPOSITIONS = [("resolved", "Resolved on the call"), ("follow_up", "Follow-up needed"),
+                ("escalated", "Escalated to 2nd level"), ("sale", "Sale / upgrade"),
+                ("no_answer", "Customer did not answer"), ("wrong_number", "Wrong number")]
+BLOCKED_DEMO_CALLER = "+493099999999"
+DEMO_SCRIPT = """\
+name: Internet troubleshooting
+queue: support
+start: greet
+steps:
+  greet:
+    prompt: "Hello {contact.first_name}, this is {agent.name}. I see your {account.plan}
+      plan ({account.no}). Is the light on your router green?"
+    options:
+      - {label: "Yes, green", value: "green", next: devices}
+      - {label: "No / blinking", value: "not_green", next: power}
+  power:
+    prompt: "Please unplug the router for 10 seconds and plug it back in. Is it green now?"
+    options:
+      - {label: "Green now", value: "green", next: done}
+      - {label: "Still not green", value: "still_down", next: visit}
+  devices:
+    prompt: "Which devices cannot get online?"
+    input: text
+    next: decide
+  decide:
+    branch:
+      - {if: {step: devices, in: ["none", "all fine"]}, next: done}
+    default: visit
+  visit:
+    prompt: "I am booking a technician visit for {account.no}. Anything else, {contact.first_name}?"
+    end: true
+  done:
+    prompt: "Glad it works again! Anything else I can help with?"
+    end: true
+"""
+
+
+async def _ensure_voice(conn: asyncpg.Connection, settings: Settings) -> None:
+    """The phone inbox, its CTI endpoint, extensions, dispositions (idempotent)."""
+    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM queues WHERE slug = 'support')"):
+        return
+    await conn.execute(
+        "INSERT INTO inboxes (slug, name, channel, default_queue, allowed_origins)"
+        " VALUES ('phone', 'Phone', 'voice', 'support', '{*}') ON CONFLICT DO NOTHING")
+    # Click-to-call through a local Asterisk's AMI (manager.conf user omnihub). Without
+    # one listening, "Call now" reports the AMI as unreachable and requeues the callback.
+    await conn.execute(
+        "INSERT INTO voice_originators (inbox, kind, config) VALUES ('phone', 'ami', $1::jsonb)"
+        " ON CONFLICT DO NOTHING",
+        json.dumps({"host": "127.0.0.1", "port": 5038, "username": "omnihub",
+                    "secret": derive_secret(settings, "ami:secret")[:24],
+                    "context": "from-internal", "channel": "PJSIP/{extension}",
+                    "caller_id": "Omnihub Support <493055571600>"}))
+    await conn.execute(
+        "INSERT INTO agent_inboxes (agent_id, inbox) SELECT id, 'phone' FROM agents"
+        " ON CONFLICT DO NOTHING")
+    await conn.execute(
+        "INSERT INTO cti_endpoints (inbox, name, token_hash, region, blocked_callers,"
+        " caller_id_rules, default_caller_id) VALUES ('phone', 'Demo PBX', $1, 'DE', $2,"
+        " $3::jsonb, '493055571600') ON CONFLICT (token_hash) DO NOTHING",
+        hashlib.sha256(demo_cti_token(settings).encode()).hexdigest(),
+        [BLOCKED_DEMO_CALLER],
+        json.dumps([{"dest": "1*", "caller_id": "12025550100"},
+                    {"dest": "44*", "caller_id": "442071838750"}]))
+    await conn.executemany(
+        "INSERT INTO agent_extensions (extension, agent_id)"
+        " SELECT $1, id FROM agents WHERE email = $2 ON CONFLICT DO NOTHING",
+        [(ext, f"{local}@{DEMO_DOMAIN}") for local, ext in VOICE_EXTENSIONS])
+    await conn.executemany(
+        "INSERT INTO dispositions (code, label, position) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        [(code, label, n) for n, (code, label) in enumerate(DISPOSITIONS)])
+    from hub.voice.scripts import graph_of, parse_script
+    script = parse_script(DEMO_SCRIPT)
+    await conn.execute(
+        "INSERT INTO call_scripts (name, queue, topic, graph, source) VALUES ($1, $2, $3,"
+        " $4::jsonb, $5) ON CONFLICT (name) DO NOTHING", script.doc.name, script.doc.queue,
+        script.doc.topic, json.dumps(graph_of(script)), DEMO_SCRIPT)
 
 
 async def _insert_demo(conn: asyncpg.Connection, settings: Settings, api_token: str) -> None:

@@ -6,6 +6,8 @@ row with a conditional UPDATE first: two jobs never send the same message."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -23,6 +25,7 @@ from workers.delivery import (
     requeue_lost_deliveries,
     set_message_status,
 )
+from workers.voice import dial_accepted_callbacks, originate_callback, watch_acceptances
 from workers.webhook_send import MAX_TRIES
 
 log = logging.getLogger("omnihub.worker")
@@ -38,15 +41,25 @@ def make_worker_settings(settings: Settings) -> type:
         ctx["redis_plain"] = aioredis.from_url(settings.redis_url)
         ctx["publisher"] = Publisher(ctx["redis_plain"], settings)
         ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        # Voice: originate callbacks accepted through the router (workers/voice.py).
+        ctx["voice_hook"] = asyncio.create_task(watch_acceptances(ctx), name="voice-hook")
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        ctx["voice_hook"].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx["voice_hook"]
         await ctx["http"].aclose()
         await ctx["redis_plain"].aclose()
         await ctx["pool"].close()
 
     class WorkerSettings:
-        functions = [func(deliver_message, max_tries=DELIVER_MAX_TRIES)]
-        cron_jobs = [cron(requeue_lost_deliveries, second={0, 30}, run_at_startup=False)]
+        functions = [func(deliver_message, max_tries=DELIVER_MAX_TRIES),
+                     # Never retried by arq: a repeat could ring the customer twice. A
+                     # failed attempt goes back to the queue instead (workers/voice.py).
+                     func(originate_callback, max_tries=1)]
+        cron_jobs = [cron(requeue_lost_deliveries, second={0, 30}, run_at_startup=False),
+                     cron(dial_accepted_callbacks, second=set(range(5, 60, 15)),
+                          run_at_startup=False)]
         on_startup = startup
         on_shutdown = shutdown
         redis_settings = RedisSettings.from_dsn(settings.redis_url)

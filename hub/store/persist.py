@@ -353,6 +353,12 @@ async def persist_inbound_batch(
             result.rejected.append((item[0], "outbound envelopes go through hub.actions"))
         else:
             todo.append(item)
+    # Voice items (call events, callback requests) are applied by hub/store/calls.py.
+    from hub.store.calls import is_voice_item, persist_voice_batch
+    voice = [item for item in todo if is_voice_item(item[2])]
+    if voice:
+        todo = [item for item in todo if not is_voice_item(item[2])]
+        await persist_voice_batch(conn, voice, inboxes, result)
     if not todo:
         return result
 

@@ -331,6 +331,8 @@ function startSocket(lastId) {
     },
     onEvent: (id, event) => {
       if (!event) return;
+      // Feature modules (inbox-voice.js) listen to every event without touching this file.
+      window.dispatchEvent(new CustomEvent("omnihub:event", { detail: event }));
       store.receive(id, event);
       contactPanel.onEvent(event);
       if (store.missing.size) fetchMissing();

@@ -1,0 +1,1 @@
+"""CTI / telephony adapters: the generic (Zammad-compatible) push API, numbers."""

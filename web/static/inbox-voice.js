@@ -1,0 +1,212 @@
+// omnihub inbox: the call panel (docs/voice.md).
+//
+// Opens on `call.ringing` / `call.answered` (frames the hub sends only to this agent and
+// supervisors) with the caller's context, the IVR data and the call script; after the
+// hangup it asks for the wrap-up (disposition + notes). Callback items assigned to the
+// agent get a "Call now" button. inbox.js re-dispatches every event as `omnihub:event`.
+// All text goes through textContent: nothing from a caller is parsed as HTML.
+
+import { el } from "./inbox-view.js";
+
+const panel = el("aside", { class: "voice-panel", id: "voice-panel", "data-testid": "call-panel",
+  "aria-label": "Call", hidden: true });
+document.body.append(panel);
+
+let me = null;
+let current = null; // { call, context, known, script, view, dispositions, error }
+let dispositions = null;
+
+async function api(path, { method = "GET", body } = {}) {
+  const res = await fetch(path, {
+    method, credentials: "same-origin",
+    headers: body !== undefined ? { "Content-Type": "application/json" } : {},
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  let data = null;
+  try { data = await res.json(); } catch (_) { /* no body */ }
+  if (!res.ok) throw new Error((data && (data.reason || data.error)) || `HTTP ${res.status}`);
+  return data;
+}
+
+const STATE_LABEL = {
+  ringing: "Ringing", answered: "On call", completed: "Call ended", missed: "Missed call",
+  forwarded: "Forwarded", not_answered: "Not answered", blocked: "Blocked",
+};
+
+function fmtDuration(s) {
+  if (s === null || s === undefined) return "";
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function section(title, ...children) {
+  return el("section", { class: "vp-section" }, el("h3", { text: title }), ...children);
+}
+
+function renderContext(ctx) {
+  const out = [];
+  const c = ctx.contact || {};
+  out.push(el("div", { class: "vp-caller" },
+    el("strong", { class: "vp-name", "data-testid": "call-caller", text: c.name || c.phone || "Unknown caller" }),
+    el("span", { class: "vp-sub", text: [c.phone, c.email, c.tier && c.tier !== "standard" ? c.tier.toUpperCase() : ""].filter(Boolean).join(" · ") })));
+  const ivr = Object.entries(ctx.ivr || {});
+  if (ivr.length) {
+    out.push(section("IVR", el("div", { class: "vp-chips", "data-testid": "call-ivr" },
+      ivr.map(([k, v]) => el("span", { class: "vp-chip", text: `${k}: ${v}` })))));
+  }
+  if (ctx.new_case) {
+    out.push(newCaseForm(ctx.new_case));
+  }
+  if ((ctx.accounts || []).length) {
+    out.push(section("Accounts", el("ul", { class: "vp-list" }, ctx.accounts.map((a) =>
+      el("li", { text: `${a.account_no} · ${a.service} · ${a.plan}${a.status !== "active" ? ` (${a.status})` : ""}` })))));
+  }
+  if ((ctx.orders || []).length) {
+    out.push(section("Recent orders", el("ul", { class: "vp-list" }, ctx.orders.map((o) =>
+      el("li", { text: `${o.order_no} · ${o.status} · ${Number(o.total).toFixed(2)}` })))));
+  }
+  if ((ctx.open_invoices || []).length) {
+    out.push(section("Open invoices", el("ul", { class: "vp-list" }, ctx.open_invoices.map((i) =>
+      el("li", { class: i.status === "overdue" ? "vp-warn" : "", text: `${i.invoice_no} · ${Number(i.amount).toFixed(2)} · due ${i.due_date} (${i.status})` })))));
+  }
+  if ((ctx.open_conversations || []).length) {
+    out.push(section("Open conversations", el("ul", { class: "vp-list" }, ctx.open_conversations.map((cv) =>
+      el("li", {}, el("a", { href: `#/conversations/${cv.id}`, text: `#${cv.id} · ${cv.channel} · ${cv.subject || cv.status}` }))))));
+  }
+  return out;
+}
+
+function newCaseForm(pre) {
+  const subject = el("input", { name: "subject", value: pre.subject, "aria-label": "Subject" });
+  const name = el("input", { name: "name", value: pre.name, placeholder: "Caller's name", "aria-label": "Name" });
+  const form = el("form", { class: "vp-form", "data-testid": "call-new-case" },
+    el("p", { class: "vp-sub", text: `Unknown caller ${pre.phone || ""}: open a new case.` }),
+    name, subject,
+    el("button", { type: "submit", class: "btn btn-primary", text: "Open case" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const conv = current && current.call.conversation_id;
+    if (!conv) return;
+    const note = `New case: ${subject.value}${name.value ? ` — caller: ${name.value}` : ""}`;
+    try {
+      await api(`/api/v1/conversations/${conv}/messages`, { method: "POST", body: { text: note, private: true } });
+      location.hash = `#/conversations/${conv}`;
+    } catch (err) { showError(err); }
+  });
+  return form;
+}
+
+function renderScript() {
+  if (!current || !current.script) return null;
+  const v = current.view;
+  if (!v) return section(`Script: ${current.script.name}`, el("p", { class: "vp-sub", text: "Loading…" }));
+  const body = [el("p", { class: "vp-prompt", "data-testid": "script-prompt", text: v.prompt })];
+  if (!v.done && v.options) {
+    body.push(el("div", { class: "vp-options" }, v.options.map((o) =>
+      el("button", { type: "button", class: "btn", "data-value": o.value, text: o.label, onclick: () => answer(v.step, o.value) }))));
+  } else if (!v.done && v.input) {
+    const input = el("input", { type: v.input === "number" ? "number" : "text", "aria-label": "Answer", required: true });
+    const form = el("form", { class: "vp-form" }, input, el("button", { type: "submit", class: "btn", text: "Next" }));
+    form.addEventListener("submit", (e) => { e.preventDefault(); answer(v.step, input.value); });
+    body.push(form);
+  } else if (v.done) {
+    body.push(el("p", { class: "vp-sub", text: "End of script." }));
+  }
+  if (v.path && v.path.length) {
+    body.push(el("button", { type: "button", class: "btn btn-link", text: "Back", onclick: () => answer(v.step, null) }));
+  }
+  return section(`Script: ${current.script.name}`, ...body);
+}
+
+async function loadScript() {
+  const conv = current && current.call.conversation_id;
+  if (!conv) return;
+  try {
+    const res = await api(`/api/v1/conversations/${conv}/script`);
+    if (!current || current.call.conversation_id !== conv) return;
+    current.script = res.script;
+    current.view = res.view || null;
+    render();
+  } catch (err) { showError(err); }
+}
+
+async function answer(step, value) {
+  const conv = current.call.conversation_id;
+  try {
+    const res = await api(`/api/v1/conversations/${conv}/script`, { method: "POST", body: { script_id: current.script.id, step, value } });
+    current.view = res.view;
+    render();
+  } catch (err) { showError(err); }
+}
+
+async function wrapupForm() {
+  if (!dispositions) {
+    try { dispositions = (await api("/api/v1/voice/dispositions")).dispositions; } catch (_) { dispositions = []; }
+  }
+  const select = el("select", { name: "disposition", "aria-label": "Disposition", required: true, "data-testid": "wrapup-disposition" },
+    el("option", { value: "", text: "Choose a disposition…" }),
+    dispositions.map((d) => el("option", { value: d.code, text: d.label })));
+  const notes = el("textarea", { name: "notes", rows: 3, maxlength: 5000, placeholder: "Notes", "aria-label": "Notes" });
+  const form = el("form", { class: "vp-form", "data-testid": "wrapup-form" }, select, notes,
+    el("button", { type: "submit", class: "btn btn-primary", text: "Finish wrap-up" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const res = await api(`/api/v1/calls/${current.call.id}/wrapup`, { method: "POST", body: { disposition: select.value, notes: notes.value } });
+      current.call = res.call;
+      current.wrapped = true;
+      render();
+      setTimeout(() => { if (current && current.wrapped) close(); }, 1500);
+    } catch (err) { showError(err); }
+  });
+  return section("Wrap-up", form);
+}
+
+function showError(err) {
+  if (current) current.error = err.message;
+  render();
+}
+
+function close() {
+  current = null;
+  panel.hidden = true;
+  panel.replaceChildren();
+}
+
+async function render() {
+  if (!current) return close();
+  const call = current.call;
+  const head = el("header", { class: "vp-head" },
+    el("span", { class: `vp-state vp-${call.state}`, "data-testid": "call-state", text: STATE_LABEL[call.state] || call.state }),
+    el("span", { class: "vp-sub", text: `${call.direction === "in" ? "from" : "to"} ${call.direction === "in" ? call.from_number : call.to_number}` }),
+    call.duration_s !== null && call.duration_s !== undefined ? el("span", { class: "vp-sub", text: fmtDuration(call.duration_s) }) : null,
+    el("button", { type: "button", class: "vp-close", "aria-label": "Close call panel", text: "×", onclick: close }));
+  const parts = [head];
+  if (current.error) parts.push(el("p", { class: "vp-error", role: "alert", text: current.error }));
+  if (call.conversation_id) {
+    parts.push(el("a", { class: "vp-open", href: `#/conversations/${call.conversation_id}`, text: "Open conversation" }));
+  }
+  parts.push(...renderContext(current.context || {}));
+  const script = renderScript();
+  if (script) parts.push(script);
+  const mine = me && (call.agent_id === me.id || me.role !== "agent");
+  if (call.state === "completed" && mine && !call.disposition) parts.push(await wrapupForm());
+  if (call.disposition) parts.push(el("p", { class: "vp-sub", "data-testid": "wrapup-done", text: `Wrap-up saved: ${call.disposition}` }));
+  panel.replaceChildren(...parts);
+  panel.hidden = false;
+}
+
+function onEvent(ev) {
+  if (ev.type === "call.ringing" || ev.type === "call.answered") {
+    const same = current && current.call.id === ev.call.id;
+    current = { ...(same ? current : {}), call: ev.call, context: ev.context, known: ev.known_caller, script: ev.script || null, error: "" };
+    if (!same || !current.view) { current.view = null; loadScript(); }
+    render();
+  } else if (ev.type === "call.updated" && current && current.call.id === ev.call.id) {
+    current.call = ev.call;
+    render();
+  }
+}
+
+window.addEventListener("omnihub:event", (e) => onEvent(e.detail));
+api("/api/v1/me").then((r) => { me = r.agent || r; }).catch(() => {});
+window.omnihubVoice = { get current() { return current; } }; // debugging / tests

@@ -1,0 +1,185 @@
+"""Click-to-call: when an agent accepts a callback work item (router hook) or presses
+"Call now", ask the telephony provider to originate the call, agent leg first.
+
+``originate_callback(work_item_id, agent_id)`` is idempotent: it claims the callback
+(``requested``/``offered`` → ``dialing``) in a transaction first, so a second run finds
+nothing to do. Provider answers are stored through hub/store/callbacks.py; a transient
+failure with attempts left puts the callback back in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+
+from channels.cti.ami import AmiClient, AmiError, AmiOriginate
+from channels.cti.twilio_voice import TwilioError, TwilioVoiceConfig, originate_twilio
+from hub.config import Settings
+from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
+from hub.pipeline import default_consumer_name
+from hub.schema import WorkItemAccepted, WorkItemReassigned, decode_event
+from hub.store.callbacks import DialPlan, claim_for_dialing, record_originate
+
+log = logging.getLogger("omnihub.voice")
+
+# Asterisk OriginateResponse Reason codes (channel states of the originated leg).
+AMI_REASONS = {"0": "no such extension or failure", "1": "hung up", "3": "ringing timed out",
+               "4": "answered", "5": "busy", "8": "congestion"}
+
+
+def status_callback_url(settings: Settings, inbox: str, configured: str) -> str:
+    if configured:
+        return configured
+    base = (settings.webhook_base_url or settings.public_url).rstrip("/")
+    return f"{base}/twilio/voice/{inbox}/status"
+
+
+async def _dial_twilio(ctx: dict[str, Any], plan: DialPlan) -> tuple[str, str, str, bool]:
+    settings: Settings = ctx["settings"]
+    c = plan.config
+    cfg = TwilioVoiceConfig(
+        account_sid=str(c["account_sid"]), auth_token=str(c["auth_token"]),
+        caller_id=str(c["caller_id"]), agent_to=str(c.get("agent_to", "client:{extension}")),
+        api_base=str(c.get("api_base") or settings.twilio_api_base),
+        status_callback_url=status_callback_url(settings, plan.inbox,
+                                                str(c.get("status_callback_url", ""))),
+        timeout_s=int(c.get("timeout_s", 30)))
+    try:
+        sid = await originate_twilio(ctx["http"], cfg, extension=plan.extension,
+                                     customer=plan.phone, callback_id=plan.callback_id)
+    except TwilioError as exc:
+        return "failed", exc.reason, "", not exc.permanent
+    # Still dialing: the status callbacks say when the agent answers and the call ends.
+    return "dialing", "", sid, False
+
+
+async def _dial_ami(plan: DialPlan) -> tuple[str, str, str, bool]:
+    c = plan.config
+    client = AmiClient(str(c["host"]), int(c.get("port", 5038)), str(c["username"]),
+                       str(c["secret"]), timeout_s=float(c.get("timeout_s", 10)))
+    request = AmiOriginate(
+        channel=str(c.get("channel", "PJSIP/{extension}")).replace("{extension}",
+                                                                   plan.extension),
+        exten=plan.phone.lstrip("+") if c.get("strip_plus", True) else plan.phone,
+        context=str(c.get("context", "from-internal")), caller_id=str(c.get("caller_id", "")),
+        timeout_ms=int(c.get("timeout_ms", 30_000)),
+        variables=(("OMNIHUB_CALLBACK", str(plan.callback_id)),
+                   ("OMNIHUB_CUSTOMER", plan.phone)))
+    try:
+        result = await client.originate(request, f"omnihub-cb-{plan.callback_id}-{plan.attempt}")
+    except AmiError as exc:
+        return "failed", exc.reason, "", not exc.permanent
+    if result.ok:
+        # The agent answered and Asterisk continues in the dialplan to the customer.
+        return "connected", "", result.unique_id, False
+    reason = AMI_REASONS.get(result.reason, result.reason or "failed")
+    # Busy / no answer on the agent's phone: somebody else may take it.
+    return "failed", f"agent leg: {reason}", result.unique_id, True
+
+
+async def originate_callback(ctx: dict[str, Any], work_item_id: int, agent_id: int) -> str:
+    plan = await claim_for_dialing(ctx["pool"], ctx["publisher"], work_item_id, agent_id)
+    if plan is None:
+        return "nothing to dial"
+    if plan.kind == "twilio":
+        status, reason, call_id, retryable = await _dial_twilio(ctx, plan)
+    elif plan.kind == "ami":
+        status, reason, call_id, retryable = await _dial_ami(plan)
+    else:
+        status, reason, call_id, retryable = "failed", f"unknown provider {plan.kind}", "", False
+    stored = await record_originate(ctx["pool"], ctx["publisher"], plan.callback_id,
+                                    status=status, reason=reason, provider_call_id=call_id,
+                                    retryable=retryable)
+    if status == "failed":
+        log.warning("callback %d: originate failed (%s): %s", plan.callback_id, plan.kind,
+                    reason)
+    return stored
+
+
+# ---- reacting to the router (docs/routing.md "Hook for channels: workitem.accepted") ----
+
+HOOK_GROUP = "voice-originate"
+
+
+async def enqueue_originate(redis: Any, settings: Settings, work_item_id: int,
+                            agent_id: int) -> None:
+    from arq.connections import ArqRedis
+
+    arq = redis if isinstance(redis, ArqRedis) else ArqRedis(
+        connection_pool=redis.connection_pool)
+    await arq.enqueue_job(ORIGINATE_CALLBACK, work_item_id, agent_id,
+                          _job_id=originate_job_id(settings, work_item_id, agent_id),
+                          _queue_name=settings.arq_queue)
+
+
+def hook_target(payload: bytes) -> tuple[int, int] | None:
+    """(work item, agent) when this event means an agent now holds a voice item."""
+    try:
+        event = decode_event(payload)
+    except msgspec.MsgspecError:
+        return None
+    if isinstance(event, WorkItemAccepted) and event.channel == "voice":
+        return event.work_item_id, event.agent_id
+    if isinstance(event, WorkItemReassigned) and event.channel == "voice":
+        return event.work_item_id, event.to_agent_id
+    return None
+
+
+async def _ensure_group(redis: Any, stream: str) -> None:
+    # From now on ('$'): a first start must not dial for every acceptance in history;
+    # the sweep below catches anything accepted while no group existed.
+    try:
+        await redis.xgroup_create(stream, HOOK_GROUP, id="$", mkstream=True)
+    except Exception as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def watch_acceptances(ctx: dict[str, Any], *, block_ms: int = 2000) -> None:
+    """Consumer group on the events stream: an accepted (or picked / reassigned) voice
+    item with a waiting callback gets its originate job. XACK after the enqueue; the job
+    id makes a redelivery harmless. Owned by the worker's startup/shutdown."""
+    settings: Settings = ctx["settings"]
+    redis = ctx["redis_plain"]
+    stream = settings.events_stream
+    consumer = f"voice-{default_consumer_name()}"
+    await _ensure_group(redis, stream)
+    backlog = True
+    while True:
+        try:
+            resp = await redis.xreadgroup(HOOK_GROUP, consumer, {stream: "0" if backlog else ">"},
+                                          count=200, block=None if backlog else block_ms)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if "NOGROUP" in str(exc):
+                await _ensure_group(redis, stream)
+            else:
+                log.warning("voice hook: events read failed, retrying: %r", exc)
+            await asyncio.sleep(0.5)
+            continue
+        entries = resp[0][1] if resp else []
+        if backlog and not entries:
+            backlog = False
+            continue
+        for sid, fields in entries:
+            target = hook_target(fields.get(b"e", b"")) if fields else None
+            if target is not None:
+                await enqueue_originate(ctx["redis"], settings, *target)
+            await redis.xack(stream, HOOK_GROUP, sid)
+
+
+async def dial_accepted_callbacks(ctx: dict[str, Any]) -> int:
+    """Sweep (cron): callbacks still waiting while their item is held by an agent for
+    10 s — the acceptance event was missed (trimmed, worker down). Enqueue the job."""
+    rows = await ctx["pool"].fetch(
+        "SELECT wi.id, wi.agent_id FROM callbacks cb JOIN work_items wi ON wi.id ="
+        " cb.work_item_id WHERE cb.status IN ('requested', 'offered')"
+        " AND wi.status = 'assigned' AND wi.agent_id IS NOT NULL"
+        " AND wi.updated_at < now() - interval '10 seconds' LIMIT 200")
+    for r in rows:
+        await enqueue_originate(ctx["redis"], ctx["settings"], r["id"], r["agent_id"])
+    return len(rows)
