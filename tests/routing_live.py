@@ -109,6 +109,18 @@ class AgentClient:
                 if match(f):
                     return dict(f["event"])
 
+    async def wait_new(self, kind: str, timeout: float = 20.0, **fields: Any) -> dict[str, Any]:
+        """The next event of ``kind`` with ``fields`` received from now on."""
+        assert self.ws is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                f = json.loads(await self.ws.recv())
+                self.frames.append(f)
+                e = f.get("event") or {}
+                if f.get("type") == "event" and e.get("type") == kind and all(
+                        e.get(k) == v for k, v in fields.items()):
+                    return dict(e)
+
     def seen(self, kind: str, **fields: Any) -> list[dict[str, Any]]:
         return [f["event"] for f in self.frames if f.get("type") == "event"
                 and f["event"]["type"] == kind

@@ -8,6 +8,7 @@ import { HubSocket } from "./hub-socket.js";
 import { emailBody, subjectLine } from "./inbox-email.js";
 import { InboxStore, minStreamId } from "./inbox-store.js";
 import { ContactPanel } from "./contact-panel.js";
+import { RoutingPanel } from "./inbox-offers.js";
 import {
   avatar, channelIcon, clock, CHANNEL_LABEL, dayLabel, displayName, el, icon, relTime, renderContext, statusPill,
 } from "./inbox-view.js";
@@ -47,6 +48,10 @@ let socket = null;
 let privateMode = false;
 let ctxState = { loading: false, error: "" };
 let loadingList = false;
+const routing = new RoutingPanel({
+  onOpenConversation: (id) => selectConversation(id),
+  toast: (t, tone) => toast(t, tone),
+});
 const contactPanel = new ContactPanel({
   onOpenConversation: (id) => selectConversation(id),
   onChange: () => scheduleRender(),
@@ -327,6 +332,7 @@ function startSocket(lastId) {
       // Resend replies that never got an ack (the server dedupes on client_id).
       for (const p of store.pending.values()) if (p.state === "pending") deliver(p);
       if (!resumed) await reloadAll(); // no position: the REST snapshot is our state
+      if (hello.agent) routing.start(hello.agent); // offers, presence, queue board
       scheduleRender();
     },
     onEvent: (id, event) => {
@@ -335,6 +341,7 @@ function startSocket(lastId) {
       window.dispatchEvent(new CustomEvent("omnihub:event", { detail: event }));
       store.receive(id, event);
       contactPanel.onEvent(event);
+      routing.onEvent(event);
       if (store.missing.size) fetchMissing();
       if (event.type === "typing") setTimeout(scheduleRender, 7100); // expire indicator
       scheduleRender();

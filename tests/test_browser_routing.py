@@ -1,0 +1,70 @@
+"""In Debian's chromium: a chat from the shop widget is offered to the agent in his
+inbox (card, countdown, Accept / Decline), he accepts, and the conversation is his.
+Runs the demo routing config `make dev` seeds, with a live router task."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.routing_live import running_router
+from tests.test_browser import (  # noqa: F401  (browser is a fixture)
+    ARTIFACTS,
+    PageErrors,
+    browser,
+    login_agent,
+    open_shop,
+    widget_message,
+    widget_online,
+)
+
+pytestmark = [pytest.mark.browser]
+
+
+async def test_chat_offer_appears_in_the_inbox_and_accepting_makes_it_his(browser, hub, db,  # noqa: F811
+                                                                          redis):
+    from playwright.async_api import expect
+
+    errors = PageErrors()
+    ARTIFACTS.mkdir(exist_ok=True)
+    agent_id = hub.seed["agents"]["agent1@demo.omnihub.test"]
+    async with running_router(hub, db, redis):
+        inbox_ctx, inbox = await login_agent(browser, hub.base_url, errors)
+        presence = inbox.get_by_test_id("presence")
+        await expect(presence).to_have_attribute("data-presence", "online")
+        await expect(inbox.get_by_test_id("presence-select")).to_have_value("available")
+
+        shop_ctx, shop = await open_shop(browser, hub.base_url, errors)
+        await shop.get_by_test_id("widget-bubble").click()
+        await widget_online(shop)
+        await shop.get_by_test_id("widget-input").fill("Can someone help with my router?")
+        await shop.get_by_test_id("widget-input").press("Enter")
+        await expect(widget_message(shop, "Can someone help with my router?")).to_have_count(1)
+        conversation_id = await shop.evaluate("window.OmnihubWidget.state.conversationId")
+
+        card = inbox.get_by_test_id("offer-card")
+        await expect(card).to_have_count(1)
+        await expect(card).to_contain_text("Can someone help with my router?")
+        await expect(card.get_by_test_id("offer-countdown")).to_have_text(re.compile(r"^\d+s$"))
+        await inbox.screenshot(path=str(ARTIFACTS / "routing-offer.png"))
+        await card.get_by_test_id("offer-accept").click()
+        await expect(card).to_have_count(0)
+
+        # Accepting opened the conversation and it is his.
+        await expect(inbox.get_by_test_id("assignee")).to_have_text("Assigned to you")
+        await expect(
+            inbox.get_by_test_id("message").filter(has_text="Can someone help with my router?")
+        ).to_have_count(1)
+        row = await db.fetchrow(
+            "SELECT c.assignee_id, wi.status, wi.agent_id FROM conversations c"
+            " JOIN work_items wi ON wi.conversation_id = c.id WHERE c.id = $1", conversation_id)
+        assert (row["assignee_id"], row["status"], row["agent_id"]) == (
+            agent_id, "assigned", agent_id)
+
+        # He goes busy from the selector; routing sees it.
+        await inbox.get_by_test_id("presence-select").select_option("busy")
+        await expect(presence).to_have_attribute("data-presence", "busy")
+        await inbox_ctx.close()
+        await shop_ctx.close()
+    assert errors.errors == []

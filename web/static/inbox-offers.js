@@ -1,0 +1,280 @@
+// omnihub inbox: routing. Offers with Accept / Decline and a live countdown, the agent's
+// presence selector, and (supervisors) a live queue board. REST for actions and the
+// initial state, socket events (workitem.offered / offer_ended, agent.presence,
+// queue.stats) for everything live. See docs/routing.md.
+
+const CSS_HREF = "/static/inbox-offers.css";
+
+async function call(path, { method = "GET", body } = {}) {
+  const res = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: body !== undefined ? { "Content-Type": "application/json" } : {},
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  let data = null;
+  try { data = await res.json(); } catch (_) { /* empty body */ }
+  if (!res.ok) {
+    const err = new Error((data && data.reason) || `HTTP ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c) node.append(c);
+  return node;
+}
+
+const CHANNEL = { chat: "Chat", email: "Email", voice: "Call", sms: "SMS", whatsapp: "WhatsApp",
+  messenger: "Messenger", instagram: "Instagram", telegram: "Telegram", api: "API", bot: "Bot" };
+const PRESENCE_LABEL = { online: "Available", away: "Away", busy: "Busy", offline: "Offline" };
+const STATUS_OF = { online: "available", away: "away", busy: "busy", offline: "offline" };
+
+function fmtWait(s) {
+  s = Math.max(0, Math.round(s));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+export class RoutingPanel {
+  constructor({ toast, onOpenConversation } = {}) {
+    this.toast = toast || ((t) => console.warn(t));
+    this.open = onOpenConversation || (() => {});
+    this.me = null;
+    this.offers = new Map(); // work_item_id -> offer
+    this.busy = new Set(); // work items with a request in flight
+    this.presence = "offline";
+    this.status = "available";
+    this.board = new Map(); // queue -> stats
+    this.boardOpen = false;
+    this.tick = 0;
+    this.started = false;
+  }
+
+  get supervises() {
+    return this.me && (this.me.role === "supervisor" || this.me.role === "admin");
+  }
+
+  /** Called once the socket said hello (and again after every reconnect). */
+  async start(me) {
+    this.me = me;
+    if (!this.started) {
+      this.started = true;
+      this.mount();
+      this.tick = setInterval(() => this.renderCountdowns(), 250);
+    }
+    await this.reload();
+  }
+
+  async reload() {
+    try {
+      const [offers, presence] = await Promise.all([
+        call("/api/v1/routing/offers"), call("/api/v1/routing/presence"),
+      ]);
+      const skew = Date.now() / 1000 - offers.now;
+      this.offers.clear();
+      for (const o of offers.offers) {
+        this.offers.set(o.work_item_id, { ...o, expiresMs: (o.expires_at + skew) * 1000,
+          totalMs: (o.expires_at - o.offered_at) * 1000 });
+      }
+      const mine = presence.agents.find((a) => a.agent_id === this.me.id);
+      if (mine) { this.presence = mine.presence; this.status = mine.status; }
+      if (this.supervises) {
+        const q = await call("/api/v1/routing/queues");
+        this.board.clear();
+        for (const s of q.queues) this.board.set(s.queue, { ...s, at: Date.now() });
+      }
+    } catch (e) {
+      this.toast(`Routing: ${e.message}`);
+    }
+    this.render();
+  }
+
+  onEvent(event) {
+    if (!event || !this.me) return;
+    switch (event.type) {
+      case "workitem.offered":
+        if (event.agent_id !== this.me.id) return; // supervisors see them on the board
+        this.offers.set(event.work_item_id, { ...event, expiresMs: Date.parse(event.expires_at),
+          totalMs: Date.parse(event.expires_at) - Date.parse(event.offered_at) });
+        this.render();
+        break;
+      case "workitem.offer_ended":
+        if (event.agent_id !== this.me.id) return;
+        if (this.offers.delete(event.work_item_id)) {
+          if (event.outcome === "rescinded") this.toast("Offer withdrawn (taken by someone else).", "info");
+          if (event.outcome === "timed_out") this.toast("Offer timed out.", "info");
+          this.render();
+        }
+        break;
+      case "agent.presence":
+        if (event.agent_id === this.me.id) {
+          this.presence = event.presence;
+          this.renderPresence();
+        }
+        break;
+      case "queue.stats":
+        this.board.set(event.queue, { ...event, at: Date.now() });
+        this.renderBoard();
+        break;
+      default:
+    }
+  }
+
+  // ---- DOM ---------------------------------------------------------------------------
+
+  mount() {
+    if (!document.querySelector(`link[href="${CSS_HREF}"]`)) {
+      document.head.append(h("link", { rel: "stylesheet", href: CSS_HREF }));
+    }
+    const bar = document.querySelector(".topbar");
+    const me = bar && bar.querySelector(".me");
+    this.presenceEl = h("label", { class: "presence", "data-testid": "presence" });
+    this.presenceDot = h("span", { class: "presence-dot", "aria-hidden": "true" });
+    this.presenceSelect = h("select", { "data-testid": "presence-select", "aria-label": "Your status",
+      onchange: () => this.setStatus(this.presenceSelect.value) });
+    for (const [value, label] of [["available", "Available"], ["away", "Away"], ["busy", "Busy"], ["offline", "Offline"]]) {
+      this.presenceSelect.append(h("option", { value, text: label }));
+    }
+    this.presenceEl.append(this.presenceDot, this.presenceSelect);
+    this.boardBtn = h("button", { type: "button", class: "btn btn-ghost board-toggle", "data-testid": "queue-board-toggle",
+      "aria-expanded": "false", text: "Queues", onclick: () => this.toggleBoard() });
+    this.boardEl = h("section", { class: "queue-board", "data-testid": "queue-board", "aria-label": "Queue board", hidden: true });
+    if (bar) {
+      bar.insertBefore(this.presenceEl, me || null);
+      bar.insertBefore(this.boardBtn, this.presenceEl);
+      bar.append(this.boardEl);
+    }
+    this.tray = h("section", { class: "offer-tray", "data-testid": "offer-tray", "aria-label": "Offers", "aria-live": "assertive" });
+    document.body.append(this.tray);
+  }
+
+  render() {
+    this.renderPresence();
+    this.renderOffers();
+    this.renderBoard();
+  }
+
+  renderPresence() {
+    if (!this.presenceEl) return;
+    this.presenceEl.dataset.presence = this.presence;
+    this.presenceEl.title = `You are ${PRESENCE_LABEL[this.presence] || this.presence}`;
+    // The select shows what the agent chose; the dot what routing sees (auto-away...).
+    if (document.activeElement !== this.presenceSelect) this.presenceSelect.value = this.status;
+    this.boardBtn.hidden = !this.supervises;
+  }
+
+  renderOffers() {
+    if (!this.tray) return;
+    const offers = [...this.offers.values()].sort((a, b) => a.expiresMs - b.expiresMs);
+    this.tray.replaceChildren(...offers.map((o) => this.offerCard(o)));
+    this.renderCountdowns();
+  }
+
+  offerCard(o) {
+    const id = o.work_item_id;
+    const pending = this.busy.has(id);
+    const who = o.contact_name || `Conversation #${o.conversation_id}`;
+    return h("article", { class: "offer-card", "data-testid": "offer-card", "data-item": String(id), "data-channel": o.channel },
+      h("header", {},
+        h("span", { class: "offer-channel", text: CHANNEL[o.channel] || o.channel }),
+        h("span", { class: "offer-queue", text: o.queue }),
+        h("span", { class: "offer-countdown", "data-testid": "offer-countdown", "data-expires": String(o.expiresMs) })),
+      h("div", { class: "offer-who", text: who }),
+      o.preview || o.subject ? h("p", { class: "offer-preview", text: o.subject || o.preview }) : null,
+      h("div", { class: "offer-bar" }, h("span", { class: "offer-bar-fill" })),
+      h("footer", {},
+        h("button", { type: "button", class: "btn btn-primary", "data-testid": "offer-accept", disabled: pending,
+          text: "Accept", onclick: () => this.act(o, "accept") }),
+        h("button", { type: "button", class: "btn btn-ghost", "data-testid": "offer-decline", disabled: pending,
+          text: "Decline", onclick: () => this.act(o, "decline") })));
+  }
+
+  renderCountdowns() {
+    if (!this.tray) return;
+    const now = Date.now();
+    for (const card of this.tray.querySelectorAll(".offer-card")) {
+      const o = this.offers.get(Number(card.dataset.item));
+      if (!o) continue;
+      const left = Math.max(0, (o.expiresMs - now) / 1000);
+      const total = Math.max(1, (o.totalMs || 30000) / 1000);
+      card.querySelector(".offer-countdown").textContent = left > 0 ? `${Math.ceil(left)}s` : "expiring…";
+      card.querySelector(".offer-bar-fill").style.width = `${Math.min(100, (left / total) * 100)}%`;
+      card.classList.toggle("urgent", left <= 5);
+    }
+    if (this.boardOpen) this.renderWaits();
+  }
+
+  async act(o, verb) {
+    const id = o.work_item_id;
+    this.busy.add(id);
+    this.renderOffers();
+    try {
+      await call(`/api/v1/work-items/${id}/${verb}`, { method: "POST" });
+      this.offers.delete(id);
+      if (verb === "accept" && o.conversation_id) this.open(o.conversation_id);
+    } catch (e) {
+      this.toast(e.status === 409 ? `Too late: ${e.message}` : `Could not ${verb}: ${e.message}`);
+      if (e.status === 409 || e.status === 404) this.offers.delete(id);
+    } finally {
+      this.busy.delete(id);
+      this.renderOffers();
+    }
+  }
+
+  async setStatus(status) {
+    const before = this.status;
+    this.status = status;
+    try {
+      await call("/api/v1/routing/presence", { method: "PUT", body: { status } });
+    } catch (e) {
+      this.status = before;
+      this.toast(`Could not change your status: ${e.message}`);
+    }
+    this.renderPresence();
+  }
+
+  toggleBoard() {
+    this.boardOpen = !this.boardOpen;
+    this.boardEl.hidden = !this.boardOpen;
+    this.boardBtn.setAttribute("aria-expanded", String(this.boardOpen));
+    this.renderBoard();
+  }
+
+  renderBoard() {
+    if (!this.boardEl || !this.supervises) return;
+    const rows = [...this.board.values()].sort((a, b) => a.queue.localeCompare(b.queue));
+    const waiting = rows.reduce((n, s) => n + s.depth, 0);
+    this.boardBtn.textContent = waiting ? `Queues · ${waiting} waiting` : "Queues";
+    if (!this.boardOpen) return;
+    const table = h("table", {},
+      h("thead", {}, h("tr", {}, ...["Queue", "Waiting", "Oldest wait", "Offered", "Assigned", "Agents free / online"]
+        .map((t) => h("th", { scope: "col", text: t })))),
+      h("tbody", {}, ...rows.map((s) => h("tr", { "data-testid": "queue-row", "data-queue": s.queue },
+        h("th", { scope: "row", text: s.queue }),
+        h("td", { "data-testid": "queue-depth", text: String(s.depth) }),
+        h("td", { class: "wait", "data-wait": String(s.oldest_wait_s), "data-at": String(s.at), text: fmtWait(s.oldest_wait_s) }),
+        h("td", { text: String(s.offered) }),
+        h("td", { text: String(s.assigned) }),
+        h("td", { text: `${s.agents_available} / ${s.agents_online}` })))));
+    this.boardEl.replaceChildren(h("h2", { text: "Queues" }), table);
+  }
+
+  renderWaits() {
+    // Oldest wait keeps growing between stats pushes when something is waiting.
+    for (const td of this.boardEl.querySelectorAll("td.wait")) {
+      const base = Number(td.dataset.wait);
+      if (base > 0) td.textContent = fmtWait(base + (Date.now() - Number(td.dataset.at)) / 1000);
+    }
+  }
+}
