@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 1800
 PYTEST_ARGS ?=
 
-.PHONY: dev test lint bench clean reset-dev venv
+.PHONY: dev test lint bench bench-router clean reset-dev venv
 
 venv: $(STAMP)
 
@@ -35,6 +35,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.core
+
+bench-router: $(STAMP)
+	$(BIN)/python -m bench.router
 
 # Caches and build output. The dev data in ./.omnihub survives; see reset-dev.
 clean:
