@@ -6,40 +6,35 @@ server's words (live in the inbox), and at most once when a worker dies mid-send
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
 import sys
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
 
 import httpx
-import msgspec
 import pytest
 from arq import Retry
-from arq.connections import ArqRedis
 from arq.worker import create_worker
 
 from channels.email import parse_reply_token
-from hub.config import Settings
-from hub.outbox import Publisher
 from tests.conftest import SECRET_KEY
+from tests.email_fixtures import (
+    CUSTOMER,
+    OUR_DOMAIN,
+    agent_reply,
+    email_conversation,
+    job_ctx,
+    status_events,
+    with_relay,
+)
 from tests.helpers import agent_http, agent_ws, eventually, is_event, login, recv_until
 from tests.smtp_peer import SmtpPeer
 from workers.delivery import OUTCOME_UNKNOWN, deliver_message, requeue_lost_deliveries
 from workers.main import make_worker_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-CUSTOMER = "emma@customer.test"
-OUR_DOMAIN = "demo.omnihub.test"
-
-
-def with_relay(settings: Settings, peer: SmtpPeer, **more: Any) -> Settings:
-    return msgspec.structs.replace(settings, smtp_relay_host="127.0.0.1",
-                                   smtp_relay_port=peer.port, smtp_relay_security="none",
-                                   smtp_timeout_s=10.0, **more)
 
 
 @pytest.fixture
@@ -47,58 +42,6 @@ async def peer():
     p = await SmtpPeer().start()
     yield p
     await p.stop()
-
-
-async def email_conversation(db, *, subject: str = "Router blinks red",
-                             thread: tuple[tuple[str, str], ...] = (
-                                 ("in", "<c1@customer.test>"),)) -> int:
-    """An email case as the inbound pipeline leaves it: contact, conversation in the
-    'mail' inbox, the customer's message, and the stored Message-IDs of the thread."""
-    async with db.acquire() as conn, conn.transaction():
-        contact = await conn.fetchval(
-            "INSERT INTO contacts (name, email, locale) VALUES ('Emma Stone', $1, 'en')"
-            " RETURNING id", CUSTOMER)
-        await conn.execute("INSERT INTO identities (kind, value, contact_id)"
-                           " VALUES ('email', $1, $2)", CUSTOMER, contact)
-        cid = await conn.fetchval(
-            "INSERT INTO conversations (inbox, channel, contact_id, contact_identity, subject)"
-            " VALUES ('mail', 'email', $1, $2, $3) RETURNING id",
-            contact, f"email:{CUSTOMER}", subject)
-        for i, (direction, mid) in enumerate(thread):
-            row = await conn.fetchval(
-                "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
-                " direction, author_kind, text, status, created_at)"
-                " VALUES ($1, 'email', 'mail', $2, $3, $4, 'earlier mail', $5,"
-                " now() - make_interval(mins => $6)) RETURNING id",
-                cid, mid, direction, "contact" if direction == "in" else "agent",
-                "received" if direction == "in" else "sent", 60 - i)
-            await conn.execute(
-                "INSERT INTO email_message_ids (inbox, message_id, conversation_id, message_row,"
-                " direction, created_at) VALUES ('mail', $1, $2, $3, $4,"
-                " now() - make_interval(mins => $5))", mid, cid, row, direction, 60 - i)
-    return int(cid)
-
-
-async def agent_reply(hub, cid: int, text: str, cookie: str | None = None) -> dict[str, Any]:
-    cookie = cookie or await login(hub.base_url)
-    async with agent_http(hub.base_url, cookie) as client:
-        r = await client.post(f"/api/v1/conversations/{cid}/messages", json={"text": text})
-        assert r.status_code == 201, r.text
-        return r.json()["message"]
-
-
-def job_ctx(db, redis, settings: Settings, job_try: int = 1) -> dict[str, Any]:
-    return {"pool": db, "publisher": Publisher(redis, settings), "settings": settings,
-            "job_try": job_try, "redis": None}
-
-
-async def events(redis, settings: Settings) -> list[dict[str, Any]]:
-    return [json.loads(e[b"e"]) for _, e in await redis.xrange(settings.events_stream)]
-
-
-async def status_events(redis, settings: Settings, mid: int) -> list[tuple[str, str]]:
-    return [(e["status"], e["error"]) for e in await events(redis, settings)
-            if e["type"] == "message.status" and e["message_id"] == mid]
 
 
 async def test_reply_is_delivered_threaded_and_signed(hub, db, redis, peer):
@@ -278,7 +221,6 @@ async def test_worker_killed_mid_send_never_sends_twice(hub, db, redis, peer, tm
     ctx = job_ctx(db, redis, settings)
     # arq runs a job again after its worker vanished: the claim refuses.
     assert await deliver_message(ctx, msg["id"]) == "not queued (already handled)"
-    ctx["redis"] = ArqRedis(connection_pool=redis.connection_pool)
     await db.execute("UPDATE messages SET status_at = now() - interval '5 seconds'"
                      " WHERE id = $1", msg["id"])
     await requeue_lost_deliveries(ctx)

@@ -39,7 +39,7 @@ def retry_delay(settings: Settings, tries: int) -> float | None:
     """Exponential from smtp_retry_base_s, capped at 30 min; None after smtp_max_tries."""
     if tries >= settings.smtp_max_tries:
         return None
-    return min(MAX_RETRY_DELAY_S, settings.smtp_retry_base_s * 2 ** (tries - 1))
+    return float(min(MAX_RETRY_DELAY_S, settings.smtp_retry_base_s * 2 ** (tries - 1)))
 
 
 async def inbox_mailbox(conn: asyncpg.Connection, inbox: str, settings: Settings) -> Mailbox:

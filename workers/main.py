@@ -25,6 +25,7 @@ from workers.delivery import (
     requeue_lost_deliveries,
     set_message_status,
 )
+from workers.email_ack import send_email_ack, sweep_email_acks
 from workers.voice import dial_accepted_callbacks, originate_callback, watch_acceptances
 from workers.webhook_send import MAX_TRIES
 
@@ -53,13 +54,18 @@ def make_worker_settings(settings: Settings) -> type:
         await ctx["pool"].close()
 
     class WorkerSettings:
-        functions = [func(deliver_message, max_tries=DELIVER_MAX_TRIES),
-                     # Never retried by arq: a repeat could ring the customer twice. A
-                     # failed attempt goes back to the queue instead (workers/voice.py).
-                     func(originate_callback, max_tries=1)]
-        cron_jobs = [cron(requeue_lost_deliveries, second={0, 30}, run_at_startup=False),
-                     cron(dial_accepted_callbacks, second=set(range(5, 60, 15)),
-                          run_at_startup=False)]
+        functions = [
+            func(deliver_message, max_tries=DELIVER_MAX_TRIES),
+            func(send_email_ack, max_tries=DELIVER_MAX_TRIES),
+            # Never retried by arq: a repeat could ring the customer twice. A
+            # failed attempt goes back to the queue instead (workers/voice.py).
+            func(originate_callback, max_tries=1),
+        ]
+        cron_jobs = [
+            cron(requeue_lost_deliveries, second={0, 30}, run_at_startup=False),
+            cron(sweep_email_acks, second={15, 45}, run_at_startup=False),
+            cron(dial_accepted_callbacks, second=set(range(5, 60, 15)), run_at_startup=False),
+        ]
         on_startup = startup
         on_shutdown = shutdown
         redis_settings = RedisSettings.from_dsn(settings.redis_url)

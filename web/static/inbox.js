@@ -560,6 +560,14 @@ function renderMessages(forceBottom, conv) {
 
 function messageBubble(m, conv) {
   const kind = (m.author && m.author.kind) || (m.direction === "in" ? "contact" : "agent");
+  if (kind === "system" && m.direction === "out" && m.channel === "email") {
+    // An automatic acknowledgement: what the customer got (or why they got nothing).
+    const state = m.status + (m.status_error ? ` — ${m.status_error}` : "");
+    return el("div", { class: `msg system auto-reply${m.status === "failed" ? " failed" : ""}`, "data-testid": "message", "data-message-id": m.id, "data-status": m.status || "" },
+      el("div", { class: "msg-who", text: (m.author && m.author.name) || "Automatic reply" }),
+      el("div", { class: "auto-reply-text", text: m.text }),
+      el("div", { class: "msg-meta", text: `${clock(m.created_at)} · ${state}` }));
+  }
   if (kind === "system") {
     return el("div", { class: "msg system", "data-testid": "message", "data-message-id": m.id }, el("span", { text: m.text }));
   }
