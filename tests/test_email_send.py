@@ -245,3 +245,10 @@ async def test_api_channel_still_uses_its_webhook_sender(hub, db, redis):
         assert await deliver_message(ctx, msg["id"]) == "no route"
     assert await status_events(redis, hub.settings, msg["id"]) == [
         ("failed", "no delivery route for this inbox")]
+
+
+async def test_dev_mailbox_does_not_exist_without_the_dev_sink(hub):
+    cookie = await login(hub.base_url)
+    async with agent_http(hub.base_url, cookie) as client:
+        assert (await client.get("/dev/mailbox")).status_code == 404
+        assert (await client.get("/dev/mailbox.json")).status_code == 404

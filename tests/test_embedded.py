@@ -184,7 +184,8 @@ async def test_dev_starts_prints_urls_and_stops_on_sigint(data_dir: Path) -> Non
             "workers.main") is None:
         pytest.skip("web/app.py or workers/main.py not written yet")
     ports = {"OMNIHUB_PORT": free_port(), "OMNIHUB_PG_PORT": free_port(),
-             "OMNIHUB_REDIS_PORT": free_port()}
+             "OMNIHUB_REDIS_PORT": free_port(), "OMNIHUB_SMTP_PORT": free_port(),
+             "OMNIHUB_DEV_SINK_PORT": free_port()}
     env = {**os.environ, "OMNIHUB_DATA_DIR": str(data_dir / "data"), "DATABASE_URL": "",
            "REDIS_URL": "", "OMNIHUB_SECRET_KEY": "", **{k: str(v) for k, v in ports.items()}}
     tokens = []
@@ -211,6 +212,7 @@ async def test_dev_starts_prints_urls_and_stops_on_sigint(data_dir: Path) -> Non
         assert proc.returncode == 0, text
         assert f"http://127.0.0.1:{ports['OMNIHUB_PORT']}/inbox" in text
         assert "/demo" in text and "agent1@demo.omnihub.test" in text
+        assert f"http://127.0.0.1:{ports['OMNIHUB_PORT']}/dev/mailbox" in text
         tokens.append(text.split("token ", 1)[1].split()[0])
         assert "omnihub dev: stopped" in text
         assert _ports_free(*ports.values()), "every child and server is gone"

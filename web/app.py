@@ -22,6 +22,7 @@ from web.routes_api import routes as api_routes
 from web.routes_callbacks import routes as callback_routes
 from web.routes_contacts import routes as contact_routes
 from web.routes_cti import routes as cti_routes
+from web.routes_devmail import routes as devmail_routes
 from web.routes_email import routes as email_routes
 from web.routes_pages import routes as page_routes
 from web.routes_routing import routes as routing_routes
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
         *cti_routes,
         *callback_routes,
         *voice_routes,
+        *(devmail_routes if settings.dev_mailbox_dir else []),  # make dev only
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),
     ]

@@ -147,6 +147,30 @@ def cmd_mail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devmail(args: argparse.Namespace) -> int:
+    """make dev's outgoing relay: keeps mail in dev_mailbox_dir (see /dev/mailbox)."""
+    from pathlib import Path
+
+    from channels.email.dev_sink import run_dev_sink
+
+    settings = _settings()
+    if not settings.dev_mailbox_dir or not settings.smtp_relay_host:
+        raise ConfigError("set OMNIHUB_DEV_MAILBOX_DIR and OMNIHUB_SMTP_RELAY_HOST/_PORT"
+                          " (the sink listens where the worker sends)")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        await _stop_on_signals(stop)
+        await run_dev_sink(settings.smtp_relay_host, settings.smtp_relay_port,
+                           Path(settings.dev_mailbox_dir), stop)
+
+    try:
+        _run_fast(main())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from arq.worker import run_worker
 
@@ -212,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   " queue stats (several may run)")
     sub.add_parser("worker", help="arq worker: acknowledgements, outbound, SLA timers")
     sub.add_parser("mail", help="email adapters: SMTP/LMTP receiver and IMAP fetchers")
+    sub.add_parser("devmail", help="development SMTP sink for outgoing mail (/dev/mailbox)")
     sub.add_parser("migrate", help="apply pending SQL migrations to DATABASE_URL")
     sub.add_parser("seed", help="seed the demo data (does nothing if already seeded)")
     return parser
@@ -219,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "mail": cmd_mail, "router": cmd_router,
+    "devmail": cmd_devmail,
     "dev": cmd_dev, "web": cmd_web, "pipeline": cmd_pipeline, "worker": cmd_worker,
     "migrate": cmd_migrate, "seed": cmd_seed,
 }

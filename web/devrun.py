@@ -40,6 +40,9 @@ DEFAULT_WEB_PORT = 8000
 DATABASE = "omnihub"
 CHILDREN = ("web", "pipeline", "router", "worker", "mail")
 DEFAULT_SMTP_PORT = 2525
+# Outgoing mail goes to a local sink (`omnihub devmail`), shown at /dev/mailbox, unless
+# OMNIHUB_SMTP_RELAY_HOST names a real relay.
+DEFAULT_DEV_SINK_PORT = 2526
 STOP_TIMEOUT_S = 15.0
 
 
@@ -107,6 +110,8 @@ def run_dev(env: Mapping[str, str]) -> int:
     host = env.get("OMNIHUB_HOST") or "127.0.0.1"
     web_port = _port(env, "OMNIHUB_PORT", DEFAULT_WEB_PORT)
     smtp_port = _port(env, "OMNIHUB_SMTP_PORT", DEFAULT_SMTP_PORT)
+    use_sink = not env.get("OMNIHUB_SMTP_RELAY_HOST")
+    sink_port = _port(env, "OMNIHUB_DEV_SINK_PORT", DEFAULT_DEV_SINK_PORT)
     embed_pg = not env.get("DATABASE_URL")
     embed_redis = not env.get("REDIS_URL")
     pg = valkey = None
@@ -119,6 +124,8 @@ def run_dev(env: Mapping[str, str]) -> int:
     # Every port first, so a clash is reported before anything starts.
     check_port_free(web_port, "OMNIHUB_PORT", "0.0.0.0" if host in ("0.0.0.0", "::") else host)
     check_port_free(smtp_port, "OMNIHUB_SMTP_PORT")
+    if use_sink:
+        check_port_free(sink_port, "OMNIHUB_DEV_SINK_PORT")
     for server in (pg, valkey):
         if server is not None:
             check_port_free(server.port, server.port_env)
@@ -149,27 +156,35 @@ def run_dev(env: Mapping[str, str]) -> int:
             # A local SMTP receiver so a newcomer can mail the hub (inbox "mail").
             OMNIHUB_SMTP_LISTEN=f"127.0.0.1:{smtp_port}",
             OMNIHUB_SMTP_RECIPIENTS=env.get("OMNIHUB_SMTP_RECIPIENTS")
-            or "support@demo.omnihub.test=mail,@localhost=mail",
+            or "support@demo.omnihub.test=mail,reply@demo.omnihub.test=mail,@localhost=mail",
             OMNIHUB_MAIL_BLOB_DIR=str(base / "blobs"),
         )
+        if use_sink:
+            child_env.update(
+                OMNIHUB_SMTP_RELAY_HOST="127.0.0.1",
+                OMNIHUB_SMTP_RELAY_PORT=str(sink_port),
+                OMNIHUB_SMTP_RELAY_SECURITY="none",
+                OMNIHUB_DEV_MAILBOX_DIR=str(base / "mailbox"),
+            )
         settings = settings_from_env(child_env)
         seed = asyncio.run(
             prepare_database(settings, pg.url("postgres") if pg is not None else None)
         )
         if signals.received is not None:
             return 0
-        return _supervise(signals, child_env, settings, seed, host, web_port)
+        children = (*CHILDREN, "devmail") if use_sink else CHILDREN
+        return _supervise(signals, child_env, settings, seed, host, web_port, children)
     return 0  # pragma: no cover - ExitStack does not swallow
 
 
 def _supervise(
     signals: _Signals, env: dict[str, str], settings: Settings, seed: dict[str, Any],
-    host: str, port: int,
+    host: str, port: int, names: tuple[str, ...] = CHILDREN,
 ) -> int:
     children: dict[str, subprocess.Popen[bytes]] = {}
     failure = ""
     try:
-        for name in CHILDREN:
+        for name in names:
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "web.cli", name],
                 env=env,
@@ -232,6 +247,8 @@ def _rel(path: Path) -> str:
 
 def _print_banner(settings: Settings, seed: dict[str, Any], smtp: str) -> None:
     url = settings.public_url.rstrip("/")
+    mailbox = (f"    Dev mailbox     {url}/dev/mailbox   (outgoing mail, kept by the local sink)\n"
+               if settings.dev_mailbox_dir else "")
     logins = "\n".join(
         f"    {x['email']:<30} {x['password']:<12} {x['role']}" for x in seed["logins"]
     )
@@ -242,7 +259,7 @@ def _print_banner(settings: Settings, seed: dict[str, Any], smtp: str) -> None:
     Agent inbox     {url}/inbox
     Demo shop       {url}/demo   (chat widget of inbox "{seed['widget_inbox']}")
     Login page      {url}/login
-
+{mailbox}
   Demo logins (email, password, role)
 {logins}
 
