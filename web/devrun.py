@@ -158,6 +158,8 @@ def run_dev(env: Mapping[str, str]) -> int:
             OMNIHUB_SMTP_RECIPIENTS=env.get("OMNIHUB_SMTP_RECIPIENTS")
             or "support@demo.omnihub.test=mail,reply@demo.omnihub.test=mail,@localhost=mail",
             OMNIHUB_MAIL_BLOB_DIR=str(base / "blobs"),
+            # Our Message-ID / reply+token domain, the same for the sender and the receiver.
+            OMNIHUB_EMAIL_DOMAIN=env.get("OMNIHUB_EMAIL_DOMAIN") or "demo.omnihub.test",
         )
         if use_sink:
             child_env.update(
