@@ -28,14 +28,6 @@ async def test_email_delivery_status_and_ack_are_live_in_the_inbox(browser, hub,
     peer = await SmtpPeer().start()
     try:
         settings = with_relay(hub.settings, peer)
-        msg = await agent_reply(hub, cid, "Please check the cable.")
-        bubble = inbox.locator(f"[data-testid=message][data-message-id='{msg['id']}']")
-        await expect(bubble).to_have_attribute("data-status", "queued")
-        peer.handler.rcpt_replies = [REASON]
-        assert await deliver_message(job_ctx(db, redis, settings), msg["id"]) == "failed"
-        await expect(bubble).to_have_attribute("data-status", "failed")
-        await expect(bubble).to_contain_text(REASON)
-
         await db.execute(
             "INSERT INTO email_acks (conversation_id, inbox, to_address, locale,"
             " parent_message_id) VALUES ($1, 'mail', 'emma@customer.test', 'de',"
@@ -44,6 +36,14 @@ async def test_email_delivery_status_and_ack_are_live_in_the_inbox(browser, hub,
         card = inbox.locator("[data-testid=message].auto-reply")
         await expect(card).to_contain_text("Hallo Emma Stone")
         await expect(card).to_have_attribute("data-status", "sent")
+
+        msg = await agent_reply(hub, cid, "Please check the cable.")
+        bubble = inbox.locator(f"[data-testid=message][data-message-id='{msg['id']}']")
+        await expect(bubble).to_have_attribute("data-status", "queued")
+        peer.handler.rcpt_replies = [REASON]
+        assert await deliver_message(job_ctx(db, redis, settings), msg["id"]) == "failed"
+        await expect(bubble).to_have_attribute("data-status", "failed")
+        await expect(bubble).to_contain_text(REASON)
     finally:
         await peer.stop()
 

@@ -188,3 +188,17 @@ async def test_sweep_requeues_lost_pending_and_fails_stuck_sending(seeded, setti
     assert await send_email_ack(ctx, lost) == "sent"
     assert [r.rcpt_tos for r in peer.handler.received] == [["lost@other.test"]]
     assert await sweep_email_acks(ctx) == 0  # "fresh" is younger than the grace period
+
+
+async def test_no_ack_once_an_agent_has_replied(seeded, settings, db, redis, peer):
+    cid = await email_conversation(db)
+    await pending_ack(db, cid)
+    await db.execute(
+        "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
+        " direction, author_kind, author_name, text, status)"
+        " VALUES ($1, 'email', 'mail', 'agent:1:x', 'out', 'agent', 'Maya', 'On it', 'sent')", cid)
+    ctx = job_ctx(db, redis, with_relay(settings, peer))
+    assert await send_email_ack(ctx, cid) == "agent replied first"
+    row = await ack_row(db, cid)
+    assert (row["status"], row["reason"]) == ("suppressed", "an agent replied first")
+    assert peer.handler.attempts == []

@@ -102,6 +102,13 @@ async def _claim(ctx: dict[str, Any], conversation_id: int) -> ClaimedAck | Refu
             mailbox = await inbox_mailbox(conn, row["inbox"], settings)
         except Undeliverable as exc:
             return RefusedAck(row["to_address"], str(exc))  # committed 'sending', ended below
+        if await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1"
+                " AND direction = 'out' AND author_kind = 'agent' AND NOT private)",
+                conversation_id):
+            # The ack would arrive after (or beside) a real answer: pointless, confusing.
+            await _end(conn, conversation_id, "suppressed", "an agent replied first")
+            return "agent replied first"
         if not await take_window(ctx["redis"], settings, row["to_address"], conversation_id):
             await _end(conn, conversation_id, "suppressed", "rate-limited")
             return "rate-limited"
