@@ -378,6 +378,24 @@ class CallbackUpdated(Event, tag="callback.updated", kw_only=True):
     agent_id: int | None = None
 
 
+class ContactMerged(Event, tag="contact.merged", kw_only=True):
+    """``merged_id`` now points at ``survivor_id``; its conversations moved there."""
+
+    survivor_id: int
+    merged_id: int
+    conversation_ids: list[int] = []
+    by_agent_id: int | None = None
+
+
+class ContactSplit(Event, tag="contact.split", kw_only=True):
+    """Identities (and the conversations they opened) moved to ``new_contact_id``."""
+
+    contact_id: int
+    new_contact_id: int
+    conversation_ids: list[int] = []
+    by_agent_id: int | None = None
+
+
 AnyEvent = (
     MessageCreated
     | MessageStatusChanged
@@ -399,6 +417,8 @@ AnyEvent = (
     | CallAnswered
     | CallUpdated
     | CallbackUpdated
+    | ContactMerged
+    | ContactSplit
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -407,6 +427,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AgentPresenceChanged, QueueStats, WorkItemOffered, WorkItemOfferEnded, WorkItemAccepted,
     WorkItemReassigned, WorkItemTransferred, WorkItemEscalated,
     CallRinging, CallAnswered, CallUpdated, CallbackUpdated,
+    ContactMerged, ContactSplit,
 )
 
 _event_decoder = msgspec.json.Decoder(AnyEvent)

@@ -28,6 +28,8 @@ from hub.schema import (
     CallInfo,
     CallRinging,
     CallUpdated,
+    ContactMerged,
+    ContactSplit,
     Conversation,
     ConversationAssigned,
     ConversationCreated,
@@ -96,6 +98,8 @@ SAMPLES = [
     CallUpdated(inbox="phone", call=CALL),
     CallbackUpdated(inbox="phone", callback_id=1, conversation_id=2, work_item_id=4,
                     status="dialing"),
+    ContactMerged(survivor_id=3, merged_id=9, conversation_ids=[2, 5], by_agent_id=1),
+    ContactSplit(contact_id=3, new_contact_id=11, conversation_ids=[5], by_agent_id=4),
 ]
 
 

@@ -3,14 +3,16 @@ Every route authenticates and checks the role (docs/identity.md lists who may do
 
 from __future__ import annotations
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hub.contact_merge import merge_contacts, split_contact
 from hub.errors import BadInput
 from hub.schema import Agent
 from hub.store.contacts import MAX_PAGE, contact_identities, contact_timeline
-from web.http import JSON
+from web.http import JSON, read_json
 from web.routes_api import _int_param, agent_route
 from web.state import HubState
 
@@ -39,7 +41,61 @@ async def identities(request: Request, state: HubState, agent: Agent) -> Respons
     return JSON(await contact_identities(state.pool, agent, _int_param(request, "contact_id")))
 
 
+class MergeBody(msgspec.Struct, forbid_unknown_fields=True):
+    other_id: int
+
+
+class SplitBody(msgspec.Struct, forbid_unknown_fields=True):
+    identities: list[str] = []
+    name: str = ""
+
+
+class UnmergeBody(msgspec.Struct, forbid_unknown_fields=True):
+    merge_audit_id: int
+
+
+def _positive(value: int, name: str) -> int:
+    if not 0 < value < 2**63:
+        raise BadInput(f"{name}: a contact id")
+    return value
+
+
+@agent_route("agent", write=True)
+async def merge(request: Request, state: HubState, agent: Agent) -> Response:
+    """Merge ``other_id`` into this contact (agents and above, as in Chatwoot)."""
+    body = await read_json(request, MergeBody, state.settings.http_max_body)
+    result = await merge_contacts(state.pool, state.publisher, agent,
+                                  _int_param(request, "contact_id"),
+                                  _positive(body.other_id, "other_id"))
+    return JSON(result)
+
+
+@agent_route("supervisor", write=True)
+async def split(request: Request, state: HubState, agent: Agent) -> Response:
+    """Move chosen identities (and the conversations they opened) to a new contact."""
+    body = await read_json(request, SplitBody, state.settings.http_max_body)
+    if len(body.identities) > 100:
+        raise BadInput("identities: at most 100")
+    result = await split_contact(state.pool, state.publisher, agent,
+                                 _int_param(request, "contact_id"), body.identities,
+                                 name=body.name.strip())
+    return JSON(result, status_code=201)
+
+
+@agent_route("supervisor", write=True)
+async def unmerge(request: Request, state: HubState, agent: Agent) -> Response:
+    """Undo a merge from its audit row: the merged contact comes back with what it had."""
+    body = await read_json(request, UnmergeBody, state.settings.http_max_body)
+    result = await split_contact(state.pool, state.publisher, agent,
+                                 _int_param(request, "contact_id"), [],
+                                 undo_merge=_positive(body.merge_audit_id, "merge_audit_id"))
+    return JSON(result)
+
+
 routes = [
     Route("/api/v1/contacts/{contact_id:int}/timeline", timeline),
     Route("/api/v1/contacts/{contact_id:int}/identities", identities),
+    Route("/api/v1/contacts/{contact_id:int}/merge", merge, methods=["POST"]),
+    Route("/api/v1/contacts/{contact_id:int}/split", split, methods=["POST"]),
+    Route("/api/v1/contacts/{contact_id:int}/unmerge", unmerge, methods=["POST"]),
 ]

@@ -7,11 +7,18 @@ resolved by re-reading the winner.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from hub.identity import Known, crm_attribute, identity_key, lookup_keys, resolve_sender
+from hub.identity import (
+    Known,
+    Resolution,
+    crm_attribute,
+    identity_key,
+    lookup_keys,
+    resolve_sender,
+)
 from hub.schema import Envelope, Identity
 
 
@@ -37,6 +44,27 @@ async def _read_known(conn: asyncpg.Connection, keys: set[str],
         else:
             crm_found.setdefault((r["kind"], r["value"]), set()).add(r["contact_id"])
     return Known(owners=owners, crm={k: frozenset(v) for k, v in crm_found.items()})
+
+
+async def _hold_live_contacts(conn: asyncpg.Connection, plans: Iterable[Resolution]) -> None:
+    """Key-share lock the contacts the plans chose, in id order, until commit: a merge
+    (FOR UPDATE) waits for this batch, or this batch waits for the merge and then
+    follows the tombstone to the survivor. Without it a batch that read an identity
+    just before a merge committed would attach rows to the merged contact."""
+    todo = list(plans)
+    for _ in range(32):
+        ids = sorted({p.contact_id for p in todo if p.contact_id is not None})
+        if not ids:
+            return
+        rows = await conn.fetch(
+            "SELECT id, merged_into FROM contacts WHERE id = ANY($1::bigint[])"
+            " ORDER BY id FOR KEY SHARE", ids)
+        moved = {r["id"]: r["merged_into"] for r in rows if r["merged_into"] is not None}
+        if not moved:
+            return
+        todo = [p for p in todo if p.contact_id in moved]
+        for p in todo:
+            p.contact_id = moved[p.contact_id]
 
 
 def _seed_columns(ident: Identity) -> tuple[str | None, str | None]:
@@ -66,6 +94,7 @@ async def resolve_sender_contacts(
             crm.add(attr)
     known = await _read_known(conn, keys, crm)
     plans = {k: resolve_sender(s[0], s[1], known) for k, s in sorted(senders.items())}
+    await _hold_live_contacts(conn, plans.values())
 
     # New contacts, one per sender nobody matched; seed_key correlates rows with input.
     new = [k for k, p in plans.items() if p.contact_id is None]

@@ -21,7 +21,7 @@ async function getJSON(path, opts = {}) {
 }
 
 export class ContactPanel {
-  constructor({ onOpenConversation, onChange, toast } = {}) {
+  constructor({ onOpenConversation, onChange, onContactChanged, getMe, toast } = {}) {
     this.contactId = null;
     this.timeline = [];
     this.nextBefore = null;
@@ -30,6 +30,11 @@ export class ContactPanel {
     this.loading = false;
     this.onOpenConversation = onOpenConversation || (() => {});
     this.onChange = onChange || (() => {});
+    this.onContactChanged = onContactChanged || (() => {});
+    this.getMe = getMe || (() => null);
+    this.selected = new Set();
+    this.lastMerge = null; // { audit_id, contact_id, merged_id } for the undo button
+    this.busy = false;
     this.toast = toast || ((t) => console.warn(t));
     this.convIds = new Set();
     this.refreshTimer = null;
@@ -46,7 +51,16 @@ export class ContactPanel {
 
   /** Called for every event the inbox receives. */
   onEvent(event) {
-    if (!this.contactId || !event || event.type !== "message.created") return;
+    if (!this.contactId || !event) return;
+    if (event.type === "contact.merged" || event.type === "contact.split") {
+      const touched = [event.survivor_id, event.merged_id, event.contact_id, event.new_contact_id];
+      if (touched.includes(this.contactId)) {
+        this.load(this.contactId, { quiet: true });
+        this.onContactChanged();
+      }
+      return;
+    }
+    if (event.type !== "message.created") return;
     if (!this.convIds.has(event.message.conversation_id)) return;
     clearTimeout(this.refreshTimer);
     this.refreshTimer = setTimeout(() => this.load(this.contactId, { quiet: true }), 300);
@@ -59,6 +73,7 @@ export class ContactPanel {
       this.nextBefore = null;
       this.ids = null;
       this.convIds = new Set();
+      this.selected = new Set();
       this.error = "";
     }
     if (!id) return;
@@ -96,22 +111,103 @@ export class ContactPanel {
     }
   }
 
+  isSupervisor() {
+    const me = this.getMe();
+    return !!me && (me.role === "supervisor" || me.role === "admin");
+  }
+
+  async act(path, body, okText) {
+    if (this.busy) return null;
+    this.busy = true;
+    this.onChange();
+    try {
+      const res = await getJSON(path, { method: "POST", body: JSON.stringify(body) });
+      this.toast(okText, "ok");
+      return res;
+    } catch (e) {
+      this.toast(`${e.message}`);
+      return null;
+    } finally {
+      this.busy = false;
+      this.onChange();
+    }
+  }
+
+  async merge(otherId) {
+    const id = this.contactId;
+    if (!id || !otherId || otherId === id) return;
+    if (!window.confirm(`Merge contact #${otherId} into this contact? Its identities, conversations and history move here.`)) return;
+    const res = await this.act(`/api/v1/contacts/${id}/merge`, { other_id: otherId }, `Merged contact #${otherId} into #${id}.`);
+    if (res) {
+      this.lastMerge = { audit_id: res.audit_id, contact_id: id, merged_id: otherId };
+      await this.load(id, { quiet: true });
+      this.onContactChanged();
+    }
+  }
+
+  async undoMerge() {
+    const m = this.lastMerge;
+    if (!m) return;
+    const res = await this.act(`/api/v1/contacts/${m.contact_id}/unmerge`, { merge_audit_id: m.audit_id }, `Restored contact #${m.merged_id}.`);
+    if (res) {
+      this.lastMerge = null;
+      await this.load(this.contactId, { quiet: true });
+      this.onContactChanged();
+    }
+  }
+
+  async split() {
+    const id = this.contactId;
+    const keys = [...this.selected];
+    if (!id || !keys.length) return;
+    if (!window.confirm(`Move ${keys.join(", ")} and the conversations they started to a new contact?`)) return;
+    const res = await this.act(`/api/v1/contacts/${id}/split`, { identities: keys }, "Split into a new contact.");
+    if (res) {
+      this.selected = new Set();
+      await this.load(id, { quiet: true });
+      this.onContactChanged();
+    }
+  }
+
   identitySection() {
     const ids = this.ids;
+    const sup = this.isSupervisor();
     const body = [];
     if (ids) {
+      for (const i of ids.identities) {
+        const key = `${i.kind}:${i.value}`;
+        body.push(el("li", { class: "small", "data-testid": "identity", "data-key": key },
+          sup && ids.identities.length > 1
+            ? el("input", { type: "checkbox", "aria-label": `Select ${key}`, checked: this.selected.has(key),
+                onchange: (e) => { if (e.target.checked) this.selected.add(key); else this.selected.delete(key); this.onChange(); } })
+            : null,
+          el("span", { class: "k", text: i.kind }), el("span", { class: "v", title: i.value, text: i.value })));
+      }
       for (const c of ids.claims) {
         body.push(el("li", { class: "small muted", "data-testid": "claim" },
           `unverified ${c.kind}: ${c.value}${c.source ? ` (from ${c.source})` : ""}`));
       }
-      for (const s of ids.suggestions) {
-        body.push(el("li", { class: "small", "data-testid": "merge-suggestion", "data-contact": String(s.contact_id) },
-          el("span", { text: `Possibly the same person: #${s.contact_id} ${s.name} (${s.identity})` })));
+      for (const sug of ids.suggestions) {
+        body.push(el("li", { class: "small", "data-testid": "merge-suggestion", "data-contact": String(sug.contact_id) },
+          el("span", { class: "grow", text: `Possibly the same person: #${sug.contact_id} ${sug.name} (${sug.identity}) ` }),
+          el("button", { type: "button", class: "btn btn-ghost small", disabled: this.busy, "data-testid": "merge-suggested",
+            onclick: () => this.merge(sug.contact_id), text: "Merge here" })));
       }
     }
+    const input = el("input", { type: "number", min: "1", placeholder: "Contact #", class: "small", "data-testid": "merge-id", "aria-label": "Contact id to merge into this one" });
+    const tools = el("div", { class: "row-between small" },
+      el("form", { class: "merge-form", onsubmit: (e) => { e.preventDefault(); this.merge(parseInt(input.value, 10)); } },
+        input, el("button", { type: "submit", class: "btn btn-ghost small", disabled: this.busy, "data-testid": "merge-submit", text: "Merge into this" })),
+      sup && this.selected.size
+        ? el("button", { type: "button", class: "btn btn-ghost small", disabled: this.busy, "data-testid": "split-submit", onclick: () => this.split(), text: `Split ${this.selected.size} off` })
+        : null);
+    const undo = sup && this.lastMerge && this.lastMerge.contact_id === this.contactId
+      ? el("button", { type: "button", class: "btn btn-ghost small", disabled: this.busy, "data-testid": "unmerge", onclick: () => this.undoMerge(), text: `Undo merge of #${this.lastMerge.merged_id}` })
+      : null;
     return el("section", { class: "ctx-section", "data-testid": "identity-panel" },
-      el("h3", null, "Identity"),
-      body.length ? el("ul", { class: "kv" }, body) : el("p", { class: "muted small", text: "No unverified claims." }));
+      el("h3", null, "Identities"),
+      body.length ? el("ul", { class: "idl" }, body) : el("p", { class: "muted small", text: "Loading…" }),
+      tools, undo);
   }
 
   timelineSection() {

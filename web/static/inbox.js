@@ -55,7 +55,9 @@ const routing = new RoutingPanel({
 const contactPanel = new ContactPanel({
   onOpenConversation: (id) => selectConversation(id),
   onChange: () => scheduleRender(),
-  toast: (t) => toast(t),
+  onContactChanged: () => reloadAll().catch((e) => toast(`Reload failed: ${e.message}`)),
+  getMe: () => store.me,
+  toast: (t, tone) => toast(t, tone),
 });
 
 // ---------------------------------------------------------------------------- utilities
