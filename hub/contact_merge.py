@@ -91,16 +91,19 @@ async def merge_contacts(pool: asyncpg.Pool, publisher: Publisher, actor: Agent,
             keep, gone = contacts[survivor_id], contacts[merged_id]
 
             convs = await conn.fetch(
-                "SELECT id, inbox, channel, contact_id, status, assignee_id FROM conversations"
+                "SELECT id, inbox, channel, contact_id, status, assignee_id, thread_key"
+                " FROM conversations"
                 " WHERE contact_id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
                 [survivor_id, merged_id])
-            open_kept = {c["inbox"]: c for c in convs
-                         if c["contact_id"] == survivor_id and c["status"] != "resolved"}
-            # One open conversation per contact and inbox: the merged contact's one is
-            # resolved with a note in both, its messages stay where they are.
+            # One open conversation per contact and inbox (email cases, which carry a
+            # thread key, are exempt): the merged contact's one is resolved with a note
+            # in both, its messages stay where they are.
+            open_kept = {c["inbox"]: c for c in convs if c["contact_id"] == survivor_id
+                         and c["status"] != "resolved" and c["thread_key"] is None}
             resolved: list[dict[str, int]] = []
             for c in convs:
-                if c["contact_id"] != merged_id or c["status"] == "resolved":
+                if (c["contact_id"] != merged_id or c["status"] == "resolved"
+                        or c["thread_key"] is not None):
                     continue
                 other = open_kept.get(c["inbox"])
                 if other is None:
