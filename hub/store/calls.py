@@ -212,26 +212,28 @@ class VoiceBatch:
 
     async def apply_call_event(self, ingest_id: str, env: Envelope, sig: CallSignal) -> None:
         inbox = env.channel_account
+        # Record the event (once) and, for a call we have not seen yet, insert a
+        # placeholder row (state '') that takes the lock: one round trip.
         fresh = await self.conn.fetchval(
-            "INSERT INTO call_events (inbox, call_id, event_key, signal, received_at)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
-            inbox, sig.call_id, env.provider_id, sig.kind, env.received_at)
+            "WITH ev AS (INSERT INTO call_events (inbox, call_id, event_key, signal,"
+            "   received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1),"
+            " ph AS (INSERT INTO calls (inbox, call_id, direction, state, started_at)"
+            "   SELECT $1, $2, $6, '', $7 WHERE EXISTS (SELECT 1 FROM ev)"
+            "   ON CONFLICT (inbox, call_id) DO NOTHING)"
+            " SELECT EXISTS (SELECT 1 FROM ev)",
+            inbox, sig.call_id, env.provider_id, sig.kind, env.received_at, sig.direction,
+            sig.at)
         if not fresh:
             self.result.duplicates += 1
             return
-        # A placeholder row (state '') takes the lock for a call we have not seen yet.
-        await self.conn.execute(
-            "INSERT INTO calls (inbox, call_id, direction, state, started_at)"
-            " VALUES ($1, $2, $3, '', $4) ON CONFLICT (inbox, call_id) DO NOTHING",
-            inbox, sig.call_id, sig.direction, sig.at)
         row = await self.conn.fetchrow(
             f"SELECT {_CALL_COLS} FROM calls WHERE inbox = $1 AND call_id = $2 FOR UPDATE",
             inbox, sig.call_id)
         tr = apply_signal(_record(row), sig)
-        await self.conn.execute(
-            "UPDATE call_events SET effects = $4 WHERE inbox = $1 AND call_id = $2"
-            " AND event_key = $3", inbox, sig.call_id, env.provider_id, list(tr.effects))
         if tr.effects == ("ignored",):
+            await self.conn.execute(
+                "UPDATE call_events SET effects = $4 WHERE inbox = $1 AND call_id = $2"
+                " AND event_key = $3", inbox, sig.call_id, env.provider_id, ["ignored"])
             self.result.duplicates += 1
             return
         await self._store_transition(ingest_id, env, row, tr)
@@ -258,7 +260,10 @@ class VoiceBatch:
             if answering_agent is not None:
                 agent_id = answering_agent.id
         updated = await self.conn.fetchrow(
-            "UPDATE calls SET state = $3, from_number = $4, to_number = $5, queue = $6,"
+            # The event's effects are recorded in the same statement (audit trail).
+            "WITH e AS (UPDATE call_events SET effects = $19 WHERE inbox = $1"
+            "   AND call_id = $2 AND event_key = $20)"
+            " UPDATE calls SET state = $3, from_number = $4, to_number = $5, queue = $6,"
             " users = $7, answering = $8, cause = $9, ivr = $10::jsonb, agent_id = $11,"
             " conversation_id = $12, contact_id = $13, message_id = $14, started_at = $15,"
             " answered_at = $16, ended_at = $17, duration_s = $18, updated_at = now(),"
@@ -268,7 +273,7 @@ class VoiceBatch:
             inbox, rec.call_id, rec.state, rec.from_number, rec.to_number, rec.queue,
             list(rec.users), rec.answering, rec.cause, msgspec.json.encode(rec.ivr).decode(),
             agent_id, conv_id, contact_id, message_id, rec.started_at, rec.answered_at,
-            rec.ended_at, rec.duration_s)
+            rec.ended_at, rec.duration_s, list(effects), env.provider_id)
         info = call_info(updated)
         self.events.append(CallUpdated(inbox=inbox, call=info))
         linked = env.attributes.get("callback_id", "")

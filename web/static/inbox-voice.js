@@ -170,6 +170,7 @@ function close() {
   current = null;
   panel.hidden = true;
   panel.replaceChildren();
+  renderCallbacks();
 }
 
 async function render() {
@@ -195,7 +196,62 @@ async function render() {
   panel.hidden = false;
 }
 
+// ---------------------------------------------------------------- callbacks ("Call now")
+// Opening a conversation that has a waiting callback shows it with a "Call now" button;
+// `callback.updated` events keep its status live.
+
+const CB_LABEL = {
+  requested: "Waiting for a call back", offered: "Offered", dialing: "Dialing — your phone rings first",
+  connected: "Connected", completed: "Completed", failed: "Failed", cancelled: "Cancelled",
+};
+let cbView = null; // { conversation, callbacks: [...] }
+
+function renderCallbacks() {
+  if (current) return; // a live call owns the panel
+  if (!cbView || !cbView.callbacks.length) { panel.hidden = true; panel.replaceChildren(); return; }
+  const items = cbView.callbacks.map((cb) => {
+    const waiting = cb.status === "requested" || cb.status === "offered";
+    return el("li", { class: "vp-cb", "data-testid": "callback-item" },
+      el("strong", { text: cb.phone }),
+      el("span", { class: "vp-sub", text: ` · ${cb.source === "missed_call" ? "missed call" : cb.topic || "no topic"}` }),
+      el("div", { class: "vp-sub", "data-testid": "callback-item-status", text: `${CB_LABEL[cb.status] || cb.status}${cb.reason ? ` (${cb.reason})` : ""}` }),
+      waiting ? el("button", { type: "button", class: "btn btn-primary vp-callnow", "data-testid": "call-now", text: "Call now", onclick: () => callNow(cb) }) : null);
+  });
+  panel.replaceChildren(
+    el("header", { class: "vp-head" }, el("span", { class: "vp-state", text: "Callback" }),
+      el("button", { type: "button", class: "vp-close", "aria-label": "Close", text: "×", onclick: () => { cbView = null; renderCallbacks(); } })),
+    cbView.error ? el("p", { class: "vp-error", role: "alert", text: cbView.error }) : null,
+    el("ul", { class: "vp-list" }, items));
+  panel.hidden = false;
+}
+
+async function callNow(cb) {
+  try {
+    await api(`/api/v1/callbacks/${cb.id}/call`, { method: "POST" });
+    cb.status = "dialing";
+    cbView.error = "";
+  } catch (err) { cbView.error = err.message; }
+  renderCallbacks();
+}
+
+async function loadCallbacks() {
+  const m = /^#\/conversations\/(\d+)$/.exec(location.hash);
+  if (!m) { cbView = null; renderCallbacks(); return; }
+  const conv = Number(m[1]);
+  try {
+    const res = await api(`/api/v1/conversations/${conv}/callbacks`);
+    cbView = { conversation: conv, callbacks: res.callbacks.filter((c) => c.status !== "cancelled"), error: "" };
+  } catch (_) { cbView = null; }
+  renderCallbacks();
+}
+
 function onEvent(ev) {
+  if (ev.type === "callback.updated" && cbView && cbView.conversation === ev.conversation_id) {
+    const cb = cbView.callbacks.find((c) => c.id === ev.callback_id);
+    if (cb) { cb.status = ev.status; cb.reason = ev.reason; } else loadCallbacks();
+    renderCallbacks();
+    return;
+  }
   if (ev.type === "call.ringing" || ev.type === "call.answered") {
     const same = current && current.call.id === ev.call.id;
     current = { ...(same ? current : {}), call: ev.call, context: ev.context, known: ev.known_caller, script: ev.script || null, error: "" };
@@ -208,5 +264,7 @@ function onEvent(ev) {
 }
 
 window.addEventListener("omnihub:event", (e) => onEvent(e.detail));
+window.addEventListener("hashchange", loadCallbacks);
+loadCallbacks();
 api("/api/v1/me").then((r) => { me = r.agent || r; }).catch(() => {});
 window.omnihubVoice = { get current() { return current; } }; // debugging / tests
