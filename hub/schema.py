@@ -24,8 +24,10 @@ IdentityKind = Literal["email", "phone", "visitor", "external", "whatsapp", "mes
 ConversationStatus = Literal["open", "pending", "resolved"]
 # "ringing": an inbound PBX call ringing at agents' phones; the PBX distributes it, so
 # the router leaves it alone until it is answered (assigned) or missed (a queued callback).
+# "bot": held by a bot (``WorkItem.bot_id``); not routed until the bot hands it off
+# (back to "queued" in the target queue). docs/bots.md.
 WorkItemStatus = Literal["queued", "offered", "assigned", "wrapup", "completed", "cancelled",
-                         "ringing"]
+                         "ringing", "bot"]
 MessageStatus = Literal["received", "queued", "sending", "sent", "delivered", "read", "failed"]
 AuthorKind = Literal["contact", "agent", "bot", "system"]
 Role = Literal["agent", "supervisor", "admin"]
@@ -164,6 +166,7 @@ class WorkItem(Base, kw_only=True):
     priority: int = 0
     agent_id: int | None = None
     created_at: datetime
+    bot_id: int | None = None
 
 
 # ---- events: a closed set, tagged by "type" -------------------------------------

@@ -19,6 +19,7 @@ from web.ingest import IngestWriter
 from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
 from web.routes_api import routes as api_routes
+from web.routes_bots import routes as bot_routes
 from web.routes_callbacks import routes as callback_routes
 from web.routes_contacts import routes as contact_routes
 from web.routes_cti import routes as cti_routes
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         *page_routes,
         *api_routes,
         *contact_routes,
+        *bot_routes,
         *routing_routes,
         *email_routes,
         *cti_routes,

@@ -53,6 +53,8 @@ class _Inbox:
     # The queue's cross-channel mode: 'join' puts a message from this inbox into the
     # contact's open conversation on another channel, 'separate' opens one here.
     cross_channel: str = "separate"
+    # The active bot of the default queue: new work items go to it first (status 'bot').
+    bot_id: int | None = None
 
 
 class InboxCache:
@@ -68,10 +70,11 @@ class InboxCache:
         now = time.monotonic()
         if now - self._loaded_at > self._ttl or not slugs <= self._inboxes.keys():
             rows = await conn.fetch(
-                "SELECT i.slug, i.channel, i.default_queue, q.cross_channel"
-                " FROM inboxes i JOIN queues q ON q.slug = i.default_queue")
+                "SELECT i.slug, i.channel, i.default_queue, q.cross_channel, b.id AS bot_id"
+                " FROM inboxes i JOIN queues q ON q.slug = i.default_queue"
+                " LEFT JOIN bots b ON b.id = q.bot_id AND b.active")
             self._inboxes = {r["slug"]: _Inbox(r["slug"], r["channel"], r["default_queue"],
-                                               r["cross_channel"])
+                                               r["cross_channel"], r["bot_id"])
                              for r in rows}
             self._loaded_at = now
         return {s: self._inboxes[s] for s in slugs if s in self._inboxes}
@@ -236,17 +239,22 @@ async def create_work_items(
     conn: asyncpg.Connection, new_convs: Sequence[Conversation], inboxes: Mapping[str, _Inbox],
     events: list[AnyEvent],
 ) -> None:
-    """A queued work item in its inbox's default queue for each new conversation, and the
-    conversation.created + workitem.created events."""
+    """A work item in its inbox's default queue for each new conversation, and the
+    conversation.created + workitem.created events. A queue with a bot gives the item to
+    the bot (status 'bot', not routed) before humans."""
     if new_convs:
+        bots = [inboxes[c.inbox].bot_id for c in new_convs]
         items = await conn.fetch(
-            "INSERT INTO work_items (conversation_id, queue, channel)"
-            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"
+            "INSERT INTO work_items (conversation_id, queue, channel, status, bot_id)"
+            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
+            " $5::bigint[])"
             " RETURNING id, conversation_id, queue, channel, status, priority, agent_id,"
-            " created_at",
+            " created_at, bot_id",
             [c.id for c in new_convs],
             [inboxes[c.inbox].default_queue for c in new_convs],
             [c.channel for c in new_convs],
+            ["queued" if b is None else "bot" for b in bots],
+            bots,
         )
         item_by_conv = {r["conversation_id"]: r for r in items}
         for conv in new_convs:
@@ -255,7 +263,7 @@ async def create_work_items(
             events.append(WorkItemCreated(inbox=conv.inbox, work_item=WorkItem(
                 id=r["id"], conversation_id=r["conversation_id"], queue=r["queue"],
                 channel=r["channel"], status=r["status"], priority=r["priority"],
-                agent_id=r["agent_id"], created_at=r["created_at"],
+                agent_id=r["agent_id"], created_at=r["created_at"], bot_id=r["bot_id"],
             )))
 
 
