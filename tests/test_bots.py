@@ -18,6 +18,7 @@ from tests.helpers import (
     agent_http,
     agent_ws,
     api_post,
+    eventually,
     is_event,
     login,
     new_id,
@@ -228,3 +229,50 @@ async def test_bot_admin_routes_are_admin_only(hub, db):
         listed = (await client.get("/api/v1/bots")).json()["bots"]
         assert listed == []
     assert await db.fetchval("SELECT count(*) FROM bots") == 0
+
+
+async def test_bot_rest_api(hub, db):
+    import httpx
+
+    _, token = await _make_bot(hub, "Resty")
+    auth = {"Authorization": f"Bearer {token}"}
+    widget = await widget_ws(hub.ws_url, "https://shop.example")
+    await recv_json(widget)
+    await _customer_says(widget, "rest bot, are you there?")
+    async with httpx.AsyncClient(base_url=hub.base_url) as client:
+        async def held():
+            r = await client.get("/api/v1/bot/conversations", headers=auth)
+            return r.json()["conversations"] if r.json()["conversations"] else None
+        (conv,) = await eventually(held)
+        assert conv["messages"][0]["text"] == "rest bot, are you there?"
+        cid = conv["id"]
+        url = f"/api/v1/bot/conversations/{cid}"
+        r = await client.post(f"{url}/messages", headers=auth,
+                              json={"text": "Yes!", "client_id": "r1"})
+        assert r.status_code == 201 and r.json()["message"]["author"]["kind"] == "bot"
+        r2 = await client.post(f"{url}/messages", headers=auth,
+                               json={"text": "Yes!", "client_id": "r1"})
+        assert r2.status_code == 200 and r2.json()["message"]["id"] == r.json()["message"]["id"]
+        await recv_until(widget, lambda f: _bot_said(f, "Yes!"))
+        for path, body, headers, code in (
+            ("messages", {"text": "x", "client_id": "r2"}, {}, 401),
+            ("messages", {"text": "x", "client_id": "r2"},
+             {"Authorization": "Bearer ohb_nope"}, 401),
+            ("messages", {"text": "", "client_id": "r2"}, auth, 400),
+            ("messages", {"text": "x"}, auth, 400),
+            ("handoff", {"queue": "nope", "reason": "r"}, auth, 400),
+            ("handoff", {"queue": "sales", "reason": ""}, auth, 400),
+        ):
+            r = await client.post(f"{url}/{path}", headers=headers, json=body)
+            assert r.status_code == code, (path, body, r.text)
+        r = await client.post("/api/v1/bot/conversations/999999/messages", headers=auth,
+                              json={"text": "x", "client_id": "r3"})
+        assert r.status_code == 403 and r.json()["error"] == "not_held"
+        r = await client.post(f"{url}/handoff", headers=auth,
+                              json={"queue": "sales", "reason": "needs sales"})
+        assert r.status_code == 200 and r.json()["work_item"]["status"] == "queued"
+        r = await client.post(f"{url}/handoff", headers=auth,
+                              json={"queue": "sales", "reason": "again"})
+        assert r.status_code == 403  # no longer held
+    assert await db.fetchval("SELECT count(*) FROM messages WHERE author_kind = 'bot'") == 1
+    await widget.close()

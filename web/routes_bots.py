@@ -9,9 +9,10 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from hub import bots
-from hub.errors import BadInput
+from hub.errors import BadInput, NotFound
 from hub.schema import Agent
 from web.http import JSON, read_json
+from web.jobs import enqueue_delivery
 from web.realtime.bot_socket import bot_socket
 from web.routes_api import agent_route
 from web.state import HubState
@@ -52,9 +53,67 @@ async def set_queue_bot(request: Request, state: HubState, agent: Agent) -> Resp
     return JSON({"queue": queue, "bot_id": body.bot_id})
 
 
+# ---- the bot's own REST API (bearer bot token): for bots without a socket ---------
+
+
+class BotReplyBody(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    client_id: str
+
+
+class BotHandoffBody(msgspec.Struct, forbid_unknown_fields=True):
+    queue: str
+    reason: str
+
+
+async def _bot(request: Request) -> tuple[HubState, bots.Bot]:
+    state: HubState = request.app.state.hub
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        token = ""
+    return state, await bots.authenticate_bot(state.pool, token.strip())
+
+
+def _conversation_id(request: Request) -> int:
+    value = request.path_params["conversation_id"]
+    if not 0 < value < 2**63:
+        raise NotFound("no such conversation")
+    return int(value)
+
+
+async def bot_conversations(request: Request) -> Response:
+    state, bot = await _bot(request)
+    return JSON({"bot": {"id": bot.id, "name": bot.name},
+                 "conversations": await bots.held_conversations(state.pool, bot)})
+
+
+async def bot_reply(request: Request) -> Response:
+    state, bot = await _bot(request)
+    body = await read_json(request, BotReplyBody, state.settings.http_max_body)
+    message, created = await bots.post_bot_reply(
+        state.pool, state.publisher, bot, _conversation_id(request), text=body.text,
+        client_id=body.client_id)
+    if created:
+        await enqueue_delivery(state.redis, state.settings, message)
+    return JSON({"message": message}, status_code=201 if created else 200)
+
+
+async def bot_handoff(request: Request) -> Response:
+    state, bot = await _bot(request)
+    body = await read_json(request, BotHandoffBody, state.settings.http_max_body)
+    item = await bots.hand_off(state.pool, state.publisher, bot, _conversation_id(request),
+                               queue=body.queue, reason=body.reason)
+    return JSON({"work_item": item})
+
+
 routes = [
     Route("/api/v1/bots", create, methods=["POST"]),
     Route("/api/v1/bots", list_bots, methods=["GET"]),
     Route("/api/v1/queues/{queue}/bot", set_queue_bot, methods=["POST"]),
     WebSocketRoute("/ws/bot", bot_socket),
+    Route("/api/v1/bot/conversations", bot_conversations),
+    Route("/api/v1/bot/conversations/{conversation_id:int}/messages", bot_reply,
+          methods=["POST"]),
+    Route("/api/v1/bot/conversations/{conversation_id:int}/handoff", bot_handoff,
+          methods=["POST"]),
 ]
