@@ -221,3 +221,29 @@ async def test_join_mode_puts_other_channels_in_the_open_conversation(db, channe
     assert new_conv != conv and contact == anna["id"]
     inbox = await db.fetchval("SELECT inbox FROM conversations WHERE id = $1", new_conv)
     assert inbox == "sms"
+
+
+def test_api_integration_vouches_for_every_identity_it_sends():
+    from channels.api import ApiInboundMessage, envelope_from_api
+
+    e = envelope_from_api("api", ApiInboundMessage(
+        source_id="shop-7", text="hi", email="Ann@X.test", phone="030 1234567"), NOW, "DE")
+    assert (e.sender.kind, e.sender.value) == ("email", "ann@x.test")
+    assert [(i.kind, i.value) for i in e.linked] == [("phone", "+49301234567"),
+                                                     ("external", "shop-7")]
+    with pytest.raises(BadInput):  # no region: a national number is refused
+        envelope_from_api("api", ApiInboundMessage(source_id="s", text="hi",
+                                                   phone="030 1234567"), NOW)
+
+
+async def test_api_message_links_a_new_email_to_the_contact_of_its_phone(db, channels):
+    from channels.api import ApiInboundMessage, envelope_from_api
+
+    anna = channels
+    e = envelope_from_api("api", ApiInboundMessage(
+        source_id="shop-anna", text="order question", email="anna.new@x.test",
+        phone=anna["phone"], message_id="api1"), NOW)
+    await store(db, e)
+    assert (await conv_of(db, "api1"))[1] == anna["id"]
+    assert await contact_of(db, "email:anna.new@x.test") == anna["id"]
+    assert await contact_of(db, "external:shop-anna") == anna["id"]

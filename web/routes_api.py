@@ -142,7 +142,8 @@ async def api_inbound_message(request: Request) -> Response:
     if inbox.channel != "api":
         raise BadInput("inbox is not an API inbox")
     body = await read_json(request, ApiInboundMessage, state.settings.http_max_body)
-    env = envelope_from_api(inbox.slug, body, datetime.now(UTC))
+    env = envelope_from_api(inbox.slug, body, datetime.now(UTC),
+                            state.settings.default_phone_region or None)
     stream_id = await state.ingest.submit(env)
     return JSON({"accepted": True, "stream_id": stream_id, "provider_id": env.provider_id},
                 status_code=202)

@@ -37,15 +37,26 @@ def verify_api_token(expected_hash: str | None, authorization: str) -> None:
         raise Unauthorized("invalid token for this inbox")
 
 
-def sender_identity(msg: ApiInboundMessage) -> Identity:
+def api_identities(msg: ApiInboundMessage, default_region: str | None = None
+                   ) -> list[Identity]:
+    """The customer's identities, most specific first: email, phone, external id. The
+    integration authenticates with the inbox token, so all of them are verified (the
+    first is the sender, the others are linked; docs/identity.md)."""
+    out = []
     if msg.email:
-        return normalise_identity("email", msg.email)
+        out.append(normalise_identity("email", msg.email))
     if msg.phone:
-        return normalise_identity("phone", msg.phone)
-    return normalise_identity("external", msg.source_id)
+        out.append(normalise_identity("phone", msg.phone, default_region=default_region))
+    out.append(normalise_identity("external", msg.source_id))
+    return out
 
 
-def envelope_from_api(inbox: str, msg: ApiInboundMessage, now: datetime) -> Envelope:
+def sender_identity(msg: ApiInboundMessage) -> Identity:
+    return api_identities(msg)[0]
+
+
+def envelope_from_api(inbox: str, msg: ApiInboundMessage, now: datetime,
+                      default_region: str | None = None) -> Envelope:
     text = msg.text.strip()
     if not text:
         raise BadInput("text: must not be empty")
@@ -53,12 +64,14 @@ def envelope_from_api(inbox: str, msg: ApiInboundMessage, now: datetime) -> Enve
         raise BadInput("text: at most 20000 characters")
     if len(msg.message_id) > 200:
         raise BadInput("message_id: at most 200 characters")
+    identities = api_identities(msg, default_region)
     return Envelope(
         channel=CHANNEL,
         channel_account=inbox,
         # Without a message_id the integration gets no retry safety; say so in the docs.
         provider_id=msg.message_id or f"gen:{uuid.uuid4()}",
-        sender=sender_identity(msg),
+        sender=identities[0],
+        linked=tuple(identities[1:]),
         sender_name=msg.name[:200],
         text=text,
         received_at=now,
