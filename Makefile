@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 1800
 PYTEST_ARGS ?=
 
-.PHONY: dev test lint bench bench-router clean reset-dev venv
+.PHONY: dev test lint bench bench-router bench-email clean reset-dev venv
 
 venv: $(STAMP)
 
@@ -38,6 +38,9 @@ bench: $(STAMP)
 
 bench-router: $(STAMP)
 	$(BIN)/python -m bench.router
+
+bench-email: $(STAMP)
+	$(BIN)/python -m bench.email_inbound
 
 # Caches and build output. The dev data in ./.omnihub survives; see reset-dev.
 clean:
