@@ -75,8 +75,9 @@ async def test_ring_answer_hangup(hub, db):
     item = await db.fetchrow("SELECT * FROM work_items WHERE conversation_id = $1", conv["id"])
     assert (item["status"], item["agent_id"], item["channel"]) == ("wrapup", agent1, "voice")
     msgs = await db.fetch("SELECT * FROM messages WHERE conversation_id = $1", conv["id"])
-    assert [m["provider_id"] for m in msgs] == [f"call:{cid}"]
+    assert [m["provider_id"] for m in msgs] == [f"call:{cid}", f"call:{cid}:end"]
     assert "Incoming call from +493055571600" in msgs[0]["text"]
+    assert msgs[1]["text"] == "Call ended · 2:00 · Maya Schneider"
     assert await db.fetchval("SELECT count(*) FROM callbacks") == 0
     import json
     assert json.loads(row["ivr"]) == {"account": "AC-4100000", "menu": "2-1", "language": "de"}
@@ -276,3 +277,31 @@ async def test_ringing_call_items_are_not_routed_until_answered_or_missed(hub, d
     await eventually(lambda: db.fetchrow(
         "SELECT 1 FROM work_items WHERE conversation_id = $1 AND status = 'cancelled'",
         frow["conversation_id"]))
+
+
+async def test_calls_appear_in_the_customers_cross_channel_timeline(hub, db):
+    from tests.helpers import agent_http, api_post
+
+    contact = await db.fetchrow(
+        "SELECT * FROM contacts WHERE phone LIKE '+49%' ORDER BY id LIMIT 1")
+    # the same customer wrote through the API channel before calling
+    resp = await api_post(hub.base_url, hub.seed["api_token"],
+                          {"source_id": "shop-1", "phone": contact["phone"],
+                           "text": "Where is my order?", "message_id": new_id()})
+    assert resp.status_code == 202
+    cid = new_id()
+    await post(hub, ev("newCall", cid, **{"from": contact["phone"].lstrip("+")}))
+    await post(hub, ev("hangup", cid, **{"from": contact["phone"].lstrip("+")}, cause="cancel"))
+    await call_row(db, cid, "missed")
+
+    async def timeline() -> Any:
+        async with agent_http(hub.base_url, await login(hub.base_url)) as agent:
+            r = await agent.get(f"/api/v1/contacts/{contact['id']}/timeline")
+            assert r.status_code == 200, r.text
+            items = r.json()["items"]
+            return items if len(items) >= 3 else None
+    items = await eventually(timeline)
+    by_channel = [(i["message"]["channel"], i["message"]["text"]) for i in items]
+    assert ("api", "Where is my order?") in by_channel
+    assert ("voice", "Incoming call from " + contact["phone"]) in by_channel
+    assert ("voice", "Missed call (cancel) — a callback is queued") in by_channel

@@ -150,3 +150,67 @@ async def test_admin_replaces_dispositions(hub):
     async with agent_http(hub.base_url, await login(hub.base_url)) as agent:
         resp = await agent.put("/api/v1/voice/dispositions", json={"dispositions": []})
         assert resp.status_code == 403
+
+
+async def test_admin_manages_cti_endpoints_extensions_and_originators(hub, db):
+    async with agent_http(hub.base_url, await login(hub.base_url, ADMIN)) as admin:
+        made = await admin.post("/api/v1/voice/cti-endpoints", json={
+            "inbox": "phone", "name": "Branch PBX", "blocked_callers": ["+49180*"],
+            "caller_id_rules": [{"dest": "33*", "caller_id": "+33199000000"}]})
+        assert made.status_code == 201, made.text
+        token = made.json()["token"]
+        ep = made.json()["cti_endpoint"]
+        stored = await db.fetchval("SELECT token_hash FROM cti_endpoints WHERE id = $1",
+                                   ep["id"])
+        assert token not in stored  # only the hash is kept
+        async with httpx.AsyncClient(base_url=hub.base_url) as pbx:
+            reject = await pbx.post(f"/cti/{token}/events", json={
+                "event": "newCall", "callId": new_id(), "direction": "in",
+                "from": "4918012345", "to": "4930123"})
+            assert reject.json() == {"action": "reject", "reason": "busy"}
+            dial = await pbx.post(f"/cti/{token}/events", json={
+                "event": "newCall", "callId": new_id(), "direction": "out",
+                "from": "101", "to": "33612345678"})
+            assert dial.json()["caller_id"] == "33199000000"
+        for bad in ({"inbox": "web"}, {"inbox": "phone", "region": "germany"},
+                    {"inbox": "phone", "blocked_callers": ["DROP TABLE"]},
+                    {"inbox": "phone", "caller_id_rules": [{"dest": "1*", "caller_id": "1*"}]}):
+            resp = await admin.post("/api/v1/voice/cti-endpoints", json=bad)
+            assert resp.status_code == 400, bad
+        upd = await admin.put(f"/api/v1/voice/cti-endpoints/{ep['id']}",
+                              json={"inbox": "phone", "name": "Renamed"})
+        assert upd.status_code == 200 and upd.json()["cti_endpoint"]["name"] == "Renamed"
+        assert (await admin.put("/api/v1/voice/cti-endpoints/999999",
+                                json={"inbox": "phone"})).status_code == 404
+
+        agent1 = hub.seed["agents"]["agent1@demo.omnihub.test"]
+        ext = await admin.put("/api/v1/voice/extensions", json={"extensions": [
+            {"extension": "201", "agent_id": agent1}]})
+        assert ext.status_code == 200
+        assert (await admin.put("/api/v1/voice/extensions", json={"extensions": [
+            {"extension": "1", "agent_id": 999999}]})).status_code == 400
+        assert await db.fetchval("SELECT agent_id FROM agent_extensions WHERE extension ="
+                                 " '201'") == agent1
+
+        orig = await admin.put("/api/v1/voice/originators/phone", json={
+            "kind": "twilio", "config": {"account_sid": "AC1", "auth_token": "tok",
+                                         "caller_id": "+12025550100"}})
+        assert orig.status_code == 200
+        assert orig.json()["originator"]["config"]["auth_token"] == "********"
+        again = await admin.put("/api/v1/voice/originators/phone", json={
+            "kind": "twilio", "config": {"account_sid": "AC2", "auth_token": "********",
+                                         "caller_id": "+12025550100"}})
+        assert again.status_code == 200
+        import json as _json
+        cfg = _json.loads(await db.fetchval(
+            "SELECT config FROM voice_originators WHERE inbox = 'phone'"))
+        assert (cfg["account_sid"], cfg["auth_token"]) == ("AC2", "tok")  # secret kept
+        assert (await admin.put("/api/v1/voice/originators/phone", json={
+            "kind": "ami", "config": {"host": "pbx"}})).status_code == 400
+        shown = (await admin.get("/api/v1/voice/config")).json()
+        assert {e["name"] for e in shown["cti_endpoints"]} >= {"Renamed", "Demo PBX"}
+        assert shown["originators"][0]["config"]["auth_token"] == "********"
+    async with agent_http(hub.base_url, await login(hub.base_url)) as agent:
+        assert (await agent.get("/api/v1/voice/config")).status_code == 403
+        assert (await agent.put("/api/v1/voice/extensions",
+                                json={"extensions": []})).status_code == 403

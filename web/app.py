@@ -28,6 +28,7 @@ from web.routes_email import routes as email_routes
 from web.routes_pages import routes as page_routes
 from web.routes_routing import routes as routing_routes
 from web.routes_voice import routes as voice_routes
+from web.routes_voice_admin import routes as voice_admin_routes
 from web.state import HubState
 
 log = logging.getLogger("omnihub.web")
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
         *cti_routes,
         *callback_routes,
         *voice_routes,
+        *voice_admin_routes,
         *(devmail_routes if settings.dev_mailbox_dir else []),  # make dev only
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),

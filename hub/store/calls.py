@@ -315,6 +315,13 @@ class VoiceBatch:
                 source_key=f"missed:{inbox}:{rec.call_id}", source="missed_call", conv=conv,
                 contact_id=contact_id, phone=rec.customer_number, topic="missed call",
                 language=rec.ivr.get("language", ""))
+        if "ended" in effects:
+            # The end of the call in the customer's timeline (one row per call).
+            conv = conv or await self._conversation_by_id(conv_id)
+            agent_name = await self.conn.fetchval(
+                "SELECT name FROM agents WHERE id = $1", agent_id) if agent_id else None
+            await self._message(env, conv, f"call:{rec.call_id}:end",
+                                end_text(rec, agent_name or ""), ingest_id)
         if "ringing" in effects or "answered" in effects:
             await self._pop(env, rec, info, contact_id, effects, answering_agent)
 
@@ -378,6 +385,18 @@ class VoiceBatch:
             self.events.append(kind(
                 inbox=inbox, agent_id=agent.id if agent else None, call=info,
                 context=context, known_caller=known, script=script))
+
+
+def end_text(rec: CallRecord, agent_name: str) -> str:
+    duration = rec.duration_s
+    talk = f"{duration // 60}:{duration % 60:02d}" if duration is not None else ""
+    if rec.state == "completed":
+        return "Call ended" + (f" · {talk}" if talk else "") + (
+            f" · {agent_name}" if agent_name else "")
+    if rec.state == "missed":
+        return f"Missed call ({rec.cause}) — a callback is queued"
+    labels = {"forwarded": "Call forwarded", "not_answered": f"Not answered ({rec.cause})"}
+    return labels.get(rec.state, f"Call {rec.state}")
 
 
 def call_attributes(rec: CallRecord) -> dict[str, str]:

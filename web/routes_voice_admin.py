@@ -1,0 +1,216 @@
+"""Admin REST for telephony settings: CTI endpoints (token shown once), block list and
+caller-id rules, agent extensions, click-to-call originators. Admin role + Origin on
+writes; secrets never come back (masked). Changes reach the CTI edge within its 5 s
+cache."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.errors import BadInput, NotFound
+from hub.schema import Agent
+from web.http import JSON, read_json
+from web.routes_api import _int_param, agent_route
+from web.routes_cti import hash_cti_token
+from web.state import HubState
+
+_PATTERN = re.compile(r"^[+0-9* ]{1,40}$")
+_REGION = re.compile(r"^[A-Z]{2}$")
+_EXTENSION = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
+_SECRET_KEYS = {"secret", "auth_token"}
+_REQUIRED = {"ami": ("host", "username", "secret"),
+             "twilio": ("account_sid", "auth_token", "caller_id")}
+
+
+class CallerIdRuleBody(msgspec.Struct, forbid_unknown_fields=True):
+    dest: str
+    caller_id: str
+
+
+class CtiEndpointBody(msgspec.Struct, forbid_unknown_fields=True):
+    inbox: str
+    name: str = ""
+    region: str = "DE"
+    blocked_callers: list[str] = []
+    caller_id_rules: list[CallerIdRuleBody] = []
+    default_caller_id: str = ""
+
+
+async def _voice_inbox(state: HubState, slug: str) -> str:
+    try:
+        inbox = await state.inbox(slug)
+    except NotFound:
+        raise BadInput("inbox: no such inbox") from None
+    if inbox.channel != "voice":
+        raise BadInput("inbox: not a voice inbox")
+    return inbox.slug
+
+
+def _check_endpoint(body: CtiEndpointBody) -> None:
+    if not _REGION.match(body.region):
+        raise BadInput("region: two capital letters (ISO 3166), e.g. DE")
+    if len(body.name) > 100:
+        raise BadInput("name: at most 100 characters")
+    if len(body.blocked_callers) > 1000 or len(body.caller_id_rules) > 200:
+        raise BadInput("at most 1000 blocked callers and 200 caller-id rules")
+    for pattern in body.blocked_callers:
+        if not _PATTERN.match(pattern):
+            raise BadInput(f"blocked_callers: {pattern[:40]!r} is not a number pattern"
+                           " (digits, +, spaces, * wildcard)")
+    for rule in body.caller_id_rules:
+        if not _PATTERN.match(rule.dest) or not _PATTERN.match(rule.caller_id) \
+                or "*" in rule.caller_id:
+            raise BadInput(f"caller_id_rules: bad rule {rule.dest[:40]!r}")
+    if body.default_caller_id and (not _PATTERN.match(body.default_caller_id)
+                                   or "*" in body.default_caller_id):
+        raise BadInput("default_caller_id: a number")
+
+
+def _endpoint_row(r: Any) -> dict[str, Any]:
+    return {"id": r["id"], "inbox": r["inbox"], "name": r["name"], "region": r["region"],
+            "blocked_callers": list(r["blocked_callers"]),
+            "caller_id_rules": msgspec.json.decode(r["caller_id_rules"]),
+            "default_caller_id": r["default_caller_id"]}
+
+
+def _masked(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("********" if k in _SECRET_KEYS and v else v) for k, v in config.items()}
+
+
+@agent_route("admin")
+async def get_config(request: Request, state: HubState, agent: Agent) -> Response:
+    endpoints = await state.pool.fetch(
+        "SELECT id, inbox, name, region, blocked_callers, caller_id_rules, default_caller_id"
+        " FROM cti_endpoints ORDER BY id")
+    extensions = await state.pool.fetch(
+        "SELECT e.extension, e.agent_id, a.name FROM agent_extensions e JOIN agents a"
+        " ON a.id = e.agent_id ORDER BY e.extension")
+    originators = await state.pool.fetch(
+        "SELECT inbox, kind, config FROM voice_originators ORDER BY inbox")
+    return JSON({
+        "cti_endpoints": [_endpoint_row(r) for r in endpoints],
+        "extensions": [dict(r) for r in extensions],
+        "originators": [{"inbox": r["inbox"], "kind": r["kind"],
+                         "config": _masked(msgspec.json.decode(r["config"]))}
+                        for r in originators],
+    })
+
+
+@agent_route("admin", write=True)
+async def create_endpoint(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, CtiEndpointBody, state.settings.http_max_body)
+    _check_endpoint(body)
+    inbox = await _voice_inbox(state, body.inbox)
+    token = "cti_" + secrets.token_urlsafe(30)
+    r = await state.pool.fetchrow(
+        "INSERT INTO cti_endpoints (inbox, name, token_hash, region, blocked_callers,"
+        " caller_id_rules, default_caller_id) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
+        " RETURNING id, inbox, name, region, blocked_callers, caller_id_rules,"
+        " default_caller_id", inbox, body.name, hash_cti_token(token), body.region,
+        body.blocked_callers, msgspec.json.encode(body.caller_id_rules).decode(),
+        body.default_caller_id)
+    # The token is shown once; only its hash is stored.
+    return JSON({"cti_endpoint": _endpoint_row(r), "token": token,
+                 "url": f"/cti/{token}/events"}, status_code=201)
+
+
+@agent_route("admin", write=True)
+async def update_endpoint(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, CtiEndpointBody, state.settings.http_max_body)
+    _check_endpoint(body)
+    inbox = await _voice_inbox(state, body.inbox)
+    r = await state.pool.fetchrow(
+        "UPDATE cti_endpoints SET inbox = $2, name = $3, region = $4, blocked_callers = $5,"
+        " caller_id_rules = $6::jsonb, default_caller_id = $7 WHERE id = $1"
+        " RETURNING id, inbox, name, region, blocked_callers, caller_id_rules,"
+        " default_caller_id", _int_param(request, "endpoint"), inbox, body.name,
+        body.region, body.blocked_callers,
+        msgspec.json.encode(body.caller_id_rules).decode(), body.default_caller_id)
+    if r is None:
+        raise NotFound("no such CTI endpoint")
+    return JSON({"cti_endpoint": _endpoint_row(r)})
+
+
+class ExtensionItem(msgspec.Struct, forbid_unknown_fields=True):
+    extension: str
+    agent_id: int
+
+
+class ExtensionsBody(msgspec.Struct, forbid_unknown_fields=True):
+    extensions: list[ExtensionItem]
+
+
+@agent_route("admin", write=True)
+async def put_extensions(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, ExtensionsBody, state.settings.http_max_body)
+    items = [(e.extension.strip(), e.agent_id) for e in body.extensions]
+    if len(items) > 5000:
+        raise BadInput("extensions: at most 5000")
+    for ext, _ in items:
+        if not _EXTENSION.match(ext):
+            raise BadInput(f"extension {ext[:40]!r}: 1-64 of A-Z a-z 0-9 _ . @ + -")
+    if len({e for e, _ in items}) != len(items):
+        raise BadInput("extensions: each extension once")
+    async with state.pool.acquire() as conn, conn.transaction():
+        known = {r["id"] for r in await conn.fetch(
+            "SELECT id FROM agents WHERE id = ANY($1::bigint[])", [a for _, a in items])}
+        missing = sorted({a for _, a in items} - known)
+        if missing:
+            raise BadInput(f"agent_id: no agent {missing[0]}")
+        await conn.execute("DELETE FROM agent_extensions")
+        await conn.executemany(
+            "INSERT INTO agent_extensions (extension, agent_id) VALUES ($1, $2)", items)
+    return JSON({"extensions": [{"extension": e, "agent_id": a} for e, a in items]})
+
+
+class OriginatorBody(msgspec.Struct, forbid_unknown_fields=True):
+    kind: str
+    config: dict[str, str | int | float | bool]
+
+
+@agent_route("admin", write=True)
+async def put_originator(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, OriginatorBody, state.settings.http_max_body)
+    inbox = await _voice_inbox(state, request.path_params["inbox"])
+    if body.kind not in _REQUIRED:
+        raise BadInput("kind: ami or twilio")
+    config = dict(body.config)
+    old = await state.pool.fetchval(
+        "SELECT config FROM voice_originators WHERE inbox = $1 AND kind = $2", inbox,
+        body.kind)
+    previous = msgspec.json.decode(old) if old else {}
+    for key in _SECRET_KEYS:  # the masked value means "keep the stored secret"
+        if config.get(key) == "********" and key in previous:
+            config[key] = previous[key]
+    for key in _REQUIRED[body.kind]:
+        if not str(config.get(key, "")).strip():
+            raise BadInput(f"config.{key}: required for {body.kind}")
+    for key in ("api_base", "status_callback_url"):
+        value = str(config.get(key, ""))
+        if value and not re.match(r"^https?://[^\s]+$", value):
+            raise BadInput(f"config.{key}: an http(s) URL")
+    if "port" in config and not (isinstance(config["port"], int)
+                                 and 0 < config["port"] < 65536):
+        raise BadInput("config.port: 1-65535")
+    await state.pool.execute(
+        "INSERT INTO voice_originators (inbox, kind, config) VALUES ($1, $2, $3::jsonb)"
+        " ON CONFLICT (inbox) DO UPDATE SET kind = excluded.kind, config = excluded.config",
+        inbox, body.kind, msgspec.json.encode(config).decode())
+    return JSON({"originator": {"inbox": inbox, "kind": body.kind,
+                                "config": _masked(config)}})
+
+
+routes = [
+    Route("/api/v1/voice/config", get_config),
+    Route("/api/v1/voice/cti-endpoints", create_endpoint, methods=["POST"]),
+    Route("/api/v1/voice/cti-endpoints/{endpoint:int}", update_endpoint, methods=["PUT"]),
+    Route("/api/v1/voice/extensions", put_extensions, methods=["PUT"]),
+    Route("/api/v1/voice/originators/{inbox}", put_originator, methods=["PUT"]),
+]
