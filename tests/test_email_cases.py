@@ -93,7 +93,7 @@ async def stored(db: asyncpg.Pool, provider_id: str) -> asyncpg.Record:
 async def audit(db: asyncpg.Pool, action: str) -> list[dict[str, Any]]:
     rows = await db.fetch("SELECT subject, details FROM audit_log WHERE action = $1 ORDER BY id",
                           action)
-    return [{"subject": r["subject"], **json.loads(r["details"])} for r in rows]
+    return [{**json.loads(r["details"]), "subject": r["subject"]} for r in rows]
 
 
 async def test_new_mail_opens_a_case_in_the_mapped_queue_with_a_pending_ack(
@@ -381,3 +381,26 @@ async def test_in_batch_replies_thread_and_the_subject_fallback_is_configurable(
     ids = [r["conversation_id"] for r in convs]
     assert ids[0] == ids[1]  # a reply to a mail of the same batch
     assert (ids[2] == ids[0]) is fallback
+
+
+async def test_bounce_reaching_another_mailbox_still_finds_our_message(smtp, db):
+    await send(smtp, make_mail())
+    case = (await stored(db, "<m1@customer.test>"))["conversation_id"]
+    out_id = await db.fetchval(
+        "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
+        " direction, author_kind, text, status) VALUES ($1, 'email', 'mail', 'reply-2', 'out',"
+        " 'agent', 'Please restart it', 'sent') RETURNING id", case)
+    await db.execute("INSERT INTO email_message_ids (inbox, message_id, conversation_id,"
+                     " message_row, direction) VALUES ('mail', '<out-2@shop.test>', $1, $2,"
+                     " 'out')", case, out_id)
+    # The DSN goes to an address routed to the billing mailbox.
+    await send(smtp, (DSN_HEAD + DSN_BODY.format(of="<out-2@shop.test>")).encode(),
+               ["bounces@billing.shop.test"], sender="")
+
+    async def failed() -> str | None:
+        return await db.fetchval("SELECT status FROM messages WHERE id = $1"
+                                 " AND status = 'failed'", out_id)
+    assert await eventually(failed) == "failed"
+    [entry] = await audit(db, "email.bounce")
+    assert entry["subject"] == "email:mail-billing:<dsn1@mx.customer.test>"
+    assert await db.fetchval("SELECT count(*) FROM conversations") == 1

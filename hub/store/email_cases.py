@@ -393,26 +393,26 @@ async def apply_bounces(conn: asyncpg.Connection, bounces: Sequence[Item],
                         result: BatchResult) -> None:
     """Mark the bounced outbound messages failed (message.status event); audit every
     bounce, matched or not, once."""
-    wanted = sorted({(e.channel_account, e.attributes[ATTR_BOUNCE_OF]) for _, _, e in bounces
+    # Our Message-IDs are unique (uuid@our-domain), and a bounce may reach another mailbox
+    # than the one that sent (MAIL FROM routing): look in every email inbox, by its key.
+    wanted = sorted({e.attributes[ATTR_BOUNCE_OF] for _, _, e in bounces
                      if e.attributes.get(ATTR_BOUNCE_OF)})
-    out: dict[tuple[str, str], asyncpg.Record] = {}
+    out: dict[str, asyncpg.Record] = {}
     if wanted:
         for r in await conn.fetch(
-            "SELECT e.inbox, e.message_id, e.message_row, c.inbox AS conv_inbox"
-            " FROM email_message_ids e JOIN unnest($1::text[], $2::text[]) AS k(inbox, mid)"
-            "   ON e.inbox = k.inbox AND e.message_id = k.mid"
-            " JOIN conversations c ON c.id = e.conversation_id"
-            " WHERE e.direction = 'out' AND e.message_row IS NOT NULL",
-            [k[0] for k in wanted], [k[1] for k in wanted],
+            "SELECT e.message_id, e.message_row FROM inboxes i"
+            " JOIN email_message_ids e ON e.inbox = i.slug AND e.message_id = ANY($1::text[])"
+            " WHERE i.channel = 'email' AND e.direction = 'out' AND e.message_row IS NOT NULL",
+            wanted,
         ):
-            out[(r["inbox"], r["message_id"])] = r
+            out.setdefault(r["message_id"], r)
     failed: dict[int, str] = {}
     audits = []
     for _, _, env in bounces:
         of = env.attributes.get(ATTR_BOUNCE_OF, "")
         reason = env.attributes.get(ATTR_BOUNCE_REASON, "") or "bounced"
         permanent = env.attributes.get(ATTR_BOUNCE_PERMANENT, "true") != "false"
-        hit = out.get((env.channel_account, of))
+        hit = out.get(of) if of else None
         action = ("email.bounce.unmatched" if hit is None
                   else "email.bounce" if permanent else "email.bounce.delayed")
         if hit is not None and permanent:
