@@ -39,6 +39,9 @@ _ROWS = (
     " extract(epoch FROM wi.created_at)::float8 AS created,"
     " extract(epoch FROM wi.enqueued_at)::float8 AS enqueued, wi.step, wi.routed_at,"
     " wi.attributes::text AS attrs, c.inbox, ct.tier, ct.locale,"
+    # The attributes the channel put on the conversation's first message (topic, ...).
+    " (SELECT m.attributes::text FROM messages m WHERE m.conversation_id = wi.conversation_id"
+    "   AND m.direction = 'in' ORDER BY m.id LIMIT 1) AS msg_attrs,"
     " coalesce(wi.last_agent_id, (SELECT w2.agent_id FROM work_items w2"
     "   JOIN conversations c2 ON c2.id = w2.conversation_id"
     "   WHERE c2.contact_id = c.contact_id AND w2.id < wi.id AND w2.agent_id IS NOT NULL"
@@ -51,22 +54,24 @@ _LIVE = ("queued", "offered", "assigned", "wrapup")
 
 def routing_attributes(row: asyncpg.Record) -> dict[str, Value]:
     """What queue filters see: the contact's tier and language, the inbox, the queue
-    the item was put in (the inbox default or the creator's choice), plus the item's own
-    ``attributes`` (topic, ivr, skills, ... set by whoever created it)."""
+    the item was put in (the inbox default or the creator's choice), the attributes the
+    channel adapter put on the conversation's first message (e.g. a widget's topic),
+    then the item's own ``attributes`` (topic, ivr, skills, ... set by its creator)."""
     locale = (row["locale"] or "").strip()
     attrs: dict[str, Value] = {
         "inbox": row["inbox"], "queue": row["queue"], "tier": row["tier"],
         "vip": row["tier"] == "vip", "locale": locale,
         "language": locale.split("-")[0].lower() if locale else None,
     }
-    try:
-        extra = json.loads(row["attrs"] or "{}")
-    except ValueError:
-        extra = {}
-    if isinstance(extra, dict):
-        for k, v in extra.items():
-            if isinstance(k, str) and _is_value(v):
-                attrs[k] = v
+    for column in ("msg_attrs", "attrs"):
+        try:
+            extra = json.loads(row[column] or "{}")
+        except ValueError:
+            extra = {}
+        if isinstance(extra, dict):
+            for k, v in extra.items():
+                if isinstance(k, str) and k not in ("inbox", "queue") and _is_value(v):
+                    attrs[k] = v
     return attrs
 
 
