@@ -33,10 +33,11 @@ import redis.asyncio as aioredis
 
 from hub.config import Settings
 from hub.outbox import Publisher
-from hub.routing.atomic import RouterScript
+from hub.routing.atomic import Applied, RouterScript
 from hub.routing.config import CompiledConfig
 from hub.routing.configstore import ConfigCache, ensure_config, wake_channel
 from hub.routing.decide import decide
+from hub.routing.decisions import OfferItem
 from hub.routing.persist import deliver_all, persist_journal
 from hub.routing.presence import derive_presence
 from hub.routing.reconcile import reconcile
@@ -109,6 +110,8 @@ class RouterService:
         self._stats_sent: dict[str, tuple[int, int, int, int, int]] = {}
         self._stats_at = 0.0
         self._stats_full_at = 0.0
+        # Events this process persisted itself: the watcher need not reconcile them.
+        self._own: dict[tuple[str, int, object], int] = {}
         self.turns = 0
 
     # ---- wake-ups ----------------------------------------------------------------
@@ -149,6 +152,8 @@ class RouterService:
                     event = decode_event(fields[b"e"])
                 except Exception:
                     continue
+                if self._mine(event):
+                    continue
                 if isinstance(event, WorkItemCreated | WorkItemUpdated):
                     self._items.add(event.work_item.id)
                 elif isinstance(event, ConversationAssigned | ConversationStatusChanged):
@@ -156,6 +161,23 @@ class RouterService:
                 else:
                     continue
                 self._wake.set()
+
+    @staticmethod
+    def _own_key(event: object) -> tuple[str, int, object] | None:
+        if isinstance(event, WorkItemUpdated):
+            return ("w", event.work_item.id, (event.work_item.status, event.work_item.agent_id))
+        if isinstance(event, ConversationAssigned):
+            return ("c", event.conversation_id, event.agent_id)
+        return None
+
+    def _mine(self, event: object) -> bool:
+        key = self._own_key(event)
+        if key is None or key not in self._own:
+            return False
+        self._own[key] -= 1
+        if not self._own[key]:
+            del self._own[key]
+        return True
 
     # ---- one turn ----------------------------------------------------------------
 
@@ -177,17 +199,27 @@ class RouterService:
             await reconcile(self.pool, self.redis, self.settings, cfg, now, items)
         state = await load_state(self.redis, self.settings)
         decisions = decide(cfg, state, now)
+        wakeups = [next_wakeup(cfg, state, now)]
         if decisions:
-            await RouterScript(self.settings, cfg).call_all(self.redis, decisions, now)
-            state = await load_state(self.redis, self.settings)
+            outcomes = await RouterScript(self.settings, cfg).call_all(self.redis, decisions, now)
+            # The new offers' expiries; the rest of the snapshot's wake-ups still hold or
+            # come earlier (an early turn costs little). The board catches up next turn.
+            wakeups += [o.decision.expires_at for o in outcomes
+                        if isinstance(o, Applied) and isinstance(o.decision, OfferItem)]
         await self.persist()
         await self.push_stats(cfg, state, now)
         self.turns += 1
-        return next_wakeup(cfg, state, now)
+        future = [t for t in wakeups if t is not None]
+        return min(future) if future else None
 
     async def persist(self) -> None:
         while True:
             result = await persist_journal(self.pool, self.redis, self.settings, self.publisher)
+            for event in result.events:
+                if (key := self._own_key(event)) is not None:
+                    self._own[key] = self._own.get(key, 0) + 1
+            if len(self._own) > 10_000:  # events we never saw again (trimmed, restarted)
+                self._own.clear()
             await deliver_all(self.deliver, result.messages)
             if result.entries < 500:
                 return
