@@ -169,7 +169,8 @@ async def queue_board(request: Request, state: HubState, agent: Agent) -> Respon
     items = [{"work_item_id": i.id, "queue": i.queue, "channel": i.channel,
               "waiting_s": round(now - i.enqueued_at, 1), "offered": bool(i.pending())}
              for i in commands.pickable(cfg, snap, actor, now)]
-    return JSON({"queues": stats, "pickable": items, "version": cfg.version})
+    return JSON({"queues": stats, "pickable": await _with_conversations(state, items[:200]),
+                 "version": cfg.version})
 
 
 class StatusBody(msgspec.Struct, forbid_unknown_fields=True):

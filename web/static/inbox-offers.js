@@ -56,7 +56,9 @@ export class RoutingPanel {
     this.presence = "offline";
     this.status = "available";
     this.board = new Map(); // queue -> stats
+    this.pickable = []; // items the agent may pick (REST, refreshed while the board is open)
     this.boardOpen = false;
+    this.boardTimer = 0;
     this.tick = 0;
     this.started = false;
   }
@@ -89,15 +91,18 @@ export class RoutingPanel {
       }
       const mine = presence.agents.find((a) => a.agent_id === this.me.id);
       if (mine) { this.presence = mine.presence; this.status = mine.status; }
-      if (this.supervises) {
-        const q = await call("/api/v1/routing/queues");
-        this.board.clear();
-        for (const s of q.queues) this.board.set(s.queue, { ...s, at: Date.now() });
-      }
+      await this.loadBoard();
     } catch (e) {
       this.toast(`Routing: ${e.message}`);
     }
     this.render();
+  }
+
+  async loadBoard() {
+    const q = await call("/api/v1/routing/queues");
+    this.board.clear();
+    for (const s of q.queues) this.board.set(s.queue, { ...s, at: Date.now() });
+    this.pickable = q.pickable;
   }
 
   onEvent(event) {
@@ -171,7 +176,7 @@ export class RoutingPanel {
     this.presenceEl.title = `You are ${PRESENCE_LABEL[this.presence] || this.presence}`;
     // The select shows what the agent chose; the dot what routing sees (auto-away...).
     if (document.activeElement !== this.presenceSelect) this.presenceSelect.value = this.status;
-    this.boardBtn.hidden = !this.supervises;
+    this.boardBtn.hidden = !this.me;
   }
 
   renderOffers() {
@@ -248,11 +253,32 @@ export class RoutingPanel {
     this.boardOpen = !this.boardOpen;
     this.boardEl.hidden = !this.boardOpen;
     this.boardBtn.setAttribute("aria-expanded", String(this.boardOpen));
+    clearInterval(this.boardTimer);
+    if (this.boardOpen) {
+      // Agents get no queue.stats events: refresh while the board is open.
+      const refresh = () => this.loadBoard().then(() => this.renderBoard()).catch(() => {});
+      refresh();
+      this.boardTimer = setInterval(refresh, this.supervises ? 10000 : 3000);
+    }
     this.renderBoard();
   }
 
+  async pick(item) {
+    try {
+      await call(`/api/v1/work-items/${item.work_item_id}/pick`, { method: "POST" });
+      this.pickable = this.pickable.filter((p) => p.work_item_id !== item.work_item_id);
+      this.renderBoard();
+      this.toast("Picked: it is yours now.", "ok");
+      if (item.conversation_id) this.open(item.conversation_id);
+    } catch (e) {
+      this.toast(`Could not pick: ${e.message}`);
+      await this.loadBoard().catch(() => {});
+      this.renderBoard();
+    }
+  }
+
   renderBoard() {
-    if (!this.boardEl || !this.supervises) return;
+    if (!this.boardEl || !this.me) return;
     const rows = [...this.board.values()].sort((a, b) => a.queue.localeCompare(b.queue));
     const waiting = rows.reduce((n, s) => n + s.depth, 0);
     this.boardBtn.textContent = waiting ? `Queues · ${waiting} waiting` : "Queues";
@@ -267,7 +293,12 @@ export class RoutingPanel {
         h("td", { text: String(s.offered) }),
         h("td", { text: String(s.assigned) }),
         h("td", { text: `${s.agents_available} / ${s.agents_online}` })))));
-    this.boardEl.replaceChildren(h("h2", { text: "Queues" }), table);
+    const picks = this.pickable.length
+      ? h("ul", { class: "pick-list", "data-testid": "pick-list" }, ...this.pickable.map((p) => h("li", {},
+        h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL[p.channel] || p.channel} · ${p.queue} · waiting ${fmtWait(p.waiting_s)}${p.offered ? " · offered" : ""}` }),
+        h("button", { type: "button", class: "btn", "data-testid": "pick", text: "Pick", onclick: () => this.pick(p) }))))
+      : h("p", { class: "muted", text: "Nothing waiting that you may pick." });
+    this.boardEl.replaceChildren(h("h2", { text: "Queues" }), table, h("h2", { text: "Waiting" }), picks);
   }
 
   renderWaits() {
