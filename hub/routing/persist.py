@@ -60,6 +60,7 @@ from hub.store.queries import message_from
 
 log = logging.getLogger("omnihub.router.persist")
 
+JOURNAL_KEEP_MS = 60_000
 _ITEM_COLS = "id, conversation_id, queue, channel, status, priority, agent_id, created_at"
 _LIVE = "('queued', 'offered', 'assigned', 'wrapup')"
 _MSG_COLS = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
@@ -312,8 +313,10 @@ async def persist_journal(pool: asyncpg.Pool, redis: aioredis.Redis, settings: S
             rows = await write_outbox(conn, writer.result.events)
         writer.result.entries = len(entries)
         await publish_committed(pool, publisher, rows)
-    # Entries up to the mark are in Postgres; keep the stream short.
-    await redis.xtrim(journal, minid=last, approximate=True)
+    # Entries up to the mark are in Postgres; keep the stream short, but keep a minute
+    # of persisted entries: a reconcile that read an older mark still sees them.
+    keep_from = max(0, int(last.split("-")[0]) - JOURNAL_KEEP_MS)
+    await redis.xtrim(journal, minid=f"{keep_from}-0", approximate=True)
     return writer.result
 
 

@@ -8,8 +8,10 @@ rebuilds Redis after a loss. Only items whose status is ``queued`` (or live with
 the router) are routed; ``bot`` items are held by a bot and never routed.
 
 Safety: Postgres lags Redis by the unpersisted part of the journal. For an item named
-there, Postgres may show an older state, so it is left alone this round (read order:
-the persisted mark, then the rows, then the journal after the mark).
+there, Postgres may show an older state, so it is left alone this round. Read order:
+the persisted mark, the rows, the Redis fields, then the journal after the mark (a
+change applied before the Redis read is in the journal by then; one applied after it
+meets the script's preconditions: holder, existence).
 """
 
 from __future__ import annotations
@@ -177,9 +179,12 @@ async def reconcile(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Setting
             if not wanted:
                 return 0
             rows = await conn.fetch(_ROWS + " WHERE wi.id = ANY($1::bigint[])", wanted)
+    # Redis before the journal: a decision applied after this read is checked again by
+    # the script (the plan's preconditions); one applied before it is in the journal,
+    # so if Postgres does not show it yet, the item is skipped as in flight.
+    red = await _redis_items(redis, settings, [r["id"] for r in rows])
     busy = await items_in_flight(redis, settings, mark)
     rows = [r for r in rows if r["id"] not in busy]
-    red = await _redis_items(redis, settings, [r["id"] for r in rows])
     decisions: list[AnyDecision] = []
     for r in rows:
         try:
