@@ -305,3 +305,14 @@ async def test_calls_appear_in_the_customers_cross_channel_timeline(hub, db):
     assert ("api", "Where is my order?") in by_channel
     assert ("voice", "Incoming call from " + contact["phone"]) in by_channel
     assert ("voice", "Missed call (cancel) — a callback is queued") in by_channel
+
+
+async def test_caller_matched_by_crm_phone_like_every_channel(hub, db):
+    """Voice resolves callers with the shared identity rules (docs/identity.md): a CRM
+    contact whose phone column matches is the caller, even without a phone identity."""
+    crm = await db.fetchval(
+        "INSERT INTO contacts (name, phone) VALUES ('Crm Only', '+4930555000111') RETURNING id")
+    cid = new_id()
+    await post(hub, ev("newCall", cid, **{"from": "4930555000111"}))
+    row = await call_row(db, cid, "ringing")
+    assert row["contact_id"] == crm

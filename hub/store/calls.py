@@ -34,12 +34,12 @@ from hub.schema import (
 )
 from hub.store import callbacks as callbacks_store
 from hub.store import voice_context
+from hub.store.linking import resolve_sender_contacts
 from hub.store.persist import (
     BatchResult,
     _Inbox,
     insert_messages,
     open_conversations,
-    resolve_contacts,
 )
 from hub.voice.callbacks import CallbackRequest
 from hub.voice.callstate import CallRecord, CallSignal, Transition, apply_signal
@@ -96,8 +96,9 @@ class VoiceBatch:
     async def _conversation(self, env: Envelope, subject: str) -> tuple[Conversation, int]:
         """(the customer's open voice conversation, contact id), created if needed."""
         key = identity_key(env.sender)
-        contacts = await resolve_contacts(self.conn, {key: (
-            env.sender.kind, env.sender.value, env.sender_name or env.sender.value)})
+        # The identity rules every channel uses (CRM phone match, merged contacts'
+        # tombstones followed under a key-share lock): docs/identity.md.
+        contacts = await resolve_sender_contacts(self.conn, [env])
         contact_id, name = contacts[key]
         convs = await open_conversations(
             self.conn, {(contact_id, env.channel_account): (env.channel, key, subject, name)},
