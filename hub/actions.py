@@ -7,6 +7,7 @@ import asyncpg
 
 from hub.errors import BadInput, Conflict, Forbidden
 from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.reply_policy import TemplateChoice, enforce_reply_policy, record_template
 from hub.schema import (
     Agent,
     AnyEvent,
@@ -66,9 +67,11 @@ async def _audit(conn: asyncpg.Connection, actor: Agent, action: str, subject: s
 
 async def post_agent_reply(
     pool: asyncpg.Pool, publisher: Publisher, agent: Agent, conversation_id: int, *,
-    text: str, client_id: str, private: bool = False,
+    text: str, client_id: str, private: bool = False, template: TemplateChoice | None = None,
 ) -> tuple[Message, bool]:
-    """Store an agent's reply (idempotent on client_id). Returns (message, created)."""
+    """Store an agent's reply (idempotent on client_id). Returns (message, created).
+
+    ``template``: a WhatsApp template send (``text`` is its rendered body)."""
     text, client_id = validate_reply(text, client_id)
     provider_id = f"agent:{agent.id}:{client_id}"
     events: list[AnyEvent] = []
@@ -87,6 +90,8 @@ async def post_agent_reply(
                 return message_from(existing), False  # a retry of a stored reply
             if conv.status == "resolved" and not private:
                 raise Conflict("conversation is resolved; reopen it to reply")
+            if not private:
+                await enforce_reply_policy(conn, conv, text, template)
             status = "sent" if conv.channel in LIVE_CHANNELS or private else "queued"
             row = await conn.fetchrow(
                 "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
@@ -97,6 +102,8 @@ async def post_agent_reply(
                 private, status,
             )
             message = message_from(row)
+            if template is not None and not private:
+                await record_template(conn, message.id, template)
             events.append(MessageCreated(inbox=conv.inbox, message=message))
             if not private:
                 await conn.execute(

@@ -27,9 +27,9 @@ async def test_seed_contents(db: asyncpg.Pool, seeded: dict[str, Any]) -> None:
         # support and sales, plus the demo routing config's vip queue
         assert counts["queues"] == 3
         assert await conn.fetchval("SELECT max(version) FROM routing_configs") == 1
-        assert counts["inboxes"] == 4  # web, api, mail, phone
+        assert counts["inboxes"] == 10  # web, api, mail, phone + 6 messaging inboxes
         assert counts["agents"] == 5
-        assert counts["agent_inboxes"] == 20
+        assert counts["agent_inboxes"] == 50
         assert counts["agent_queues"] == 10
         assert counts["contacts"] == CUSTOMERS == 20
         assert counts["identities"] == 2 * CUSTOMERS

@@ -25,10 +25,12 @@ from web.routes_contacts import routes as contact_routes
 from web.routes_cti import routes as cti_routes
 from web.routes_devmail import routes as devmail_routes
 from web.routes_email import routes as email_routes
+from web.routes_messaging import routes as messaging_routes
 from web.routes_pages import routes as page_routes
 from web.routes_routing import routes as routing_routes
 from web.routes_voice import routes as voice_routes
 from web.routes_voice_admin import routes as voice_admin_routes
+from web.routes_webhooks import routes as webhook_routes
 from web.state import HubState
 
 log = logging.getLogger("omnihub.web")
@@ -72,6 +74,8 @@ def create_app(settings: Settings) -> Starlette:
         *voice_routes,
         *voice_admin_routes,
         *(devmail_routes if settings.dev_mailbox_dir else []),  # make dev only
+        *webhook_routes,
+        *messaging_routes,
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),
     ]

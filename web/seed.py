@@ -21,6 +21,7 @@ import asyncpg
 
 from hub.config import Settings
 from web.passwords import hash_password
+from web.seed_messaging import ensure_messaging_inboxes, messaging_credentials
 from web.seed_routing import seed_routing_config
 
 _SEED_LOCK = 0x6F6D7364  # "omsd"
@@ -108,6 +109,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
         await _ensure_mail_inbox(conn)
         await seed_routing_config(conn)
         await _ensure_voice(conn, settings)
+        await ensure_messaging_inboxes(conn, settings)
         agents = await conn.fetch("SELECT id, email FROM agents ORDER BY id")
         contact_ids = await conn.fetch("SELECT id FROM contacts ORDER BY id")
     return {
@@ -125,6 +127,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
         "voice_inbox": "phone",
         "cti_token": demo_cti_token(settings),
         "extensions": dict(VOICE_EXTENSIONS),
+        "messaging": messaging_credentials(settings),
     }
 
 

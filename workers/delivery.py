@@ -87,10 +87,14 @@ async def deliver_message(ctx: dict[str, Any], message_id: int) -> str:
         return "no route"
     attempt = await sender.send(ctx, msg, prepared)
     if attempt.ok:
-        await set_message_status(ctx, message_id, "sent", attempt.error)
+        # only_from: a sender that recorded its own status (and maybe an early provider
+        # report, e.g. delivered or failed) is not moved back to sent.
+        await set_message_status(ctx, message_id, "sent", attempt.error, only_from="sending")
         return "sent"
     tries = ctx.get("job_try", 1)
     delay = sender.retry_delay(settings, tries) if attempt.retryable else None
+    if delay is not None and attempt.retry_after_s:
+        delay = max(delay, attempt.retry_after_s)
     if delay is not None:
         # Nothing left (or the relay refused it for now): safe to try again, same id.
         await set_message_status(ctx, message_id, "queued",

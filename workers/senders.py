@@ -37,6 +37,8 @@ class Attempt:
     ok: bool
     error: str = ""
     retryable: bool = False
+    # The provider's Retry-After (429): the next try waits at least this long.
+    retry_after_s: float | None = None
 
 
 class Undeliverable(Exception):

@@ -1,0 +1,87 @@
+"""Channel rules for agent replies, checked inside the reply's transaction.
+
+WhatsApp's customer-care window: a free-form message may only be sent within 24 hours of
+the customer's last message to this inbox (Meta rejects it otherwise, error 131047 /
+Twilio 63016). Outside it, only an approved template may be sent. We refuse up front
+with ``whatsapp_window_closed`` (409) so the agent gets a clear reason at once, instead
+of a failed message later. Also: per-channel text limits, so an over-long reply is a
+400 now rather than a provider error later.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import asyncpg
+import msgspec
+
+from hub.errors import BadInput, Conflict
+from hub.schema import Conversation
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+MAX_TEXT = {"sms": 1600, "whatsapp": 4096, "messenger": 2000, "instagram": 1000,
+            "telegram": 4096}
+PLACEHOLDER = re.compile(r"\{\{(\d{1,2})\}\}")
+
+
+class TemplateChoice(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+    language: str
+    params: list[str] = []
+
+
+def window_closes_at(last_inbound_at: datetime | None) -> datetime | None:
+    return None if last_inbound_at is None else last_inbound_at + WHATSAPP_WINDOW
+
+
+def window_open(last_inbound_at: datetime | None, now: datetime) -> bool:
+    closes = window_closes_at(last_inbound_at)
+    return closes is not None and now < closes
+
+
+def render_template(body: str, params: list[str]) -> str:
+    """The text a template shows, for the agent's timeline: ``{{n}}`` -> params[n-1]."""
+    needed = {int(n) for n in PLACEHOLDER.findall(body)}
+    if needed != set(range(1, len(needed) + 1)) or len(params) != len(needed):
+        raise BadInput(f"template needs exactly {len(needed)} parameters")
+    for p in params:
+        if not p.strip() or len(p) > 1000 or "\n" in p:
+            raise BadInput("template parameters: 1-1000 characters, one line each")
+    return PLACEHOLDER.sub(lambda m: params[int(m.group(1)) - 1], body)
+
+
+async def last_inbound_at(conn: asyncpg.Connection, conv: Conversation) -> datetime | None:
+    """The customer's last message to this inbox, in any of their conversations."""
+    value: datetime | None = await conn.fetchval(
+        "SELECT max(m.created_at) FROM messages m JOIN conversations c"
+        " ON c.id = m.conversation_id WHERE c.inbox = $1 AND c.contact_id = $2"
+        " AND m.direction = 'in'", conv.inbox, conv.contact_id)
+    return value
+
+
+async def enforce_reply_policy(conn: asyncpg.Connection, conv: Conversation, text: str,
+                               template: TemplateChoice | None) -> None:
+    if template is not None:
+        if conv.channel != "whatsapp":
+            raise BadInput("templates are only for WhatsApp conversations")
+        return
+    limit = MAX_TEXT.get(conv.channel)
+    if limit is not None and len(text) > limit:
+        raise BadInput(f"text: at most {limit} characters on {conv.channel}")
+    if conv.channel == "whatsapp":
+        last = await last_inbound_at(conn, conv)
+        now = await conn.fetchval("SELECT now()")
+        if not window_open(last, now):
+            raise Conflict("the customer last wrote more than 24 hours ago: WhatsApp only"
+                           " accepts an approved template now", code="whatsapp_window_closed")
+
+
+async def record_template(conn: asyncpg.Connection, message_id: int,
+                          template: TemplateChoice) -> None:
+    await conn.execute(
+        "INSERT INTO outbound_templates (message_id, name, language, params)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        message_id, template.name, template.language,
+        msgspec.json.encode(template.params).decode(),
+    )
