@@ -1,27 +1,19 @@
-"""Phone numbers to E.164 with ``phonenumbers``. Pure.
-
-Providers send numbers in international form (Twilio ``+44...``, WhatsApp ``wa_id``
-digits without the plus). We require a number that is *possible* for its country
-(length and prefix), not *valid* (allocated): fictional test ranges such as +1 555-01xx
-must still work."""
+"""Phone numbers from provider payloads to E.164, through the hub's one normaliser
+(``hub.identity.normalise_phone``: ``phonenumbers``, *possible* not *allocated*, so
+fictional test ranges work). Providers send international form: Twilio ``+44...``,
+WhatsApp ``wa_id`` digits without the plus. Pure."""
 
 from __future__ import annotations
 
-import phonenumbers
-
 from hub.errors import BadInput
+from hub.identity import normalise_phone
 
 
 def to_e164(raw: str, *, field: str = "phone") -> str:
     text = raw.strip()
     if not text or len(text) > 40:
         raise BadInput(f"{field}: not a phone number")
-    if not text.startswith("+"):
-        text = "+" + text
     try:
-        number = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        raise BadInput(f"{field}: not an international phone number") from None
-    if not phonenumbers.is_possible_number(number):
-        raise BadInput(f"{field}: not a possible phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalise_phone(text if text.startswith("+") else "+" + text)
+    except BadInput as exc:
+        raise BadInput(f"{field}: {exc.reason}") from None

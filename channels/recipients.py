@@ -3,7 +3,8 @@
 The conversation's opening identity is preferred; otherwise any identity of the contact
 that this inbox can reach (the contact may have been merged, or reached us first on
 another channel). Social ids are scoped: a Messenger PSID only works from the Page that
-issued it, so ``messenger:<page>:<psid>`` must name this inbox's Page."""
+issued it, so ``messenger:<page>:<psid>`` must name this inbox's Page (likewise
+``instagram:<account>:<igsid>`` and ``telegram:<bot>:<user>``)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,8 @@ def recipient_for(channel: str, account_external_id: str, identities: Sequence[s
             return value
         if channel == "whatsapp" and kind == "whatsapp":
             return value
-        if channel in ("messenger", "instagram") and kind == channel:
+        if channel in ("messenger", "instagram", "telegram") and kind == channel:
             scope, _, user = value.partition(":")
             if scope == account_external_id and user:
                 return user
-        if channel == "telegram" and kind == "telegram":
-            return value
     raise BadInput(f"the contact has no {channel} address this inbox can reach")

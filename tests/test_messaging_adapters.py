@@ -233,16 +233,16 @@ def test_telegram_official_test_update() -> None:
             b'"id":1111111,"first_name":"Test","username":"Test"},"message_id":1365,"from":'
             b'{"last_name":"Test Lastname","id":1111111,"first_name":"Test","username":"Test"},'
             b'"text":"/start"}}')
-    update = update_from_telegram("telegram", body, NOW, media_limit=LIMIT)
+    update = update_from_telegram("telegram", "7000000001", body, NOW, media_limit=LIMIT)
     env = update.envelope
     assert env is not None and update.update_id == 10000
     assert (env.provider_id, env.sender.kind, env.sender.value, env.sender_name, env.text) == (
-        "update:10000", "telegram", "1111111", "Test Test Lastname", "/start")
+        "update:10000", "telegram", "7000000001:1111111", "Test Test Lastname", "/start")
 
 
 def test_telegram_kinds_media_and_limits() -> None:
     def parse(update: object):
-        return update_from_telegram("telegram", json.dumps(update).encode(), NOW,
+        return update_from_telegram("telegram", "7000000001", json.dumps(update).encode(), NOW,
                                     media_limit=1000)
     group = telegram_message(1, 5, "hi")
     group["message"]["chat"]["type"] = "group"
@@ -264,7 +264,7 @@ def test_telegram_kinds_media_and_limits() -> None:
     for bad in (b"[]", b'{"update_id":"x"}', b'{"message":{}}', b"{",
                 json.dumps(telegram_message(7, 5, "x" * 20_001)).encode()):
         with pytest.raises(BadInput):
-            update_from_telegram("telegram", bad, NOW, media_limit=LIMIT)
+            update_from_telegram("telegram", "7000000001", bad, NOW, media_limit=LIMIT)
 
 
 def test_phones_e164() -> None:
@@ -310,7 +310,9 @@ def test_recipients() -> None:
     assert recipient_for("messenger", PAGE, [f"messenger:{PAGE}:PSID"]) == "PSID"
     with pytest.raises(BadInput):  # a PSID of another Page is useless here
         recipient_for("messenger", PAGE, ["messenger:999:PSID"])
-    assert recipient_for("telegram", "7", ["email:a@b.c", "telegram:1111111"]) == "1111111"
+    assert recipient_for("telegram", "7", ["email:a@b.c", "telegram:7:1111111"]) == "1111111"
+    with pytest.raises(BadInput):  # another bot's chat
+        recipient_for("telegram", "7", ["telegram:8:1111111"])
     assert recipient_for("whatsapp", WA, ["whatsapp:+16505551234"]) == "+16505551234"
 
 

@@ -184,4 +184,4 @@ async def test_whatsapp_and_telegram_duplicates(hub: LiveHub, webhooks: Webhooks
         ("telegram", "update:10000"), ("whatsapp", "wamid.DUP1")]
     idents = {r["kind"] + ":" + r["value"] for r in await db.fetch(
         "SELECT kind, value FROM identities WHERE kind IN ('whatsapp', 'telegram')")}
-    assert idents == {"whatsapp:+16505551234", "telegram:1111111"}
+    assert idents == {"whatsapp:+16505551234", "telegram:7000000001:1111111"}

@@ -120,7 +120,7 @@ async def telegram_update(request: Request) -> Response:
     verify_secret_token(account.secret_token, header)
     body = await read_body(request, state.settings.webhook_max_body)
     _require_media_type(request, "application/json")
-    update = update_from_telegram(account.inbox, body, datetime.now(UTC),
+    update = update_from_telegram(account.inbox, account.external_id, body, datetime.now(UTC),
                                   media_limit=state.settings.media_max_bytes)
     if update.envelope is not None:
         await state.ingest.submit(update.envelope)

@@ -105,7 +105,7 @@ def _media(m: _Message, limit: int) -> list[AttachmentRef | str]:
     return items
 
 
-def update_from_telegram(inbox: str, body: bytes, now: datetime, *,
+def update_from_telegram(inbox: str, bot_id: str, body: bytes, now: datetime, *,
                          media_limit: int) -> TelegramUpdate:
     try:
         update = _decoder.decode(body)
@@ -150,9 +150,9 @@ def update_from_telegram(inbox: str, body: bytes, now: datetime, *,
         attrs["language"] = user.language_code[:20]
     return TelegramUpdate(uid, Envelope(
         channel="telegram", channel_account=inbox, provider_id=f"update:{uid}",
-        # Telegram user ids are global (the same for every bot), so they are not scoped
-        # by bot: a customer writing to two of our bots is one identity.
-        sender=normalise_identity("telegram", str(user.id)),
+        # Scoped by bot like the other social ids (docs/identity.md); linking the same
+        # user across two of our bots is the identity layer's decision.
+        sender=normalise_identity("telegram", f"{bot_id}:{user.id}"),
         sender_name=_name(user), text=text, attachments=refs, received_at=now,
         attributes=attrs,
     ))
