@@ -87,8 +87,7 @@ def test_linked_identity_of_another_contact_is_a_conflict_not_a_move():
 
 async def _inbox(db, slug: str, channel: str, queue: str = "support") -> None:
     await db.execute("INSERT INTO inboxes (slug, name, channel, default_queue)"
-                     " VALUES ($1, $1, $2, $3) ON CONFLICT DO NOTHING",  # 'sms' is seeded
-                     slug, channel, queue)
+                     " VALUES ($1, $1, $2, $3)", slug, channel, queue)
 
 
 def env(channel: str, inbox: str, sender: str, text: str = "hi", *, linked=(), claims=(),

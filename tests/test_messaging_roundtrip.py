@@ -93,8 +93,8 @@ async def test_sms_round_trip_with_out_of_order_callbacks(
     ws, http = await _agent(hub)
     async with http:
         a = Agent(hub, ws, http)
-        msg = await a.inbound("sms", lambda: webhooks.twilio("sms", webhooks.twilio_inbound(
-            "sms", "+447700900513", "My router blinks red")))
+        msg = await a.inbound("twilio-sms", lambda: webhooks.twilio("twilio-sms", webhooks.twilio_inbound(
+            "twilio-sms", "+447700900513", "My router blinks red")))
         assert msg["text"] == "My router blinks red" and msg["channel"] == "sms"
         out = await a.reply(msg["conversation_id"], "Please restart it, we reset the line.")
         await a.status(out["id"], "sent")
@@ -103,8 +103,8 @@ async def test_sms_round_trip_with_out_of_order_callbacks(
         assert sent.form["Body"] == "Please restart it, we reset the line."
         assert sent.form["StatusCallback"].startswith("https://hub.example.test/omnihub/")
         sid = await _ref(db, out["id"])
-        cb = lambda st, **kw: webhooks.twilio("sms", webhooks.twilio_status(  # noqa: E731
-            "sms", sid, st, "+447700900513", **kw))
+        cb = lambda st, **kw: webhooks.twilio("twilio-sms", webhooks.twilio_status(  # noqa: E731
+            "twilio-sms", sid, st, "+447700900513", **kw))
         for st in ("delivered", "sent", "queued", "delivered", "sending"):  # late + repeated
             assert (await cb(st)).status_code == 200
         await a.status(out["id"], "delivered")
@@ -161,11 +161,11 @@ async def test_callback_before_the_send_job_records_the_id(
     ws, http = await _agent(hub)
     async with http:
         a = Agent(hub, ws, http)
-        msg = await a.inbound("sms", lambda: webhooks.twilio("sms", webhooks.twilio_inbound(
-            "sms", "+447700900514", "hi")))
+        msg = await a.inbound("twilio-sms", lambda: webhooks.twilio("twilio-sms", webhooks.twilio_inbound(
+            "twilio-sms", "+447700900514", "hi")))
         out = await a.reply(msg["conversation_id"], "hello")
         sid = new_sid()
-        r = await webhooks.twilio("sms", webhooks.twilio_status("sms", sid, "delivered",
+        r = await webhooks.twilio("twilio-sms", webhooks.twilio_status("twilio-sms", sid, "delivered",
                                                                 "+447700900514"))
         assert r.status_code == 200
         assert await _final(db, out["id"]) == ("queued", "")

@@ -48,35 +48,35 @@ async def _messages(db: asyncpg.Pool, n: int) -> list[Any]:
 
 async def test_twilio_sms_retried_5x_concurrently_is_one_message(
         hub: LiveHub, webhooks: Webhooks, db: asyncpg.Pool) -> None:
-    params = webhooks.twilio_inbound("sms", "+447700900513", "My internet is down")
-    answers = await asyncio.gather(*(webhooks.twilio("sms", params) for _ in range(5)))
+    params = webhooks.twilio_inbound("twilio-sms", "+447700900513", "My internet is down")
+    answers = await asyncio.gather(*(webhooks.twilio("twilio-sms", params) for _ in range(5)))
     assert [r.status_code for r in answers] == [200] * 5
     assert answers[0].headers["content-type"].startswith("text/xml")
     assert "<Response>" in answers[0].text
     [row] = await _messages(db, 1)
     assert (row["channel"], row["channel_account"], row["provider_id"], row["text"]) == (
-        "sms", "sms", params["MessageSid"], "My internet is down")
+        "sms", "twilio-sms", params["MessageSid"], "My internet is down")
     conv = await db.fetchrow("SELECT * FROM conversations WHERE id = $1", row["conversation_id"])
     assert conv["contact_identity"] == "phone:+447700900513"
 
 
 async def test_twilio_verification_failures_store_nothing(
         hub: LiveHub, webhooks: Webhooks, db: asyncpg.Pool, redis: aioredis.Redis) -> None:
-    params = webhooks.twilio_inbound("sms", "+447700900513", "hi")
-    token = webhooks.creds["sms"]["auth_token"]
+    params = webhooks.twilio_inbound("twilio-sms", "+447700900513", "hi")
+    token = webhooks.creds["twilio-sms"]["auth_token"]
     pairs = list(params.items())
     internal = f"{hub.base_url}/webhooks/twilio/sms"
     cases = [
-        (await webhooks.twilio("sms", params, signature=""), 401),
-        (await webhooks.twilio("sms", params, signature="AAAA" + "=" * 24), 403),
+        (await webhooks.twilio("twilio-sms", params, signature=""), 401),
+        (await webhooks.twilio("twilio-sms", params, signature="AAAA" + "=" * 24), 403),
         # Signed over the URL the hub sees, not the public one Twilio called: refused.
-        (await webhooks.twilio("sms", params,
+        (await webhooks.twilio("twilio-sms", params,
                                signature=compute_signature(token, internal, pairs)), 403),
-        (await webhooks.twilio("sms", {**params, "Body": "tampered"},
+        (await webhooks.twilio("twilio-sms", {**params, "Body": "tampered"},
                                signature=compute_signature(token, f"{PUBLIC_URL}/webhooks/"
                                                            "twilio/sms", pairs)), 403),
-        (await webhooks.twilio("sms", {**params, "To": "+15555550100"}), 403),  # unknown number
-        (await webhooks.twilio("sms", {**params, "AccountSid": "AC" + "9" * 32}), 403),
+        (await webhooks.twilio("twilio-sms", {**params, "To": "+15555550100"}), 403),  # unknown number
+        (await webhooks.twilio("twilio-sms", {**params, "AccountSid": "AC" + "9" * 32}), 403),
     ]
     for resp, status in cases:
         assert resp.status_code == status, resp.text
@@ -97,15 +97,15 @@ async def test_bad_payloads_are_4xx_with_a_reason_and_store_nothing(
         (await c.post(url, content=b'{"Body": 1}',
                       headers={"Content-Type": "application/json"}), 415),
         # Signed correctly, but no usable message (missing From / bad SID / bad media).
-        (await webhooks.twilio("sms", {"MessageSid": new_sid(), "To": "+15555550199",
-                                       "AccountSid": webhooks.creds["sms"]["account_sid"],
+        (await webhooks.twilio("twilio-sms", {"MessageSid": new_sid(), "To": "+15555550199",
+                                       "AccountSid": webhooks.creds["twilio-sms"]["account_sid"],
                                        "Body": "x"}), 400),
-        (await webhooks.twilio("sms", webhooks.twilio_inbound(
-            "sms", "+447700900513", "x", NumMedia="1")), 400),
-        (await webhooks.twilio("sms", webhooks.twilio_inbound(
-            "sms", "+447700900513", "x", MessageSid="SM1")), 400),
-        (await webhooks.twilio("sms", webhooks.twilio_status(
-            "sms", new_sid(), "exploded", "+447700900513")), 400),
+        (await webhooks.twilio("twilio-sms", webhooks.twilio_inbound(
+            "twilio-sms", "+447700900513", "x", NumMedia="1")), 400),
+        (await webhooks.twilio("twilio-sms", webhooks.twilio_inbound(
+            "twilio-sms", "+447700900513", "x", MessageSid="SM1")), 400),
+        (await webhooks.twilio("twilio-sms", webhooks.twilio_status(
+            "twilio-sms", new_sid(), "exploded", "+447700900513")), 400),
         # Meta: signed, but unknown object / wrong types / not JSON.
         (await webhooks.meta({"object": "user", "entry": []}), 400),
         (await webhooks.meta({"object": "page", "entry": [{"id": PAGE, "messaging": [
@@ -135,7 +135,7 @@ async def test_meta_and_telegram_verification_failures(
     assert (await webhooks.telegram("telegram", update, secret="wrong")).status_code == 403
     # An unknown inbox answers exactly like a wrong secret.
     assert (await webhooks.telegram("nope", update, secret="x")).status_code == 403
-    assert (await webhooks.telegram("sms", update, secret="x")).status_code == 403
+    assert (await webhooks.telegram("twilio-sms", update, secret="x")).status_code == 403
     await _nothing_stored(db, redis, hub)
 
 

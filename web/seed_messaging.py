@@ -22,7 +22,7 @@ WHATSAPP_TEMPLATES = [
 
 # (slug, name, channel, provider, external_id)
 MESSAGING_INBOXES = [
-    ("sms", "SMS (Twilio)", "sms", "twilio", "+15555550199"),
+    ("twilio-sms", "SMS (Twilio)", "sms", "twilio", "+15555550199"),
     ("wa-twilio", "WhatsApp (Twilio)", "whatsapp", "twilio", "whatsapp:+15555550198"),
     ("whatsapp", "WhatsApp (Cloud API)", "whatsapp", "meta", "106540352242922"),
     ("messenger", "Facebook Messenger", "messenger", "meta", "100000000000001"),
