@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 1800
 PYTEST_ARGS ?=
 
-.PHONY: dev test lint bench bench-router bench-email clean reset-dev venv
+.PHONY: dev test lint bench bench-router bench-email bench-webhooks clean reset-dev venv
 
 venv: $(STAMP)
 
@@ -41,6 +41,9 @@ bench-router: $(STAMP)
 
 bench-email: $(STAMP)
 	$(BIN)/python -m bench.email_inbound
+
+bench-webhooks: $(STAMP)
+	$(BIN)/python -m bench.webhooks
 
 # Caches and build output. The dev data in ./.omnihub survives; see reset-dev.
 clean:
