@@ -252,3 +252,25 @@ async def test_dev_mailbox_does_not_exist_without_the_dev_sink(hub):
     async with agent_http(hub.base_url, cookie) as client:
         assert (await client.get("/dev/mailbox")).status_code == 404
         assert (await client.get("/dev/mailbox.json")).status_code == 404
+
+
+async def test_many_replies_at_once_are_all_delivered_by_one_worker(hub, db, redis, peer):
+    """More concurrent jobs than the worker has connections: nothing waits for a second
+    connection while holding one (that deadlocked), every reply is sent once."""
+    cookie = await login(hub.base_url)
+    ids = []
+    for i in range(30):
+        cid = await email_conversation(db, thread=(("in", f"<many{i}@customer.test>"),),
+                                       address=f"c{i}@customer.test", name=f"C {i}")
+        ids.append((await agent_reply(hub, cid, f"Answer {i}", cookie))["id"])
+    worker = create_worker(make_worker_settings(with_relay(hub.settings, peer)), burst=True,
+                           poll_delay=0.02, handle_signals=False, cron_jobs=[])
+    try:
+        async with asyncio.timeout(90):
+            await worker.main()
+    finally:
+        await worker.close()
+    assert sorted(r.rcpt_tos[0] for r in peer.handler.received) == sorted(
+        f"c{i}@customer.test" for i in range(30))
+    assert await db.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'"
+                             " AND id = ANY($1::bigint[])", ids) == 30

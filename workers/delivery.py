@@ -34,6 +34,8 @@ async def set_message_status(ctx: dict[str, Any], message_id: int, status: str,
     """Change the status (never back from sent/delivered/read; with ``only_from``, only
     from that status) and tell the inbox."""
     pool: asyncpg.Pool = ctx["pool"]
+    # Publish after the connection is back in the pool: publish_committed takes one of
+    # its own, and holding two per job deadlocks when every job holds one and waits.
     async with pool.acquire() as conn:
         async with conn.transaction():
             r = await conn.fetchrow(
@@ -50,7 +52,7 @@ async def set_message_status(ctx: dict[str, Any], message_id: int, status: str,
                 inbox=r["inbox"], conversation_id=r["conversation_id"], message_id=message_id,
                 status=status, error=error[:500],  # type: ignore[arg-type]
             )])
-        await publish_committed(pool, ctx["publisher"], rows)
+    await publish_committed(pool, ctx["publisher"], rows)
 
 
 _CLAIM = (

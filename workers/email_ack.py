@@ -168,7 +168,7 @@ async def _record(ctx: dict[str, Any], conversation_id: int, *, status: str, rea
                     " AND message_id = $2", ack["inbox"], ack["message_id"], row["id"])
             events.append(MessageCreated(inbox=ack["inbox"], message=message_from(row)))
             rows = await write_outbox(conn, events)
-        await publish_committed(pool, ctx["publisher"], rows)
+    await publish_committed(pool, ctx["publisher"], rows)  # with the connection returned
     return True
 
 

@@ -71,6 +71,10 @@ def make_worker_settings(settings: Settings) -> type:
         redis_settings = RedisSettings.from_dsn(settings.redis_url)
         queue_name = settings.arq_queue
         max_tries = MAX_TRIES
+        # arq starts at most max_jobs per poll: at its default 0.5 s a worker delivered
+        # ~20 replies/s whatever the work took (bench/email_outbound.py).
+        poll_delay = 0.05
+        max_jobs = 20
         handle_signals = True
 
     return WorkerSettings
