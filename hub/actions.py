@@ -121,7 +121,9 @@ async def post_agent_reply(
                 ))
                 events.extend(await _work_item_event(conn, conv, "assigned", agent.id))
             rows = await write_outbox(conn, events)
-        await publish_committed(pool, publisher, rows)
+    # After the connection is back: publish_committed takes one of its own, and holding
+    # two per request deadlocks a busy pool.
+    await publish_committed(pool, publisher, rows)
     return message, True
 
 
@@ -166,7 +168,9 @@ async def assign_conversation(
                          f'{{"from": {current or "null"}, "to": {agent_id or "null"}}}')
             rows = await write_outbox(conn, events)
             conv = await get_conversation(conn, actor, conversation_id)
-        await publish_committed(pool, publisher, rows)
+    # After the connection is back: publish_committed takes one of its own, and holding
+    # two per request deadlocks a busy pool.
+    await publish_committed(pool, publisher, rows)
     return conv
 
 
@@ -213,7 +217,9 @@ async def set_conversation_status(
                          f'{{"status": "{status}"}}')
             rows = await write_outbox(conn, events)
             conv = await get_conversation(conn, actor, conversation_id)
-        await publish_committed(pool, publisher, rows)
+    # After the connection is back: publish_committed takes one of its own, and holding
+    # two per request deadlocks a busy pool.
+    await publish_committed(pool, publisher, rows)
     return conv
 
 
