@@ -311,8 +311,8 @@ async def persist_journal(pool: asyncpg.Pool, redis: aioredis.Redis, settings: S
             last = _text(entries[-1][0])
             await conn.execute("UPDATE routing_journal_mark SET last_id = $1", last)
             rows = await write_outbox(conn, writer.result.events)
-        writer.result.entries = len(entries)
-        await publish_committed(pool, publisher, rows)
+    writer.result.entries = len(entries)
+    await publish_committed(pool, publisher, rows)
     # Entries up to the mark are in Postgres; keep the stream short, but keep a minute
     # of persisted entries: a reconcile that read an older mark still sees them.
     keep_from = max(0, int(last.split("-")[0]) - JOURNAL_KEEP_MS)

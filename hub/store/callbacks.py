@@ -137,7 +137,7 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
                     callback_id=r["id"], attempt=done["attempts"], inbox=r["inbox"],
                     phone=r["phone"], agent_id=agent_id, extension=str(extension),
                     kind=originator["kind"], config=msgspec.json.decode(originator["config"]))
-        await publish_committed(pool, publisher, rows)
+    await publish_committed(pool, publisher, rows)
     return claimed
 
 
@@ -172,7 +172,7 @@ async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id
                 events.extend(await _item_update(conn, r["work_item_id"], r["inbox"],
                                                  "queued", None))
             rows = await write_outbox(conn, events)
-        await publish_committed(pool, publisher, rows)
+    await publish_committed(pool, publisher, rows)
     return str(wanted)
 
 

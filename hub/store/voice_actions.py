@@ -106,7 +106,7 @@ async def save_wrapup(pool: asyncpg.Pool, publisher: Publisher, agent: Agent,
                 " VALUES ($1, 'call.wrapup', $2, $3)", agent.id, f"call:{call_row_id}",
                 msgspec.json.encode({"disposition": disposition}).decode())
             rows = await write_outbox(conn, events)
-        await publish_committed(pool, publisher, rows)
+    await publish_committed(pool, publisher, rows)
     return info
 
 
