@@ -83,6 +83,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # make dev only: a Maildir the local SMTP sink writes; /dev/mailbox shows it.
     dev_mailbox_dir: str = ""
 
+    # "Call me back": distinct requests allowed per phone number and per client address
+    # within the window (a retry of the same request id is not counted again).
+    callback_limit_per_phone: int = 3
+    callback_limit_per_client: int = 20
+    callback_limit_window_s: int = 3600
+
     # Router: a routing YAML loaded at start (stored as a new version when newer).
     routing_config: str = ""
 
@@ -121,6 +127,7 @@ _INT_FIELDS = {
     "events_maxlen", "pipeline_batch", "pipeline_block_ms", "claim_idle_ms",
     "webhook_max_body", "media_max_bytes",
     "delivery_stuck_after_s", "smtp_relay_port", "smtp_max_tries", "email_ack_window_s",
+    "callback_limit_per_phone", "callback_limit_per_client", "callback_limit_window_s",
 }
 _FLOAT_FIELDS = {"ws_ping_interval_s", "smtp_timeout_s", "smtp_retry_base_s"}
 _BOOL_FIELDS = {"cookie_secure", "email_subject_fallback"}

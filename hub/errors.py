@@ -50,6 +50,17 @@ class Conflict(HubError):
     code = "conflict"
 
 
+class RateLimited(HubError):
+    """Too many requests from one caller in a window; retry after ``retry_after_s``."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, reason: str = "", *, retry_after_s: int = 60) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
 class ConfigError(HubError):
     """Settings or configuration data is invalid."""
 

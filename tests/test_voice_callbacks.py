@@ -78,6 +78,50 @@ async def test_call_me_back_validates_and_creates_one_callback_item(hub, db):
     assert (await status_of(hub, new_id()))["status"] == "received"  # unknown: nothing leaks
 
 
+async def test_call_me_back_is_limited_per_number_but_retries_are_free(hub, db):
+    rids = [new_id() for _ in range(3)]
+    for rid in rids:
+        assert (await ask_callback(hub, phone="+49 30 901829", request_id=rid)).status_code == 202
+    refused = await ask_callback(hub, phone="+49 30 901829")
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limited"
+    assert 0 < int(refused.headers["Retry-After"]) <= hub.settings.callback_limit_window_s
+    # A retry of an admitted request is not a new request; another number is unaffected.
+    assert (await ask_callback(hub, phone="+49 30 901829", request_id=rids[0])).status_code == 202
+    other = new_id()
+    assert (await ask_callback(hub, phone="+49 30 901828", request_id=other)).status_code == 202
+    await stored_callback(db, other)
+    for rid in rids:
+        await stored_callback(db, rid)
+    assert await db.fetchval("SELECT count(*) FROM callbacks WHERE phone = $1",
+                             "+4930901829") == 3
+
+
+async def test_rate_limit_refusal_counts_against_no_counter(redis, settings):
+    from hub.errors import RateLimited
+    from web.rate_limit import admit_or_refuse
+
+    p = settings.key_prefix + "rl:test:"
+    counters = [(p + "phone", 2), (p + "client", 3)]
+    await admit_or_refuse(redis, p + "r1", counters, 60, "requests")
+    await admit_or_refuse(redis, p + "r2", counters, 60, "requests")
+    try:
+        await admit_or_refuse(redis, p + "r3", counters, 60, "requests")
+        raise AssertionError("the third distinct request was admitted")
+    except RateLimited as exc:
+        assert 1 <= exc.retry_after_s <= 60
+    # The refusal left the client counter at 2: one more number may still pass.
+    assert int(await redis.get(p + "client")) == 2
+    await admit_or_refuse(redis, p + "r4", [(p + "phone2", 2), (p + "client", 3)], 60, "x")
+    try:
+        await admit_or_refuse(redis, p + "r5", [(p + "phone3", 2), (p + "client", 3)], 60, "x")
+        raise AssertionError("the client limit was not applied")
+    except RateLimited:
+        pass
+    await admit_or_refuse(redis, p + "r1", counters, 60, "requests")  # a retry passes
+    assert 0 < await redis.pttl(p + "client") <= 60_000
+
+
 async def configure(db: Any, kind: str, config: dict[str, Any]) -> None:
     await db.execute(
         "INSERT INTO voice_originators (inbox, kind, config) VALUES ('phone', $1, $2::jsonb)"

@@ -10,7 +10,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.errors import BadInput, HubError, TooLarge
+from hub.errors import BadInput, HubError, RateLimited, TooLarge
 
 log = logging.getLogger("omnihub.http")
 T = TypeVar("T")
@@ -56,7 +56,9 @@ async def read_json(request: Request, kind: type[T], limit: int) -> T:
 
 def error_response(exc: HubError) -> JSON:
     status = 415 if exc.code == "unsupported_media_type" else exc.status
-    return JSON({"error": exc.code, "reason": exc.reason}, status_code=status)
+    headers = ({"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited)
+               else None)
+    return JSON({"error": exc.code, "reason": exc.reason}, status_code=status, headers=headers)
 
 
 async def hub_error_handler(request: Request, exc: Exception) -> Response:

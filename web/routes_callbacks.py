@@ -33,6 +33,7 @@ from hub.schema import Agent, Envelope, Identity
 from hub.store import callbacks as cb_store
 from hub.voice.callbacks import CallbackRequest
 from web.http import JSON, error_response, read_body, read_json
+from web.rate_limit import admit_or_refuse
 from web.routes_api import _int_param, agent_route
 from web.state import HubState
 
@@ -100,6 +101,7 @@ async def _request_callback(request: Request) -> Response:
         raise BadInput("topic: at most 200 characters")
     name = " ".join(body.name.split())[:100]
     language = body.language[:10] if re.match(r"^[a-zA-Z-]{0,10}$", body.language) else ""
+    await _admit_callback(state, request, inbox.slug, request_id, phone)
     env = Envelope(
         channel="voice", channel_account=inbox.slug, provider_id=f"callback:{request_id}",
         sender=Identity(kind="phone", value=phone), sender_name=name,
@@ -113,6 +115,20 @@ async def _request_callback(request: Request) -> Response:
     return JSON({"request_id": request_id, "status": "received", "phone": phone,
                  "status_url": f"/api/v1/callbacks/status/{request_id}"}, status_code=202,
                 headers={"Access-Control-Allow-Origin": origin} if origin else None)
+
+
+async def _admit_callback(state: HubState, request: Request, inbox: str, request_id: str,
+                          phone: str) -> None:
+    """Each callback rings an agent's phone: limit distinct requests per number and per
+    client address (the direct peer; behind a proxy, that is the proxy)."""
+    s = state.settings
+    prefix = f"{s.key_prefix}rl:callback:{inbox}:"
+    client = request.client.host if request.client else "unknown"
+    await admit_or_refuse(
+        state.redis, prefix + "req:" + request_id,
+        [(prefix + "phone:" + phone, s.callback_limit_per_phone),
+         (prefix + "client:" + client, s.callback_limit_per_client)],
+        s.callback_limit_window_s, "callback requests")
 
 
 async def callback_status(request: Request) -> Response:
