@@ -45,27 +45,34 @@ class Inbound(msgspec.Struct):
 _decode_inbound = msgspec.json.Decoder(Inbound).decode
 
 
-def create_floor_app(redis_url: str, stream: str) -> Starlette:
-    sockets: set[asyncio.Queue[str]] = set()
-    redis = aioredis.from_url(redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
+class CoalescedXadd:
+    """XADDs of concurrent requests share one pipelined round trip: the cheapest way to
+    get many small writes into Redis from one event loop (the hub's ingest does it too).
+    ``add`` resolves to the entry id once its batch is written; ``run`` is the writer."""
 
-    # XADDs of concurrent requests share one pipelined round trip (the cheapest way to
-    # get many small writes into Redis from one event loop; the hub's ingest does it too).
-    pending: list[tuple[bytes, asyncio.Future[bytes]]] = []
-    wakeup = asyncio.Event()
+    def __init__(self, redis: aioredis.Redis, stream: str, field: bytes) -> None:
+        self.redis, self.stream, self.field = redis, stream, field
+        self.pending: list[tuple[bytes, asyncio.Future[bytes]]] = []
+        self.wakeup = asyncio.Event()
 
-    async def write_stream() -> None:
-        nonlocal pending
+    async def add(self, body: bytes) -> bytes:
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.pending.append((body, fut))
+        self.wakeup.set()
+        return await fut
+
+    async def run(self) -> None:
         while True:
-            await wakeup.wait()
-            wakeup.clear()
-            batch, pending = pending, []
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            batch, self.pending = self.pending, []
             if not batch:
                 continue
             try:
-                async with redis.pipeline(transaction=False) as pipe:
+                async with self.redis.pipeline(transaction=False) as pipe:
                     for body, _ in batch:
-                        pipe.xadd(stream, {"d": body}, maxlen=STREAM_MAXLEN, approximate=True)
+                        pipe.xadd(self.stream, {self.field: body}, maxlen=STREAM_MAXLEN,
+                                  approximate=True)
                     ids = await pipe.execute()
             except Exception as exc:
                 for _, fut in batch:
@@ -76,6 +83,13 @@ def create_floor_app(redis_url: str, stream: str) -> Starlette:
                 if not fut.done():
                     fut.set_result(sid)
 
+
+def create_floor_app(redis_url: str, stream: str) -> Starlette:
+    sockets: set[asyncio.Queue[str]] = set()
+    redis = aioredis.from_url(redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
+
+    xadd = CoalescedXadd(redis, stream, b"d")
+
     async def post_message(request: Request) -> Response:
         body = await request.body()
         try:
@@ -83,10 +97,7 @@ def create_floor_app(redis_url: str, stream: str) -> Starlette:
         except msgspec.DecodeError as exc:
             return Response(f'{{"error":"bad_json","reason":"{exc}"}}', 400,
                             media_type="application/json")
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        pending.append((body, fut))
-        wakeup.set()
-        sid = await fut
+        sid = await xadd.add(body)
         return Response(b'{"accepted":true,"stream_id":"' + sid + b'"}', 202,
                         media_type="application/json")
 
@@ -142,7 +153,7 @@ def create_floor_app(redis_url: str, stream: str) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await redis.delete(stream)
         tasks = [asyncio.create_task(read_stream(), name="floor-reader"),
-                 asyncio.create_task(write_stream(), name="floor-writer")]
+                 asyncio.create_task(xadd.run(), name="floor-writer")]
         try:
             yield
         finally:

@@ -19,33 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.floor import CoalescedXadd
+
 
 def create_app(redis_url: str, stream: str) -> Starlette:
     redis = aioredis.from_url(redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
-    pending: list[tuple[bytes, asyncio.Future[None]]] = []
-    wakeup = asyncio.Event()
-
-    async def writer() -> None:
-        nonlocal pending
-        while True:
-            await wakeup.wait()
-            wakeup.clear()
-            batch, pending = pending, []
-            if not batch:
-                continue
-            async with redis.pipeline(transaction=False) as pipe:
-                for body, _ in batch:
-                    pipe.xadd(stream, {"raw": body}, maxlen=200_000, approximate=True)
-                await pipe.execute()
-            for _, fut in batch:
-                fut.set_result(None)
+    xadd = CoalescedXadd(redis, stream, b"raw")
 
     async def webhook(request: Request) -> Response:
-        body = await request.body()
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        pending.append((body, fut))
-        wakeup.set()
-        await fut
+        await xadd.add(await request.body())
         return Response("<Response></Response>", media_type="text/xml")
 
     async def healthz(request: Request) -> Response:
@@ -53,7 +35,7 @@ def create_app(redis_url: str, stream: str) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(writer())
+        task = asyncio.create_task(xadd.run())
         yield
         task.cancel()
         await redis.aclose()
