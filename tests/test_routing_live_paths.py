@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.helpers import eventually, recv_until
-from tests.routing_live import AgentClient, configure, doc, running_router, start_chat
+from tests.routing_live import AgentClient, configure, doc, ids, running_router, start_chat
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -129,6 +129,7 @@ async def test_supervisor_reassign_and_transfer_and_agents_cannot(hub, db, redis
 
         # Agents cannot reassign, see everyone's offers or change the config.
         a3 = await AgentClient(hub, "agent3").connect()
+        a2_id = ids(hub)["agent2"]
         denied = await a1.post(f"/api/v1/work-items/{item}/reassign", {"agent_id": a3.id})
         assert denied.status_code == 403
         assert (await a1.get("/api/v1/routing/offers?all=1")).status_code == 403
@@ -137,6 +138,16 @@ async def test_supervisor_reassign_and_transfer_and_agents_cannot(hub, db, redis
         bad = await boss.post(f"/api/v1/work-items/{item}/reassign", {"agent": 1})
         assert bad.status_code == 400
 
+        # The board shows supervisors who holds what (and whom to hand it to); agents don't.
+        mine = (await a1.get("/api/v1/routing/queues")).json()
+        assert "active" not in mine and "agents" not in mine
+        boss_board = (await boss.get("/api/v1/routing/queues")).json()
+        held = [x for x in boss_board["active"] if x["work_item_id"] == item]
+        assert [(x["agent_id"], x["status"], x["queue"]) for x in held] == [
+            (a1.id, "assigned", "support")]
+        assert held[0]["conversation_id"] is not None
+        assert {a["agent_id"] for a in boss_board["agents"]} == {a1.id, a2_id, a3.id}
+        assert boss_board["queue_names"] == ["support", "sales"]
         moved = await boss.post(f"/api/v1/work-items/{item}/reassign", {"agent_id": a3.id})
         assert moved.status_code == 200, moved.text
         event = await boss.wait_event("workitem.reassigned", work_item_id=item)

@@ -161,7 +161,8 @@ async def complete(request: Request, state: HubState, agent: Agent) -> Response:
 
 @agent_route()
 async def queue_board(request: Request, state: HubState, agent: Agent) -> Response:
-    """The queues the agent may see with their numbers and the items he may pick."""
+    """The queues the agent may see with their numbers and the items they may pick;
+    supervisors also get the items in progress and the agents they may hand work to."""
     cfg, snap, now = await _snapshot(request, state)
     actor = _actor(agent)
     visible = set(commands.visible_queues(cfg, actor))
@@ -169,8 +170,27 @@ async def queue_board(request: Request, state: HubState, agent: Agent) -> Respon
     items = [{"work_item_id": i.id, "queue": i.queue, "channel": i.channel,
               "waiting_s": round(now - i.enqueued_at, 1), "offered": bool(i.pending())}
              for i in commands.pickable(cfg, snap, actor, now)]
-    return JSON({"queues": stats, "pickable": await _with_conversations(state, items[:200]),
-                 "version": cfg.version})
+    out: dict[str, Any] = {"queues": stats, "version": cfg.version,
+                           "pickable": await _with_conversations(state, items[:200])}
+    if actor.supervises:
+        out["active"] = await _with_conversations(state, [
+            {"work_item_id": i.id, "queue": i.queue, "channel": i.channel, "agent_id": i.agent_id,
+             "status": i.status, "held_s": round(now - (i.assigned_at or i.enqueued_at), 1)}
+            for i in commands.in_progress(snap, actor)[:200]])
+        out["agents"] = await _board_agents(state, cfg, snap, now)
+        out["queue_names"] = list(cfg.queue_order)
+    return JSON(out)
+
+
+async def _board_agents(state: HubState, cfg: CompiledConfig, snap: RouterState,
+                        now: float) -> list[dict[str, Any]]:
+    """Agents with a routing profile: the targets a supervisor may hand work to."""
+    ids = sorted(cfg.agents)
+    names = {r[0]: r[1] for r in await state.pool.fetch(
+        "SELECT id, name FROM agents WHERE id = ANY($1::bigint[])", ids)}
+    return [{"agent_id": a, "name": names.get(a, f"agent {a}"),
+             "presence": derive_presence(snap.agents.get(a), cfg.raw.presence, now)}
+            for a in ids]
 
 
 class StatusBody(msgspec.Struct, forbid_unknown_fields=True):

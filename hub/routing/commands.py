@@ -139,6 +139,15 @@ def pickable(cfg: CompiledConfig, state: RouterState, actor: Actor,
     return sorted(items, key=lambda i: (i.enqueued_at, i.id))
 
 
+def in_progress(state: RouterState, actor: Actor) -> list[ItemState]:
+    """Items held by an agent (assigned or in wrap-up), for a supervisor's board, oldest
+    assignment first; nobody else sees other agents' work here."""
+    if not actor.supervises:
+        return []
+    items = [i for i in state.items.values() if i.agent_id is not None]
+    return sorted(items, key=lambda i: (i.assigned_at or i.enqueued_at, i.id))
+
+
 def pick(cfg: CompiledConfig, state: RouterState, actor: Actor, item_id: int,
          now: float) -> AssignItem:
     """The actor takes a waiting item themselves (within their capacity)."""

@@ -57,6 +57,9 @@ export class RoutingPanel {
     this.status = "available";
     this.board = new Map(); // queue -> stats
     this.pickable = []; // items the agent may pick (REST, refreshed while the board is open)
+    this.active = []; // supervisors: items held by agents
+    this.agents = []; // supervisors: agents with a routing profile (reassign targets)
+    this.queueNames = [];
     this.boardOpen = false;
     this.boardTimer = 0;
     this.tick = 0;
@@ -103,6 +106,9 @@ export class RoutingPanel {
     this.board.clear();
     for (const s of q.queues) this.board.set(s.queue, { ...s, at: Date.now() });
     this.pickable = q.pickable;
+    this.active = q.active || [];
+    this.agents = q.agents || [];
+    this.queueNames = q.queue_names || [];
   }
 
   onEvent(event) {
@@ -296,9 +302,51 @@ export class RoutingPanel {
     const picks = this.pickable.length
       ? h("ul", { class: "pick-list", "data-testid": "pick-list" }, ...this.pickable.map((p) => h("li", {},
         h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL[p.channel] || p.channel} · ${p.queue} · waiting ${fmtWait(p.waiting_s)}${p.offered ? " · offered" : ""}` }),
-        h("button", { type: "button", class: "btn", "data-testid": "pick", text: "Pick", onclick: () => this.pick(p) }))))
+        h("button", { type: "button", class: "btn", "data-testid": "pick", text: "Pick", onclick: () => this.pick(p) }),
+        ...(this.supervises ? [this.moveControls(p)] : []))))
       : h("p", { class: "muted", text: "Nothing waiting that you may pick." });
-    this.boardEl.replaceChildren(h("h2", { text: "Queues" }), table, h("h2", { text: "Waiting" }), picks);
+    const parts = [h("h2", { text: "Queues" }), table, h("h2", { text: "Waiting" }), picks];
+    if (this.supervises) parts.push(h("h2", { text: "In progress" }), this.renderActive());
+    this.boardEl.replaceChildren(...parts);
+  }
+
+  renderActive() {
+    if (!this.active.length) return h("p", { class: "muted", text: "No agent holds an item." });
+    const name = (id) => (this.agents.find((a) => a.agent_id === id) || {}).name || `agent ${id}`;
+    return h("ul", { class: "pick-list", "data-testid": "active-list" }, ...this.active.map((p) => h("li", { "data-item": String(p.work_item_id) },
+      h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL[p.channel] || p.channel} · ${p.queue} · ${name(p.agent_id)}${p.status === "wrapup" ? " (wrap-up)" : ""} · ${fmtWait(p.held_s)}` }),
+      this.moveControls(p))));
+  }
+
+  /** Supervisors: hand an item to an agent (reassign) or back to a queue (transfer). */
+  moveControls(item) {
+    const agentSel = h("select", { "aria-label": "Reassign to agent", "data-testid": "reassign-agent" },
+      h("option", { value: "", text: "Agent…" }),
+      ...this.agents.filter((a) => a.agent_id !== item.agent_id)
+        .map((a) => h("option", { value: String(a.agent_id), text: `${a.name} (${a.presence})` })));
+    const queueSel = h("select", { "aria-label": "Transfer to queue", "data-testid": "transfer-queue" },
+      h("option", { value: "", text: "Queue…" }),
+      ...this.queueNames.filter((q) => q !== item.queue || item.agent_id != null)
+        .map((q) => h("option", { value: q, text: q })));
+    const go = (body, what) => this.move(item, body, what);
+    return h("span", { class: "move-controls" },
+      agentSel,
+      h("button", { type: "button", class: "btn btn-ghost", "data-testid": "reassign", text: "Reassign",
+        onclick: () => agentSel.value && go({ agent_id: Number(agentSel.value) }, "Reassigned") }),
+      queueSel,
+      h("button", { type: "button", class: "btn btn-ghost", "data-testid": "transfer", text: "Transfer",
+        onclick: () => queueSel.value && go({ queue: queueSel.value }, "Transferred") }));
+  }
+
+  async move(item, body, what) {
+    try {
+      await call(`/api/v1/work-items/${item.work_item_id}/transfer`, { method: "POST", body });
+      this.toast(`${what}.`, "ok");
+    } catch (e) {
+      this.toast(`Could not move #${item.work_item_id}: ${e.message}`);
+    }
+    await this.loadBoard().catch(() => {});
+    this.renderBoard();
   }
 
   renderWaits() {
