@@ -7,7 +7,8 @@ import asyncpg
 
 from hub.errors import BadInput, Conflict, Forbidden
 from hub.outbox import Publisher, publish_committed, write_outbox
-from hub.reply_policy import TemplateChoice, enforce_reply_policy, record_template
+from hub.reply_channel import choose_reply_route, reply_routes
+from hub.reply_policy import TemplateChoice, enforce_reply_policy, inbound_uses, record_template
 from hub.schema import (
     Agent,
     AnyEvent,
@@ -68,10 +69,14 @@ async def _audit(conn: asyncpg.Connection, actor: Agent, action: str, subject: s
 async def post_agent_reply(
     pool: asyncpg.Pool, publisher: Publisher, agent: Agent, conversation_id: int, *,
     text: str, client_id: str, private: bool = False, template: TemplateChoice | None = None,
+    via: str | None = None,
 ) -> tuple[Message, bool]:
     """Store an agent's reply (idempotent on client_id). Returns (message, created).
 
-    ``template``: a WhatsApp template send (``text`` is its rendered body)."""
+    ``template``: a WhatsApp template send (``text`` is its rendered body). ``via``: the
+    channel account (inbox) to send on, one the customer wrote from in this conversation
+    (hub/reply_channel.py); by default the one they used last. The message row records
+    the channel and account it goes out on; the delivery worker dispatches on them."""
     text, client_id = validate_reply(text, client_id)
     provider_id = f"agent:{agent.id}:{client_id}"
     events: list[AnyEvent] = []
@@ -81,24 +86,34 @@ async def post_agent_reply(
             await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
                                conversation_id)
             conv = await get_conversation(conn, agent, conversation_id)
+            uses = await inbound_uses(conn, conv.id)
+            routes = reply_routes(conv.channel, conv.inbox, uses)
+            # A retry may come after the customer switched channels: look on every route.
             existing = await conn.fetchrow(
-                f"SELECT {_MSG_COLS} FROM messages WHERE channel = $1"
-                " AND channel_account = $2 AND provider_id = $3",
-                conv.channel, conv.inbox, provider_id,
+                f"SELECT {_MSG_COLS} FROM messages m"
+                " JOIN unnest($1::text[], $2::text[]) AS k(ch, acc)"
+                "   ON m.channel = k.ch AND m.channel_account = k.acc"
+                " WHERE m.provider_id = $3 AND m.conversation_id = $4",
+                [r.channel for r in routes], [r.account for r in routes], provider_id, conv.id,
             )
             if existing is not None:
                 return message_from(existing), False  # a retry of a stored reply
+            route = choose_reply_route(conv.channel, conv.inbox, uses, via)
             if conv.status == "resolved" and not private:
                 raise Conflict("conversation is resolved; reopen it to reply")
-            if not private:
-                await enforce_reply_policy(conn, conv, text, template)
-            status = "sent" if conv.channel in LIVE_CHANNELS or private else "queued"
+            channel: str
+            if private:  # notes stay on the conversation's own channel
+                channel, account = conv.channel, conv.inbox
+            else:
+                channel, account = route.channel, route.account
+                await enforce_reply_policy(conn, conv, route, text, template)
+            status = "sent" if channel in LIVE_CHANNELS or private else "queued"
             row = await conn.fetchrow(
                 "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
                 " direction, author_kind, author_name, agent_id, text, private, status)"
                 " VALUES ($1, $2, $3, $4, 'out', 'agent', $5, $6, $7, $8, $9)"
                 f" RETURNING {_MSG_COLS}",
-                conv.id, conv.channel, conv.inbox, provider_id, agent.name, agent.id, text,
+                conv.id, channel, account, provider_id, agent.name, agent.id, text,
                 private, status,
             )
             message = message_from(row)

@@ -17,6 +17,7 @@ import asyncpg
 import msgspec
 
 from hub.errors import BadInput, Conflict
+from hub.reply_channel import InboundUse, ReplyRoute
 from hub.schema import Conversation
 
 WHATSAPP_WINDOW = timedelta(hours=24)
@@ -51,26 +52,39 @@ def render_template(body: str, params: list[str]) -> str:
     return PLACEHOLDER.sub(lambda m: params[int(m.group(1)) - 1], body)
 
 
-async def last_inbound_at(conn: asyncpg.Connection, conv: Conversation) -> datetime | None:
-    """The customer's last message to this inbox, in any of their conversations."""
+async def last_inbound_at(conn: asyncpg.Connection, contact_id: int,
+                          account: str) -> datetime | None:
+    """The customer's last message to this channel account (inbox), in any of their
+    conversations: the providers' windows run per account, not per conversation."""
     value: datetime | None = await conn.fetchval(
-        "SELECT max(m.created_at) FROM messages m JOIN conversations c"
-        " ON c.id = m.conversation_id WHERE c.inbox = $1 AND c.contact_id = $2"
-        " AND m.direction = 'in'", conv.inbox, conv.contact_id)
+        "SELECT max(m.created_at) FROM conversations c JOIN messages m"
+        " ON m.conversation_id = c.id WHERE c.contact_id = $1 AND m.channel_account = $2"
+        " AND m.direction = 'in'", contact_id, account)
     return value
 
 
-async def enforce_reply_policy(conn: asyncpg.Connection, conv: Conversation, text: str,
+async def inbound_uses(conn: asyncpg.Connection, conversation_id: int) -> list[InboundUse]:
+    rows = await conn.fetch(
+        "SELECT channel, channel_account, max(created_at) AS last_at FROM messages"
+        " WHERE conversation_id = $1 AND direction = 'in' GROUP BY 1, 2", conversation_id)
+    return [InboundUse(r["channel"], r["channel_account"], r["last_at"]) for r in rows]
+
+
+async def enforce_reply_policy(conn: asyncpg.Connection, conv: Conversation,
+                               route: ReplyRoute, text: str,
                                template: TemplateChoice | None) -> None:
+    """The rules of the channel the reply goes out on (``route``), which in a joined
+    conversation may differ from the conversation's own."""
+    channel = route.channel
     if template is not None:
-        if conv.channel != "whatsapp":
+        if channel != "whatsapp":
             raise BadInput("templates are only for WhatsApp conversations")
         return
-    limit = MAX_TEXT.get(conv.channel)
+    limit = MAX_TEXT.get(channel)
     if limit is not None and len(text) > limit:
-        raise BadInput(f"text: at most {limit} characters on {conv.channel}")
-    if conv.channel == "whatsapp":
-        last = await last_inbound_at(conn, conv)
+        raise BadInput(f"text: at most {limit} characters on {channel}")
+    if channel == "whatsapp":
+        last = await last_inbound_at(conn, conv.contact_id, route.account)
         now = await conn.fetchval("SELECT now()")
         if not window_open(last, now):
             raise Conflict("the customer last wrote more than 24 hours ago: WhatsApp only"

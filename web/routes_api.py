@@ -86,6 +86,8 @@ class ReplyBody(msgspec.Struct, forbid_unknown_fields=True):
     text: str
     client_id: str = ""
     private: bool = False
+    # The channel account (inbox) to reply on; default: the customer's last used one.
+    via: str | None = None
 
 
 @agent_route(write=True)
@@ -94,7 +96,7 @@ async def post_message(request: Request, state: HubState, agent: Agent) -> Respo
     client_id = body.client_id or f"rest:{uuid.uuid4()}"
     message, created = await actions.post_agent_reply(
         state.pool, state.publisher, agent, _int_param(request, "conversation_id"),
-        text=body.text, client_id=client_id, private=body.private,
+        text=body.text, client_id=client_id, private=body.private, via=body.via,
     )
     if created:
         await enqueue_delivery(state.redis, state.settings, message)

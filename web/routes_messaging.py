@@ -1,32 +1,41 @@
-"""Agent REST routes for messaging conversations: the WhatsApp window and the approved
-templates of the inbox (for the composer's template picker), and sending a template.
+"""Agent REST routes for messaging conversations: where a reply goes (the reply channel
+of a joined conversation, hub/reply_channel.py), the provider's messaging window on that
+channel, the approved templates of its inbox (for the composer's template picker), and
+sending a template.
 
-  GET  /api/v1/conversations/{id}/templates  -> {channel, window_open, window_closes_at,
-                                                  templates: [{name, language, body,
-                                                  params}]}
-  POST /api/v1/conversations/{id}/template   {name, language, params, client_id}
+  GET  /api/v1/conversations/{id}/reply-options[?via=<inbox>]
+       -> {conversation_id, channel, via, default_via, routes: [{via, channel, inbox_name,
+           address, label}], window_open, window_closes_at, templates: [{name, language,
+           body, params}]}
+  GET  /api/v1/conversations/{id}/templates   (the same answer; the older name)
+  POST /api/v1/conversations/{id}/template   {name, language, params, client_id, via?}
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from channels.recipients import recipient_for
 from hub import actions
 from hub.errors import BadInput
+from hub.reply_channel import ReplyRoute, choose_reply_route, reply_routes
 from hub.reply_policy import (
     PLACEHOLDER,
     TemplateChoice,
+    inbound_uses,
     last_inbound_at,
     render_template,
     window_closes_at,
     window_open,
 )
-from hub.schema import Agent
+from hub.schema import Agent, Conversation
 from hub.store import queries
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
@@ -34,24 +43,65 @@ from web.messaging_accounts import load_account
 from web.routes_api import _int_param, agent_route
 from web.state import HubState
 
+LABEL = {"chat": "Web chat", "api": "API", "email": "Email", "sms": "SMS",
+         "whatsapp": "WhatsApp", "messenger": "Messenger", "instagram": "Instagram",
+         "telegram": "Telegram", "voice": "Phone"}
+
+
+async def _route_rows(conn: asyncpg.Connection, conv: Conversation,
+                      routes: list[ReplyRoute]) -> list[dict[str, Any]]:
+    """Each route with its inbox name and the customer's address there."""
+    accounts = {r["slug"]: r for r in await conn.fetch(
+        "SELECT i.slug, i.name, a.external_id FROM inboxes i"
+        " LEFT JOIN channel_accounts a ON a.inbox = i.slug WHERE i.slug = ANY($1::text[])",
+        [r.account for r in routes])}
+    identities = [conv.contact_identity, *await conn.fetchval(
+        "SELECT coalesce(array_agg(kind || ':' || value ORDER BY created_at), '{}')"
+        " FROM identities WHERE contact_id = $1", conv.contact_id)]
+    out = []
+    for r in routes:
+        acc = accounts.get(r.account)
+        address = ""
+        if acc is not None and acc["external_id"] is not None:
+            try:
+                address = recipient_for(r.channel, acc["external_id"], identities)
+            except BadInput:
+                address = ""
+        label = LABEL.get(r.channel, r.channel)
+        out.append({"via": r.account, "channel": r.channel,
+                    "inbox_name": acc["name"] if acc else r.account, "address": address,
+                    "label": f"{label} ({address})" if address else label})
+    return out
+
 
 @agent_route()
 async def reply_options(request: Request, state: HubState, agent: Agent) -> Response:
     conv = await queries.get_conversation(state.pool, agent,
                                           _int_param(request, "conversation_id"))
+    via = request.query_params.get("via") or None
     async with state.pool.acquire() as conn:
-        account = await load_account(conn, conv.inbox)
-        last = await last_inbound_at(conn, conv)
+        uses = await inbound_uses(conn, conv.id)
+        routes = reply_routes(conv.channel, conv.inbox, uses)
+        route = choose_reply_route(conv.channel, conv.inbox, uses, via)
+        account = await load_account(conn, route.account)
+        last = await last_inbound_at(conn, conv.contact_id, route.account)
         now = await conn.fetchval("SELECT now()")
+        rows = await _route_rows(conn, conv, routes)
     templates = []
-    if account is not None and conv.channel == "whatsapp" and account.provider == "meta":
+    if account is not None and route.channel == "whatsapp" and account.provider == "meta":
         templates = [{"name": t.name, "language": t.language, "body": t.body,
                       "params": len(set(PLACEHOLDER.findall(t.body)))}
                      for t in account.templates]
+    whatsapp = route.channel == "whatsapp"
     return JSON({
-        "channel": conv.channel,
-        "window_open": conv.channel != "whatsapp" or window_open(last, now),
-        "window_closes_at": window_closes_at(last) if conv.channel == "whatsapp" else None,
+        "conversation_id": conv.id,
+        "channel": route.channel,
+        "via": route.account,
+        "default_via": routes[0].account,
+        "routes": rows,
+        "window_open": not whatsapp or window_open(last, now),
+        "window_closes_at": window_closes_at(last) if whatsapp else None,
+        "now": now,
         "templates": templates,
     })
 
@@ -61,6 +111,7 @@ class TemplateBody(msgspec.Struct, forbid_unknown_fields=True):
     language: str
     params: list[str] = []
     client_id: str = ""
+    via: str | None = None
 
 
 @agent_route(write=True)
@@ -68,8 +119,11 @@ async def send_template(request: Request, state: HubState, agent: Agent) -> Resp
     body = await read_json(request, TemplateBody, state.settings.http_max_body)
     conv = await queries.get_conversation(state.pool, agent,
                                           _int_param(request, "conversation_id"))
-    account = await load_account(state.pool, conv.inbox)
-    if conv.channel != "whatsapp" or account is None or account.provider != "meta":
+    async with state.pool.acquire() as conn:
+        route = choose_reply_route(conv.channel, conv.inbox,
+                                   await inbound_uses(conn, conv.id), body.via)
+        account = await load_account(conn, route.account)
+    if route.channel != "whatsapp" or account is None or account.provider != "meta":
         raise BadInput("templates are only for WhatsApp Cloud API inboxes")
     found = next((t for t in account.templates
                   if t.name == body.name and t.language == body.language), None)
@@ -80,13 +134,15 @@ async def send_template(request: Request, state: HubState, agent: Agent) -> Resp
         state.pool, state.publisher, agent, conv.id, text=text,
         client_id=body.client_id or str(uuid.uuid4()),
         template=TemplateChoice(name=found.name, language=found.language,
-                                params=body.params))
+                                params=body.params),
+        via=route.account)
     if created:
         await enqueue_delivery(state.redis, state.settings, message)
     return JSON({"message": message}, status_code=201 if created else 200)
 
 
 routes = [
+    Route("/api/v1/conversations/{conversation_id:int}/reply-options", reply_options),
     Route("/api/v1/conversations/{conversation_id:int}/templates", reply_options),
     Route("/api/v1/conversations/{conversation_id:int}/template", send_template,
           methods=["POST"]),

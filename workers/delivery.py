@@ -59,7 +59,10 @@ _CLAIM = (
     "UPDATE messages m SET status = 'sending', status_at = now()"
     " FROM conversations c WHERE m.id = $1 AND m.status = 'queued' AND m.direction = 'out'"
     " AND c.id = m.conversation_id"
-    " RETURNING m.id, m.conversation_id, c.inbox, c.channel, m.text, m.html, m.provider_id,"
+    # The channel and account the reply was stored for (in a joined conversation, the
+    # customer's channel, not necessarily the conversation's own).
+    " RETURNING m.id, m.conversation_id, m.channel_account AS inbox, m.channel, m.text,"
+    " m.html, m.provider_id,"
     " m.author_name, m.created_at, c.contact_identity"
 )
 

@@ -62,9 +62,9 @@ async def prepare_messaging(conn: asyncpg.Connection, msg: OutboundMessage) -> P
         "    FROM identities i WHERE i.contact_id = c.contact_id) AS identities,"
         " t.name AS template_name, t.language AS template_language,"
         " t.params AS template_params"
-        " FROM conversations c LEFT JOIN channel_accounts a ON a.inbox = c.inbox"
+        " FROM conversations c LEFT JOIN channel_accounts a ON a.inbox = $3"
         " LEFT JOIN outbound_templates t ON t.message_id = $2 WHERE c.id = $1",
-        msg.conversation_id, msg.id,
+        msg.conversation_id, msg.id, msg.inbox,
     )
     if row is None or row["provider"] is None:
         raise Undeliverable("this inbox has no provider account configured")

@@ -47,6 +47,7 @@ class AgentReply(msgspec.Struct, tag="reply", tag_field="type", forbid_unknown_f
     client_id: str
     text: str
     private: bool = False
+    via: str | None = None  # channel account to reply on (hub/reply_channel.py)
 
 
 class AgentTyping(msgspec.Struct, tag="typing", tag_field="type", forbid_unknown_fields=True):
@@ -134,6 +135,7 @@ async def agent_socket(ws: WebSocket) -> None:
             message, created = await actions.post_agent_reply(
                 state.pool, state.publisher, agent, frame.conversation_id,
                 text=frame.text, client_id=frame.client_id, private=frame.private,
+                via=frame.via,
             )
         except HubError as exc:
             return {"type": "error", "code": exc.code, "reason": exc.reason,

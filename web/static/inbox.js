@@ -9,6 +9,7 @@ import { emailBody, subjectLine } from "./inbox-email.js";
 import { InboxStore, minStreamId } from "./inbox-store.js";
 import { ContactPanel } from "./contact-panel.js";
 import { RoutingPanel } from "./inbox-offers.js";
+import { ReplyBar } from "./inbox-reply.js";
 import {
   avatar, channelIcon, clock, CHANNEL_LABEL, dayLabel, displayName, el, icon, relTime, renderContext, statusPill,
 } from "./inbox-view.js";
@@ -59,6 +60,15 @@ const contactPanel = new ContactPanel({
   getMe: () => store.me,
   toast: (t, tone) => toast(t, tone),
 });
+
+// The reply channel and messaging window of the open conversation (inbox-reply.js).
+const replyBar = new ReplyBar({
+  host: $("#reply-bar"),
+  api: (path, opts) => api(path, opts),
+  getCurrentId: () => store.currentId,
+  onChange: () => applyComposerState(),
+});
+window.omnihubReplyBar = replyBar; // feature modules (inbox-templates.js) plug in here
 
 // ---------------------------------------------------------------------------- utilities
 
@@ -207,6 +217,7 @@ function selectConversation(id, { push = true } = {}) {
   }
   dom.input.value = "";
   render(true);
+  replyBar.load(id);
   if (id) {
     loadCurrent();
     setTimeout(() => dom.input.focus(), 0);
@@ -236,11 +247,16 @@ function sendReply() {
   const id = store.currentId;
   const text = dom.input.value.trim();
   if (!id || !text) return;
+  if (!privateMode && replyBar.blocked) {
+    toast(replyBar.blocked);
+    return;
+  }
   if (text.length > MAX_TEXT) {
     toast(`Message too long (${text.length} > ${MAX_TEXT} characters).`);
     return;
   }
   const p = { client_id: uuid(), conversation_id: id, text, private: privateMode, created_at: new Date().toISOString() };
+  if (!privateMode && replyBar.via) p.via = replyBar.via;
   store.addPending(p);
   dom.input.value = "";
   autosize();
@@ -252,6 +268,7 @@ function sendReply() {
 /** Send a pending reply over the socket; fall back to REST (same client_id) if no ack. */
 function deliver(p) {
   const frame = { type: "reply", conversation_id: p.conversation_id, client_id: p.client_id, text: p.text, private: p.private };
+  if (p.via) frame.via = p.via;
   if (socket && socket.send(frame)) {
     clearTimeout(p.timer);
     p.timer = setTimeout(() => {
@@ -268,7 +285,7 @@ async function postReply(p) {
   p.posting = true;
   try {
     const res = await api(`/api/v1/conversations/${p.conversation_id}/messages`, {
-      method: "POST", body: { text: p.text, client_id: p.client_id, private: p.private },
+      method: "POST", body: { text: p.text, client_id: p.client_id, private: p.private, ...(p.via ? { via: p.via } : {}) },
     });
     if (res && res.message) store.upsertRestMessage(res.message);
     store.ack(p.client_id, res && res.message && res.message.id);
@@ -632,12 +649,23 @@ function setPrivateMode(on) {
   dom.replyTab.setAttribute("aria-pressed", String(!on));
   dom.input.placeholder = on ? "Private note — only agents see this" : "Reply to the customer… (Enter to send, Shift+Enter for a new line)";
   dom.send.textContent = on ? "Add note" : "Send";
+  replyBar.setPrivate(on);
+}
+
+/** Free text is off while the reply channel's messaging window is closed (not for notes). */
+function applyComposerState() {
+  const reason = privateMode ? "" : replyBar.blocked;
+  dom.input.disabled = !!reason;
+  dom.composer.classList.toggle("blocked", !!reason);
+  if (reason) dom.input.placeholder = reason;
+  else if (!privateMode) dom.input.placeholder = "Reply to the customer… (Enter to send, Shift+Enter for a new line)";
+  autosize();
 }
 
 function autosize() {
   dom.input.style.height = "auto";
   dom.input.style.height = `${Math.min(dom.input.scrollHeight + 2, 220)}px`;
-  dom.send.disabled = !dom.input.value.trim();
+  dom.send.disabled = !dom.input.value.trim() || (!privateMode && !!replyBar.blocked);
 }
 
 // ---------------------------------------------------------------------------- wiring

@@ -1,0 +1,71 @@
+"""Which channel an agent's reply goes out on. Pure (no I/O).
+
+A queue in cross-channel 'join' mode puts a customer's chat, then their SMS, into one
+conversation; the conversation keeps the channel and inbox it was opened on. Replying
+there would answer an SMS in a chat window the customer has closed. So a reply goes, by
+default, to the channel account (inbox) of the customer's most recent inbound message in
+the conversation; the agent may pick any other account the customer wrote from in it
+(``via``). A conversation that never joined has one account: its own, as before.
+
+Only channels whose replies the hub can route per message are offered as alternatives
+(chat over our sockets, the API webhook and the messaging providers). Email threads and
+calls are answered on their own channel only: their replies depend on the
+conversation's thread/call, not on the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from hub.errors import BadInput
+
+ROUTABLE = frozenset({"chat", "api", "sms", "whatsapp", "messenger", "instagram",
+                      "telegram"})
+
+
+@dataclass(frozen=True, slots=True)
+class InboundUse:
+    """The customer wrote in this conversation from ``account`` (an inbox slug) on
+    ``channel``, last at ``last_at``."""
+
+    channel: str
+    account: str
+    last_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRoute:
+    channel: str
+    account: str
+
+
+def reply_routes(conv_channel: str, conv_inbox: str,
+                 uses: Iterable[InboundUse]) -> list[ReplyRoute]:
+    """Where a reply may go: the accounts the customer used here, most recent first,
+    then the conversation's own account if the customer never wrote from it."""
+    own = ReplyRoute(conv_channel, conv_inbox)
+    routes: list[ReplyRoute] = []
+    for u in sorted(uses, key=lambda u: (u.last_at, u.account), reverse=True):
+        route = ReplyRoute(u.channel, u.account)
+        if (u.channel in ROUTABLE or route == own) and route not in routes:
+            routes.append(route)
+    if own not in routes:
+        routes.append(own)
+    return routes
+
+
+def choose_reply_route(conv_channel: str, conv_inbox: str, uses: Iterable[InboundUse],
+                       via: str | None = None) -> ReplyRoute:
+    """The route for a reply: ``via`` (an account from ``reply_routes``) when given,
+    else the customer's most recently used one."""
+    routes = reply_routes(conv_channel, conv_inbox, uses)
+    if via is None:
+        return routes[0]
+    for r in routes:
+        if r.account == via:
+            return r
+    allowed = ", ".join(r.account for r in routes)
+    raise BadInput(f"via: the customer has not written from {via[:100]!r} in this"
+                   f" conversation; choose one of: {allowed}")
