@@ -52,8 +52,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # signs that URL, not the one the hub sees. Empty: the URL as the hub received it.
     webhook_base_url: str = ""
     webhook_max_body: int = 256 * 1024
-    # Inbound media is stored as a reference to the provider URL; larger items are refused.
+    # Inbound media is stored as a reference to the provider's copy (never in our DB) and
+    # streamed to agents on demand by the media proxy (web/routes_media.py). 16 MiB is
+    # WhatsApp's largest non-document limit (video/audio); MMS is ~5 MB, Telegram bots
+    # can download at most 20 MB. Larger media is kept as a reference flagged too_large.
     media_max_bytes: int = 16 * 1024 * 1024
+    # The proxy: at most this many provider downloads at once per web process (more
+    # wait up to media_queue_wait_s, then 503), and per-download time bounds.
+    media_max_concurrent: int = 16
+    media_queue_wait_s: float = 10.0
+    media_connect_timeout_s: float = 5.0
+    media_read_timeout_s: float = 20.0
+    media_total_timeout_s: float = 300.0
     # Provider API bases: configurable so tests talk to a local fake over real HTTP.
     twilio_api_base: str = "https://api.twilio.com"
     meta_graph_base: str = "https://graph.facebook.com"
@@ -125,11 +135,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _INT_FIELDS = {
     "port", "session_ttl_s", "ws_queue_size", "ws_max_frame", "http_max_body",
     "events_maxlen", "pipeline_batch", "pipeline_block_ms", "claim_idle_ms",
-    "webhook_max_body", "media_max_bytes",
+    "webhook_max_body", "media_max_bytes", "media_max_concurrent",
     "delivery_stuck_after_s", "smtp_relay_port", "smtp_max_tries", "email_ack_window_s",
     "callback_limit_per_phone", "callback_limit_per_client", "callback_limit_window_s",
 }
-_FLOAT_FIELDS = {"ws_ping_interval_s", "smtp_timeout_s", "smtp_retry_base_s"}
+_FLOAT_FIELDS = {"ws_ping_interval_s", "smtp_timeout_s", "smtp_retry_base_s",
+                 "media_queue_wait_s", "media_connect_timeout_s", "media_read_timeout_s",
+                 "media_total_timeout_s"}
 _BOOL_FIELDS = {"cookie_secure", "email_subject_fallback"}
 
 

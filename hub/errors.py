@@ -45,6 +45,20 @@ class NotFound(HubError):
     code = "not_found"
 
 
+class Gone(HubError):
+    """The thing existed but is no longer available (e.g. expired provider media)."""
+
+    status = 410
+    code = "gone"
+
+
+class BadGateway(HubError):
+    """An upstream provider failed or answered something we cannot use."""
+
+    status = 502
+    code = "bad_gateway"
+
+
 class Conflict(HubError):
     status = 409
     code = "conflict"

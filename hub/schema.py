@@ -43,6 +43,12 @@ class Identity(Base, kw_only=True):
     value: str
 
 
+# "too_large": over the media size limit (declared at ingest, or found while the agent
+# media proxy streamed it); "expired": the provider no longer has it (404/410). Either
+# way the reference is kept and the inbox shows a label instead of fetching it.
+AttachmentState = Literal["available", "too_large", "expired"]
+
+
 class AttachmentRef(Base, kw_only=True):
     """An attachment stored out of band; the stream only carries the reference."""
 
@@ -50,6 +56,7 @@ class AttachmentRef(Base, kw_only=True):
     filename: str
     content_type: str
     size: int
+    state: AttachmentState = "available"
 
 
 class ThreadHints(Base, kw_only=True):

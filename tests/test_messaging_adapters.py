@@ -256,8 +256,12 @@ def test_telegram_kinds_media_and_limits() -> None:
     doc = telegram_message(4, 5, "", document={"file_id": "d", "file_size": 2000,
                                               "file_name": "bill.pdf"})
     env = parse(doc).envelope
-    assert env is not None and env.attachments == ()
-    assert "bill.pdf" in env.text and "not kept" in env.text
+    # Over the limit: kept as a reference flagged too_large (never fetched), not dropped.
+    assert env is not None and len(env.attachments) == 1
+    big = env.attachments[0]
+    assert (big.ref, big.filename, big.size, big.state) == (
+        "telegram-file:d", "bill.pdf", 2000, "too_large")
+    assert env.text == ""
     edited = {"update_id": 6, "edited_message": telegram_message(6, 5, "fixed")["message"]}
     env = parse(edited).envelope
     assert env is not None and env.text == "(edited) fixed" and env.attributes["edited"]

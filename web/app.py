@@ -25,6 +25,7 @@ from web.routes_contacts import routes as contact_routes
 from web.routes_cti import routes as cti_routes
 from web.routes_devmail import routes as devmail_routes
 from web.routes_email import routes as email_routes
+from web.routes_media import close_media
 from web.routes_messaging import routes as messaging_routes
 from web.routes_pages import routes as page_routes
 from web.routes_routing import routes as routing_routes
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await fanout.stop()
+            await close_media(app)
             await ingest.stop()
             await redis.aclose()
             await pool.close()

@@ -6,13 +6,12 @@ so there is nothing to traverse; the stored ref is validated again by ``FileBlob
 Every download is an attachment (``Content-Disposition``), ``nosniff``, with a CSP
 ``sandbox``, and types a browser would run (HTML, SVG, XML ...) are sent as
 ``application/octet-stream``: a customer's file never executes on our origin.
+
+Attachments of messaging channels (provider references, not blobs) are streamed from the
+provider by web/routes_media.py after the same checks, at the same URL.
 """
 
 from __future__ import annotations
-
-import re
-import unicodedata
-from urllib.parse import quote
 
 import msgspec
 from starlette.requests import Request
@@ -20,31 +19,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from channels.email.ingest_sink import FileBlobStore
+from channels.media import parse_ref
 from hub.errors import Forbidden, NotFound
 from hub.schema import Agent, AttachmentRef
+from web.download_headers import content_disposition, safe_content_type
 from web.routes_api import _int_param, agent_route
+from web.routes_media import proxy_attachment
 from web.state import HubState
-
-_TOKEN = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
-_ACTIVE = {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml",
-           "application/xml", "text/javascript", "application/javascript",
-           "application/ecmascript", "text/ecmascript", "application/x-shockwave-flash",
-           "text/xsl", "application/pdf-active", "multipart/x-mixed-replace"}
-
-
-def safe_content_type(declared: str) -> str:
-    ctype = declared.split(";", 1)[0].strip().lower()
-    if not _TOKEN.match(ctype) or ctype in _ACTIVE or ctype.endswith(("+xml", "/xml")):
-        return "application/octet-stream"
-    return ctype
-
-
-def content_disposition(filename: str, fallback: str) -> str:
-    """``attachment`` with an ASCII fallback and the RFC 6266/5987 UTF-8 name."""
-    name = "".join(c for c in filename if unicodedata.category(c)[0] != "C").strip()
-    name = name.replace("/", "_").replace("\\", "_")[:200] or fallback
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 async def _message_blobs(state: HubState, agent: Agent, message_id: int) -> tuple[str, str]:
@@ -92,6 +73,8 @@ async def attachment(request: Request, state: HubState, agent: Agent) -> Respons
     if not isinstance(index, int) or not 0 <= index < len(refs):
         raise NotFound("no such attachment")
     ref = refs[index]
+    if parse_ref(ref.ref) is not None:  # messaging media: streamed from the provider
+        return await proxy_attachment(request, state, message_id, index, ref)
     return _blob_response(state, ref.ref, safe_content_type(ref.content_type),
                           content_disposition(ref.filename, f"attachment-{index}"))
 

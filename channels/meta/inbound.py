@@ -120,6 +120,9 @@ class _WAMedia(msgspec.Struct):
     mime_type: str = ""
     caption: str = ""
     filename: str = ""
+    # Not in Meta's documented webhook (the size comes with the media URL lookup), but
+    # honoured when present so an over-limit item is flagged at ingest.
+    file_size: int | None = None
 
 
 class _WAMessage(msgspec.Struct, rename={"sender": "from"}):
@@ -162,6 +165,10 @@ class _WAValue(msgspec.Struct):
 
 
 _payload_decoder = msgspec.json.Decoder(_Payload)
+# Messenger/Instagram name a kind, not a MIME type; the CDN's Content-Type is the truth
+# when the agent downloads it. The kind is enough for the inbox to pick a player.
+_MESSENGER_TYPES = {"image": "image/*", "video": "video/*", "audio": "audio/*",
+                    "file": "application/octet-stream"}
 _WA_STATUS = {"sent": "sent", "delivered": "delivered", "read": "read", "played": "read",
               "failed": "failed"}
 
@@ -215,7 +222,8 @@ def _messaging_event(acc: MetaAccount, ev: _Messaging, now: datetime, limit: int
         for n, att in enumerate(msg.attachments):
             url = att.payload.url if att.payload else ""
             if url:
-                items.append(media_ref("url:" + url, f"{att.type}{n}", att.type, None, limit))
+                ctype = _MESSENGER_TYPES.get(att.type, "application/octet-stream")
+                items.append(media_ref("url:" + url, f"{att.type}{n}", ctype, None, limit))
             else:
                 items.append(f"[{att.type} attachment]")
         refs, notes = split_media(items)
@@ -264,7 +272,7 @@ def _wa_text(m: _WAMessage, limit: int) -> tuple[str, list[AttachmentRef | str]]
              "sticker": m.sticker}.get(m.type)
     if media is not None:
         ref = media_ref("whatsapp-media:" + media.id, media.filename or f"{m.type}.bin",
-                        media.mime_type, None, limit)
+                        media.mime_type, media.file_size, limit)
         return media.caption, [ref]
     if m.type == "interactive" and m.interactive:
         reply = m.interactive.get("button_reply") or m.interactive.get("list_reply") or {}

@@ -7,6 +7,7 @@ otherwise an inbound message (``SmsStatus=received``)."""
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,7 +109,8 @@ def _media(p: dict[str, str], media_limit: int) -> list[AttachmentRef | str]:
             raise BadInput(f"MediaUrl{n}: missing or not an http(s) URL")
         ctype = p.get(f"MediaContentType{n}", "")
         # Twilio does not declare sizes; MMS carriers cap at ~5 MB, WhatsApp at 16 MB.
-        items.append(media_ref("url:" + url, f"media{n}", ctype, None, media_limit))
+        ext = mimetypes.guess_extension(ctype.split(";")[0].strip()) or ""
+        items.append(media_ref("url:" + url, f"media{n}{ext}", ctype, None, media_limit))
     return items
 
 
