@@ -19,6 +19,8 @@ checks), so the inbox has one URL shape for every attachment.
 - **Bounds**: at most ``media_max_concurrent`` downloads per process (more wait up to
   ``media_queue_wait_s``, then 503 ``media_busy``), httpx connect/read timeouts, and a
   total time per download.
+- ``HEAD`` resolves and checks the item (413/410/502 as for GET) without streaming it;
+  the inbox asks this way why an image failed to load.
 - **Safety**: ``nosniff``, ``Content-Security-Policy: sandbox``, ``Cache-Control: private``;
   only allow-listed image/audio/video types are served inline (so ``<img>``/``<audio>``/
   ``<video>`` work); anything else is an ``attachment`` with an inert type (HTML and SVG
@@ -190,8 +192,8 @@ async def proxy_attachment(request: Request, state: HubState, message_id: int, i
                                         parsed[1], creds, bases, limit)
             chunks = upstream.response.aiter_raw()
             head: list[bytes] = []
-            count, done = 0, False
-            while count < PREBUFFER:
+            count, done = 0, request.method == "HEAD"  # HEAD: the status, no bytes
+            while count < PREBUFFER and not done:
                 chunk = await anext(chunks, None)
                 if chunk is None:
                     done = True
@@ -248,7 +250,7 @@ async def proxy_attachment(request: Request, state: HubState, message_id: int, i
         "Cache-Control": "private, max-age=300",
         "Referrer-Policy": "no-referrer",
     }
-    if done:
+    if done and request.method != "HEAD":
         headers["Content-Length"] = str(count)
     elif upstream.length is not None:
         headers["Content-Length"] = str(upstream.length)

@@ -12,6 +12,7 @@ Echoes of our own sends (``is_echo``) are dropped.
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -271,7 +272,8 @@ def _wa_text(m: _WAMessage, limit: int) -> tuple[str, list[AttachmentRef | str]]
     media = {"image": m.image, "video": m.video, "audio": m.audio, "document": m.document,
              "sticker": m.sticker}.get(m.type)
     if media is not None:
-        ref = media_ref("whatsapp-media:" + media.id, media.filename or f"{m.type}.bin",
+        ext = mimetypes.guess_extension(media.mime_type.split(";")[0].strip()) or ".bin"
+        ref = media_ref("whatsapp-media:" + media.id, media.filename or f"{m.type}{ext}",
                         media.mime_type, media.file_size, limit)
         return media.caption, [ref]
     if m.type == "interactive" and m.interactive:

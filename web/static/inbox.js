@@ -6,6 +6,7 @@
 
 import { HubSocket } from "./hub-socket.js";
 import { emailBody, subjectLine } from "./inbox-email.js";
+import { messageMedia } from "./inbox-media.js";
 import { InboxStore, minStreamId } from "./inbox-store.js";
 import { ContactPanel } from "./contact-panel.js";
 import { RoutingPanel } from "./inbox-offers.js";
@@ -605,9 +606,7 @@ function messageBubble(m, conv) {
   el("div", { class: "msg-col" },
     el("div", { class: "msg-who" }, m.private ? icon("lock", 12) : null, el("span", { text: m.private ? `${who} · private note` : who })),
     emailBody(m) || el("div", { class: "bubble", text: m.text || "" }),
-    m.channel !== "email" && m.attachments && m.attachments.length
-      ? el("div", { class: "attachments" }, m.attachments.map((a) => el("span", { class: "attachment", text: `📎 ${a.filename}` })))
-      : null,
+    messageMedia(m),
     el("div", { class: "msg-meta", title: m.status_error || "", text: meta.join(" · ") + ((m.status === "failed" || m.status === "queued") && m.status_error ? ` — ${m.status_error}` : "") })),
   m.direction === "out" ? avatar(who, "sm") : null);
 }
