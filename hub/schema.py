@@ -49,7 +49,9 @@ class Identity(Base, kw_only=True):
 AttachmentState = Literal["available", "too_large", "expired"]
 
 
-class AttachmentRef(Base, kw_only=True):
+# omit_defaults: "available" is not written, so envelopes and rows stay readable by a
+# process of the previous version (unknown fields are refused) during a rolling upgrade.
+class AttachmentRef(Base, kw_only=True, omit_defaults=True):
     """An attachment stored out of band; the stream only carries the reference."""
 
     ref: str

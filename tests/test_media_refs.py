@@ -43,6 +43,9 @@ def test_attachment_state_round_trips_and_defaults_for_old_rows() -> None:
     assert old[0].state == "available"
     ref = AttachmentRef(ref="r", filename="f", content_type="c", size=1, state="expired")
     assert msgspec.json.decode(msgspec.json.encode(ref), type=AttachmentRef) == ref
+    # "available" is not written: a previous version's process can still read the ref.
+    ok = AttachmentRef(ref="r", filename="f", content_type="c", size=1)
+    assert b"state" not in msgspec.json.encode(ok)
 
 
 def test_twilio_media_names_carry_an_extension() -> None:
