@@ -67,6 +67,19 @@ def test_bot_ringing_and_done_items_are_not_routed():
     assert plan(CFG, row(status="completed"), {"ag": "7", "wu": "9.0", "q": "x"}, 5.0) is None
 
 
+def test_manual_call_wrapup_counts_towards_the_routers_wrapup():
+    held = {"ag": "7", "wu": "", "q": "support"}
+    # Hung up at 100, disposition saved at 110: 20 s of the 30 s remain.
+    d = plan(CFG, row(status="completed", channel="voice", after_call_since=100.0), held, 110.0)
+    assert isinstance(d, CompleteItem) and d.wrapup_until == 130.0
+    # Saved after more than 30 s: the capacity is free at once.
+    d = plan(CFG, row(status="completed", channel="voice", after_call_since=100.0), held, 145.0)
+    assert isinstance(d, CompleteItem) and d.wrapup_until is None
+    # A clock ahead of ours (hangup "after" now) never extends the wrap-up.
+    d = plan(CFG, row(status="completed", channel="voice", after_call_since=200.0), held, 110.0)
+    assert isinstance(d, CompleteItem) and d.wrapup_until == 140.0
+
+
 def test_manual_changes_in_postgres_reach_redis():
     held = {"ag": "7", "wu": "", "q": "support"}
     d = plan(CFG, row(status="assigned", agent_id=8), held, 5.0)

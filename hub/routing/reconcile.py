@@ -47,7 +47,12 @@ _ROWS = (
     " coalesce(wi.last_agent_id, (SELECT w2.agent_id FROM work_items w2"
     "   JOIN conversations c2 ON c2.id = w2.conversation_id"
     "   WHERE c2.contact_id = c.contact_id AND w2.id < wi.id AND w2.agent_id IS NOT NULL"
-    "   ORDER BY w2.id DESC LIMIT 1)) AS last_agent"
+    "   ORDER BY w2.id DESC LIMIT 1)) AS last_agent,"
+    # A finished call's wrap-up began at hangup: the router's wrap-up counts from there.
+    " CASE WHEN wi.status = 'completed' AND wi.agent_id IS NOT NULL THEN"
+    "  (SELECT extract(epoch FROM max(k.wrapup_started_at))::float8 FROM calls k"
+    "   WHERE k.conversation_id = wi.conversation_id AND k.agent_id = wi.agent_id)"
+    " END AS after_call_since"
     " FROM work_items wi JOIN conversations c ON c.id = wi.conversation_id"
     " JOIN contacts ct ON ct.id = c.contact_id"
 )
@@ -115,6 +120,16 @@ async def _all_redis_ids(redis: aioredis.Redis, settings: Settings) -> set[int]:
     return out
 
 
+def wrapup_until(cfg: CompiledConfig, row: asyncpg.Record, now: float) -> float | None:
+    """When a completed item's capacity is free again: the channel's ``wrapup_s`` after
+    completion, or, for a call whose agent already wrapped up by hand (hangup until the
+    disposition), after the hangup: that time counts towards it instead of adding to it."""
+    secs = cfg.wrapup_s(row["channel"])
+    since = row.get("after_call_since")
+    start = now if since is None else min(now, since)
+    return start + secs if secs > 0 and start + secs > now else None
+
+
 def plan(cfg: CompiledConfig, row: asyncpg.Record, red: dict[str, str] | None,
          now: float) -> AnyDecision | None:
     """The decision that brings Redis in step with Postgres for one item (None: in step)."""
@@ -155,9 +170,8 @@ def plan(cfg: CompiledConfig, row: asyncpg.Record, red: dict[str, str] | None,
         return None
     # Completed, cancelled, held by a bot, or anything else: not routable any more.
     if holder is not None and not red["wu"]:
-        secs = cfg.wrapup_s(row["channel"])
         return CompleteItem(item_id=row["id"], agent_id=holder,
-                            wrapup_until=now + secs if secs > 0 else None)
+                            wrapup_until=wrapup_until(cfg, row, now))
     if red["wu"]:
         return None
     return CancelItem(item_id=row["id"], reason=str(status))
