@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from channels.email.compose import OutgoingMail, Parent, build_reply, new_message_id
+from channels.email.reply_recipients import ReplyRecipients, choose_reply_recipients
 from channels.email.smtp_sender import SmtpRelay, send_mail
 from hub.config import Settings
 from workers.senders import Attempt, OutboundMessage, Undeliverable
@@ -76,6 +78,30 @@ async def recipient(conn: asyncpg.Connection, conversation_id: int) -> tuple[str
     return address, str(r["name"] or ""), str(r["subject"] or "")
 
 
+async def reply_recipients(conn: asyncpg.Connection, conversation_id: int, address: str,
+                           settings: Settings, mailbox: Mailbox) -> ReplyRecipients:
+    """Reply-To and reply-all over the customer's newest mail in the case; our own
+    mailboxes and domains are never copied."""
+    latest = await conn.fetchval(
+        "SELECT attributes::text FROM messages WHERE conversation_id = $1 AND direction = 'in'"
+        " AND channel = 'email' ORDER BY id DESC LIMIT 1", conversation_id)
+    ours = await conn.fetch("SELECT email_address FROM inboxes WHERE email_address <> ''")
+    attrs = ({k: v for k, v in msgspec.json.decode(latest).items() if isinstance(v, str)}
+             if latest else None)
+    return choose_reply_recipients(
+        attrs, address, [mailbox.address, *(r[0] for r in ours)],
+        [mailbox.domain, settings.email_domain])
+
+
+async def _stored_recipients(conn: asyncpg.Connection, message_row: int
+                             ) -> ReplyRecipients | None:
+    r = await conn.fetchrow("SELECT attributes->>'email.to' AS to_, attributes->>'email.cc' AS cc"
+                            " FROM messages WHERE id = $1", message_row)
+    if r is None or not r["to_"]:
+        return None
+    return ReplyRecipients(to=r["to_"], cc=tuple(a for a in (r["cc"] or "").split(", ") if a))
+
+
 async def thread_parent(conn: asyncpg.Connection, conversation_id: int, subject: str,
                         exclude: str) -> Parent | None:
     """The parent is the newest inbound mail of the conversation (else our newest mail);
@@ -122,7 +148,15 @@ class EmailSender:
                       settings: Settings) -> PreparedReply:
         relay = relay_or_fail(settings)
         mailbox = await inbox_mailbox(conn, msg.inbox, settings)
-        to, _name, subject = await recipient(conn, msg.conversation_id)
+        address, _name, subject = await recipient(conn, msg.conversation_id)
+        rcpt = await _stored_recipients(conn, msg.id)
+        if rcpt is None:
+            rcpt = await reply_recipients(conn, msg.conversation_id, address, settings, mailbox)
+            # Kept on the row: the agent's timeline shows them, and a retry reuses them.
+            await conn.execute(
+                "UPDATE messages SET attributes = attributes || $2::jsonb WHERE id = $1",
+                msg.id, msgspec.json.encode({"email.to": rcpt.to, "email.cc": ", ".join(rcpt.cc)}
+                                            ).decode())
         message_id = await claim_message_id(conn, inbox=msg.inbox,
                                             conversation_id=msg.conversation_id,
                                             message_row=msg.id, domain=mailbox.domain)
@@ -130,7 +164,8 @@ class EmailSender:
         mail = build_reply(
             conversation_id=msg.conversation_id, secret=settings.secret_key,
             domain=mailbox.domain, from_addr=mailbox.address,
-            from_name=from_name(mailbox, msg.author_name), to=[to], text=msg.text,
+            from_name=from_name(mailbox, msg.author_name), to=[rcpt.to], cc=rcpt.cc,
+            text=msg.text,
             subject=subject, parent=parent, message_id=message_id, now=msg.created_at,
         )
         return PreparedReply(relay, mail)

@@ -53,6 +53,8 @@ def envelope_attributes(parsed: ParsedEmail, quoted: str,
             f"{s.filename} ({s.size} bytes, {s.reason})" for s in parsed.skipped_attachments)
     if parsed.reply_to and parsed.reply_to[0] != parsed.from_addr:
         attrs["email.reply_to"] = parsed.reply_to[0]
+    if parsed.to:
+        attrs["email.to"] = ", ".join(parsed.to[:50])
     if parsed.cc:
         attrs["email.cc"] = ", ".join(parsed.cc[:50])
     if parsed.is_bounce:

@@ -138,6 +138,8 @@ export function emailBody(m) {
   if (attr(m, "email.bounce") === "true") {
     parts.push(el("div", { class: "email-flag", role: "note", text: "Delivery failure report" }));
   }
+  const to = attr(m, "email.to");
+  if (to && m.direction === "out") parts.push(el("div", { class: "email-meta muted small", "data-testid": "email-to", text: `To: ${to}` }));
   const cc = attr(m, "email.cc");
   if (cc) parts.push(el("div", { class: "email-meta muted small", text: `Cc: ${cc}` }));
   parts.push(el("div", { class: "email-text", "data-testid": "email-text", text: m.text || "" }));
