@@ -161,8 +161,12 @@ async def test_cli_refuses_missing_urls() -> None:
 
 
 async def test_dev_fails_clearly_when_a_port_is_taken(busy_port: int, tmp_path: Path) -> None:
+    # Every other port free, so only the taken one can be reported (a `make dev` running
+    # on this machine holds the default 8000/2525/2526).
     env = {"OMNIHUB_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "", "REDIS_URL": "",
-           "OMNIHUB_PG_PORT": str(free_port()), "OMNIHUB_REDIS_PORT": str(busy_port)}
+           "OMNIHUB_PG_PORT": str(free_port()), "OMNIHUB_REDIS_PORT": str(busy_port),
+           "OMNIHUB_PORT": str(free_port()), "OMNIHUB_SMTP_PORT": str(free_port()),
+           "OMNIHUB_DEV_SINK_PORT": str(free_port())}
     code, out = await _cli("dev", env=env)
     assert code == 2
     assert f"port {busy_port}" in out and "OMNIHUB_REDIS_PORT" in out
