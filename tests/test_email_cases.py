@@ -7,6 +7,7 @@ case; broken MIME is stored and flagged; duplicates give one row."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -381,6 +382,48 @@ async def test_in_batch_replies_thread_and_the_subject_fallback_is_configurable(
     ids = [r["conversation_id"] for r in convs]
     assert ids[0] == ids[1]  # a reply to a mail of the same batch
     assert (ids[2] == ids[0]) is fallback
+
+
+async def test_a_reply_racing_its_parents_uncommitted_batch_joins_the_parents_case(db, seeded):
+    """Two consumers: the parent's batch is stored but not committed when the reply's
+    batch starts. The reply waits for the parent's thread lock, then threads into its
+    case instead of opening a second one."""
+    first = envelope(make_mail(subject="Fibre down", message_id="<p@customer.test>"))
+    reply = envelope(make_mail(subject="Re: Fibre down", message_id="<q@customer.test>",
+                               body="Still down, please call me.\n",
+                               headers={"In-Reply-To": "<p@customer.test>"}))
+    options = EmailOptions(secrets=(SECRET_KEY,), subject_fallback=False)
+    async with db.acquire() as c1, db.acquire() as c2:
+        tx1 = c1.transaction()
+        await tx1.start()
+        await persist_inbound_batch(c1, [("1-1", first)], email=options)
+
+        async def second() -> None:
+            async with c2.transaction():
+                await persist_inbound_batch(c2, [("2-1", reply)], email=options)
+
+        racing = asyncio.create_task(second())
+        try:
+            async def blocked_or_done() -> bool:
+                return racing.done() or await _waiting_on_advisory_lock(db)
+
+            await eventually(blocked_or_done)
+            assert not racing.done(), "the reply was threaded while its parent was uncommitted"
+        except BaseException:
+            await tx1.rollback()
+            await asyncio.gather(racing, return_exceptions=True)
+            raise
+        await tx1.commit()
+        await asyncio.wait_for(racing, 15)
+    rows = await db.fetch("SELECT conversation_id FROM messages ORDER BY id")
+    assert len(rows) == 2 and rows[0][0] == rows[1][0]
+    assert await db.fetchval("SELECT count(*) FROM conversations WHERE thread_key IS NOT NULL"
+                             ) == 1
+
+
+async def _waiting_on_advisory_lock(db: asyncpg.Pool) -> bool:
+    return bool(await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                  " AND NOT granted"))
 
 
 async def test_bounce_reaching_another_mailbox_still_finds_our_message(smtp, db):

@@ -91,6 +91,32 @@ def is_bounce(env: Envelope) -> bool:
     return env.channel == "email" and env.attributes.get(ATTR_BOUNCE) == "true"
 
 
+def thread_lock_keys(mail: Sequence[Item]) -> list[str]:
+    """What two consumers must not decide at the same time: every Message-ID a mail has
+    or names (a reply and its parent share one), and its sender's subject (the fallback)."""
+    keys: set[str] = set()
+    for _, _, env in mail:
+        inbox = env.channel_account
+        ids = [env.thread.message_id, *reference_ids(env)]
+        keys.update(f"mid:{inbox}:{i}" for i in ids if i)
+        subject = normalise_subject(env.subject)
+        if subject:
+            keys.add(f"subj:{inbox}:{identity_key(env.sender)}:{subject}")
+    return sorted(keys)
+
+
+async def lock_threads(conn: asyncpg.Connection, mail: Sequence[Item]) -> None:
+    """Transaction-scoped advisory locks on ``thread_lock_keys``, taken in one order by
+    every consumer (so they cannot deadlock each other), before any lookup: a reply
+    processed while its parent's batch is still uncommitted waits for that commit, then
+    finds the parent's case instead of opening a second one."""
+    keys = thread_lock_keys(mail)
+    if keys:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT"
+            " hashtextextended(k, 3034) AS h FROM unnest($1::text[]) k ORDER BY h) s", keys)
+
+
 def reference_ids(env: Envelope) -> list[str]:
     """In-Reply-To first, then References newest first (the matcher's order)."""
     hints = env.thread

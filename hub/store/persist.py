@@ -380,6 +380,9 @@ async def persist_inbound_batch(
         if not todo:
             return result
 
+    mail = [item for item in todo if item[2].channel == "email"]
+    if mail:
+        await email_cases.lock_threads(conn, mail)
     contacts = await resolve_sender_contacts(conn, [e for _, _, e in todo])
     # batch index -> (conversation id, inbox)
     conv_of: dict[int, tuple[int, str]] = {}
@@ -397,7 +400,6 @@ async def persist_inbound_batch(
             if e.channel != "email":
                 conv = convs[(contacts[identity_key(e.sender)][0], e.channel_account)]
                 conv_of[index] = (conv.id, conv.inbox)
-    mail = [item for item in todo if item[2].channel == "email"]
     threads = None
     if mail:
         threads = await email_cases.thread_emails(conn, mail, contacts, inboxes, result,
