@@ -41,7 +41,11 @@ TIMEOUT_MS = 15_000
 @pytest_asyncio.fixture
 async def browser() -> AsyncIterator[Any]:
     path = require_chromium()
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
+
+    # Assertions wait as long as page actions: 5 s (Playwright's default) is too short
+    # for a live hub on 2 busy cores; a real failure still fails, only later.
+    expect.set_options(timeout=TIMEOUT_MS)
 
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
