@@ -18,6 +18,7 @@ from web.http import hub_error_handler, unexpected_error_handler
 from web.ingest import IngestWriter
 from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
+from web.routes_admin import routes as admin_routes
 from web.routes_api import routes as api_routes
 from web.routes_bots import routes as bot_routes
 from web.routes_callbacks import routes as callback_routes
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
         *callback_routes,
         *voice_routes,
         *voice_admin_routes,
+        *admin_routes,
         *(devmail_routes if settings.dev_mailbox_dir else []),  # make dev only
         *webhook_routes,
         *messaging_routes,

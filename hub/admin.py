@@ -1,0 +1,212 @@
+"""Admin input for inboxes, their provider accounts and agents: typed bodies and the
+pure checks behind ``web/routes_admin.py``. Every rule is here, testable without I/O;
+a failure is a ``BadInput`` naming the field, so the admin knows what to fix."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from hub.errors import BadInput
+
+InboxChannel = Literal["chat", "api", "email", "sms", "whatsapp", "messenger", "instagram",
+                       "telegram", "voice"]
+Role = Literal["agent", "supervisor", "admin"]
+Provider = Literal["twilio", "meta", "telegram"]
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[a-z0-9.-]{1,253}\.[a-z]{2,63}$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_DIGITS = re.compile(r"^\d{5,30}$")
+_TELEGRAM_TOKEN = re.compile(r"^(\d{5,15}):[A-Za-z0-9_-]{30,64}$")
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_PRINTABLE = re.compile(r"^[\x21-\x7e]{8,512}$")
+MIN_PASSWORD = 10
+# Which provider may serve which channel (protocols.md §1-3).
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "sms": ("twilio",), "whatsapp": ("twilio", "meta"), "messenger": ("meta",),
+    "instagram": ("meta",), "telegram": ("telegram",),
+}
+
+
+class InboxCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    slug: str
+    name: str
+    channel: InboxChannel
+    default_queue: str
+    greeting: str = ""
+    allowed_origins: list[str] = []
+    email_address: str = ""
+    email_display_name: str = ""
+    webhook_url: str = ""
+
+
+class InboxPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str | None = None
+    default_queue: str | None = None
+    greeting: str | None = None
+    allowed_origins: list[str] | None = None
+    email_address: str | None = None
+    email_display_name: str | None = None
+    webhook_url: str | None = None
+
+
+class AccountBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A provider account. Secrets left out keep their stored value (so an admin can
+    change the number without re-typing the token); on a new account they are required."""
+
+    provider: Provider
+    external_id: str
+    account_sid: str | None = None
+    auth_token: str | None = None
+    access_token: str | None = None
+    app_secret: str | None = None
+    verify_token: str | None = None
+    secret_token: str | None = None
+
+
+class AgentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: str
+    name: str
+    role: Role = "agent"
+    password: str
+    inboxes: list[str] = []
+
+
+class AgentPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str | None = None
+    role: Role | None = None
+    active: bool | None = None
+    password: str | None = None
+    inboxes: list[str] | None = None
+
+
+def clean_text(field: str, value: str, limit: int, *, required: bool = False) -> str:
+    value = " ".join(value.split()) if "\n" not in value else value.strip()
+    if required and not value:
+        raise BadInput(f"{field}: required")
+    if len(value) > limit:
+        raise BadInput(f"{field}: at most {limit} characters")
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise BadInput(f"{field}: control characters are not allowed")
+    return value
+
+
+def check_slug(field: str, value: str) -> str:
+    if not SLUG.match(value):
+        raise BadInput(f"{field}: 1-63 of a-z, 0-9, - and _, starting with a letter or digit")
+    return value
+
+
+def check_email(field: str, value: str) -> str:
+    value = value.strip().lower()
+    if len(value) > 320 or not _EMAIL.match(value):
+        raise BadInput(f"{field}: not an email address")
+    return value
+
+
+def check_origins(values: list[str]) -> list[str]:
+    """``*`` (any site may embed the widget) or ``scheme://host[:port]`` origins."""
+    if len(values) > 50:
+        raise BadInput("allowed_origins: at most 50")
+    out: list[str] = []
+    for i, raw in enumerate(values):
+        origin = raw.strip().rstrip("/")
+        if origin != "*":
+            parts = urlsplit(origin)
+            if (parts.scheme not in ("http", "https") or not parts.hostname
+                    or parts.path or parts.query or parts.fragment or parts.username):
+                raise BadInput(f"allowed_origins[{i}]: an origin like https://shop.example")
+        if origin not in out:
+            out.append(origin)
+    return out
+
+
+def check_url(field: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        raise BadInput(f"{field}: an http(s) URL without credentials")
+    if len(value) > 2000:
+        raise BadInput(f"{field}: at most 2000 characters")
+    return value
+
+
+def check_password(value: str) -> str:
+    if not MIN_PASSWORD <= len(value) <= 1024:
+        raise BadInput(f"password: {MIN_PASSWORD}-1024 characters")
+    return value
+
+
+def check_inbox_fields(channel: str, *, email_address: str, webhook_url: str) -> None:
+    """Channel-specific requirements of an inbox as a whole."""
+    if email_address and channel != "email":
+        raise BadInput("email_address: only for email inboxes")
+    if webhook_url and channel != "api":
+        raise BadInput("webhook_url: only for API inboxes")
+
+
+def _need(body: AccountBody, stored: dict[str, str], field: str) -> str:
+    value = getattr(body, field)
+    if value is None:
+        value = stored.get(field, "")
+    if not value:
+        raise BadInput(f"{field}: required for a {body.provider} account")
+    return str(value)
+
+
+def check_account(channel: str, body: AccountBody, stored: dict[str, str]) -> dict[str, str]:
+    """The full column set of a ``channel_accounts`` row, validated for the provider;
+    ``stored`` is the current row (empty for a new account)."""
+    if channel not in PROVIDERS:
+        raise BadInput(f"a {channel} inbox has no provider account")
+    if body.provider not in PROVIDERS[channel]:
+        raise BadInput(f"provider: {channel} inboxes use {', '.join(PROVIDERS[channel])}")
+    if body.provider != stored.get("provider", body.provider):
+        stored = {}  # another provider: nothing of the old account carries over
+    ext = body.external_id.strip()
+    row = {"provider": body.provider, "account_sid": "", "auth_token": "",
+           "access_token": "", "app_secret": "", "verify_token": "", "secret_token": ""}
+    if body.provider == "twilio":
+        number = ext.removeprefix("whatsapp:")
+        if not _E164.match(number):
+            raise BadInput("external_id: the Twilio number in E.164, e.g. +4930901820")
+        ext = f"whatsapp:{number}" if channel == "whatsapp" else number
+        row["account_sid"] = _need(body, stored, "account_sid")
+        row["auth_token"] = _need(body, stored, "auth_token")
+        if not _TWILIO_SID.match(row["account_sid"]):
+            raise BadInput("account_sid: AC followed by 32 hex digits")
+        if not _HEX32.match(row["auth_token"]):
+            raise BadInput("auth_token: 32 hex digits")
+    elif body.provider == "meta":
+        if not _DIGITS.match(ext):
+            raise BadInput("external_id: the page, Instagram account or WhatsApp phone"
+                           " number id (digits)")
+        for field in ("access_token", "app_secret", "verify_token"):
+            row[field] = _need(body, stored, field)
+            if not _PRINTABLE.match(row[field]):
+                raise BadInput(f"{field}: 8-512 printable characters")
+    else:
+        row["access_token"] = _need(body, stored, "access_token")
+        m = _TELEGRAM_TOKEN.match(row["access_token"])
+        if m is None:
+            raise BadInput("access_token: the bot token from @BotFather (<bot id>:<secret>)")
+        if ext != m.group(1):
+            raise BadInput("external_id: the bot id, the digits before ':' in its token")
+        row["secret_token"] = _need(body, stored, "secret_token")
+        if not _TELEGRAM_SECRET.match(row["secret_token"]):
+            raise BadInput("secret_token: 1-256 of A-Z, a-z, 0-9, _ and -")
+    row["external_id"] = ext
+    return row
+
+
+def masked(secret: str) -> str:
+    """What an admin sees of a stored secret: that it is set, and its last 4 characters."""
+    return "" if not secret else "…" + secret[-4:] if len(secret) >= 12 else "…"

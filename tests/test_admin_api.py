@@ -1,0 +1,295 @@
+"""Admin REST for inboxes, provider accounts and agents, against the live hub: an admin
+creates an SMS inbox and its Twilio account, and a signed webhook for that number lands
+in it; API tokens work at once and rotate; secrets are shown once, then masked and never
+audited; agents are created, restricted, deactivated (sessions end); every refusal
+changes nothing. The pure rules first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.admin import AccountBody, check_account, check_origins, masked
+from hub.errors import BadInput
+from tests.fake_providers import Webhooks
+from tests.helpers import agent_http, eventually, login
+from tests.messaging_fixtures import PUBLIC_URL, fake_port, settings
+
+__all__ = ["fake_port", "settings"]  # fixtures used by this module
+
+ADMIN = ("admin@demo.omnihub.test", "demo-admin")
+SUPERVISOR = ("supervisor@demo.omnihub.test", "demo-super")
+SID, TOKEN = "AC" + "1" * 32, "ab" * 16
+
+
+# ---- pure rules -----------------------------------------------------------------------
+
+
+def test_twilio_account_rules_and_kept_secrets():
+    row = check_account("sms", AccountBody(provider="twilio", external_id="+4930901820",
+                                           account_sid=SID, auth_token=TOKEN), {})
+    assert (row["external_id"], row["account_sid"], row["auth_token"]) == (
+        "+4930901820", SID, TOKEN)
+    wa = check_account("whatsapp", AccountBody(provider="twilio", external_id="+4930901820",
+                                               account_sid=SID, auth_token=TOKEN), {})
+    assert wa["external_id"] == "whatsapp:+4930901820"
+    # Left out: the stored secret stays; another provider: nothing carries over.
+    kept = check_account("sms", AccountBody(provider="twilio", external_id="+4930901821"),
+                         {"provider": "twilio", "account_sid": SID, "auth_token": TOKEN})
+    assert kept["auth_token"] == TOKEN
+    with pytest.raises(BadInput, match="account_sid: required"):
+        check_account("whatsapp", AccountBody(provider="twilio", external_id="+4930901821"),
+                      {"provider": "meta", "access_token": "x" * 20})
+    for body, reason in [
+        (AccountBody(provider="twilio", external_id="030 901820", account_sid=SID,
+                     auth_token=TOKEN), "external_id"),
+        (AccountBody(provider="twilio", external_id="+4930901820", account_sid="AC12",
+                     auth_token=TOKEN), "account_sid"),
+        (AccountBody(provider="twilio", external_id="+4930901820", account_sid=SID,
+                     auth_token="secret"), "auth_token"),
+        (AccountBody(provider="meta", external_id="+4930901820"), "provider"),
+    ]:
+        with pytest.raises(BadInput, match=reason):
+            check_account("sms", body, {})
+
+
+def test_meta_and_telegram_account_rules():
+    ok = check_account("messenger", AccountBody(
+        provider="meta", external_id="100000000000009", access_token="EAA" + "x" * 30,
+        app_secret="s" * 32, verify_token="verify-me"), {})
+    assert ok["provider"] == "meta" and ok["verify_token"] == "verify-me"
+    with pytest.raises(BadInput, match="verify_token"):
+        check_account("messenger", AccountBody(
+            provider="meta", external_id="100000000000009", access_token="EAA" + "x" * 30,
+            app_secret="s" * 32, verify_token="short"), {})
+    token = "7000000009:" + "A" * 35
+    tg = check_account("telegram", AccountBody(provider="telegram", external_id="7000000009",
+                                               access_token=token, secret_token="s3cr3t_"), {})
+    assert tg["access_token"] == token
+    with pytest.raises(BadInput, match="bot id"):
+        check_account("telegram", AccountBody(provider="telegram", external_id="7000000001",
+                                              access_token=token, secret_token="x"), {})
+    with pytest.raises(BadInput, match="no provider account"):
+        check_account("email", AccountBody(provider="twilio", external_id="+4930901820"), {})
+
+
+def test_origins_and_masking():
+    assert check_origins(["https://shop.example/", "*", "https://shop.example"]) == [
+        "https://shop.example", "*"]
+    for bad in ["shop.example", "https://shop.example/path", "ftp://x.example",
+                "https://user@shop.example"]:
+        with pytest.raises(BadInput, match=r"allowed_origins\[0\]"):
+            check_origins([bad])
+    assert masked("") == "" and masked("short") == "…" and masked(TOKEN) == "…" + TOKEN[-4:]
+
+
+# ---- live hub -------------------------------------------------------------------------
+
+
+async def _admin(hub: Any, who: tuple[str, str] = ADMIN) -> httpx.AsyncClient:
+    return agent_http(hub.base_url, await login(hub.base_url, who))
+
+
+async def test_admin_routes_need_the_admin_role_and_origin(hub, db):
+    async with httpx.AsyncClient(base_url=hub.base_url) as anon:
+        assert (await anon.get("/api/v1/admin/inboxes")).status_code == 401
+    async with await _admin(hub, SUPERVISOR) as sup:
+        assert (await sup.get("/api/v1/admin/agents")).status_code == 403
+        r = await sup.post("/api/v1/admin/inboxes", json={
+            "slug": "x", "name": "X", "channel": "chat", "default_queue": "support"})
+        assert r.status_code == 403
+    async with await _admin(hub) as admin:
+        r = await admin.post("/api/v1/admin/inboxes", headers={"Origin": "https://evil.test"},
+                             json={"slug": "x", "name": "X", "channel": "chat",
+                                   "default_queue": "support"})
+        assert r.status_code == 403
+    assert await db.fetchval("SELECT count(*) FROM inboxes WHERE slug = 'x'") == 0
+
+
+async def test_bad_inbox_bodies_are_refused_and_store_nothing(hub, db):
+    before = await db.fetchval("SELECT count(*) FROM inboxes")
+    base = {"slug": "shop-2", "name": "Shop 2", "channel": "chat", "default_queue": "support"}
+    async with await _admin(hub) as admin:
+        for change, status, reason in [
+            ({"slug": "Shop 2"}, 400, "slug"),
+            ({"channel": "fax"}, 400, "channel"),
+            ({"default_queue": "nope"}, 400, "default_queue"),
+            ({"name": ""}, 400, "name"),
+            ({"allowed_origins": ["shop.example"]}, 400, "allowed_origins[0]"),
+            ({"email_address": "a@b.example"}, 400, "email_address"),
+            ({"channel": "email"}, 400, "email_address"),
+            ({"color": "red"}, 400, "color"),
+            ({"slug": "web"}, 409, "exists"),
+        ]:
+            r = await admin.post("/api/v1/admin/inboxes", json={**base, **change})
+            assert r.status_code == status, (change, r.text)
+            assert reason in r.json()["reason"], (change, r.json())
+        r = await admin.post("/api/v1/admin/inboxes", content=b"{",
+                             headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"] == "bad_json"
+        assert (await admin.patch("/api/v1/admin/inboxes/web", json={})).status_code == 400
+        assert (await admin.patch("/api/v1/admin/inboxes/nope",
+                                  json={"name": "x"})).status_code == 404
+    assert await db.fetchval("SELECT count(*) FROM inboxes") == before
+
+
+async def test_sms_inbox_and_twilio_account_receive_a_signed_webhook(hub, db):
+    number = "+4930901899"
+    async with await _admin(hub) as admin:
+        r = await admin.post("/api/v1/admin/inboxes", json={
+            "slug": "sms-berlin", "name": "SMS Berlin", "channel": "sms",
+            "default_queue": "support"})
+        assert r.status_code == 201, r.text
+        assert r.json()["inbox"]["account"] is None
+        r = await admin.put("/api/v1/admin/inboxes/sms-berlin/account", json={
+            "provider": "twilio", "external_id": number, "account_sid": SID,
+            "auth_token": TOKEN})
+        assert r.status_code == 200, r.text
+        inbox = r.json()["inbox"]
+        assert inbox["account"]["auth_token"] == "…" + TOKEN[-4:]
+        assert inbox["setup"]["messaging_webhook_url"] == f"{PUBLIC_URL}/webhooks/twilio/sms"
+        # The same number for another inbox is refused.
+        clash = await admin.put("/api/v1/admin/inboxes/twilio-sms/account", json={
+            "provider": "twilio", "external_id": number})
+        assert clash.status_code == 409 and clash.json()["error"] == "account_in_use"
+        # Changing only the number keeps the stored token.
+        r = await admin.put("/api/v1/admin/inboxes/sms-berlin/account", json={
+            "provider": "twilio", "external_id": "+4930901898"})
+        assert r.status_code == 200, r.text
+        listing = (await admin.get("/api/v1/admin/inboxes")).json()["inboxes"]
+        assert TOKEN not in json.dumps(listing)
+    creds = {"sms-berlin": {"auth_token": TOKEN, "account_sid": SID,
+                            "external_id": "+4930901898"}}
+    async with httpx.AsyncClient(timeout=20) as client:
+        hooks = Webhooks(hub.base_url, creds, client, PUBLIC_URL)
+        params = hooks.twilio_inbound("sms-berlin", "+447700900123", "Is my fibre fixed?")
+
+        async def accepted() -> bool:  # the web process's account cache catches up
+            return (await hooks.twilio("sms-berlin", params)).status_code == 200
+        await eventually(accepted)
+    row = await eventually(lambda: db.fetchrow(
+        "SELECT channel, channel_account, text FROM messages WHERE provider_id = $1",
+        params["MessageSid"]))
+    assert tuple(row) == ("sms", "sms-berlin", "Is my fibre fixed?")
+    audits = await db.fetch("SELECT action, details::text FROM audit_log"
+                            " WHERE subject = 'inbox:sms-berlin' ORDER BY id")
+    assert [a["action"] for a in audits] == ["inbox.created", "inbox.account_set",
+                                             "inbox.account_set"]
+    assert all(TOKEN not in a["details"] for a in audits)
+
+
+async def test_api_inbox_token_is_shown_once_works_and_rotates(hub, db):
+    async with await _admin(hub) as admin:
+        r = await admin.post("/api/v1/admin/inboxes", json={
+            "slug": "crm", "name": "CRM", "channel": "api", "default_queue": "sales",
+            "webhook_url": "https://crm.example/hooks/omnihub"})
+        assert r.status_code == 201, r.text
+        token = r.json()["secrets"]["api_token"]
+        assert r.json()["inbox"]["has_api_token"] is True
+        assert token not in json.dumps((await admin.get("/api/v1/admin/inboxes/crm")).json())
+
+        async def post(tok: str) -> int:
+            async with httpx.AsyncClient(base_url=hub.base_url) as c:
+                r = await c.post("/api/v1/inboxes/crm/messages",
+                                 headers={"Authorization": f"Bearer {tok}"},
+                                 json={"source_id": "crm-user-1", "text": "Order 1234?"})
+                return r.status_code
+        assert await post(token) == 202
+        new = (await admin.post("/api/v1/admin/inboxes/crm/rotate-secret")).json()["secrets"]
+        assert set(new) == {"api_token"} and new["api_token"] != token
+        assert await eventually(lambda: _status_is(post(token), 401))
+        assert await post(new["api_token"]) == 202
+        mail = await admin.post("/api/v1/admin/inboxes/mail/rotate-secret")
+        assert mail.status_code == 400
+
+
+async def _status_is(coro: Any, status: int) -> bool:
+    return await coro == status
+
+
+async def test_agents_are_created_restricted_and_deactivated(hub, db):
+    async with await _admin(hub) as admin:
+        bad = await admin.post("/api/v1/admin/agents", json={
+            "email": "new.agent@demo.omnihub.test", "name": "New", "password": "short"})
+        assert bad.status_code == 400 and "password" in bad.json()["reason"]
+        bad = await admin.post("/api/v1/admin/agents", json={
+            "email": "new.agent@demo.omnihub.test", "name": "New",
+            "password": "long enough pw", "inboxes": ["nope"]})
+        assert bad.status_code == 400 and "inboxes" in bad.json()["reason"]
+        r = await admin.post("/api/v1/admin/agents", json={
+            "email": "New.Agent@Demo.Omnihub.test", "name": "Nia New",
+            "password": "long enough pw", "inboxes": ["web"]})
+        assert r.status_code == 201, r.text
+        new = r.json()["agent"]
+        assert (new["email"], new["role"], new["inboxes"]) == (
+            "new.agent@demo.omnihub.test", "agent", ["web"])
+        dup = await admin.post("/api/v1/admin/agents", json={
+            "email": "new.agent@demo.omnihub.test", "name": "Again",
+            "password": "long enough pw"})
+        assert dup.status_code == 409
+
+        cookie = await login(hub.base_url, ("new.agent@demo.omnihub.test", "long enough pw"))
+        async with agent_http(hub.base_url, cookie) as nia:
+            assert (await nia.get("/api/v1/me")).json()["agent"]["inboxes"] == ["web"]
+            r = await admin.patch(f"/api/v1/admin/agents/{new['id']}",
+                                  json={"inboxes": ["web", "mail"], "role": "supervisor"})
+            assert r.status_code == 200 and r.json()["agent"]["role"] == "supervisor"
+            me = (await nia.get("/api/v1/me")).json()["agent"]
+            assert (me["role"], me["inboxes"]) == ("supervisor", ["mail", "web"])
+            r = await admin.patch(f"/api/v1/admin/agents/{new['id']}", json={"active": False})
+            assert r.status_code == 200
+            assert (await nia.get("/api/v1/me")).status_code == 401
+        async with httpx.AsyncClient(base_url=hub.base_url) as c:
+            r = await c.post("/login", headers={"Origin": hub.base_url}, data={
+                "email": "new.agent@demo.omnihub.test", "password": "long enough pw"})
+            assert r.headers["location"] == "/login?error=1"
+
+        me = (await admin.get("/api/v1/me")).json()["agent"]
+        for change in ({"active": False}, {"role": "agent"}):
+            r = await admin.patch(f"/api/v1/admin/agents/{me['id']}", json=change)
+            assert r.status_code == 403
+        assert (await admin.patch("/api/v1/admin/agents/999999",
+                                  json={"name": "x"})).status_code == 404
+        listing = (await admin.get("/api/v1/admin/agents")).json()["agents"]
+        assert "password_hash" not in json.dumps(listing)
+    actions = [r[0] for r in await db.fetch(
+        "SELECT action FROM audit_log WHERE subject = $1 ORDER BY id", f"agent:{new['id']}")]
+    assert actions == ["agent.created", "agent.updated", "agent.updated"]
+
+
+async def test_two_admins_demoting_each_other_leave_one_admin(hub, db):
+    async with await _admin(hub) as admin:
+        r = await admin.post("/api/v1/admin/agents", json={
+            "email": "second.admin@demo.omnihub.test", "name": "Second", "role": "admin",
+            "password": "long enough pw"})
+        second_id = r.json()["agent"]["id"]
+        first_id = (await admin.get("/api/v1/me")).json()["agent"]["id"]
+        cookie = await login(hub.base_url, ("second.admin@demo.omnihub.test", "long enough pw"))
+        async with agent_http(hub.base_url, cookie) as second:
+            results = await asyncio.gather(
+                admin.patch(f"/api/v1/admin/agents/{second_id}", json={"role": "agent"}),
+                second.patch(f"/api/v1/admin/agents/{first_id}", json={"role": "agent"}))
+    # Whichever went first wins; the other is refused (no longer an admin, or the last).
+    assert sorted(r.status_code for r in results) in ([200, 403], [200, 409])
+    assert await db.fetchval("SELECT count(*) FROM agents WHERE role = 'admin' AND active") == 1
+
+
+async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(hub, db):
+    """An admin whose own role was just taken (a stale actor, as in a race that passed
+    the role check) still cannot remove the last admin."""
+    from hub.admin import AgentPatch
+    from hub.errors import Conflict
+    from hub.schema import Agent
+    from hub.store.admin import update_agent
+
+    admin_id = await db.fetchval("SELECT id FROM agents WHERE role = 'admin'")
+    stale = Agent(id=await db.fetchval("SELECT id FROM agents WHERE role = 'supervisor'"),
+                  name="Stale", email="s@x.test", role="admin", inboxes=[])
+    for patch in (AgentPatch(role="agent"), AgentPatch(active=False)):
+        with pytest.raises(Conflict, match="at least one active admin"):
+            await update_agent(db, stale, admin_id, patch, None)
+    assert await db.fetchval("SELECT role FROM agents WHERE id = $1", admin_id) == "admin"

@@ -1,0 +1,130 @@
+"""Admin REST: inboxes (with what to configure at the provider), their provider
+accounts, and agents. Admin role on every route, Origin on writes; secrets are shown
+once (a new API token or identity secret) and masked ever after. Rules: ``hub.admin``;
+writes and audit rows: ``hub.store.admin``. docs/admin.md."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.admin import AccountBody, AgentCreate, AgentPatch, InboxCreate, InboxPatch, check_password
+from hub.config import Settings
+from hub.schema import Agent
+from hub.store import admin as store
+from web.http import JSON, read_json
+from web.passwords import hash_password
+from web.routes_api import _int_param, agent_route
+from web.state import HubState
+
+
+def provider_setup(settings: Settings, inbox: dict[str, Any]) -> dict[str, str]:
+    """Where the provider (or the shop) must point for this inbox to receive anything."""
+    base = (settings.webhook_base_url or settings.public_url).rstrip("/")
+    public = settings.public_url.rstrip("/")
+    slug, channel = inbox["slug"], inbox["channel"]
+    account = inbox["account"] or {}
+    provider = account.get("provider")
+    if channel == "chat":
+        return {"widget_snippet":
+                f'<script src="{public}/widget.js" data-inbox="{slug}"></script>'}
+    if channel == "api":
+        return {"messages_url": f"{public}/api/v1/inboxes/{slug}/messages"}
+    if channel == "email":
+        return {"inbound": "deliver mail for the address to `omnihub mail` (SMTP/LMTP), and"
+                           f" add `{inbox['email_address'] or '<address>'}={slug}` to"
+                           " OMNIHUB_SMTP_RECIPIENTS (or an IMAP account for it)"}
+    if channel == "voice":
+        return {"cti": "create a CTI endpoint for it: POST /api/v1/voice/cti-endpoints"}
+    if provider == "twilio":
+        return {"messaging_webhook_url": f"{base}/webhooks/twilio/sms",
+                "status_callback_url": f"{base}/webhooks/twilio/sms"}
+    if provider == "meta":
+        return {"callback_url": f"{base}/webhooks/meta",
+                "verify_token": "the verify_token you set on this account"}
+    if provider == "telegram":
+        return {"set_webhook": f"https://api.telegram.org/bot<token>/setWebhook?url="
+                               f"{base}/webhooks/telegram/{slug}&secret_token=<secret_token>"}
+    return {"account": "set the provider account: PUT /api/v1/admin/inboxes/"
+                       f"{slug}/account"}
+
+
+def _with_setup(state: HubState, inbox: dict[str, Any]) -> dict[str, Any]:
+    return {**inbox, "setup": provider_setup(state.settings, inbox)}
+
+
+@agent_route("admin")
+async def list_inboxes(request: Request, state: HubState, agent: Agent) -> Response:
+    return JSON({"inboxes": [_with_setup(state, i) for i in await store.list_inboxes(state.pool)]})
+
+
+@agent_route("admin")
+async def get_inbox(request: Request, state: HubState, agent: Agent) -> Response:
+    return JSON({"inbox": _with_setup(state, await store.get_inbox(
+        state.pool, request.path_params["inbox"]))})
+
+
+@agent_route("admin", write=True)
+async def create_inbox(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, InboxCreate, state.settings.http_max_body)
+    inbox, shown = await store.create_inbox(state.pool, agent, body)
+    return JSON({"inbox": _with_setup(state, inbox), "secrets": shown}, status_code=201)
+
+
+@agent_route("admin", write=True)
+async def update_inbox(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, InboxPatch, state.settings.http_max_body)
+    inbox = await store.update_inbox(state.pool, agent, request.path_params["inbox"], body)
+    return JSON({"inbox": _with_setup(state, inbox)})
+
+
+@agent_route("admin", write=True)
+async def rotate_secret(request: Request, state: HubState, agent: Agent) -> Response:
+    shown = await store.rotate_inbox_secret(state.pool, agent, request.path_params["inbox"])
+    return JSON({"secrets": shown})
+
+
+@agent_route("admin", write=True)
+async def put_account(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, AccountBody, state.settings.http_max_body)
+    inbox = await store.put_account(state.pool, agent, request.path_params["inbox"], body)
+    return JSON({"inbox": _with_setup(state, inbox)})
+
+
+@agent_route("admin")
+async def list_agents(request: Request, state: HubState, agent: Agent) -> Response:
+    return JSON({"agents": await store.list_agents(state.pool)})
+
+
+@agent_route("admin", write=True)
+async def create_agent(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, AgentCreate, state.settings.http_max_body)
+    digest = await asyncio.to_thread(hash_password, check_password(body.password))
+    return JSON({"agent": await store.create_agent(state.pool, agent, body, digest)},
+                status_code=201)
+
+
+@agent_route("admin", write=True)
+async def update_agent(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, AgentPatch, state.settings.http_max_body)
+    digest = (await asyncio.to_thread(hash_password, check_password(body.password))
+              if body.password is not None else None)
+    return JSON({"agent": await store.update_agent(
+        state.pool, agent, _int_param(request, "agent_id"), body, digest)})
+
+
+routes = [
+    Route("/api/v1/admin/inboxes", list_inboxes),
+    Route("/api/v1/admin/inboxes", create_inbox, methods=["POST"]),
+    Route("/api/v1/admin/inboxes/{inbox}", get_inbox),
+    Route("/api/v1/admin/inboxes/{inbox}", update_inbox, methods=["PATCH"]),
+    Route("/api/v1/admin/inboxes/{inbox}/account", put_account, methods=["PUT"]),
+    Route("/api/v1/admin/inboxes/{inbox}/rotate-secret", rotate_secret, methods=["POST"]),
+    Route("/api/v1/admin/agents", list_agents),
+    Route("/api/v1/admin/agents", create_agent, methods=["POST"]),
+    Route("/api/v1/admin/agents/{agent_id:int}", update_agent, methods=["PATCH"]),
+]
