@@ -59,7 +59,9 @@ def _with_setup(state: HubState, inbox: dict[str, Any]) -> dict[str, Any]:
 
 @agent_route("admin")
 async def list_inboxes(request: Request, state: HubState, agent: Agent) -> Response:
-    return JSON({"inboxes": [_with_setup(state, i) for i in await store.list_inboxes(state.pool)]})
+    queues = [r[0] for r in await state.pool.fetch("SELECT slug FROM queues ORDER BY slug")]
+    return JSON({"inboxes": [_with_setup(state, i) for i in await store.list_inboxes(state.pool)],
+                 "queues": queues})
 
 
 @agent_route("admin")

@@ -76,6 +76,18 @@ async def inbox_page(request: Request) -> Response:
     return _page("inbox.html")
 
 
+async def admin_page(request: Request) -> Response:
+    """Settings: admins only (the API checks again on every call)."""
+    state: HubState = request.app.state.hub
+    try:
+        agent = await agent_from_connection(state, request)
+    except HubError:
+        return RedirectResponse("/login", status_code=303)
+    if agent.role != "admin":
+        return RedirectResponse("/inbox", status_code=303)
+    return _page("admin.html")
+
+
 async def demo_page(request: Request) -> Response:
     return FileResponse(TEMPLATES / "demo.html", media_type="text/html")
 
@@ -93,6 +105,7 @@ routes = [
     Route("/login", login_submit, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/inbox", inbox_page),
+    Route("/admin", admin_page),
     Route("/demo", demo_page),
     Route("/widget.js", widget_js),
     Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),

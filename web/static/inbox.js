@@ -418,6 +418,7 @@ function renderMe() {
   if (!store.me) return;
   dom.meName.textContent = store.me.name;
   dom.meName.title = `${store.me.email} · ${store.me.role}`;
+  document.getElementById("admin-link").hidden = store.me.role !== "admin";
   dom.meAvatar.replaceChildren(avatar(store.me.name, "sm"));
 }
 

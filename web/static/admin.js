@@ -1,0 +1,264 @@
+// Settings page (admins): inboxes with their provider accounts, and agents, over the
+// admin REST API (docs/admin.md). Every rule is checked by the server; its reason is
+// shown next to the form. Secrets are shown once, right after they are made.
+
+const PROVIDERS = { sms: ["twilio"], whatsapp: ["twilio", "meta"], messenger: ["meta"], instagram: ["meta"], telegram: ["telegram"] };
+const ACCOUNT_FIELDS = {
+  twilio: [["external_id", "Number (E.164)", false], ["account_sid", "Account SID", true], ["auth_token", "Auth token", true]],
+  meta: [["external_id", "Page / Instagram / phone number id", false], ["access_token", "Access token", true], ["app_secret", "App secret", true], ["verify_token", "Verify token", true]],
+  telegram: [["external_id", "Bot id", false], ["access_token", "Bot token", true], ["secret_token", "Webhook secret token", true]],
+};
+const CHANNELS = ["chat", "email", "sms", "whatsapp", "messenger", "instagram", "telegram", "api", "voice"];
+const ROLES = ["agent", "supervisor", "admin"];
+
+const state = { inboxes: [], queues: [], agents: [], inbox: null, agent: null, tab: "inboxes" };
+
+async function api(path, { method = "GET", body } = {}) {
+  const res = await fetch(path, {
+    method, credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (res.status === 401) { location.href = "/login"; throw new Error("log in again"); }
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
+  return data;
+}
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") el.textContent = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined));
+  return el;
+}
+
+function flash(text) {
+  const el = document.getElementById("flash");
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(flash.t);
+  flash.t = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+function field(name, label, { value = "", type = "text", options, required, placeholder, testid } = {}) {
+  const input = options
+    ? h("select", { name, "data-testid": testid || `field-${name}` }, ...options.map((o) => h("option", { value: o, text: o, selected: o === value })))
+    : type === "textarea"
+      ? h("textarea", { name, placeholder, "data-testid": testid || `field-${name}` }, value)
+      : h("input", { name, type, value, required, placeholder, autocomplete: type === "password" ? "new-password" : "off", "data-testid": testid || `field-${name}` });
+  return h("label", {}, label, input);
+}
+
+/** A form whose submit calls ``action(values)``; errors show inside it. */
+function form(testid, fields, submitText, action) {
+  const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
+  const submit = h("button", { type: "submit", class: "btn btn-primary", text: submitText });
+  const el = h("form", { class: "admin-form", "data-testid": testid, novalidate: true }, ...fields, error, h("div", { class: "actions" }, submit));
+  el.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    submit.disabled = true;
+    try {
+      await action(Object.fromEntries(new FormData(el).entries()), el);
+    } catch (e) {
+      error.textContent = e.message;
+      error.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return el;
+}
+
+function secretBox(secrets) {
+  const entries = Object.entries(secrets || {});
+  if (!entries.length) return null;
+  return h("div", { class: "secret-box", "data-testid": "secret-box" },
+    h("strong", { text: "Copy now: shown only once." }),
+    ...entries.map(([k, v]) => h("div", {}, `${k}: `, h("code", { "data-testid": `secret-${k}`, text: v }))));
+}
+
+// ---- inboxes ---------------------------------------------------------------------------
+
+async function loadInboxes() {
+  const data = await api("/api/v1/admin/inboxes");
+  state.inboxes = data.inboxes;
+  state.queues = data.queues;
+}
+
+function accountPill(i) {
+  if (!PROVIDERS[i.channel]) return h("span", { class: "acct-pill", text: "—" });
+  return i.account ? h("span", { class: "acct-pill ok", text: `${i.account.provider} · ${i.account.external_id}` })
+    : h("span", { class: "acct-pill warn", text: "no account" });
+}
+
+function renderInboxes(shown) {
+  const root = document.getElementById("inboxes");
+  const table = h("table", { class: "admin-table", "data-testid": "inbox-table" },
+    h("thead", {}, h("tr", {}, ...["Inbox", "Name", "Channel", "Queue", "Provider account"].map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, ...state.inboxes.map((i) => h("tr", {
+      "data-inbox": i.slug, "aria-selected": String(state.inbox === i.slug), tabindex: "0",
+      onclick: () => { state.inbox = i.slug; renderInboxes(); },
+      onkeydown: (e) => { if (e.key === "Enter") { state.inbox = i.slug; renderInboxes(); } },
+    }, h("td", { text: i.slug }), h("td", { text: i.name }), h("td", { text: i.channel }), h("td", { text: i.default_queue }), h("td", {}, accountPill(i))))));
+  const create = form("new-inbox", [
+    field("slug", "Slug (in URLs)", { required: true, placeholder: "whatsapp-de" }),
+    field("name", "Name", { required: true }),
+    field("channel", "Channel", { options: CHANNELS }),
+    field("default_queue", "Queue", { options: state.queues }),
+    field("email_address", "Mailbox address (email inboxes)", { type: "email", placeholder: "support@example.com" }),
+  ], "Create inbox", async (v) => {
+    if (!v.email_address) delete v.email_address;
+    const r = await api("/api/v1/admin/inboxes", { method: "POST", body: v });
+    state.inbox = r.inbox.slug;
+    await loadInboxes();
+    flash(`Inbox ${r.inbox.slug} created.`);
+    renderInboxes(r.secrets);
+  });
+  const selected = state.inboxes.find((i) => i.slug === state.inbox);
+  root.replaceChildren(...[h("h2", { text: "Inboxes" }), table, secretBox(shown),
+    selected ? inboxDetail(selected) : null, h("h2", { text: "New inbox" }), create].filter(Boolean));
+}
+
+function inboxDetail(i) {
+  const edit = form("edit-inbox", [
+    field("name", "Name", { value: i.name }),
+    field("default_queue", "Queue", { options: state.queues, value: i.default_queue }),
+    field("greeting", "Greeting", { value: i.greeting, type: "textarea" }),
+    ...(["chat", "voice"].includes(i.channel) ? [field("allowed_origins", "Allowed origins (comma separated, * = any)", { value: i.allowed_origins.join(", ") })] : []),
+    ...(i.channel === "email" ? [field("email_address", "Mailbox address", { value: i.email_address }), field("email_display_name", "Display name", { value: i.email_display_name })] : []),
+    ...(i.channel === "api" ? [field("webhook_url", "Webhook URL (replies)", { value: i.webhook_url })] : []),
+  ], "Save", async (v) => {
+    if ("allowed_origins" in v) v.allowed_origins = v.allowed_origins.split(",").map((s) => s.trim()).filter(Boolean);
+    await api(`/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}`, { method: "PATCH", body: v });
+    await loadInboxes();
+    flash(`Inbox ${i.slug} saved.`);
+    renderInboxes();
+  });
+  const parts = [h("h2", { text: `Inbox ${i.slug} · ${i.channel}` }), edit];
+  if (PROVIDERS[i.channel]) parts.push(h("h2", { text: "Provider account" }), accountForm(i));
+  if (["api", "chat"].includes(i.channel)) {
+    parts.push(h("p", {}, h("button", {
+      type: "button", class: "btn", "data-testid": "rotate-secret",
+      text: i.channel === "api" ? "New API token" : "New identity secret",
+      onclick: async () => {
+        if (!confirm("The current secret stops working. Continue?")) return;
+        try {
+          const r = await api(`/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/rotate-secret`, { method: "POST" });
+          renderInboxes(r.secrets);
+        } catch (e) { flash(`Could not rotate: ${e.message}`); }
+      },
+    })));
+  }
+  parts.push(h("dl", { class: "setup", "data-testid": "setup" }, ...Object.entries(i.setup).flatMap(([k, v]) => [h("dt", { text: k.replaceAll("_", " ") }), h("dd", {}, h("code", { text: v }))])));
+  return h("div", { class: "inbox-detail", "data-testid": "inbox-detail" }, ...parts);
+}
+
+function accountForm(i) {
+  const providers = PROVIDERS[i.channel];
+  const current = i.account || {};
+  const holder = h("div");
+  const draw = (provider) => {
+    const fields = ACCOUNT_FIELDS[provider].map(([name, label, secret]) => field(name, label, secret
+      ? { type: "password", placeholder: current.provider === provider && current[name] ? `unchanged (${current[name]})` : "required" }
+      : { value: current.provider === provider ? current.external_id : "" }));
+    holder.replaceChildren(form("account-form", [
+      field("provider", "Provider", { options: providers, value: provider, testid: "field-provider" }), ...fields,
+    ], "Save account", async (v) => {
+      const body = Object.fromEntries(Object.entries(v).filter(([, val]) => val !== ""));
+      await api(`/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/account`, { method: "PUT", body });
+      await loadInboxes();
+      flash(`Account of ${i.slug} saved.`);
+      renderInboxes();
+    }));
+    holder.querySelector("[name=provider]").addEventListener("change", (e) => draw(e.target.value));
+  };
+  draw(current.provider || providers[0]);
+  return holder;
+}
+
+// ---- agents ----------------------------------------------------------------------------
+
+async function loadAgents() {
+  state.agents = (await api("/api/v1/admin/agents")).agents;
+}
+
+function inboxChecks(selected) {
+  return h("fieldset", { class: "admin-inboxes" }, h("legend", { text: "Inboxes" }),
+    ...state.inboxes.map((i) => h("label", {}, h("input", { type: "checkbox", name: `inbox:${i.slug}`, checked: selected.includes(i.slug) }), ` ${i.slug}`)));
+}
+
+function pickedInboxes(v) {
+  return Object.keys(v).filter((k) => k.startsWith("inbox:")).map((k) => k.slice(6));
+}
+
+function renderAgents() {
+  const root = document.getElementById("agents");
+  const table = h("table", { class: "admin-table", "data-testid": "agent-table" },
+    h("thead", {}, h("tr", {}, ...["Name", "Email", "Role", "Status", "Inboxes"].map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, ...state.agents.map((a) => h("tr", {
+      "data-agent": String(a.id), "aria-selected": String(state.agent === a.id), tabindex: "0",
+      onclick: () => { state.agent = a.id; renderAgents(); },
+    }, h("td", { text: a.name }), h("td", { text: a.email }), h("td", { text: a.role }),
+    h("td", {}, h("span", { class: a.active ? "acct-pill ok" : "acct-pill warn", text: a.active ? "active" : "deactivated" })),
+    h("td", { text: a.inboxes.join(", ") })))));
+  const selected = state.agents.find((a) => a.id === state.agent);
+  const create = form("new-agent", [
+    field("name", "Name", { required: true }), field("email", "Email", { type: "email", required: true }),
+    field("role", "Role", { options: ROLES }), field("password", "Initial password (10+ characters)", { type: "password", required: true }),
+    inboxChecks([]),
+  ], "Create agent", async (v) => {
+    const r = await api("/api/v1/admin/agents", { method: "POST", body: { name: v.name, email: v.email, role: v.role, password: v.password, inboxes: pickedInboxes(v) } });
+    state.agent = r.agent.id;
+    await loadAgents();
+    flash(`Agent ${r.agent.email} created.`);
+    renderAgents();
+  });
+  root.replaceChildren(...[h("h2", { text: "Agents" }), table, selected ? agentDetail(selected) : null, h("h2", { text: "New agent" }), create].filter(Boolean));
+}
+
+function agentDetail(a) {
+  return h("div", { "data-testid": "agent-detail" }, h("h2", { text: `${a.name} · ${a.email}` }), form("edit-agent", [
+    field("name", "Name", { value: a.name }), field("role", "Role", { options: ROLES, value: a.role }),
+    field("active", "Status", { options: ["active", "deactivated"], value: a.active ? "active" : "deactivated" }),
+    field("password", "New password (leave empty to keep)", { type: "password" }),
+    inboxChecks(a.inboxes),
+  ], "Save agent", async (v) => {
+    const body = { name: v.name, role: v.role, active: v.active === "active", inboxes: pickedInboxes(v) };
+    if (v.password) body.password = v.password;
+    await api(`/api/v1/admin/agents/${a.id}`, { method: "PATCH", body });
+    await loadAgents();
+    flash(`Agent ${a.email} saved.`);
+    renderAgents();
+  }));
+}
+
+// ---- page ------------------------------------------------------------------------------
+
+function showTab(tab) {
+  state.tab = tab;
+  for (const b of document.querySelectorAll(".admin-tabs [data-tab]")) b.setAttribute("aria-pressed", String(b.dataset.tab === tab));
+  document.getElementById("inboxes").hidden = tab !== "inboxes";
+  document.getElementById("agents").hidden = tab !== "agents";
+  if (tab === "agents") renderAgents(); // the inbox choices follow inboxes made meanwhile
+}
+
+async function main() {
+  for (const b of document.querySelectorAll(".admin-tabs [data-tab]")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  try {
+    await Promise.all([loadInboxes(), loadAgents()]);
+  } catch (e) {
+    flash(`Could not load the settings: ${e.message}`);
+    return;
+  }
+  renderInboxes();
+  renderAgents();
+  document.body.dataset.ready = "true";
+}
+
+main();
