@@ -70,6 +70,14 @@ class AccountBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     secret_token: str | None = None
 
 
+class TemplateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An approved WhatsApp message template, as named in Meta's WhatsApp Manager."""
+
+    name: str
+    language: str
+    body: str
+
+
 class AgentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: str
     name: str
@@ -205,6 +213,42 @@ def check_account(channel: str, body: AccountBody, stored: dict[str, str]) -> di
             raise BadInput("secret_token: 1-256 of A-Z, a-z, 0-9, _ and -")
     row["external_id"] = ext
     return row
+
+
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
+_PLACEHOLDER = re.compile(r"\{\{(\d{1,2})\}\}")
+
+
+def check_templates(channel: str, provider: str | None,
+                    templates: list[TemplateBody]) -> list[dict[str, str]]:
+    """Meta's naming rules (lower-case, digits and _; a language code such as ``en`` or
+    ``pt_BR``), bodies up to 1024 characters whose ``{{n}}`` run 1..n without gaps, and
+    one template per (name, language)."""
+    if channel != "whatsapp" or provider != "meta":
+        raise BadInput("templates are for WhatsApp Cloud API inboxes (set the Meta account"
+                       " first)")
+    if len(templates) > 250:
+        raise BadInput("templates: at most 250")
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for i, t in enumerate(templates):
+        if not _TEMPLATE_NAME.match(t.name):
+            raise BadInput(f"templates[{i}].name: lower-case letters, digits and _")
+        if not _LANGUAGE.match(t.language):
+            raise BadInput(f"templates[{i}].language: a code like en or pt_BR")
+        body = t.body.strip()
+        if not 1 <= len(body) <= 1024:
+            raise BadInput(f"templates[{i}].body: 1-1024 characters")
+        numbers = sorted({int(n) for n in _PLACEHOLDER.findall(body)})
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise BadInput(f"templates[{i}].body: placeholders must be {{{{1}}}}, {{{{2}}}}"
+                           " ... without gaps")
+        if (t.name, t.language) in seen:
+            raise BadInput(f"templates[{i}]: {t.name} ({t.language}) is listed twice")
+        seen.add((t.name, t.language))
+        out.append({"name": t.name, "language": t.language, "body": body})
+    return out
 
 
 def masked(secret: str) -> str:

@@ -293,3 +293,37 @@ async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(hub, db):
         with pytest.raises(Conflict, match="at least one active admin"):
             await update_agent(db, stale, admin_id, patch, None)
     assert await db.fetchval("SELECT role FROM agents WHERE id = $1", admin_id) == "admin"
+
+
+async def test_whatsapp_templates_are_validated_replaced_and_offered_to_agents(hub, db):
+    url = "/api/v1/admin/inboxes/whatsapp/templates"
+    async with await _admin(hub) as admin:
+        before = (await admin.get(url)).json()["templates"]
+        assert [t["name"] for t in before] == ["follow_up", "order_update"]  # the demo's
+        for body, reason in [
+            ([{"name": "Bad Name", "language": "en", "body": "x"}], "templates[0].name"),
+            ([{"name": "a", "language": "english", "body": "x"}], "templates[0].language"),
+            ([{"name": "a", "language": "en", "body": "Hi {{2}}"}], "without gaps"),
+            ([{"name": "a", "language": "en", "body": "x"}] * 2, "twice"),
+            ([{"name": "a", "language": "en"}], "body"),
+        ]:
+            r = await admin.put(url, json=body)
+            assert r.status_code == 400 and reason in r.json()["reason"], (body, r.text)
+        wa_twilio = await admin.put("/api/v1/admin/inboxes/wa-twilio/templates", json=[])
+        assert wa_twilio.status_code == 400 and "Cloud API" in wa_twilio.json()["reason"]
+        assert (await admin.get(url)).json()["templates"] == before  # nothing changed
+        new = [{"name": "payment_reminder", "language": "de",
+                "body": "Hallo {{1}}, Ihre Rechnung {{2}} ist fällig."}]
+        r = await admin.put(url, json=new)
+        assert r.status_code == 200 and r.json()["templates"] == new
+    # Agents' reply options for a WhatsApp conversation offer exactly the new set.
+    conv = await db.fetchval(
+        "INSERT INTO conversations (inbox, channel, contact_id, contact_identity)"
+        " SELECT 'whatsapp', 'whatsapp', id, 'phone:+4915112345678' FROM contacts LIMIT 1"
+        " RETURNING id")
+    async with agent_http(hub.base_url, await login(hub.base_url)) as agent:
+        async def offered() -> list[str] | None:
+            r = await agent.get(f"/api/v1/conversations/{conv}/templates")
+            names = [t["name"] for t in r.json()["templates"]]
+            return names if names == ["payment_reminder"] else None
+        assert await eventually(offered) == ["payment_reminder"]

@@ -65,6 +65,22 @@ async def test_admin_creates_an_sms_inbox_its_account_and_an_agent(browser, hub,
     await expect(page.get_by_test_id("setup")).to_contain_text("/webhooks/twilio/sms")
     await page.screenshot(path=str(ARTIFACTS / "admin-inbox.png"))
 
+    # WhatsApp templates of the Cloud API inbox: a gap in the placeholders is refused.
+    await page.get_by_test_id("inbox-table").locator("tr[data-inbox='whatsapp']").click()
+    editor = page.get_by_test_id("template-editor")
+    await expect(editor.get_by_test_id("template-row")).to_have_count(2)
+    await editor.get_by_test_id("template-add").click()
+    new_row = editor.get_by_test_id("template-row").nth(2)
+    await new_row.get_by_test_id("template-name").fill("outage_notice")
+    await new_row.get_by_test_id("template-body").fill("Hi {{1}}, the outage in {{3}} is over.")
+    await editor.get_by_test_id("template-save").click()
+    await expect(editor.get_by_test_id("form-error")).to_contain_text("without gaps")
+    await new_row.get_by_test_id("template-body").fill("Hi {{1}}, the outage in {{2}} is over.")
+    await editor.get_by_test_id("template-save").click()
+    await expect(page.get_by_test_id("flash")).to_contain_text("Templates of whatsapp saved")
+    names = await db.fetchval("SELECT templates::text FROM channel_accounts WHERE inbox = 'whatsapp'")
+    assert "outage_notice" in names and "follow_up" in names
+
     await page.get_by_test_id("tab-agents").click()
     form = page.get_by_test_id("new-agent")
     await form.get_by_test_id("field-name").fill("Hanna Hamburg")
@@ -93,6 +109,6 @@ async def test_admin_creates_an_sms_inbox_its_account_and_an_agent(browser, hub,
     await agent_page.goto(f"{hub.base_url}/admin")
     await agent_page.wait_for_url(f"{hub.base_url}/inbox")
     await actx.close()
-    # The two 400s are the bad SID and the short password we submitted on purpose.
-    assert len([e for e in errors.errors if "status of 400" in e]) == 2
+    # The 400s are the bad SID, the template gap and the short password, all on purpose.
+    assert len([e for e in errors.errors if "status of 400" in e]) == 3
     assert [e for e in errors.errors if "status of 400" not in e] == []

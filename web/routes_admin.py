@@ -12,7 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.admin import AccountBody, AgentCreate, AgentPatch, InboxCreate, InboxPatch, check_password
+from hub.admin import (
+    AccountBody,
+    AgentCreate,
+    AgentPatch,
+    InboxCreate,
+    InboxPatch,
+    TemplateBody,
+    check_password,
+)
 from hub.config import Settings
 from hub.schema import Agent
 from hub.store import admin as store
@@ -98,6 +106,18 @@ async def put_account(request: Request, state: HubState, agent: Agent) -> Respon
 
 
 @agent_route("admin")
+async def get_templates(request: Request, state: HubState, agent: Agent) -> Response:
+    return JSON({"templates": await store.get_templates(state.pool, request.path_params["inbox"])})
+
+
+@agent_route("admin", write=True)
+async def put_templates(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, list[TemplateBody], state.settings.http_max_body)
+    return JSON({"templates": await store.put_templates(
+        state.pool, agent, request.path_params["inbox"], body)})
+
+
+@agent_route("admin")
 async def list_agents(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"agents": await store.list_agents(state.pool)})
 
@@ -126,6 +146,8 @@ routes = [
     Route("/api/v1/admin/inboxes/{inbox}", update_inbox, methods=["PATCH"]),
     Route("/api/v1/admin/inboxes/{inbox}/account", put_account, methods=["PUT"]),
     Route("/api/v1/admin/inboxes/{inbox}/rotate-secret", rotate_secret, methods=["POST"]),
+    Route("/api/v1/admin/inboxes/{inbox}/templates", get_templates),
+    Route("/api/v1/admin/inboxes/{inbox}/templates", put_templates, methods=["PUT"]),
     Route("/api/v1/admin/agents", list_agents),
     Route("/api/v1/admin/agents", create_agent, methods=["POST"]),
     Route("/api/v1/admin/agents/{agent_id:int}", update_agent, methods=["PATCH"]),

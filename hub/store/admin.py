@@ -18,11 +18,13 @@ from hub.admin import (
     AgentPatch,
     InboxCreate,
     InboxPatch,
+    TemplateBody,
     check_account,
     check_email,
     check_inbox_fields,
     check_origins,
     check_slug,
+    check_templates,
     check_url,
     clean_text,
     masked,
@@ -206,6 +208,27 @@ async def put_account(pool: asyncpg.Pool, actor: Agent, slug: str, body: Account
                       "secrets_changed": sorted(c for c in _SECRET_COLS
                                                 if getattr(body, c) is not None)})
     return await get_inbox(pool, current["slug"])
+
+
+async def put_templates(pool: asyncpg.Pool, actor: Agent, slug: str,
+                        templates: list[TemplateBody]) -> list[dict[str, str]]:
+    """Replace the WhatsApp templates agents may send outside the 24 h window."""
+    current = await get_inbox(pool, slug)
+    provider = (current["account"] or {}).get("provider")
+    clean = check_templates(current["channel"], provider, templates)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE channel_accounts SET templates = $2::jsonb WHERE inbox = $1",
+                           current["slug"], json.dumps(clean))
+        await _audit(conn, actor, "inbox.templates_set", f"inbox:{current['slug']}",
+                     {"templates": [f"{t['name']}/{t['language']}" for t in clean]})
+    return clean
+
+
+async def get_templates(pool: asyncpg.Pool, slug: str) -> list[dict[str, str]]:
+    current = await get_inbox(pool, slug)
+    raw = await pool.fetchval("SELECT templates::text FROM channel_accounts WHERE inbox = $1",
+                              current["slug"])
+    return list(json.loads(raw)) if raw else []
 
 
 # ---- agents ----------------------------------------------------------------------------

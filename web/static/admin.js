@@ -142,6 +142,9 @@ function inboxDetail(i) {
   });
   const parts = [h("h2", { text: `Inbox ${i.slug} · ${i.channel}` }), edit];
   if (PROVIDERS[i.channel]) parts.push(h("h2", { text: "Provider account" }), accountForm(i));
+  if (i.channel === "whatsapp" && i.account && i.account.provider === "meta") {
+    parts.push(h("h2", { text: "WhatsApp templates" }), templateEditor(i));
+  }
   if (["api", "chat"].includes(i.channel)) {
     parts.push(h("p", {}, h("button", {
       type: "button", class: "btn", "data-testid": "rotate-secret",
@@ -179,6 +182,37 @@ function accountForm(i) {
     holder.querySelector("[name=provider]").addEventListener("change", (e) => draw(e.target.value));
   };
   draw(current.provider || providers[0]);
+  return holder;
+}
+
+/** Approved templates agents may send when the 24 h window is closed (names and
+ * languages as in Meta's WhatsApp Manager). */
+function templateEditor(i) {
+  const holder = h("div", { "data-testid": "template-editor" }, h("p", { class: "muted", text: "Loading…" }));
+  const url = `/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/templates`;
+  const rowOf = (t = { name: "", language: "en", body: "" }) => h("div", { class: "template-row", "data-testid": "template-row" },
+    field("name", "Name", { value: t.name, testid: "template-name" }),
+    field("language", "Language", { value: t.language, testid: "template-language" }),
+    field("body", "Body ({{1}}, {{2}} … are filled in by the agent)", { value: t.body, type: "textarea", testid: "template-body" }),
+    h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (e) => e.target.closest(".template-row").remove() }));
+  const draw = (templates) => {
+    const rows = h("div", { class: "template-rows" }, ...templates.map(rowOf));
+    const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
+    holder.replaceChildren(h("div", { class: "admin-form" }, rows, error, h("div", { class: "actions" },
+      h("button", { type: "button", class: "btn", text: "Add template", "data-testid": "template-add", onclick: () => rows.append(rowOf()) }),
+      h("button", { type: "button", class: "btn btn-primary", text: "Save templates", "data-testid": "template-save",
+        onclick: async () => {
+          error.hidden = true;
+          const body = [...rows.querySelectorAll(".template-row")].map((r) => ({
+            name: r.querySelector("[name=name]").value.trim(), language: r.querySelector("[name=language]").value.trim(),
+            body: r.querySelector("[name=body]").value }));
+          try {
+            draw((await api(url, { method: "PUT", body })).templates);
+            flash(`Templates of ${i.slug} saved.`);
+          } catch (e) { error.textContent = e.message; error.hidden = false; }
+        } }))));
+  };
+  api(url).then((r) => draw(r.templates)).catch((e) => holder.replaceChildren(h("p", { class: "error", text: e.message })));
   return holder;
 }
 
