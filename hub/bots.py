@@ -50,23 +50,6 @@ def new_bot_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-async def create_bot(pool: asyncpg.Pool, actor_id: int, name: str) -> tuple[Bot, str]:
-    """A new bot and its token (shown once; only the hash is stored)."""
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise BadInput("name: 1-100 characters")
-    token = new_bot_token()
-    async with pool.acquire() as conn, conn.transaction():
-        bot_id = await conn.fetchval(
-            "INSERT INTO bots (name, token_hash, created_by) VALUES ($1, $2, $3) RETURNING id",
-            name, hash_bot_token(token), actor_id)
-        await conn.execute(
-            "INSERT INTO audit_log (actor_id, action, subject, details)"
-            " VALUES ($1, 'bot.create', $2, $3)", actor_id, f"bot:{bot_id}",
-            json.dumps({"name": name}))
-    return Bot(id=bot_id, name=name), token
-
-
 async def set_queue_bot(pool: asyncpg.Pool, actor_id: int, queue: str,
                         bot_id: int | None) -> None:
     async with pool.acquire() as conn, conn.transaction():
@@ -83,31 +66,47 @@ async def set_queue_bot(pool: asyncpg.Pool, actor_id: int, queue: str,
             json.dumps({"bot_id": bot_id}))
 
 
-async def authenticate_bot(pool: asyncpg.Pool, token: str) -> Bot:
-    """The active bot owning this token; Unauthorized otherwise (constant-time compare
-    of the hash after the indexed lookup)."""
+async def authenticate_bot(pool: asyncpg.Pool | asyncpg.Connection, token: str) -> Bot:
+    """The active bot owning this token (its current one, or the previous one inside its
+    rotation grace period); Unauthorized otherwise (constant-time compare of the hash
+    after the indexed lookup). A disabled bot's valid token gets ``bot_disabled``."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized("invalid bot token")
     digest = hash_bot_token(token)
-    row = await pool.fetchrow("SELECT id, name, token_hash FROM bots WHERE token_hash = $1"
-                              " AND active", digest)
-    if row is None or not hmac.compare_digest(row["token_hash"], digest):
+    row = await pool.fetchrow(
+        "SELECT id, name, active, CASE WHEN token_hash = $1 THEN token_hash"
+        " ELSE prev_token_hash END AS matched FROM bots WHERE token_hash = $1"
+        " OR (prev_token_hash = $1 AND prev_token_until > now())", digest)
+    if row is None or not hmac.compare_digest(row["matched"], digest):
         raise Unauthorized("invalid bot token")
+    if not row["active"]:
+        raise Unauthorized("bot disabled", code="bot_disabled")
     return Bot(id=row["id"], name=row["name"])
 
 
 async def _held_item(conn: asyncpg.Connection, bot: Bot, conversation_id: int
                      ) -> asyncpg.Record:
-    """Lock the conversation and return its live work item, if this bot holds it."""
+    """Lock the conversation and return it, if this (active) bot holds its live item."""
+    conv = await _lock_held(conn, bot.id, conversation_id)
+    if conv is None:
+        # One answer for "no such conversation" and "not yours": reveal nothing.
+        raise Forbidden("this conversation is not held by this bot", code="not_held")
+    return conv
+
+
+async def _lock_held(conn: asyncpg.Connection, bot_id: int, conversation_id: int
+                     ) -> asyncpg.Record | None:
     conv = await conn.fetchrow(
         "SELECT id, inbox, channel, status FROM conversations WHERE id = $1 FOR UPDATE",
         conversation_id)
     item = None if conv is None else await conn.fetchrow(
         f"SELECT {_ITEM_COLS} FROM work_items WHERE conversation_id = $1"
         " AND status NOT IN ('completed', 'cancelled') FOR UPDATE", conversation_id)
-    if item is None or item["status"] != "bot" or item["bot_id"] != bot.id:
-        # One answer for "no such conversation" and "not yours": reveal nothing.
-        raise Forbidden("this conversation is not held by this bot", code="not_held")
+    if item is None or item["status"] != "bot" or item["bot_id"] != bot_id:
+        return None
+    # A disabled bot writes nothing, even on a socket opened before it was disabled.
+    if not await conn.fetchval("SELECT active FROM bots WHERE id = $1", bot_id):
+        return None
     return conv
 
 
@@ -161,36 +160,68 @@ async def hand_off(pool: asyncpg.Pool, publisher: Publisher, bot: Bot, conversat
             if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM queues WHERE slug = $1)",
                                        queue):
                 raise BadInput(f"queue: no queue {queue!r}")
-            # routed_at set: the router keeps the queue we name instead of re-filtering.
-            item = await conn.fetchrow(
-                "UPDATE work_items SET status = 'queued', queue = $2, agent_id = NULL,"
-                " routed_at = coalesce(routed_at, now()), enqueued_at = now(),"
-                " attributes = attributes || jsonb_build_object('handoff_reason', $3::text,"
-                "   'handoff_bot', $4::bigint), updated_at = now()"
-                " WHERE conversation_id = $1 AND status = 'bot'"
-                f" RETURNING {_ITEM_COLS}", conversation_id, queue, reason, bot.id)
-            if item is None:
+            released = await _release(conn, conv, bot, queue, reason, actor_id=None)
+            if released is None:
                 raise Conflict("the work item changed; not handed off")
-            note = await conn.fetchrow(
-                "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
-                " direction, author_kind, author_name, bot_id, text, private, status)"
-                " VALUES ($1, $2, $3, $4, 'out', 'system', $5, $6, $7, true, 'sent')"
-                f" RETURNING {_MSG_COLS}",
-                conv["id"], conv["channel"], conv["inbox"], f"system:{uuid.uuid4()}",
-                bot.name, bot.id, f"{bot.name} handed off to {queue}: {reason}")
-            work_item = WorkItem(**dict(item))
-            events: list[AnyEvent] = [
-                MessageCreated(inbox=conv["inbox"], message=message_from(note)),
-                WorkItemUpdated(inbox=conv["inbox"], work_item=work_item),
-            ]
-            await conn.execute(
-                "INSERT INTO audit_log (actor_id, action, subject, details)"
-                " VALUES (NULL, 'bot.handoff', $1, $2)", f"conversation:{conv['id']}",
-                json.dumps({"bot_id": bot.id, "queue": queue, "reason": reason,
-                            "work_item_id": item["id"]}))
-            rows = await write_outbox(conn, events)
+            work_item, rows = released
     await publish_committed(pool, publisher, rows)
     return work_item
+
+
+async def release_held(conn: asyncpg.Connection, bot_id: int, conversation_id: int, *,
+                       reason: str, actor_id: int | None, cause: str
+                       ) -> list[tuple[int, bytes, AnyEvent]] | None:
+    """The hub takes a conversation from a bot (disabled, unresponsive, unreachable) and
+    gives it to the humans of the item's own queue, inside the caller's transaction.
+    None when the bot no longer holds it (a second sweeper, a concurrent hand-off):
+    running it twice hands off once. Returns the outbox rows to publish after commit."""
+    conv = await conn.fetchrow(
+        "SELECT id, inbox, channel, status FROM conversations WHERE id = $1 FOR UPDATE",
+        conversation_id)
+    if conv is None:
+        return None
+    item = await conn.fetchrow(
+        "SELECT w.queue, b.name FROM work_items w JOIN bots b ON b.id = w.bot_id"
+        " WHERE w.conversation_id = $1 AND w.status = 'bot' AND w.bot_id = $2 FOR UPDATE OF w",
+        conversation_id, bot_id)
+    if item is None:
+        return None
+    released = await _release(conn, conv, Bot(id=bot_id, name=item["name"]), item["queue"],
+                              reason, actor_id=actor_id, cause=cause)
+    return None if released is None else released[1]
+
+
+async def _release(conn: asyncpg.Connection, conv: asyncpg.Record, bot: Bot, queue: str,
+                   reason: str, *, actor_id: int | None, cause: str = "bot"
+                   ) -> tuple[WorkItem, list[tuple[int, bytes, AnyEvent]]] | None:
+    # routed_at set: the router keeps the queue we name instead of re-filtering.
+    item = await conn.fetchrow(
+        "UPDATE work_items SET status = 'queued', queue = $2, agent_id = NULL,"
+        " routed_at = coalesce(routed_at, now()), enqueued_at = now(),"
+        " attributes = attributes || jsonb_build_object('handoff_reason', $3::text,"
+        "   'handoff_bot', $4::bigint), updated_at = now()"
+        " WHERE conversation_id = $1 AND status = 'bot' AND bot_id = $4"
+        f" RETURNING {_ITEM_COLS}", conv["id"], queue, reason, bot.id)
+    if item is None:
+        return None
+    note = await conn.fetchrow(
+        "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
+        " direction, author_kind, author_name, bot_id, text, private, status)"
+        " VALUES ($1, $2, $3, $4, 'out', 'system', $5, $6, $7, true, 'sent')"
+        f" RETURNING {_MSG_COLS}",
+        conv["id"], conv["channel"], conv["inbox"], f"system:{uuid.uuid4()}",
+        bot.name, bot.id, f"{bot.name} handed off to {queue}: {reason}")
+    work_item = WorkItem(**dict(item))
+    events: list[AnyEvent] = [
+        MessageCreated(inbox=conv["inbox"], message=message_from(note)),
+        WorkItemUpdated(inbox=conv["inbox"], work_item=work_item),
+    ]
+    await conn.execute(
+        "INSERT INTO audit_log (actor_id, action, subject, details)"
+        " VALUES ($1, 'bot.handoff', $2, $3)", actor_id, f"conversation:{conv['id']}",
+        json.dumps({"bot_id": bot.id, "queue": queue, "reason": reason,
+                    "work_item_id": item["id"], "by": cause}))
+    return work_item, await write_outbox(conn, events)
 
 
 async def held_conversations(pool: asyncpg.Pool, bot: Bot, limit: int = 200

@@ -21,6 +21,7 @@ from redis.exceptions import NoScriptError
 from hub.config import Settings
 from hub.schema import (
     AnyEvent,
+    BotChanged,
     CallAnswered,
     CallRinging,
     ConversationCreated,
@@ -68,7 +69,7 @@ def widget_route(event: AnyEvent) -> str:
     if isinstance(event, CallRinging | CallAnswered):
         # A screen pop is for the agent the PBX rang / who answered (docs/voice.md).
         return f"a:{event.agent_id}" if event.agent_id is not None else ""
-    if isinstance(event, QueueStats):
+    if isinstance(event, QueueStats | BotChanged):
         return "a:"
     if isinstance(event, MessageCreated):
         return "" if event.message.private else "c"

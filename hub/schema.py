@@ -408,6 +408,18 @@ class ContactSplit(Event, tag="contact.split", kw_only=True):
     by_agent_id: int | None = None
 
 
+class BotChanged(Event, tag="bot.changed", kw_only=True):
+    """A bot was disabled, enabled, updated or had its token rotated (docs/bots.md). Its
+    sockets re-check their token now and again at ``recheck_at`` (the end of a rotation's
+    grace period) and close when it is no longer valid. Supervisors only."""
+
+    bot_id: int
+    active: bool
+    change: Literal["disabled", "enabled", "updated", "token_rotated", "secret_rotated"]
+    recheck_at: datetime | None = None
+    by_agent_id: int | None = None
+
+
 AnyEvent = (
     MessageCreated
     | MessageStatusChanged
@@ -431,6 +443,7 @@ AnyEvent = (
     | CallbackUpdated
     | ContactMerged
     | ContactSplit
+    | BotChanged
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -439,7 +452,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AgentPresenceChanged, QueueStats, WorkItemOffered, WorkItemOfferEnded, WorkItemAccepted,
     WorkItemReassigned, WorkItemTransferred, WorkItemEscalated,
     CallRinging, CallAnswered, CallUpdated, CallbackUpdated,
-    ContactMerged, ContactSplit,
+    ContactMerged, ContactSplit, BotChanged,
 )
 
 _event_decoder = msgspec.json.Decoder(AnyEvent)

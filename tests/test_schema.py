@@ -23,6 +23,7 @@ from hub.schema import (
     EVENT_TYPES,
     AgentPresenceChanged,
     Author,
+    BotChanged,
     CallAnswered,
     CallbackUpdated,
     CallInfo,
@@ -100,6 +101,7 @@ SAMPLES = [
                     status="dialing"),
     ContactMerged(survivor_id=3, merged_id=9, conversation_ids=[2, 5], by_agent_id=1),
     ContactSplit(contact_id=3, new_contact_id=11, conversation_ids=[5], by_agent_id=4),
+    BotChanged(bot_id=2, active=True, change="token_rotated", recheck_at=NOW, by_agent_id=1),
 ]
 
 

@@ -1,5 +1,7 @@
-"""Bot administration: create a bot (its token is shown once), list bots, put a bot in
-front of a queue. Admins only (supervisors may list)."""
+"""Bot administration: create a bot (its token and signing secret are shown once), list,
+update, disable/enable, rotate the token or the signing secret, read the webhook
+delivery log, put a bot in front of a queue. Admins only (supervisors may list). Then
+the bot's own REST API (bearer bot token)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
-from hub import bots
+from hub import bot_admin, bots
 from hub.errors import BadInput, NotFound
 from hub.schema import Agent
 from web.http import JSON, read_json
@@ -20,27 +22,108 @@ from web.state import HubState
 
 class NewBot(msgspec.Struct, forbid_unknown_fields=True):
     name: str
+    webhook_url: str | None = None
+    handoff_after_s: int = 120
+
+
+class BotChanges(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    webhook_url: str | msgspec.UnsetType | None = msgspec.UNSET
+    handoff_after_s: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class NoBody(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class Rotation(msgspec.Struct, forbid_unknown_fields=True):
+    # Seconds the old token / secret keeps working (0: stops now; at most 1 h).
+    grace_s: int = 0
 
 
 class QueueBot(msgspec.Struct, forbid_unknown_fields=True):
     bot_id: int | None
 
 
+def _bot_id(request: Request) -> int:
+    value = request.path_params["bot_id"]
+    if not 0 < value < 2**63:
+        raise NotFound("no such bot")
+    return int(value)
+
+
 @agent_route("admin", write=True)
 async def create(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, NewBot, state.settings.http_max_body)
-    bot, token = await bots.create_bot(state.pool, agent.id, body.name)
-    return JSON({"bot": {"id": bot.id, "name": bot.name}, "token": token}, status_code=201)
+    bot, token, secret = await bot_admin.create_bot(
+        state.pool, agent.id, body.name, webhook_url=body.webhook_url,
+        handoff_after_s=body.handoff_after_s)
+    return JSON({"bot": bot, "token": token, "webhook_secret": secret}, status_code=201)
 
 
 @agent_route("supervisor")
 async def list_bots(request: Request, state: HubState, agent: Agent) -> Response:
-    rows = await state.pool.fetch(
-        "SELECT b.id, b.name, b.active, b.created_at,"
-        " coalesce(array_agg(q.slug ORDER BY q.slug) FILTER (WHERE q.slug IS NOT NULL), '{}')"
-        " AS queues FROM bots b LEFT JOIN queues q ON q.bot_id = b.id"
-        " GROUP BY b.id ORDER BY b.id")
-    return JSON({"bots": [dict(r) for r in rows]})
+    return JSON({"bots": await bot_admin.list_bots(state.pool)})
+
+
+@agent_route("admin", write=True)
+async def update(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, BotChanges, state.settings.http_max_body)
+    changes = {f: getattr(body, f) for f in body.__struct_fields__
+               if getattr(body, f) is not msgspec.UNSET}
+    bot = await bot_admin.update_bot(state.pool, state.publisher, agent.id, _bot_id(request),
+                                     changes)
+    return JSON({"bot": bot})
+
+
+@agent_route("admin", write=True)
+async def disable(request: Request, state: HubState, agent: Agent) -> Response:
+    await read_json(request, NoBody, state.settings.http_max_body)
+    bot, handed = await bot_admin.set_active(state.pool, state.publisher, agent.id,
+                                             _bot_id(request), False)
+    return JSON({"bot": bot, "handed_off": handed})
+
+
+@agent_route("admin", write=True)
+async def enable(request: Request, state: HubState, agent: Agent) -> Response:
+    await read_json(request, NoBody, state.settings.http_max_body)
+    bot, _ = await bot_admin.set_active(state.pool, state.publisher, agent.id,
+                                        _bot_id(request), True)
+    return JSON({"bot": bot})
+
+
+@agent_route("admin", write=True)
+async def rotate_token(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, Rotation, state.settings.http_max_body)
+    token, until = await bot_admin.rotate_token(state.pool, state.publisher, agent.id,
+                                                _bot_id(request), body.grace_s)
+    return JSON({"token": token, "old_token_valid_until": until})
+
+
+@agent_route("admin", write=True)
+async def rotate_secret(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, Rotation, state.settings.http_max_body)
+    secret, until = await bot_admin.rotate_webhook_secret(
+        state.pool, state.publisher, agent.id, _bot_id(request), body.grace_s)
+    return JSON({"webhook_secret": secret, "old_secret_valid_until": until})
+
+
+@agent_route("admin")
+async def deliveries(request: Request, state: HubState, agent: Agent) -> Response:
+    q = request.query_params
+    status = q.get("status") or None
+    if status is not None and status not in bot_admin.DELIVERY_STATUSES:
+        raise BadInput(f"status: one of {', '.join(bot_admin.DELIVERY_STATUSES)}")
+    try:
+        limit = int(q.get("limit", "100"))
+        conv = int(q["conversation_id"]) if q.get("conversation_id") else None
+    except ValueError:
+        raise BadInput("limit and conversation_id: integers") from None
+    if not 1 <= limit <= 500 or (conv is not None and not 0 < conv < 2**63):
+        raise BadInput("limit: 1-500; conversation_id: a conversation id")
+    rows = await bot_admin.list_deliveries(state.pool, _bot_id(request), status=status,
+                                           conversation_id=conv, limit=limit)
+    return JSON({"deliveries": rows})
 
 
 @agent_route("admin", write=True)
@@ -109,6 +192,12 @@ async def bot_handoff(request: Request) -> Response:
 routes = [
     Route("/api/v1/bots", create, methods=["POST"]),
     Route("/api/v1/bots", list_bots, methods=["GET"]),
+    Route("/api/v1/bots/{bot_id:int}", update, methods=["PATCH"]),
+    Route("/api/v1/bots/{bot_id:int}/disable", disable, methods=["POST"]),
+    Route("/api/v1/bots/{bot_id:int}/enable", enable, methods=["POST"]),
+    Route("/api/v1/bots/{bot_id:int}/token", rotate_token, methods=["POST"]),
+    Route("/api/v1/bots/{bot_id:int}/webhook-secret", rotate_secret, methods=["POST"]),
+    Route("/api/v1/bots/{bot_id:int}/deliveries", deliveries, methods=["GET"]),
     Route("/api/v1/queues/{queue}/bot", set_queue_bot, methods=["POST"]),
     WebSocketRoute("/ws/bot", bot_socket),
     Route("/api/v1/bot/conversations", bot_conversations),

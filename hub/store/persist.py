@@ -244,16 +244,19 @@ async def create_work_items(
     the bot (status 'bot', not routed) before humans."""
     if new_convs:
         bots = [inboxes[c.inbox].bot_id for c in new_convs]
+        # The cache may be seconds old: a bot disabled since then is skipped here (the
+        # live join), so its items go straight to humans (docs/bots.md).
         items = await conn.fetch(
             "INSERT INTO work_items (conversation_id, queue, channel, status, bot_id)"
-            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
-            " $5::bigint[])"
+            " SELECT u.c, u.q, u.ch, CASE WHEN b.id IS NULL THEN 'queued' ELSE 'bot' END,"
+            " b.id FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])"
+            " WITH ORDINALITY AS u(c, q, ch, bot, n)"
+            " LEFT JOIN bots b ON b.id = u.bot AND b.active ORDER BY u.n"
             " RETURNING id, conversation_id, queue, channel, status, priority, agent_id,"
             " created_at, bot_id",
             [c.id for c in new_convs],
             [inboxes[c.inbox].default_queue for c in new_convs],
             [c.channel for c in new_convs],
-            ["queued" if b is None else "bot" for b in bots],
             bots,
         )
         item_by_conv = {r["conversation_id"]: r for r in items}

@@ -5,15 +5,21 @@ held conversations' events, tracking holds from work item events."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from starlette.websockets import WebSocket
 
-from hub import bots
-from hub.errors import HubError
+from hub import bot_presence, bots
+from hub.errors import HubError, Unauthorized
 from hub.schema import (
     AnyEvent,
+    BotChanged,
     ConversationStatusChanged,
     MessageCreated,
     WorkItemCreated,
@@ -60,12 +66,49 @@ class BotSession(SocketSession):
     """A socket session whose writer forwards only the bot's own conversations."""
 
     def __init__(self, ws: WebSocket, state: HubState, sub: Subscriber, bot: bots.Bot,
-                 held: set[int]) -> None:
+                 held: set[int], token: str) -> None:
         super().__init__(ws, state.fanout, sub)
+        self.state = state
         self.bot = bot
         self.held = held
+        self.token = token
+        self._timers: set[asyncio.Task[None]] = set()
+
+    async def check_token(self) -> bool:
+        """Is this socket's token still good? Closes the socket (1008) when not: the bot
+        was disabled, or its token rotated (after the grace period)."""
+        try:
+            await bots.authenticate_bot(self.state.pool, self.token)
+        except Unauthorized as exc:
+            self.close_with(1008, "bot disabled" if exc.code == "bot_disabled"
+                            else "token revoked")
+            return False
+        return True
+
+    def _on_bot_changed(self, event: BotChanged) -> None:
+        if event.bot_id != self.bot.id:
+            return
+        self._later(0.0)
+        if event.recheck_at is not None:
+            # The old token's grace period ends then; check again (a little after).
+            self._later((event.recheck_at - datetime.now(UTC)).total_seconds() + 0.5)
+
+    def _later(self, delay_s: float) -> None:
+        async def run() -> None:
+            await asyncio.sleep(max(0.0, delay_s))
+            await self.check_token()
+        task = asyncio.create_task(run())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    def cancel_timers(self) -> None:
+        for task in list(self._timers):
+            task.cancel()
 
     def visible(self, event: AnyEvent) -> bool:
+        if isinstance(event, BotChanged):
+            self._on_bot_changed(event)
+            return False
         if isinstance(event, WorkItemCreated | WorkItemUpdated):
             item = event.work_item
             mine = item.status == "bot" and item.bot_id == self.bot.id
@@ -118,10 +161,19 @@ def _token(ws: WebSocket) -> str:
     return ws.query_params.get("token", "")
 
 
+async def _keep_presence(state: HubState, bot_id: int, socket_id: str) -> None:
+    """Tell the stuck-bot sweep this bot has a live socket (hub/bot_presence.py)."""
+    while True:
+        with contextlib.suppress(Exception):  # Redis down: the sweep sees us go
+            await bot_presence.mark_live(state.redis, state.settings, bot_id, socket_id)
+        await asyncio.sleep(bot_presence.REFRESH_S)
+
+
 async def bot_socket(ws: WebSocket) -> None:
     state: HubState = ws.app.state.hub
+    token = _token(ws)
     try:
-        bot = await bots.authenticate_bot(state.pool, _token(ws))
+        bot = await bots.authenticate_bot(state.pool, token)
         last = parse_last_id(ws.query_params.get("last_id"))
     except HubError as exc:
         await refuse(ws, exc)
@@ -134,12 +186,21 @@ async def bot_socket(ws: WebSocket) -> None:
     held = {c["id"] for c in snapshot}
     hello = {"type": "hello", "bot": {"id": bot.id, "name": bot.name}, "last_id": tail,
              "reset": reset, "conversations": snapshot}
-    session = BotSession(ws, state, sub, bot, held)
+    session = BotSession(ws, state, sub, bot, held, token)
+    last_check = time.monotonic()
 
     async def handle(data: bytes) -> dict[str, Any] | None:
+        nonlocal last_check
         frame = decode_frame(_bot_decoder, data)
         if isinstance(frame, BotPing):
+            # A socket whose bot.changed event was lost still finds out within a minute.
+            if time.monotonic() - last_check > 60 and not await session.check_token():
+                return None
             return {"type": "pong"}
+        # Every write re-checks the token: a revoked one writes nothing, socket or not.
+        if not await session.check_token():
+            return None
+        last_check = time.monotonic()
         if isinstance(frame, BotReply):
             try:
                 message, created = await bots.post_bot_reply(
@@ -162,5 +223,15 @@ async def bot_socket(ws: WebSocket) -> None:
         return {"type": "handed_off", "conversation_id": frame.conversation_id,
                 "queue": item.queue, "work_item_id": item.id}
 
-    await session.run(after=after, prelude=[encode(hello).decode()], handle=handle)
+    socket_id = uuid.uuid4().hex
+    presence = asyncio.create_task(_keep_presence(state, bot.id, socket_id))
+    try:
+        await session.run(after=after, prelude=[encode(hello).decode()], handle=handle)
+    finally:
+        presence.cancel()
+        session.cancel_timers()
+        with contextlib.suppress(BaseException):
+            await presence
+        with contextlib.suppress(Exception):
+            await bot_presence.mark_gone(state.redis, state.settings, bot.id, socket_id)
 

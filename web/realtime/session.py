@@ -31,10 +31,20 @@ class SocketSession:
         self.sub = sub
         self._overflow = asyncio.Event()
         sub.on_overflow = self._overflow.set
+        # Set by close_with(): the hub ends the session (e.g. a bot disabled or its token
+        # revoked) with this close code and reason.
+        self._closing = asyncio.Event()
+        self._close_reason: tuple[int, str] = (1000, "")
 
     def send_control(self, frame: dict[str, Any]) -> None:
         """Queue a non-event frame (ack, error, pong) behind the events already queued."""
         self.sub.offer((None, _encoder.encode(frame).decode()))
+
+    def close_with(self, code: int, reason: str) -> None:
+        """End the session from the hub side; run() closes the socket with ``code``."""
+        if not self._closing.is_set():
+            self._close_reason = (code, reason[:120])
+            self._closing.set()
 
     async def _writer(self, after: StreamId, prelude: list[str]) -> None:
         ws = self.ws
@@ -81,11 +91,14 @@ class SocketSession:
         writer = asyncio.create_task(self._writer(after, prelude))
         reader = asyncio.create_task(self._reader(handle))
         overflow = asyncio.create_task(self._overflow.wait())
+        closing = asyncio.create_task(self._closing.wait())
         close_code: int | None = None
         try:
-            done, _ = await asyncio.wait({writer, reader, overflow},
+            done, _ = await asyncio.wait({writer, reader, overflow, closing},
                                          return_when=asyncio.FIRST_COMPLETED)
-            if overflow in done:
+            if self._closing.is_set():
+                close_code = self._close_reason[0]
+            elif overflow in done:
                 close_code = 1013
                 log.info("socket fell behind (queue full); closing with 1013")
             elif reader in done and not reader.cancelled() and reader.exception() is None:
@@ -98,15 +111,15 @@ class SocketSession:
                     close_code = 1011
         finally:
             self.fanout.remove(self.sub)
-            for task in (writer, reader, overflow):
+            for task in (writer, reader, overflow, closing):
                 task.cancel()
-            for task in (writer, reader, overflow):
+            for task in (writer, reader, overflow, closing):
                 with contextlib.suppress(BaseException):
                     await task
         if close_code is not None:
             with contextlib.suppress(Exception):
                 reason = {1013: "too slow: resume with last_id", 1003: "text frames only",
-                          1011: "internal error"}[close_code]
+                          1011: "internal error"}.get(close_code, self._close_reason[1])
                 # A stuck peer may never drain; do not let it hold this task forever.
                 await asyncio.wait_for(self.ws.close(close_code, reason), timeout=30)
 
