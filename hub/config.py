@@ -77,6 +77,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Must exceed the longest single send attempt (smtp_timeout_s per SMTP step).
     delivery_stuck_after_s: int = 600
 
+    # Bot webhooks (docs/bots.md): attempts per delivery, the first retry's delay
+    # (doubling, with jitter, at most 10 min), and how long a bot with neither a live
+    # socket nor a webhook may hold a conversation before humans get it.
+    bot_webhook_max_attempts: int = 8
+    bot_webhook_retry_base_s: float = 5.0
+    bot_unreachable_grace_s: float = 30.0
+
     # Outbound email. email_domain: our Message-ID and reply+<token>@ domain (empty =
     # the domain of the sending inbox's address).
     email_domain: str = ""
@@ -138,10 +145,12 @@ _INT_FIELDS = {
     "webhook_max_body", "media_max_bytes", "media_max_concurrent",
     "delivery_stuck_after_s", "smtp_relay_port", "smtp_max_tries", "email_ack_window_s",
     "callback_limit_per_phone", "callback_limit_per_client", "callback_limit_window_s",
+    "bot_webhook_max_attempts",
 }
 _FLOAT_FIELDS = {"ws_ping_interval_s", "smtp_timeout_s", "smtp_retry_base_s",
                  "media_queue_wait_s", "media_connect_timeout_s", "media_read_timeout_s",
-                 "media_total_timeout_s"}
+                 "media_total_timeout_s",
+                 "bot_webhook_retry_base_s", "bot_unreachable_grace_s"}
 _BOOL_FIELDS = {"cookie_secure", "email_subject_fallback"}
 
 

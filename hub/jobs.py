@@ -27,3 +27,8 @@ def originate_job_id(settings: Settings, work_item_id: int, agent_id: int) -> st
     """One originate per (callback item, accepting agent) acceptance; a repeated
     acceptance hook or a double click enqueues nothing new."""
     return f"{settings.key_prefix}originate:{work_item_id}:{agent_id}"
+
+
+# Bot webhook deliveries (workers/bot_webhooks.py): enqueued with fresh job ids; the
+# row's conditional claim makes repeats harmless.
+DELIVER_BOT_WEBHOOK = "deliver_bot_webhook"

@@ -19,6 +19,8 @@ from arq.connections import RedisSettings
 
 from hub.config import Settings
 from hub.outbox import Publisher
+from workers.bot_fallback import sweep_stuck_bots
+from workers.bot_webhooks import deliver_bot_webhook, requeue_bot_deliveries, watch_bot_events
 from workers.delivery import (
     DELIVER_MAX_TRIES,
     deliver_message,
@@ -44,11 +46,14 @@ def make_worker_settings(settings: Settings) -> type:
         ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         # Voice: originate callbacks accepted through the router (workers/voice.py).
         ctx["voice_hook"] = asyncio.create_task(watch_acceptances(ctx), name="voice-hook")
+        # Bots: committed events for webhook bots become delivery rows and jobs.
+        ctx["bot_hook"] = asyncio.create_task(watch_bot_events(ctx), name="bot-webhooks")
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        ctx["voice_hook"].cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx["voice_hook"]
+        for name in ("voice_hook", "bot_hook"):
+            ctx[name].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ctx[name]
         await ctx["http"].aclose()
         await ctx["redis_plain"].aclose()
         await ctx["pool"].close()
@@ -60,11 +65,16 @@ def make_worker_settings(settings: Settings) -> type:
             # Never retried by arq: a repeat could ring the customer twice. A
             # failed attempt goes back to the queue instead (workers/voice.py).
             func(originate_callback, max_tries=1),
+            # Retries are new jobs with the row's own backoff (workers/bot_webhooks.py).
+            func(deliver_bot_webhook, max_tries=1),
         ]
         cron_jobs = [
             cron(requeue_lost_deliveries, second={0, 30}, run_at_startup=False),
             cron(sweep_email_acks, second={15, 45}, run_at_startup=False),
             cron(dial_accepted_callbacks, second=set(range(5, 60, 15)), run_at_startup=False),
+            cron(requeue_bot_deliveries, second=set(range(7, 60, 10)), run_at_startup=False),
+            # Stuck bots: idempotent, so every worker may run it (docs/bots.md).
+            cron(sweep_stuck_bots, second=set(range(2, 60, 5)), run_at_startup=False),
         ]
         on_startup = startup
         on_shutdown = shutdown

@@ -23,6 +23,9 @@ CREATE TABLE bot_deliveries (
     bot_id          bigint NOT NULL REFERENCES bots(id),
     conversation_id bigint NOT NULL,
     stream_id       text NOT NULL,
+    -- The stream id as one sortable number (ms << 20 | seq): per (bot, conversation)
+    -- deliveries go out in this order, whichever worker recorded them first.
+    stream_pos      bigint NOT NULL,
     event_type      text NOT NULL,
     -- After this event the bot holds the conversation (false: it left the bot).
     held            boolean NOT NULL,
@@ -37,7 +40,7 @@ CREATE TABLE bot_deliveries (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (bot_id, stream_id)
 );
-CREATE INDEX bot_deliveries_open ON bot_deliveries (bot_id, conversation_id, id)
+CREATE INDEX bot_deliveries_open ON bot_deliveries (bot_id, conversation_id, stream_pos)
     WHERE status IN ('pending', 'sending');
 CREATE INDEX bot_deliveries_log ON bot_deliveries (bot_id, id DESC);
 CREATE INDEX bot_deliveries_conv ON bot_deliveries (conversation_id, bot_id, id DESC);

@@ -1,0 +1,93 @@
+"""The stuck-bot sweep (docs/bots.md "Stuck bots"): no customer is left with a dead bot.
+
+Every few seconds (arq cron) each conversation held by a bot is checked, and handed to
+the humans of its item's queue when:
+
+- the bot is disabled (a pipeline batch that raced the disable) → "bot disabled";
+- the bot cannot be reached: no live socket and its webhook delivery for this
+  conversation failed, or neither a live socket nor a webhook for longer than
+  ``bot_unreachable_grace_s`` → "bot did not respond (…)";
+- the customer has waited longer than the bot's ``handoff_after_s`` (0 = never) for a
+  reply or hand-off since their first message after the bot's last reply →
+  "bot did not respond (…)".
+
+Idempotent and safe with several workers: each hand-off is ``hub.bots.release_held``,
+which locks the conversation and moves the item only if the bot still holds it, so two
+sweepers hand a conversation off once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+
+from hub.bot_admin import DISABLED_REASON
+from hub.bot_presence import bots_with_sockets
+from hub.bots import release_held
+from hub.outbox import publish_committed
+
+log = logging.getLogger("omnihub.botfallback")
+
+NO_RESPONSE = "bot did not respond"
+
+_HELD = """
+SELECT w.conversation_id, w.bot_id, b.active, b.webhook_url IS NOT NULL AS has_hook,
+    b.handoff_after_s, extract(epoch FROM now() - w.created_at) AS held_s,
+    extract(epoch FROM now() - (
+        SELECT min(m.created_at) FROM messages m
+        WHERE m.conversation_id = w.conversation_id AND m.direction = 'in'
+          AND m.id > coalesce((SELECT max(r.id) FROM messages r
+                               WHERE r.conversation_id = w.conversation_id
+                                 AND r.bot_id = w.bot_id), 0))) AS waiting_s,
+    EXISTS (SELECT 1 FROM bot_deliveries d WHERE d.bot_id = w.bot_id
+            AND d.conversation_id = w.conversation_id AND d.status = 'failed') AS hook_failed
+FROM work_items w JOIN bots b ON b.id = w.bot_id
+WHERE w.status = 'bot'
+ORDER BY w.id
+LIMIT 2000
+"""
+
+
+def fallback_reason(row: dict[str, Any], live_socket: bool, grace_s: float) -> str | None:
+    """Why this held conversation must go to humans now, or None (pure; unit-tested)."""
+    if not row["active"]:
+        return DISABLED_REASON
+    if not live_socket:
+        if row["hook_failed"]:
+            return f"{NO_RESPONSE} (webhook delivery failed)"
+        if not row["has_hook"] and row["held_s"] > grace_s:
+            return f"{NO_RESPONSE} (no live socket or webhook)"
+    after = row["handoff_after_s"]
+    waiting = row["waiting_s"]
+    if after > 0 and waiting is not None and waiting > after:
+        return f"{NO_RESPONSE} (no reply within {after} s)"
+    return None
+
+
+async def sweep_stuck_bots(ctx: dict[str, Any]) -> int:
+    """One pass; returns how many conversations this pass handed off."""
+    pool: asyncpg.Pool = ctx["pool"]
+    settings = ctx["settings"]
+    rows = [dict(r) for r in await pool.fetch(_HELD)]
+    if not rows:
+        return 0
+    live = await bots_with_sockets(ctx["redis"], settings, {r["bot_id"] for r in rows})
+    handed = 0
+    for row in rows:
+        reason = fallback_reason(row, row["bot_id"] in live,
+                                 settings.bot_unreachable_grace_s)
+        if reason is None:
+            continue
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                published = await release_held(
+                    conn, row["bot_id"], row["conversation_id"], reason=reason,
+                    actor_id=None, cause="disabled" if reason == DISABLED_REASON else "sweep")
+        if published is not None:
+            # After the connection is back: publishing takes one of its own.
+            await publish_committed(pool, ctx["publisher"], published)
+            handed += 1
+            log.info("bot %d: conversation %d handed to humans: %s", row["bot_id"],
+                     row["conversation_id"], reason)
+    return handed

@@ -1,0 +1,309 @@
+"""Bot webhooks, the worker side (docs/bots.md "Webhooks").
+
+1. ``watch_bot_events`` (a consumer group on the committed events stream, owned by the
+   worker's startup) records one ``bot_deliveries`` row per (bot, event) for the events
+   a webhook bot's socket would get, then enqueues its job and XACKs. The row is unique
+   on (bot, stream id), so a redelivered entry records nothing twice.
+2. ``deliver_bot_webhook`` claims a pending row with a conditional UPDATE (only when no
+   earlier delivery of the same bot and conversation is still open, so a conversation's
+   events arrive in order), POSTs the signed body, and records the outcome: delivered;
+   pending again with exponential backoff + jitter (connection errors, timeouts, 429,
+   5xx; Retry-After honoured); failed (any other 4xx, or attempts exhausted). A finished
+   delivery enqueues the next one of its conversation.
+3. ``requeue_bot_deliveries`` (cron) re-enqueues due rows whose job was lost and puts
+   rows left 'sending' by a dead worker back to pending: delivery is at least once, and
+   the bot drops repeats by ``X-Omnihub-Delivery``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+from arq.connections import ArqRedis
+
+from hub import bot_webhooks as wh
+from hub.config import Settings
+from hub.jobs import DELIVER_BOT_WEBHOOK
+from hub.pipeline import default_consumer_name
+from hub.schema import (
+    AnyEvent,
+    ConversationStatusChanged,
+    MessageCreated,
+    WorkItemCreated,
+    WorkItemUpdated,
+    decode_event,
+)
+
+log = logging.getLogger("omnihub.botwebhooks")
+
+GROUP = "bot-webhooks"
+STUCK_SENDING_S = 120  # longer than one POST can take (the worker's httpx timeout)
+
+
+# ---- 1. events → delivery rows ----------------------------------------------------
+
+
+async def targets(conn: asyncpg.Connection | asyncpg.Pool, event: AnyEvent
+                  ) -> list[tuple[int, int, bool]]:
+    """(bot id, conversation id, held after this event) for each webhook bot that must
+    hear of this event: the same set its socket gets, minus the bot's own messages."""
+    if isinstance(event, WorkItemCreated | WorkItemUpdated):
+        item = event.work_item
+        if item.bot_id is None:
+            return []
+        hook = await conn.fetchval("SELECT webhook_url IS NOT NULL FROM bots WHERE id = $1"
+                                   " AND active", item.bot_id)
+        if not hook:
+            return []
+        if item.status == "bot":
+            return [(item.bot_id, item.conversation_id, True)]
+        # Left the bot (handed off, taken by an agent, closed): tell it once, if it was
+        # told it held the conversation.
+        was_held = await conn.fetchval(
+            "SELECT held FROM bot_deliveries WHERE bot_id = $1 AND conversation_id = $2"
+            " ORDER BY stream_pos DESC LIMIT 1", item.bot_id, item.conversation_id)
+        return [(item.bot_id, item.conversation_id, False)] if was_held else []
+    if isinstance(event, MessageCreated):
+        msg = event.message
+        if msg.private or msg.author.kind == "bot":
+            return []
+        conv = msg.conversation_id
+    elif isinstance(event, ConversationStatusChanged):
+        conv = event.conversation_id
+    else:
+        return []
+    bot_id = await conn.fetchval(
+        "SELECT w.bot_id FROM work_items w JOIN bots b ON b.id = w.bot_id"
+        " WHERE w.conversation_id = $1 AND w.status = 'bot' AND b.active"
+        " AND b.webhook_url IS NOT NULL", conv)
+    return [] if bot_id is None else [(bot_id, conv, True)]
+
+
+def delivery_body(delivery_id: str, stream_id: str, bot_id: int, conversation_id: int,
+                  event_type: str, payload: bytes) -> str:
+    """The JSON a bot receives: the event exactly as the socket sends it, wrapped."""
+    head = msgspec.json.encode({
+        "id": delivery_id, "type": event_type, "bot_id": bot_id,
+        "conversation_id": conversation_id, "stream_id": stream_id,
+        "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    })
+    return head[:-1].decode() + ',"event":' + payload.decode() + "}"
+
+
+async def record_deliveries(pool: asyncpg.Pool, stream_id: str, payload: bytes
+                            ) -> list[int]:
+    """Rows for this event (none if not for a webhook bot); returns the new row ids."""
+    try:
+        event = decode_event(payload)
+    except msgspec.MsgspecError:
+        return []
+    found = await targets(pool, event)
+    created = []
+    for bot_id, conv, held in found:
+        delivery_id = str(uuid.uuid4())
+        event_type = type(event).__struct_config__.tag
+        pk = await pool.fetchval(
+            "INSERT INTO bot_deliveries (delivery_id, bot_id, conversation_id, stream_id,"
+            " stream_pos, event_type, held, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (bot_id, stream_id) DO NOTHING RETURNING id",
+            uuid.UUID(delivery_id), bot_id, conv, stream_id, wh.stream_pos(stream_id),
+            str(event_type), held,
+            delivery_body(delivery_id, stream_id, bot_id, conv, str(event_type), payload))
+        if pk is not None:
+            created.append(pk)
+    return created
+
+
+class _HookBots:
+    """Whether any active bot has a webhook (cached 2 s): without one, events are
+    acknowledged without a database query each."""
+
+    def __init__(self) -> None:
+        self._at = -1e9
+        self._any = True
+
+    async def any(self, pool: asyncpg.Pool) -> bool:
+        if time.monotonic() - self._at > 2.0:
+            self._any = bool(await pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM bots WHERE active AND webhook_url IS NOT NULL)"))
+            self._at = time.monotonic()
+        return self._any
+
+
+async def _ensure_group(redis: Any, stream: str) -> None:
+    # From now on ('$'): a first start must not post the whole history to bots.
+    try:
+        await redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
+    except Exception as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def watch_bot_events(ctx: dict[str, Any], *, block_ms: int = 2000) -> None:
+    """The events consumer (see the module doc). XACK after the rows are committed and
+    their jobs enqueued; a crash before that redelivers the entry (rows are unique)."""
+    settings: Settings = ctx["settings"]
+    redis = ctx["redis_plain"]
+    pool: asyncpg.Pool = ctx["pool"]
+    stream = settings.events_stream
+    consumer = f"botwh-{default_consumer_name()}"
+    hooks = _HookBots()
+    await _ensure_group(redis, stream)
+    backlog = True
+    while True:
+        try:
+            resp = await redis.xreadgroup(GROUP, consumer, {stream: "0" if backlog else ">"},
+                                          count=200, block=None if backlog else block_ms)
+            entries = resp[0][1] if resp else []
+            if backlog and not entries:
+                backlog = False
+                continue
+            wanted = await hooks.any(pool) if entries else False
+            for sid, fields in entries:
+                if wanted and fields:
+                    sid_text = sid.decode() if isinstance(sid, bytes) else str(sid)
+                    for pk in await record_deliveries(pool, sid_text, fields.get(b"e", b"")):
+                        await enqueue_delivery_job(ctx["redis"], settings, pk)
+                await redis.xack(stream, GROUP, sid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if "NOGROUP" in str(exc):
+                await _ensure_group(redis, stream)
+            else:
+                log.warning("bot webhooks: events read failed, retrying: %r", exc)
+            backlog = True  # resume from our own pending entries
+            await asyncio.sleep(0.5)
+
+
+async def enqueue_delivery_job(redis: Any, settings: Settings, pk: int,
+                               defer_s: float = 0.0) -> None:
+    # A fresh job id each time: the claim makes duplicate jobs harmless, and arq keeps a
+    # finished job's id for an hour (a reused id would not be enqueued again).
+    arq = redis if isinstance(redis, ArqRedis) else ArqRedis(
+        connection_pool=redis.connection_pool)
+    await arq.enqueue_job(DELIVER_BOT_WEBHOOK, pk, _queue_name=settings.arq_queue,
+                          _defer_by=defer_s if defer_s > 0 else None)
+
+
+# ---- 2. the delivery job ------------------------------------------------------------
+
+_CLAIM = """
+UPDATE bot_deliveries d SET status = 'sending', attempts = d.attempts + 1,
+    updated_at = now()
+FROM bots b
+WHERE d.id = $1 AND b.id = d.bot_id AND d.status = 'pending'
+  AND d.next_attempt_at <= now() + interval '0.5 seconds'
+  AND NOT EXISTS (SELECT 1 FROM bot_deliveries p WHERE p.bot_id = d.bot_id
+      AND p.conversation_id = d.conversation_id AND p.status IN ('pending', 'sending')
+      AND p.stream_pos < d.stream_pos)
+RETURNING d.id, d.delivery_id, d.bot_id, d.conversation_id, d.event_type, d.body,
+    d.attempts, b.active, b.webhook_url, b.webhook_secret,
+    CASE WHEN b.prev_webhook_secret_until > now() THEN b.prev_webhook_secret END AS prev_secret
+"""
+
+
+async def _finish(pool: asyncpg.Pool, pk: int, status: str, *, http_status: int | None,
+                  error: str, next_at_s: float = 0.0) -> None:
+    await pool.execute(
+        "UPDATE bot_deliveries SET status = $2, http_status = $3, last_error = $4,"
+        " next_attempt_at = now() + make_interval(secs => $5), updated_at = now()"
+        " WHERE id = $1 AND status = 'sending'", pk, status, http_status, error[:500],
+        next_at_s)
+
+
+async def _enqueue_next(ctx: dict[str, Any], bot_id: int, conversation_id: int) -> None:
+    pk = await ctx["pool"].fetchval(
+        "SELECT id FROM bot_deliveries WHERE bot_id = $1 AND conversation_id = $2"
+        " AND status = 'pending' ORDER BY stream_pos LIMIT 1", bot_id, conversation_id)
+    if pk is not None:
+        await enqueue_delivery_job(ctx["redis"], ctx["settings"], pk)
+
+
+async def post_signed(http: httpx.AsyncClient, url: str, body: bytes, secrets: list[str],
+                      delivery_id: str, event_type: str) -> httpx.Response:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "omnihub-bot-webhook/1",
+        wh.SIGNATURE_HEADER: wh.signature_header(secrets, int(time.time()), body),
+        wh.DELIVERY_HEADER: delivery_id,
+        wh.EVENT_HEADER: event_type,
+    }
+    return await http.post(url, content=body, headers=headers)
+
+
+async def deliver_bot_webhook(ctx: dict[str, Any], pk: int) -> str:
+    pool: asyncpg.Pool = ctx["pool"]
+    settings: Settings = ctx["settings"]
+    row = await pool.fetchrow(_CLAIM, pk)
+    if row is None:
+        return "not due (done, waiting behind an earlier delivery, or claimed elsewhere)"
+    if not row["active"] or not row["webhook_url"]:
+        await _finish(pool, pk, "cancelled", http_status=None,
+                      error="bot disabled" if not row["active"] else "webhook removed")
+        await _enqueue_next(ctx, row["bot_id"], row["conversation_id"])
+        return "cancelled"
+    secrets = [s for s in (row["webhook_secret"], row["prev_secret"]) if s]
+    status: int | None = None
+    retry_after: float | None = None
+    try:
+        resp = await post_signed(ctx["http"], row["webhook_url"], row["body"].encode(),
+                                 secrets, str(row["delivery_id"]), row["event_type"])
+        status = resp.status_code
+        if 200 <= status < 300:
+            await _finish(pool, pk, "delivered", http_status=status, error="")
+            await _enqueue_next(ctx, row["bot_id"], row["conversation_id"])
+            return "delivered"
+        error = f"HTTP {status}"
+        retryable = wh.retryable_status(status)
+        retry_after = wh.parse_retry_after(resp.headers.get("retry-after"))
+    except httpx.HTTPError as exc:
+        error, retryable = f"{type(exc).__name__}: {exc}"[:500], True
+    attempts = row["attempts"]
+    if retryable and attempts < settings.bot_webhook_max_attempts:
+        delay = wh.backoff_s(attempts, settings.bot_webhook_retry_base_s)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        await _finish(pool, pk, "pending", http_status=status,
+                      error=f"{error} (attempt {attempts}; retrying in {delay:.1f} s)",
+                      next_at_s=delay)
+        await enqueue_delivery_job(ctx["redis"], settings, pk, delay)
+        return "retrying"
+    final = error if not retryable else f"{error} (gave up after {attempts} attempts)"
+    await _finish(pool, pk, "failed", http_status=status, error=final)
+    log.warning("bot %d webhook delivery %s failed: %s", row["bot_id"], row["delivery_id"],
+                final)
+    await _enqueue_next(ctx, row["bot_id"], row["conversation_id"])
+    return "failed"
+
+
+# ---- 3. the sweep -------------------------------------------------------------------
+
+
+async def requeue_bot_deliveries(ctx: dict[str, Any]) -> int:
+    pool: asyncpg.Pool = ctx["pool"]
+    await pool.execute(
+        "UPDATE bot_deliveries SET status = 'pending', updated_at = now(),"
+        " last_error = 'worker stopped mid-send; sending again (same delivery id)'"
+        " WHERE status = 'sending' AND updated_at < now() - make_interval(secs => $1)",
+        STUCK_SENDING_S)
+    # The head of each open (bot, conversation) line that is due and not just enqueued.
+    rows = await pool.fetch(
+        "SELECT DISTINCT ON (bot_id, conversation_id) id, status FROM bot_deliveries"
+        " WHERE status IN ('pending', 'sending') ORDER BY bot_id, conversation_id, stream_pos"
+        " LIMIT 1000")
+    due = await pool.fetch(
+        "SELECT id FROM bot_deliveries WHERE id = ANY($1::bigint[]) AND status = 'pending'"
+        " AND next_attempt_at < now() - interval '5 seconds'",
+        [r["id"] for r in rows])
+    for r in due:
+        await enqueue_delivery_job(ctx["redis"], ctx["settings"], r["id"])
+    return len(due)
