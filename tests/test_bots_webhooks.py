@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import httpx
 import msgspec
 import pytest
 import pytest_asyncio
@@ -235,7 +236,7 @@ async def _rotate(hub, bot_id: int) -> str:
 
 async def test_permanent_refusal_is_not_retried_and_the_sweep_hands_off(
         hub, db, redis, worker, fake_bot):
-    bot_id, _, _ = await make_bot(hub, "Refused", webhook_url=fake_bot.url)
+    bot_id, token, _ = await make_bot(hub, "Refused", webhook_url=fake_bot.url)
     fake_bot.script = [(400, {})]
     widget = await say(hub, "will you answer?")
     rows = await eventually(lambda: _all_done(db, bot_id, 2), timeout=20)
@@ -245,8 +246,21 @@ async def test_permanent_refusal_is_not_retried_and_the_sweep_hands_off(
     # The next event of the conversation still went out (the line is not blocked).
     assert (second["status"], second["attempts"]) == ("delivered", 1)
     assert len(fake_bot.seen) == 2
-    # No socket, a failed webhook delivery: humans get the conversation, once.
+    # The bot answered after the failure: it is alive, the sweep leaves it in charge.
+    conv = first["conversation_id"]
+    async with httpx.AsyncClient(base_url=hub.base_url) as client:
+        r = await client.post(f"/api/v1/bot/conversations/{conv}/messages",
+                              headers={"Authorization": f"Bearer {token}"},
+                              json={"text": "I am here", "client_id": "alive-1"})
+        assert r.status_code == 201
     ctx = sweep_ctx(db, redis, hub.settings)
+    assert await sweep_stuck_bots(ctx) == 0
+    # Another refused delivery, no reply since, no socket: humans get it, once.
+    fake_bot.script = [(404, {})]
+    await widget.send(json.dumps({"type": "message", "client_id": new_id(),
+                                  "text": "hello again?"}))
+    await eventually(lambda: _all_done(db, bot_id, 3), timeout=20)
+    assert len(fake_bot.seen) == 3
     assert await sweep_stuck_bots(ctx) == 1
     assert await sweep_stuck_bots(ctx) == 0
     item = await db.fetchrow("SELECT status, attributes FROM work_items WHERE bot_id = $1",

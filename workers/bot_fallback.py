@@ -4,8 +4,8 @@ Every few seconds (arq cron) each conversation held by a bot is checked, and han
 the humans of its item's queue when:
 
 - the bot is disabled (a pipeline batch that raced the disable) → "bot disabled";
-- the bot cannot be reached: no live socket and its webhook delivery for this
-  conversation failed, or neither a live socket nor a webhook for longer than
+- the bot cannot be reached: no live socket and a webhook delivery for this
+  conversation failed (and the bot has not replied there since), or neither a live socket nor a webhook for longer than
   ``bot_unreachable_grace_s`` → "bot did not respond (…)";
 - the customer has waited longer than the bot's ``handoff_after_s`` (0 = never) for a
   reply or hand-off since their first message after the bot's last reply →
@@ -40,8 +40,14 @@ SELECT w.conversation_id, w.bot_id, b.active, b.webhook_url IS NOT NULL AS has_h
           AND m.id > coalesce((SELECT max(r.id) FROM messages r
                                WHERE r.conversation_id = w.conversation_id
                                  AND r.bot_id = w.bot_id), 0))) AS waiting_s,
+    -- A failed delivery the bot has not answered since (a bot that replied after a
+    -- failure is alive and stays in charge).
     EXISTS (SELECT 1 FROM bot_deliveries d WHERE d.bot_id = w.bot_id
-            AND d.conversation_id = w.conversation_id AND d.status = 'failed') AS hook_failed
+            AND d.conversation_id = w.conversation_id AND d.status = 'failed'
+            AND d.updated_at > coalesce((SELECT max(r.created_at) FROM messages r
+                                         WHERE r.conversation_id = w.conversation_id
+                                           AND r.bot_id = w.bot_id), '-infinity'))
+        AS hook_failed
 FROM work_items w JOIN bots b ON b.id = w.bot_id
 WHERE w.status = 'bot'
 ORDER BY w.id
