@@ -3,7 +3,11 @@ its events to the outbox in that transaction, and publishes them after commit.""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 import asyncpg
+import msgspec
 
 from hub.errors import BadInput, Conflict, Forbidden
 from hub.outbox import Publisher, publish_committed, write_outbox
@@ -25,12 +29,15 @@ from hub.schema import (
     WorkItemUpdated,
 )
 from hub.store.queries import get_conversation, message_from
+from hub.store.uploads import claim_uploads
 
 MAX_TEXT = 20_000
 _MSG_COLS = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
              " private, channel, provider_id, status, attachments, created_at")
 # Channels whose replies reach the customer through the events stream itself.
 LIVE_CHANNELS = frozenset({"chat"})
+# Channels whose senders deliver uploaded files with a reply.
+ATTACHMENT_CHANNELS = frozenset({"email"})
 
 
 def validate_reply(text: str, client_id: str) -> tuple[str, str]:
@@ -69,14 +76,17 @@ async def _audit(conn: asyncpg.Connection, actor: Agent, action: str, subject: s
 async def post_agent_reply(
     pool: asyncpg.Pool, publisher: Publisher, agent: Agent, conversation_id: int, *,
     text: str, client_id: str, private: bool = False, template: TemplateChoice | None = None,
-    via: str | None = None,
+    via: str | None = None, attachments: Sequence[uuid.UUID] = (),
+    max_attachment_bytes: int = 20 * 1024 * 1024,
 ) -> tuple[Message, bool]:
     """Store an agent's reply (idempotent on client_id). Returns (message, created).
 
     ``template``: a WhatsApp template send (``text`` is its rendered body). ``via``: the
     channel account (inbox) to send on, one the customer wrote from in this conversation
     (hub/reply_channel.py); by default the one they used last. The message row records
-    the channel and account it goes out on; the delivery worker dispatches on them."""
+    the channel and account it goes out on; the delivery worker dispatches on them.
+    ``attachments``: the agent's uploads in this conversation (``hub/store/uploads.py``),
+    sent with email replies and kept on private notes."""
     text, client_id = validate_reply(text, client_id)
     provider_id = f"agent:{agent.id}:{client_id}"
     events: list[AnyEvent] = []
@@ -117,6 +127,17 @@ async def post_agent_reply(
                 private, status,
             )
             message = message_from(row)
+            if attachments:
+                if not private and channel not in ATTACHMENT_CHANNELS:
+                    raise BadInput(f"attachments: not supported on {channel} replies yet"
+                                   " (email replies and private notes only)")
+                refs = await claim_uploads(conn, agent_id=agent.id, conversation_id=conv.id,
+                                           ids=attachments, message_id=message.id,
+                                           max_total_bytes=max_attachment_bytes)
+                row = await conn.fetchrow(
+                    f"UPDATE messages SET attachments = $2::jsonb WHERE id = $1"
+                    f" RETURNING {_MSG_COLS}", message.id, msgspec.json.encode(refs).decode())
+                message = message_from(row)
             if template is not None and not private:
                 await record_template(conn, message.id, template)
             events.append(MessageCreated(inbox=conv.inbox, message=message))

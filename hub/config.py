@@ -100,6 +100,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # make dev only: a Maildir the local SMTP sink writes; /dev/mailbox shows it.
     dev_mailbox_dir: str = ""
 
+    # Agents' uploads (reply attachments): per file, and per message in total.
+    upload_max_bytes: int = 10 * 1024 * 1024
+    upload_max_total_bytes: int = 20 * 1024 * 1024
+    upload_max_files: int = 10
+
     # "Call me back": distinct requests allowed per phone number and per client address
     # within the window (a retry of the same request id is not counted again).
     callback_limit_per_phone: int = 3
@@ -144,6 +149,7 @@ _INT_FIELDS = {
     "events_maxlen", "pipeline_batch", "pipeline_block_ms", "claim_idle_ms",
     "webhook_max_body", "media_max_bytes", "media_max_concurrent",
     "delivery_stuck_after_s", "smtp_relay_port", "smtp_max_tries", "email_ack_window_s",
+    "upload_max_bytes", "upload_max_total_bytes", "upload_max_files",
     "callback_limit_per_phone", "callback_limit_per_client", "callback_limit_window_s",
     "bot_webhook_max_attempts",
 }

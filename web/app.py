@@ -30,6 +30,7 @@ from web.routes_media import close_media
 from web.routes_messaging import routes as messaging_routes
 from web.routes_pages import routes as page_routes
 from web.routes_routing import routes as routing_routes
+from web.routes_uploads import routes as upload_routes
 from web.routes_voice import routes as voice_routes
 from web.routes_voice_admin import routes as voice_admin_routes
 from web.routes_webhooks import routes as webhook_routes
@@ -77,6 +78,7 @@ def create_app(settings: Settings) -> Starlette:
         *voice_routes,
         *voice_admin_routes,
         *admin_routes,
+        *upload_routes,
         *(devmail_routes if settings.dev_mailbox_dir else []),  # make dev only
         *webhook_routes,
         *messaging_routes,

@@ -17,6 +17,7 @@ from hub import actions
 from hub.errors import BadInput, NotFound
 from hub.schema import Agent, Role
 from hub.store import queries
+from hub.store.uploads import parse_upload_ids
 from web.auth import agent_from_connection, check_same_origin, require_role
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
@@ -88,15 +89,19 @@ class ReplyBody(msgspec.Struct, forbid_unknown_fields=True):
     private: bool = False
     # The channel account (inbox) to reply on; default: the customer's last used one.
     via: str | None = None
+    # Upload ids (POST …/uploads) to send with the reply.
+    attachments: list[str] = []
 
 
 @agent_route(write=True)
 async def post_message(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, ReplyBody, state.settings.http_max_body)
     client_id = body.client_id or f"rest:{uuid.uuid4()}"
+    uploads = parse_upload_ids(body.attachments, state.settings.upload_max_files)
     message, created = await actions.post_agent_reply(
         state.pool, state.publisher, agent, _int_param(request, "conversation_id"),
         text=body.text, client_id=client_id, private=body.private, via=body.via,
+        attachments=uploads, max_attachment_bytes=state.settings.upload_max_total_bytes,
     )
     if created:
         await enqueue_delivery(state.redis, state.settings, message)

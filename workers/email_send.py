@@ -7,6 +7,7 @@ used by every retry: the mail is rebuilt identically from the stored row."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +15,11 @@ import asyncpg
 import msgspec
 
 from channels.email.compose import OutgoingMail, Parent, build_reply, new_message_id
+from channels.email.ingest_sink import FileBlobStore
 from channels.email.reply_recipients import ReplyRecipients, choose_reply_recipients
 from channels.email.smtp_sender import SmtpRelay, send_mail
 from hub.config import Settings
+from hub.schema import AttachmentRef
 from workers.senders import Attempt, OutboundMessage, Undeliverable
 
 MAX_RETRY_DELAY_S = 1800.0
@@ -102,6 +105,28 @@ async def _stored_recipients(conn: asyncpg.Connection, message_row: int
     return ReplyRecipients(to=r["to_"], cc=tuple(a for a in (r["cc"] or "").split(", ") if a))
 
 
+async def _attachment_files(conn: asyncpg.Connection, message_row: int, settings: Settings
+                            ) -> list[tuple[str, str, bytes]]:
+    """The reply's uploaded files, read from the blob store the web process wrote (a
+    missing blob makes the reply undeliverable, with the reason, rather than incomplete)."""
+    raw = await conn.fetchval("SELECT attachments FROM messages WHERE id = $1", message_row)
+    refs = msgspec.json.decode(raw or b"[]", type=list[AttachmentRef])
+    if not refs:
+        return []
+    store = FileBlobStore(settings.mail_blob_dir)
+
+    def read() -> list[tuple[str, str, bytes]]:
+        out = []
+        for r in refs:
+            try:
+                out.append((r.filename, r.content_type, store.get(r.ref)))
+            except (OSError, ValueError):
+                raise Undeliverable(f"attachment {r.filename!r} is missing from the file"
+                                    " store (OMNIHUB_MAIL_BLOB_DIR)") from None
+        return out
+    return await asyncio.to_thread(read)
+
+
 async def thread_parent(conn: asyncpg.Connection, conversation_id: int, subject: str,
                         exclude: str) -> Parent | None:
     """The parent is the newest inbound mail of the conversation (else our newest mail);
@@ -161,12 +186,14 @@ class EmailSender:
                                             conversation_id=msg.conversation_id,
                                             message_row=msg.id, domain=mailbox.domain)
         parent = await thread_parent(conn, msg.conversation_id, subject, message_id)
+        files = await _attachment_files(conn, msg.id, settings)
         mail = build_reply(
             conversation_id=msg.conversation_id, secret=settings.secret_key,
             domain=mailbox.domain, from_addr=mailbox.address,
             from_name=from_name(mailbox, msg.author_name), to=[rcpt.to], cc=rcpt.cc,
             text=msg.text,
             subject=subject, parent=parent, message_id=message_id, now=msg.created_at,
+            attachments=files,
         )
         return PreparedReply(relay, mail)
 

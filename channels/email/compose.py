@@ -123,8 +123,9 @@ def build_reply(
     message_id: str | None = None,
     bounce_address: str | None = None,
     now: datetime | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> OutgoingMail:
-    """An agent's reply. ``subject`` is the conversation subject ("Re: " is added once);
+    """An agent's reply, with ``attachments`` as (filename, content type, bytes). ``subject`` is the conversation subject ("Re: " is added once);
     ``domain`` is ours (Message-ID and reply address); ``html`` must already be safe."""
     msg = _base_message(from_addr=from_addr, from_name=from_name, to=to, cc=cc,
                         subject=reply_subject(subject), conversation_id=conversation_id,
@@ -133,6 +134,12 @@ def build_reply(
     msg.set_content(text)
     if html:
         msg.add_alternative(html, subtype="html")
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        if not maintype or not subtype or maintype == "multipart":
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(data, maintype=maintype, subtype=subtype,
+                           filename=one_line(filename, 200))
     return OutgoingMail(msg, bounce_address if bounce_address is not None else from_addr,
                         tuple(dict.fromkeys([*to, *cc])))
 

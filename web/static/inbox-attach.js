@@ -1,0 +1,82 @@
+// Files on a reply (email replies and private notes): "Attach" uploads each chosen file
+// at once (POST /api/v1/conversations/{id}/uploads, the raw bytes), shows it as a chip
+// with its size or the server's reason, and hands the upload ids to the reply. The
+// server checks sizes, ownership and the channel again when the reply claims them.
+
+const CHANNELS = new Set(["email"]);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  node.append(...children);
+  return node;
+}
+
+function fmtSize(n) {
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1048576).toFixed(1)} MB`;
+}
+
+export class Attachments {
+  /** ``foot``: the composer's footer; ``conversationId()``: the open conversation. */
+  constructor(foot, conversationId) {
+    this.conversationId = conversationId;
+    this.items = []; // {key, name, size, state: uploading|ready|failed, id?, error?}
+    this.input = el("input", { type: "file", multiple: true, hidden: true, "data-testid": "attach-input",
+      onchange: () => { for (const f of this.input.files) this.upload(f); this.input.value = ""; } });
+    this.button = el("button", { type: "button", class: "btn btn-ghost", "data-testid": "attach", text: "Attach",
+      title: "Attach files (email replies and private notes)", onclick: () => this.input.click() });
+    this.chips = el("div", { class: "attach-chips", "data-testid": "attach-chips" });
+    foot.prepend(this.button, this.input);
+    foot.parentElement.insertBefore(this.chips, foot);
+    this.update(null, false);
+  }
+
+  get busy() { return this.items.some((i) => i.state === "uploading"); }
+
+  /** Shown for email conversations and private notes; other channels cannot carry files yet. */
+  update(channel, privateNote) {
+    const on = privateNote || CHANNELS.has(channel);
+    this.button.hidden = !on;
+    this.chips.hidden = !on || !this.items.length;
+  }
+
+  /** The uploaded files' ids for a reply being sent; the chips are cleared. */
+  take() {
+    const ids = this.items.filter((i) => i.state === "ready").map((i) => i.id);
+    this.items = [];
+    this.render();
+    return ids;
+  }
+
+  async upload(file) {
+    const item = { key: Math.random().toString(36).slice(2), name: file.name, size: file.size, state: "uploading" };
+    this.items.push(item);
+    this.render();
+    try {
+      const res = await fetch(`/api/v1/conversations/${this.conversationId()}/uploads?filename=${encodeURIComponent(file.name)}`, {
+        method: "POST", credentials: "same-origin", body: file,
+        headers: { "Content-Type": file.type || "application/octet-stream" },
+      });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
+      Object.assign(item, { state: "ready", id: data.upload.id, size: data.upload.size });
+    } catch (e) {
+      Object.assign(item, { state: "failed", error: e.message });
+    }
+    this.render();
+  }
+
+  render() {
+    this.chips.replaceChildren(...this.items.map((i) => el("span", {
+      class: `attach-chip ${i.state}`, "data-testid": "attach-chip", "data-state": i.state, title: i.error || "",
+    }, `${i.name} · ${i.state === "uploading" ? "uploading…" : i.state === "failed" ? i.error : fmtSize(i.size)}`,
+    el("button", { type: "button", class: "link", "aria-label": `Remove ${i.name}`, text: "×",
+      onclick: () => { this.items = this.items.filter((x) => x !== i); this.render(); } }))));
+    this.chips.hidden = !this.items.length || this.button.hidden;
+  }
+}
