@@ -4,15 +4,23 @@ reload; the automatic acknowledgement appears live as a card with what the custo
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from tests.email_fixtures import agent_reply, email_conversation, job_ctx, with_relay
+from tests.helpers import eventually
 from tests.smtp_peer import SmtpPeer
 from tests.test_browser import ARTIFACTS, PageErrors, browser, login_agent  # noqa: F401
 from workers.delivery import deliver_message
 from workers.email_ack import send_email_ack
 
 pytestmark = [pytest.mark.browser]
+
+@pytest.fixture
+def settings(settings, tmp_path):
+    """Uploads go to this test's own blob store, not the checkout's .omnihub."""
+    return msgspec.structs.replace(settings, mail_blob_dir=str(tmp_path / "blobs"))
+
 
 REASON = "550 5.1.1 <emma@customer.test>: Recipient address rejected"
 
@@ -53,5 +61,36 @@ async def test_email_delivery_status_and_ack_are_live_in_the_inbox(browser, hub,
     await expect(bubble).to_contain_text(REASON)  # status_error comes with the history
     ARTIFACTS.mkdir(exist_ok=True)
     await inbox.screenshot(path=str(ARTIFACTS / "email-delivery-status.png"))
+    await ctx.close()
+    assert errors.errors == []
+
+
+async def test_agent_attaches_a_file_to_an_email_reply(browser, hub, db, redis, tmp_path):  # noqa: F811
+    from playwright.async_api import expect
+
+    cid = await email_conversation(db, subject="Contract copy")
+    doc = tmp_path / "Vertrag.pdf"
+    doc.write_bytes(b"%PDF-1.4 contract " * 100)
+    errors = PageErrors()
+    ctx, inbox = await login_agent(browser, hub.base_url, errors)
+    await inbox.get_by_test_id("tab-all").click()
+    await inbox.locator(f"[data-testid=conv-item][data-conversation-id='{cid}']").click()
+    await inbox.get_by_test_id("attach-input").set_input_files(str(doc))
+    chip = inbox.get_by_test_id("attach-chip")
+    await expect(chip).to_have_attribute("data-state", "ready")
+    await expect(chip).to_contain_text("Vertrag.pdf")
+    await inbox.get_by_test_id("reply-input").fill("Here is your contract.")
+    await inbox.get_by_test_id("reply-send").click()
+    await expect(chip).to_have_count(0)
+    bubble = inbox.get_by_test_id("message").filter(has_text="Here is your contract.")
+    await expect(bubble).to_have_count(1)
+
+    async def stored():
+        raw = await db.fetchval("SELECT attachments FROM messages WHERE conversation_id = $1"
+                                " AND direction = 'out'", cid)
+        return msgspec.json.decode(raw) if raw and raw != "[]" else None
+    refs = await eventually(stored)
+    assert [(r["filename"], r["size"]) for r in refs] == [("Vertrag.pdf", doc.stat().st_size)]
+    await expect(bubble).to_contain_text("Vertrag.pdf")
     await ctx.close()
     assert errors.errors == []

@@ -40,6 +40,12 @@ export class Attachments {
 
   /** Shown for email conversations and private notes; other channels cannot carry files yet. */
   update(channel, privateNote) {
+    const id = this.conversationId();
+    if (id !== this.forId) { // uploads belong to their conversation: start over
+      this.forId = id;
+      this.items = [];
+      this.render();
+    }
     const on = privateNote || CHANNELS.has(channel);
     this.button.hidden = !on;
     this.chips.hidden = !on || !this.items.length;

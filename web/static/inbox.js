@@ -11,6 +11,7 @@ import { InboxStore, minStreamId } from "./inbox-store.js";
 import { ContactPanel } from "./contact-panel.js";
 import { RoutingPanel } from "./inbox-offers.js";
 import { ReplyBar } from "./inbox-reply.js";
+import { Attachments } from "./inbox-attach.js";
 import {
   avatar, channelIcon, clock, CHANNEL_LABEL, dayLabel, displayName, el, icon, relTime, renderContext, statusPill,
 } from "./inbox-view.js";
@@ -70,6 +71,9 @@ const replyBar = new ReplyBar({
   onChange: () => applyComposerState(),
 });
 window.omnihubReplyBar = replyBar; // feature modules (inbox-templates.js) plug in here
+// Files on email replies and private notes (inbox-attach.js).
+const attach = new Attachments($("#composer .composer-foot"), () => store.currentId);
+const currentChannel = () => (store.currentId ? (store.conversations.get(store.currentId) || {}).channel : null);
 
 // ---------------------------------------------------------------------------- utilities
 
@@ -256,8 +260,14 @@ function sendReply() {
     toast(`Message too long (${text.length} > ${MAX_TEXT} characters).`);
     return;
   }
+  if (attach.busy) {
+    toast("Wait until the files are uploaded.");
+    return;
+  }
   const p = { client_id: uuid(), conversation_id: id, text, private: privateMode, created_at: new Date().toISOString() };
   if (!privateMode && replyBar.via) p.via = replyBar.via;
+  const files = attach.take();
+  if (files.length) p.attachments = files; // REST only: socket frames carry no files
   store.addPending(p);
   dom.input.value = "";
   autosize();
@@ -270,7 +280,7 @@ function sendReply() {
 function deliver(p) {
   const frame = { type: "reply", conversation_id: p.conversation_id, client_id: p.client_id, text: p.text, private: p.private };
   if (p.via) frame.via = p.via;
-  if (socket && socket.send(frame)) {
+  if (!p.attachments && socket && socket.send(frame)) {
     clearTimeout(p.timer);
     p.timer = setTimeout(() => {
       const cur = store.pending.get(p.client_id);
@@ -286,7 +296,7 @@ async function postReply(p) {
   p.posting = true;
   try {
     const res = await api(`/api/v1/conversations/${p.conversation_id}/messages`, {
-      method: "POST", body: { text: p.text, client_id: p.client_id, private: p.private, ...(p.via ? { via: p.via } : {}) },
+      method: "POST", body: { text: p.text, client_id: p.client_id, private: p.private, ...(p.via ? { via: p.via } : {}), ...(p.attachments ? { attachments: p.attachments } : {}) },
     });
     if (res && res.message) store.upsertRestMessage(res.message);
     store.ack(p.client_id, res && res.message && res.message.id);
@@ -508,6 +518,7 @@ function renderThread(forceBottom) {
     return;
   }
   renderThreadHead(conv);
+  attach.update(conv && conv.channel, privateMode);
   renderMessages(forceBottom, conv);
   const t = store.typingFor(store.currentId);
   dom.typing.replaceChildren();
@@ -650,6 +661,7 @@ function setPrivateMode(on) {
   dom.input.placeholder = on ? "Private note — only agents see this" : "Reply to the customer… (Enter to send, Shift+Enter for a new line)";
   dom.send.textContent = on ? "Add note" : "Send";
   replyBar.setPrivate(on);
+  attach.update(currentChannel(), on);
 }
 
 /** Free text is off while the reply channel's messaging window is closed (not for notes). */
