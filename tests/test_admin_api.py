@@ -327,3 +327,45 @@ async def test_whatsapp_templates_are_validated_replaced_and_offered_to_agents(h
             names = [t["name"] for t in r.json()["templates"]]
             return names if names == ["payment_reminder"] else None
         assert await eventually(offered) == ["payment_reminder"]
+
+
+async def test_sockets_close_when_their_session_ends(hub, db):
+    """Deactivation, logout elsewhere: the session guard closes exactly those sockets
+    (1008), and a bystander's socket keeps working."""
+    import json as _json
+
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.helpers import agent_ws, recv_json, recv_until
+
+    async with await _admin(hub) as admin:
+        r = await admin.post("/api/v1/admin/agents", json={
+            "email": "temp@demo.omnihub.test", "name": "Temp", "password": "long enough pw",
+            "inboxes": ["web"]})
+        temp_id = r.json()["agent"]["id"]
+    temp_cookie = await login(hub.base_url, ("temp@demo.omnihub.test", "long enough pw"))
+    leaver_cookie = await login(hub.base_url)
+    bystander_cookie = await login(hub.base_url, SUPERVISOR)
+    sockets = {}
+    for name, cookie in [("temp", temp_cookie), ("leaver", leaver_cookie),
+                         ("bystander", bystander_cookie)]:
+        sockets[name] = await agent_ws(hub.ws_url, hub.base_url, cookie)
+        assert (await recv_json(sockets[name]))["type"] == "hello"
+    guard = hub.app.state.hub.session_guard
+    assert await guard.check_once() == 0  # every session is fine
+
+    async with await _admin(hub) as admin:
+        assert (await admin.patch(f"/api/v1/admin/agents/{temp_id}",
+                                  json={"active": False})).status_code == 200
+    async with httpx.AsyncClient(base_url=hub.base_url, cookies={"oh_session": leaver_cookie},
+                                 headers={"Origin": hub.base_url}) as leaver:
+        assert (await leaver.post("/logout")).status_code == 303
+    assert await guard.check_once() == 2
+    for name in ("temp", "leaver"):
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(sockets[name].recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    await sockets["bystander"].send(_json.dumps({"type": "ping"}))
+    await recv_until(sockets["bystander"], lambda f: f.get("type") == "pong")
+    await sockets["bystander"].close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from web.http import hub_error_handler, unexpected_error_handler
 from web.ingest import IngestWriter
 from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
+from web.realtime.session_guard import SessionGuard
 from web.routes_admin import routes as admin_routes
 from web.routes_api import routes as api_routes
 from web.routes_bots import routes as bot_routes
@@ -54,12 +56,17 @@ def create_app(settings: Settings) -> Starlette:
         app.state.hub = HubState(settings=settings, pool=pool, redis=redis,
                                  publisher=Publisher(redis, settings), ingest=ingest,
                                  fanout=fanout)
+        guard = app.state.hub.session_guard = SessionGuard(pool)
         ingest.start()
         fanout.start()
+        guard_task = asyncio.create_task(guard.run(), name="session-guard")
         await fanout.ready.wait()
         try:
             yield
         finally:
+            guard_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await guard_task
             await fanout.stop()
             await close_media(app)
             await ingest.stop()

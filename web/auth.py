@@ -20,6 +20,11 @@ COOKIE = "oh_session"
 _ROLE_RANK = {"agent": 0, "supervisor": 1, "admin": 2}
 
 
+def session_token_hash(conn: HTTPConnection) -> str:
+    """The stored form of the connection's session cookie (for the socket session guard)."""
+    return _token_hash(conn.cookies.get(COOKIE, "")[:200])
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

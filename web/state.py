@@ -13,6 +13,7 @@ from hub.errors import NotFound
 from hub.outbox import Publisher
 from web.ingest import IngestWriter
 from web.realtime.fanout import Fanout
+from web.realtime.session_guard import SessionGuard
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,6 +39,7 @@ class HubState:
     publisher: Publisher
     ingest: IngestWriter
     fanout: Fanout
+    session_guard: SessionGuard | None = None
     _inboxes: dict[str, tuple[float, InboxInfo]] = field(default_factory=dict)
 
     async def inbox(self, slug: str) -> InboxInfo:

@@ -27,7 +27,7 @@ from hub.identity import identity_key, normalise_identity
 from hub.schema import Agent, Author, Identity, encode
 from hub.store.queries import get_conversation, list_messages
 from hub.streamids import StreamId, parse_stream_id
-from web.auth import agent_from_connection, check_same_origin
+from web.auth import agent_from_connection, check_same_origin, session_token_hash
 from web.jobs import enqueue_delivery
 from web.realtime.fanout import Subscriber
 from web.realtime.presence import (
@@ -144,11 +144,16 @@ async def agent_socket(ws: WebSocket) -> None:
             await enqueue_delivery(state.redis, state.settings, message)
         return {"type": "ack", "client_id": frame.client_id, "message_id": message.id}
 
+    # The session guard closes the socket when its login session ends.
+    guard = state.session_guard
+    watch = guard.watch(session_token_hash(ws), session.close_with) if guard else 0
     # Presence: the socket's life is the agent's heartbeat (web/realtime/presence.py).
     await socket_opened(state.redis, state.settings, agent.id)
     try:
         await session.run(after=after, prelude=prelude, handle=handle)
     finally:
+        if guard:
+            guard.unwatch(watch)
         await socket_closed(state.redis, state.settings, agent.id)
 
 
