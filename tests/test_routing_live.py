@@ -159,3 +159,53 @@ async def _first_offer(db):
 
 async def _status_is(db, item, status):
     return await db.fetchval("SELECT status FROM work_items WHERE id = $1", item) == status
+
+
+async def test_offers_are_answered_over_the_agent_socket(hub, db, redis):
+    """The socket's ``accept`` / ``decline`` frames: same checks as REST, an ``ack`` or an
+    ``error`` frame naming the work item; a malformed frame changes nothing."""
+    import json
+
+    await configure(hub, db, redis, doc(hub, queues=SUPPORT_SALES,
+                                        agents={"agent1": ["support"], "agent3": ["support"]}))
+    a1 = await AgentClient(hub, "agent1").connect()
+    a3 = await AgentClient(hub, "agent3").connect()
+
+    async def frame(client, body, kind):
+        await client.ws.send(json.dumps(body))
+        while True:
+            f = json.loads(await client.ws.recv())
+            client.frames.append(f)
+            if f.get("type") == kind:
+                return f
+
+    async with running_router(hub, db, redis):
+        await start_chat(hub)
+        offer = await eventually(lambda: _offer_to_any(a1, a3))
+        who, other = (a1, a3) if offer["agent_id"] == a1.id else (a3, a1)
+        item = offer["work_item_id"]
+        bad = await frame(who, {"type": "accept", "work_item_id": "x"}, "error")
+        assert bad["code"] == "bad_frame" and "work_item_id" in bad["reason"]
+        theirs = await frame(other, {"type": "accept", "work_item_id": item}, "error")
+        assert (theirs["work_item_id"], theirs["code"]) == (item, "offer_gone")
+        assert (await _holder(db, item))["status"] == "offered"
+        # Decline: the item goes to the other agent, who accepts over the socket too.
+        ack = await frame(who, {"type": "decline", "work_item_id": item}, "ack")
+        assert (ack["work_item_id"], ack["outcome"]) == (item, "declined")
+        await other.wait_event("workitem.offered", work_item_id=item, agent_id=other.id)
+        ack = await frame(other, {"type": "accept", "work_item_id": item}, "ack")
+        assert ack["outcome"] == "accepted"
+        row = await _holder(db, item)
+        assert (row["status"], row["agent_id"]) == ("assigned", other.id)
+        await other.wait_event("workitem.accepted", work_item_id=item)
+    for c in (a1, a3):
+        await c.close()
+
+
+async def _offer_to_any(*clients):
+    for c in clients:
+        try:
+            return await c.wait_event("workitem.offered", timeout=0.5)
+        except TimeoutError:
+            continue
+    return None

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import yaml
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -48,7 +48,7 @@ class InvalidConfig(BadInput):
     code = "invalid_config"
 
 
-def _configs(request: Request, state: HubState) -> ConfigCache:
+def _configs(request: HTTPConnection, state: HubState) -> ConfigCache:
     cache: ConfigCache | None = getattr(request.app.state, "routing_configs", None)
     if cache is None:
         cache = ConfigCache(state.pool, state.redis, state.settings)
@@ -56,8 +56,8 @@ def _configs(request: Request, state: HubState) -> ConfigCache:
     return cache
 
 
-async def _snapshot(request: Request, state: HubState) -> tuple[CompiledConfig, RouterState,
-                                                                float]:
+async def _snapshot(request: HTTPConnection, state: HubState
+                    ) -> tuple[CompiledConfig, RouterState, float]:
     cfg = await _configs(request, state).get()
     return cfg, await load_state(state.redis, state.settings), time.time()
 
@@ -69,8 +69,8 @@ def _item_param(request: Request) -> int:
     return value
 
 
-async def _run(request: Request, state: HubState, agent: Agent, cfg: CompiledConfig,
-               d: AnyDecision, now: float) -> Response:
+async def _apply(state: HubState, agent: Agent, cfg: CompiledConfig, d: AnyDecision,
+                 now: float) -> dict[str, Any]:
     outcome = await apply_atomically(state.redis, state.settings, cfg, d, now, by=agent.id,
                                      origin="web")
     if isinstance(outcome, Refused):
@@ -78,8 +78,22 @@ async def _run(request: Request, state: HubState, agent: Agent, cfg: CompiledCon
     publisher: Publisher = state.publisher
     await persist_journal(state.pool, state.redis, state.settings, publisher)
     await wake_router(state.redis, state.settings, "command")
-    return JSON({"ok": True, "decision": d,
-                 "ended": [{"agent_id": a, "outcome": s} for a, s in outcome.ended]})
+    return {"ok": True, "decision": d,
+            "ended": [{"agent_id": a, "outcome": s} for a, s in outcome.ended]}
+
+
+async def _run(request: Request, state: HubState, agent: Agent, cfg: CompiledConfig,
+               d: AnyDecision, now: float) -> Response:
+    return JSON(await _apply(state, agent, cfg, d, now))
+
+
+async def answer_offer(conn: HTTPConnection, state: HubState, agent: Agent, item_id: int,
+                       accept: bool) -> dict[str, Any]:
+    """Accept or decline one's own offer: the REST routes and the agent socket's
+    ``accept`` / ``decline`` frames (same checks, same atomic apply, same journal)."""
+    cfg, snap, now = await _snapshot(conn, state)
+    d = (commands.accept if accept else commands.decline)(cfg, snap, item_id, agent.id, now)
+    return await _apply(state, agent, cfg, d, now)
 
 
 def _actor(agent: Agent) -> commands.Actor:
@@ -132,16 +146,12 @@ async def my_offers(request: Request, state: HubState, agent: Agent) -> Response
 
 @agent_route(write=True)
 async def accept(request: Request, state: HubState, agent: Agent) -> Response:
-    cfg, snap, now = await _snapshot(request, state)
-    d = commands.accept(cfg, snap, _item_param(request), agent.id, now)
-    return await _run(request, state, agent, cfg, d, now)
+    return JSON(await answer_offer(request, state, agent, _item_param(request), True))
 
 
 @agent_route(write=True)
 async def decline(request: Request, state: HubState, agent: Agent) -> Response:
-    cfg, snap, now = await _snapshot(request, state)
-    d = commands.decline(cfg, snap, _item_param(request), agent.id, now)
-    return await _run(request, state, agent, cfg, d, now)
+    return JSON(await answer_offer(request, state, agent, _item_param(request), False))
 
 
 @agent_route(write=True)

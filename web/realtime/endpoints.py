@@ -37,6 +37,7 @@ from web.realtime.presence import (
     socket_opened,
 )
 from web.realtime.session import SocketSession, parse_last_id
+from web.routes_routing import answer_offer
 from web.state import HubState
 
 _encoder = msgspec.json.Encoder()
@@ -59,7 +60,15 @@ class AgentPing(msgspec.Struct, tag="ping", tag_field="type", forbid_unknown_fie
     pass
 
 
-AgentFrame = AgentReply | AgentTyping | AgentPing
+class AgentAccept(msgspec.Struct, tag="accept", tag_field="type", forbid_unknown_fields=True):
+    work_item_id: int
+
+
+class AgentDecline(msgspec.Struct, tag="decline", tag_field="type", forbid_unknown_fields=True):
+    work_item_id: int
+
+
+AgentFrame = AgentReply | AgentTyping | AgentPing | AgentAccept | AgentDecline
 _agent_decoder = msgspec.json.Decoder(AgentFrame)
 _widget_decoder = msgspec.json.Decoder(WidgetFrame)
 
@@ -131,6 +140,18 @@ async def agent_socket(ws: WebSocket) -> None:
         if isinstance(frame, AgentTyping):
             await _agent_typing(state, agent, frame)
             return None
+        if isinstance(frame, AgentAccept | AgentDecline):
+            # Same checks and atomic apply as the REST routes; errors become error frames.
+            accepted = isinstance(frame, AgentAccept)
+            if not 0 < frame.work_item_id < 2**63:
+                raise BadInput("work_item_id: a work item id")
+            try:
+                await answer_offer(ws, state, agent, frame.work_item_id, accepted)
+            except HubError as exc:
+                return {"type": "error", "code": exc.code, "reason": exc.reason,
+                        "work_item_id": frame.work_item_id}
+            return {"type": "ack", "work_item_id": frame.work_item_id,
+                    "outcome": "accepted" if accepted else "declined"}
         try:
             message, created = await actions.post_agent_reply(
                 state.pool, state.publisher, agent, frame.conversation_id,
