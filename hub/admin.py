@@ -78,6 +78,19 @@ class TemplateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     body: str
 
 
+class AckTemplateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    language: str
+    body: str
+
+
+class AckBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An email inbox's automatic acknowledgement: on or off, and its own templates (an
+    empty list: the built-in ones)."""
+
+    enabled: bool
+    templates: list[AckTemplateBody] = []
+
+
 class AgentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: str
     name: str
@@ -249,6 +262,36 @@ def check_templates(channel: str, provider: str | None,
         seen.add((t.name, t.language))
         out.append({"name": t.name, "language": t.language, "body": body})
     return out
+
+
+_ACK_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z]{2})?$")
+_BRACED = re.compile(r"\{([^{}\s]{0,40})\}")
+
+
+def check_ack_templates(templates: list[AckTemplateBody]) -> list[tuple[str, str]]:
+    """Languages like ``de`` or ``pt-br`` (the contact's locale picks one, else ``en``,
+    else the first), bodies of 1-5000 characters whose only placeholders are ``{name}``
+    and ``{case}`` (anything else in braces is almost surely a typo)."""
+    if len(templates) > 50:
+        raise BadInput("templates: at most 50")
+    out: dict[str, str] = {}
+    for i, t in enumerate(templates):
+        language = t.language.strip().lower().replace("_", "-")
+        if not _ACK_LANGUAGE.match(language):
+            raise BadInput(f"templates[{i}].language: a code like en, de or pt-br")
+        if language in out:
+            raise BadInput(f"templates[{i}]: {language} is listed twice")
+        body = t.body.strip().replace("\r\n", "\n")
+        if not 1 <= len(body) <= 5000:
+            raise BadInput(f"templates[{i}].body: 1-5000 characters")
+        if any(ord(c) < 32 and c not in "\n\t" for c in body):
+            raise BadInput(f"templates[{i}].body: control characters are not allowed")
+        unknown = sorted({m for m in _BRACED.findall(body) if m not in ("name", "case")})
+        if unknown:
+            raise BadInput(f"templates[{i}].body: unknown placeholder {{{unknown[0]}}};"
+                           " use {name} and {case}")
+        out[language] = body
+    return list(out.items())
 
 
 def masked(secret: str) -> str:

@@ -369,3 +369,55 @@ async def test_sockets_close_when_their_session_ends(hub, db):
     await sockets["bystander"].send(_json.dumps({"type": "ping"}))
     await recv_until(sockets["bystander"], lambda f: f.get("type") == "pong")
     await sockets["bystander"].close()
+
+
+async def test_email_acknowledgement_templates_and_switch_reach_the_ack_job(hub, db, redis):
+    from tests.email_fixtures import email_conversation, job_ctx, with_relay
+    from tests.smtp_peer import SmtpPeer
+    from workers.email_ack import send_email_ack
+
+    url = "/api/v1/admin/inboxes/mail/acknowledgement"
+    async with await _admin(hub) as admin:
+        assert (await admin.get(url)).json() == {"enabled": True, "templates": []}
+        for templates, reason in [
+            ([{"language": "german", "body": "x"}], "templates[0].language"),
+            ([{"language": "de", "body": "Hallo {vorname}"}], "unknown placeholder {vorname}"),
+            ([{"language": "de", "body": ""}], "templates[0].body"),
+            ([{"language": "de", "body": "a"}, {"language": "DE", "body": "b"}], "twice"),
+        ]:
+            r = await admin.put(url, json={"enabled": True, "templates": templates})
+            assert r.status_code == 400 and reason in r.json()["reason"], r.text
+        assert (await admin.put("/api/v1/admin/inboxes/web/acknowledgement",
+                                json={"enabled": False})).status_code == 400
+        r = await admin.put(url, json={"enabled": True, "templates": [
+            {"language": "de", "body": "Moin {name}, Ihr Ticket {case} ist angelegt."},
+            {"language": "en", "body": "Hi {name}, ticket {case} is open."}]})
+        assert r.status_code == 200, r.text
+    peer = await SmtpPeer().start()
+    try:
+        ctx = job_ctx(db, redis, with_relay(hub.settings, peer))
+        cid = await email_conversation(db, address="kunde@customer.test", name="Kai", locale="de")
+        await db.execute(
+            "INSERT INTO email_acks (conversation_id, inbox, to_address, locale,"
+            " parent_message_id) VALUES ($1, 'mail', 'kunde@customer.test', 'de-AT',"
+            " '<c1@customer.test>')", cid)
+        assert await send_email_ack(ctx, cid) == "sent"
+        mail = peer.handler.received[0].message
+        assert mail.get_content().strip() == f"Moin Kai, Ihr Ticket #{cid} ist angelegt."
+        assert mail["Content-Language"] == "de"
+        # Switched off: the next case gets no acknowledgement, with the reason recorded.
+        async with await _admin(hub) as admin:
+            assert (await admin.put(url, json={"enabled": False})).status_code == 200
+        cid2 = await email_conversation(db, address="other@customer.test", name="Ola",
+                                        thread=(("in", "<o1@customer.test>"),))
+        await db.execute(
+            "INSERT INTO email_acks (conversation_id, inbox, to_address, locale,"
+            " parent_message_id) VALUES ($1, 'mail', 'other@customer.test', 'en',"
+            " '<o1@customer.test>')", cid2)
+        assert await send_email_ack(ctx, cid2) == "off for this inbox"
+        row = await db.fetchrow("SELECT status, reason FROM email_acks"
+                                " WHERE conversation_id = $1", cid2)
+        assert row["status"] == "suppressed" and "off" in row["reason"]
+        assert len(peer.handler.received) == 1
+    finally:
+        await peer.stop()

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from hub.admin import (
     AccountBody,
+    AckBody,
     AgentCreate,
     AgentPatch,
     InboxCreate,
@@ -118,6 +119,17 @@ async def put_templates(request: Request, state: HubState, agent: Agent) -> Resp
 
 
 @agent_route("admin")
+async def get_ack(request: Request, state: HubState, agent: Agent) -> Response:
+    return JSON(await store.get_ack(state.pool, request.path_params["inbox"]))
+
+
+@agent_route("admin", write=True)
+async def put_ack(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, AckBody, state.settings.http_max_body)
+    return JSON(await store.put_ack(state.pool, agent, request.path_params["inbox"], body))
+
+
+@agent_route("admin")
 async def list_agents(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"agents": await store.list_agents(state.pool)})
 
@@ -148,6 +160,8 @@ routes = [
     Route("/api/v1/admin/inboxes/{inbox}/rotate-secret", rotate_secret, methods=["POST"]),
     Route("/api/v1/admin/inboxes/{inbox}/templates", get_templates),
     Route("/api/v1/admin/inboxes/{inbox}/templates", put_templates, methods=["PUT"]),
+    Route("/api/v1/admin/inboxes/{inbox}/acknowledgement", get_ack),
+    Route("/api/v1/admin/inboxes/{inbox}/acknowledgement", put_ack, methods=["PUT"]),
     Route("/api/v1/admin/agents", list_agents),
     Route("/api/v1/admin/agents", create_agent, methods=["POST"]),
     Route("/api/v1/admin/agents/{agent_id:int}", update_agent, methods=["PATCH"]),

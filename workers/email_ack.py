@@ -32,6 +32,7 @@ from arq import Retry
 
 from channels.email.compose import OutgoingMail, Parent, build_auto_ack, new_message_id
 from channels.email.smtp_sender import SmtpRelay, send_mail
+from channels.email.templates import AckTemplate
 from hub.config import Settings
 from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.outbox import publish_committed, write_outbox
@@ -102,6 +103,11 @@ async def _claim(ctx: dict[str, Any], conversation_id: int) -> ClaimedAck | Refu
             mailbox = await inbox_mailbox(conn, row["inbox"], settings)
         except Undeliverable as exc:
             return RefusedAck(row["to_address"], str(exc))  # committed 'sending', ended below
+        enabled, templates = await inbox_ack_templates(conn, row["inbox"])
+        if not enabled:
+            await _end(conn, conversation_id, "suppressed", "acknowledgements are off for"
+                       " this inbox")
+            return "off for this inbox"
         if await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1"
                 " AND direction = 'out' AND author_kind = 'agent' AND NOT private)",
@@ -127,9 +133,19 @@ async def _claim(ctx: dict[str, Any], conversation_id: int) -> ClaimedAck | Refu
             from_addr=mailbox.address, from_name=mailbox.display_name, to=row["to_address"],
             parent=parent, contact_name=str(conv["name"] or "") if conv else "",
             case_ref=f"#{conversation_id}", locale=row["locale"], message_id=message_id,
-            now=row["created_at"],
+            now=row["created_at"], templates=templates,
         )
         return ClaimedAck(conversation_id, row["inbox"], row["to_address"], relay, mail)
+
+
+async def inbox_ack_templates(conn: asyncpg.Connection, inbox: str
+                              ) -> tuple[bool, dict[str, AckTemplate] | None]:
+    """(on?, the inbox's own templates by language, or None for the built-in ones)."""
+    enabled = await conn.fetchval("SELECT email_ack_enabled FROM inboxes WHERE slug = $1", inbox)
+    rows = await conn.fetch("SELECT language, body FROM email_ack_templates WHERE inbox = $1"
+                            " ORDER BY language", inbox)
+    own = {r["language"]: AckTemplate(r["language"], r["body"]) for r in rows}
+    return enabled is not False, own or None
 
 
 async def _end(conn: asyncpg.Connection, conversation_id: int, status: str, reason: str) -> None:

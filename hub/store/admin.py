@@ -14,12 +14,14 @@ import asyncpg
 
 from hub.admin import (
     AccountBody,
+    AckBody,
     AgentCreate,
     AgentPatch,
     InboxCreate,
     InboxPatch,
     TemplateBody,
     check_account,
+    check_ack_templates,
     check_email,
     check_inbox_fields,
     check_origins,
@@ -229,6 +231,35 @@ async def get_templates(pool: asyncpg.Pool, slug: str) -> list[dict[str, str]]:
     raw = await pool.fetchval("SELECT templates::text FROM channel_accounts WHERE inbox = $1",
                               current["slug"])
     return list(json.loads(raw)) if raw else []
+
+
+async def get_ack(pool: asyncpg.Pool, slug: str) -> dict[str, Any]:
+    current = await get_inbox(pool, slug)
+    if current["channel"] != "email":
+        raise BadInput("acknowledgements are for email inboxes")
+    enabled = await pool.fetchval("SELECT email_ack_enabled FROM inboxes WHERE slug = $1",
+                                  current["slug"])
+    rows = await pool.fetch("SELECT language, body FROM email_ack_templates WHERE inbox = $1"
+                            " ORDER BY language", current["slug"])
+    return {"enabled": enabled, "templates": [dict(r) for r in rows]}
+
+
+async def put_ack(pool: asyncpg.Pool, actor: Agent, slug: str, body: AckBody
+                  ) -> dict[str, Any]:
+    current = await get_inbox(pool, slug)
+    if current["channel"] != "email":
+        raise BadInput("acknowledgements are for email inboxes")
+    templates = check_ack_templates(body.templates)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE inboxes SET email_ack_enabled = $2 WHERE slug = $1",
+                           current["slug"], body.enabled)
+        await conn.execute("DELETE FROM email_ack_templates WHERE inbox = $1", current["slug"])
+        await conn.executemany(
+            "INSERT INTO email_ack_templates (inbox, language, body) VALUES ($1, $2, $3)",
+            [(current["slug"], lang, text) for lang, text in templates])
+        await _audit(conn, actor, "inbox.ack_set", f"inbox:{current['slug']}",
+                     {"enabled": body.enabled, "languages": [lang for lang, _ in templates]})
+    return await get_ack(pool, current["slug"])
 
 
 # ---- agents ----------------------------------------------------------------------------

@@ -142,6 +142,7 @@ function inboxDetail(i) {
   });
   const parts = [h("h2", { text: `Inbox ${i.slug} · ${i.channel}` }), edit];
   if (PROVIDERS[i.channel]) parts.push(h("h2", { text: "Provider account" }), accountForm(i));
+  if (i.channel === "email") parts.push(h("h2", { text: "Automatic acknowledgement" }), ackEditor(i));
   if (i.channel === "whatsapp" && i.account && i.account.provider === "meta") {
     parts.push(h("h2", { text: "WhatsApp templates" }), templateEditor(i));
   }
@@ -213,6 +214,39 @@ function templateEditor(i) {
         } }))));
   };
   api(url).then((r) => draw(r.templates)).catch((e) => holder.replaceChildren(h("p", { class: "error", text: e.message })));
+  return holder;
+}
+
+/** The email inbox's acknowledgement: on/off and its own text per language ({name},
+ * {case}); without any, the built-in texts in five languages are used. */
+function ackEditor(i) {
+  const holder = h("div", { "data-testid": "ack-editor" }, h("p", { class: "muted", text: "Loading…" }));
+  const url = `/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/acknowledgement`;
+  const rowOf = (t = { language: "", body: "" }) => h("div", { class: "template-row ack-row", "data-testid": "ack-row" },
+    field("language", "Language", { value: t.language, testid: "ack-language" }),
+    field("body", "Text ({name} and {case} are filled in)", { value: t.body, type: "textarea", testid: "ack-body" }),
+    h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (e) => e.target.closest(".ack-row").remove() }));
+  const draw = (ack) => {
+    const enabled = h("input", { type: "checkbox", "data-testid": "ack-enabled", checked: ack.enabled });
+    const rows = h("div", { class: "template-rows" }, ...ack.templates.map(rowOf));
+    const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
+    holder.replaceChildren(h("div", { class: "admin-form" },
+      h("label", { class: "check" }, enabled, " Send an acknowledgement for every new case"),
+      h("p", { class: "muted", text: "Without texts of your own the built-in ones (en, de, fr, es, pl) are used." }),
+      rows, error, h("div", { class: "actions" },
+        h("button", { type: "button", class: "btn", text: "Add language", "data-testid": "ack-add", onclick: () => rows.append(rowOf()) }),
+        h("button", { type: "button", class: "btn btn-primary", text: "Save acknowledgement", "data-testid": "ack-save",
+          onclick: async () => {
+            error.hidden = true;
+            const templates = [...rows.querySelectorAll(".ack-row")].map((r) => ({
+              language: r.querySelector("[name=language]").value.trim(), body: r.querySelector("[name=body]").value }));
+            try {
+              draw(await api(url, { method: "PUT", body: { enabled: enabled.checked, templates } }));
+              flash(`Acknowledgement of ${i.slug} saved.`);
+            } catch (e) { error.textContent = e.message; error.hidden = false; }
+          } }))));
+  };
+  api(url).then(draw).catch((e) => holder.replaceChildren(h("p", { class: "error", text: e.message })));
   return holder;
 }
 
