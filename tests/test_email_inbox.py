@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -223,3 +224,44 @@ async def test_inbox_shows_trimmed_text_quoted_toggle_and_sandboxed_html(
 
 async def _true(value: Any) -> Any:
     return value
+
+
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc00000030101002218dd8b0000000049454e44ae426082")
+
+
+@pytest.mark.browser
+async def test_inline_cid_images_show_inside_the_sandboxed_html(smtp, hub, db, browser):
+    """A signature logo sent as multipart/related (<img src="cid:…">) appears in the
+    formatted view: the page fetches it with the agent's session and hands it to the
+    cookie-less sandboxed frame as a data: URL."""
+    from playwright.async_api import expect
+
+    msg = EmailMessage()
+    msg["From"] = "Anna Kunde <anna@customer.test>"
+    msg["To"] = "support@shop.test"
+    msg["Subject"] = "Logo"
+    msg["Message-ID"] = "<inline@customer.test>"
+    msg.set_content("See our logo.")
+    msg.add_alternative('<p>See our logo.</p><img src="cid:logo123@customer.test" alt="logo">',
+                        subtype="html")
+    msg.get_payload()[1].add_related(PNG_1PX, maintype="image", subtype="png",
+                                     cid="<logo123@customer.test>", filename="logo.png")
+    await deliver(smtp, msg)
+    row = await message_row(db, "<inline@customer.test>")
+    attrs = await db.fetchval("SELECT attributes->>'email.inline_images' FROM messages"
+                              " WHERE id = $1", row["id"])
+    assert attrs == '{"logo123@customer.test": 0}'
+    errors = PageErrors()
+    ctx, page = await login_agent(browser, hub.base_url, errors)
+    await page.get_by_test_id("tab-all").click()
+    await page.locator(
+        f"[data-testid=conv-item][data-conversation-id='{row['conversation_id']}']").click()
+    body = page.get_by_test_id("email-body")
+    await body.get_by_test_id("email-html-toggle").click()
+    frame = page.frame_locator("[data-testid=email-html]")
+    await expect(frame.locator("img")).to_have_attribute(
+        "src", re.compile(r"^data:image/png;base64,"))
+    await ctx.close()
+    assert errors.errors == []

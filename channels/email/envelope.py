@@ -55,6 +55,10 @@ def envelope_attributes(parsed: ParsedEmail, quoted: str,
         attrs["email.reply_to"] = parsed.reply_to[0]
     if parsed.to:
         attrs["email.to"] = ", ".join(parsed.to[:50])
+    inline = _inline_images(parsed)
+    if inline:
+        # JSON {content-id: attachment index}: <img src="cid:…"> in the HTML shows that file.
+        attrs["email.inline_images"] = json.dumps(inline)
     if parsed.cc:
         attrs["email.cc"] = ", ".join(parsed.cc[:50])
     if parsed.is_bounce:
@@ -70,6 +74,12 @@ def envelope_attributes(parsed: ParsedEmail, quoted: str,
     if parsed.date:
         attrs["email.date"] = parsed.date.isoformat()
     return attrs
+
+
+def _inline_images(parsed: ParsedEmail) -> dict[str, int]:
+    index = {a.ref: i for i, a in reversed(list(enumerate(parsed.attachments)))}
+    return {cid[:200]: index[ref] for cid, ref in parsed.inline_cids[:50]
+            if ref in index and parsed.attachments[index[ref]].content_type.startswith("image/")}
 
 
 def envelope_from_email(parsed: ParsedEmail, inbox: str, received_at: datetime,

@@ -36,11 +36,17 @@ function remoteImageUrls(m) {
 
 /** The iframe document: the sanitised HTML, a CSP meta, and (when allowed) the remote
  * image URLs put back through the DOM (never by string concatenation). */
-export function emailSrcdoc(html, urls, loadImages) {
+export function emailSrcdoc(html, urls, loadImages, inline = {}) {
   const doc = new DOMParser().parseFromString(String(html || ""), "text/html");
   for (const img of doc.querySelectorAll("img[src]")) {
     const src = img.getAttribute("src") || "";
-    if (!src.startsWith(REMOTE_PLACEHOLDER)) continue;
+    if (!src.startsWith(REMOTE_PLACEHOLDER)) {
+      // An inline image of the mail itself (cid:), as a data: URL the parent fetched.
+      const cid = src.toLowerCase().startsWith("cid:") ? src.slice(4) : "";
+      if (cid && Object.prototype.hasOwnProperty.call(inline, cid)) img.setAttribute("src", inline[cid]);
+      else if (cid) img.removeAttribute("src"); // not fetched (yet): nothing to load
+      continue;
+    }
     const url = urls[Number(src.slice(REMOTE_PLACEHOLDER.length))];
     if (loadImages && url && /^(https?:)?\/\//i.test(url)) {
       img.setAttribute("src", url.replace(/^(https?:)?\/\//i, "https://"));
@@ -65,13 +71,55 @@ export function emailSrcdoc(html, urls, loadImages) {
   return `<!doctype html>${doc.documentElement.outerHTML}`;
 }
 
+const inlineCache = new Map(); // message id -> {content-id: data URL}
+const MAX_INLINE_BYTES = 2 * 1024 * 1024;
+
+function inlineImages(m) {
+  try {
+    const map = JSON.parse(attr(m, "email.inline_images") || "{}");
+    return map && typeof map === "object" ? map : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The sandboxed frame cannot send our cookie, so the page fetches each inline image
+ * (authenticated, scoped like any download) and hands it over as a data: URL. */
+async function loadInlineImages(m) {
+  const out = {};
+  for (const [cid, index] of Object.entries(inlineImages(m))) {
+    const a = (m.attachments || [])[Number(index)];
+    if (!a || !String(a.content_type || "").startsWith("image/") || (a.size || 0) > MAX_INLINE_BYTES) continue;
+    try {
+      const res = await fetch(`/api/v1/messages/${m.id}/attachments/${Number(index)}`, { credentials: "same-origin" });
+      if (!res.ok) continue;
+      const blob = await res.blob();
+      out[cid] = await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(String(reader.result).replace(/^data:[^;,]*/, `data:${a.content_type}`));
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(blob);
+      });
+    } catch {
+      // A missing image stays blank; the rest of the mail still shows.
+    }
+  }
+  return out;
+}
+
 function htmlFrame(m, urls) {
   const loadImages = imagesAllowed.has(m.id);
   const frame = el("iframe", {
     class: "email-frame", "data-testid": "email-html", title: "Formatted email",
     sandbox: IFRAME_SANDBOX, referrerpolicy: "no-referrer",
   });
-  frame.srcdoc = emailSrcdoc(m.html, urls, loadImages);
+  frame.srcdoc = emailSrcdoc(m.html, urls, loadImages, inlineCache.get(m.id) || {});
+  if (!inlineCache.has(m.id) && Object.keys(inlineImages(m)).length) {
+    loadInlineImages(m).then((inline) => {
+      inlineCache.set(m.id, inline);
+      if (Object.keys(inline).length) frame.srcdoc = emailSrcdoc(m.html, urls, imagesAllowed.has(m.id), inline);
+    });
+  }
   const box = el("div", { class: "email-html-box" });
   if (urls.length && !loadImages) {
     box.append(el("div", { class: "email-images-note", "data-testid": "email-images-blocked" },
