@@ -3,6 +3,7 @@ its events to the outbox in that transaction, and publishes them after commit.""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -33,7 +34,7 @@ from hub.store.uploads import claim_uploads
 
 MAX_TEXT = 20_000
 _MSG_COLS = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
-             " private, channel, provider_id, status, attachments, created_at")
+             " private, channel, provider_id, status, attachments, created_at, attributes")
 # Channels whose replies reach the customer through the events stream itself.
 LIVE_CHANNELS = frozenset({"chat"})
 # Channels whose senders deliver uploaded files with a reply.
@@ -112,19 +113,21 @@ async def post_agent_reply(
             if conv.status == "resolved" and not private:
                 raise Conflict("conversation is resolved; reopen it to reply")
             channel: str
+            attributes: dict[str, str] = {}
             if private:  # notes stay on the conversation's own channel
                 channel, account = conv.channel, conv.inbox
             else:
                 channel, account = route.channel, route.account
-                await enforce_reply_policy(conn, conv, route, text, template)
+                attributes = await enforce_reply_policy(conn, conv, route, text, template)
             status = "sent" if channel in LIVE_CHANNELS or private else "queued"
             row = await conn.fetchrow(
                 "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
-                " direction, author_kind, author_name, agent_id, text, private, status)"
-                " VALUES ($1, $2, $3, $4, 'out', 'agent', $5, $6, $7, $8, $9)"
+                " direction, author_kind, author_name, agent_id, text, private, status,"
+                " attributes)"
+                " VALUES ($1, $2, $3, $4, 'out', 'agent', $5, $6, $7, $8, $9, $10::jsonb)"
                 f" RETURNING {_MSG_COLS}",
                 conv.id, channel, account, provider_id, agent.name, agent.id, text,
-                private, status,
+                private, status, json.dumps(attributes),
             )
             message = message_from(row)
             if attachments:

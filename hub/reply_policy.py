@@ -17,6 +17,7 @@ import asyncpg
 import msgspec
 
 from hub.errors import BadInput, Conflict
+from hub.meta_window import META_SOCIAL, MetaWindow, human_agent_enabled, meta_window
 from hub.reply_channel import InboundUse, ReplyRoute
 from hub.schema import Conversation
 
@@ -70,16 +71,27 @@ async def inbound_uses(conn: asyncpg.Connection, conversation_id: int) -> list[I
     return [InboundUse(r["channel"], r["channel_account"], r["last_at"]) for r in rows]
 
 
+async def meta_window_for(conn: asyncpg.Connection, contact_id: int,
+                          route: ReplyRoute) -> MetaWindow:
+    """The Messenger/Instagram window of this contact on this account, now."""
+    flag = await conn.fetchval("SELECT human_agent FROM channel_accounts WHERE inbox = $1",
+                               route.account)
+    last = await last_inbound_at(conn, contact_id, route.account)
+    now = await conn.fetchval("SELECT now()")
+    return meta_window(route.channel, last, now, human_agent_enabled(route.channel, flag))
+
+
 async def enforce_reply_policy(conn: asyncpg.Connection, conv: Conversation,
                                route: ReplyRoute, text: str,
-                               template: TemplateChoice | None) -> None:
+                               template: TemplateChoice | None) -> dict[str, str]:
     """The rules of the channel the reply goes out on (``route``), which in a joined
-    conversation may differ from the conversation's own."""
+    conversation may differ from the conversation's own. Returns the attributes to store
+    on the message (Meta: the messaging type the worker must send)."""
     channel = route.channel
     if template is not None:
         if channel != "whatsapp":
             raise BadInput("templates are only for WhatsApp conversations")
-        return
+        return {}
     limit = MAX_TEXT.get(channel)
     if limit is not None and len(text) > limit:
         raise BadInput(f"text: at most {limit} characters on {channel}")
@@ -89,6 +101,12 @@ async def enforce_reply_policy(conn: asyncpg.Connection, conv: Conversation,
         if not window_open(last, now):
             raise Conflict("the customer last wrote more than 24 hours ago: WhatsApp only"
                            " accepts an approved template now", code="whatsapp_window_closed")
+    if channel in META_SOCIAL:
+        window = await meta_window_for(conn, conv.contact_id, route)
+        if not window.open:
+            raise Conflict(window.reason, code="meta_window_closed")
+        return window.attributes()
+    return {}
 
 
 async def record_template(conn: asyncpg.Connection, message_id: int,

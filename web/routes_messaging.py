@@ -25,12 +25,14 @@ from starlette.routing import Route
 from channels.recipients import recipient_for
 from hub import actions
 from hub.errors import BadInput
+from hub.meta_window import META_SOCIAL
 from hub.reply_channel import ReplyRoute, choose_reply_route, reply_routes
 from hub.reply_policy import (
     PLACEHOLDER,
     TemplateChoice,
     inbound_uses,
     last_inbound_at,
+    meta_window_for,
     render_template,
     window_closes_at,
     window_open,
@@ -87,20 +89,35 @@ async def reply_options(request: Request, state: HubState, agent: Agent) -> Resp
         last = await last_inbound_at(conn, conv.contact_id, route.account)
         now = await conn.fetchval("SELECT now()")
         rows = await _route_rows(conn, conv, routes)
+        meta = (await meta_window_for(conn, conv.contact_id, route)
+                if route.channel in META_SOCIAL else None)
     templates = []
     if account is not None and route.channel == "whatsapp" and account.provider == "meta":
         templates = [{"name": t.name, "language": t.language, "body": t.body,
                       "params": len(set(PLACEHOLDER.findall(t.body)))}
                      for t in account.templates]
     whatsapp = route.channel == "whatsapp"
+    window: dict[str, Any] = {"window_kind": None, "window_open": True,
+                              "window_closes_at": None, "window_reason": "",
+                              "meta_messaging_type": None}
+    if whatsapp:
+        is_open = window_open(last, now)
+        window.update(window_kind="whatsapp", window_open=is_open,
+                      window_closes_at=window_closes_at(last),
+                      window_reason="" if is_open else (
+                          "The customer last wrote more than 24 hours ago: WhatsApp only"
+                          " accepts an approved template now."))
+    elif meta is not None:
+        window.update(window_kind="meta", window_open=meta.open,
+                      window_closes_at=meta.closes_at, window_reason=meta.reason,
+                      meta_messaging_type=meta.tag or meta.messaging_type or None)
     return JSON({
         "conversation_id": conv.id,
         "channel": route.channel,
         "via": route.account,
         "default_via": routes[0].account,
         "routes": rows,
-        "window_open": not whatsapp or window_open(last, now),
-        "window_closes_at": window_closes_at(last) if whatsapp else None,
+        **window,
         "now": now,
         "templates": templates,
     })

@@ -27,6 +27,7 @@ from channels.twilio.send import send_twilio_message
 from hub.config import Settings
 from hub.delivery_status import record_sent
 from hub.errors import BadInput
+from hub.meta_window import ATTR_TAG, ATTR_TYPE
 from workers.senders import Attempt, OutboundMessage, Undeliverable
 
 MAX_TRIES = 6
@@ -53,6 +54,9 @@ class Prepared:
     access_token: str
     to: str
     template: tuple[str, str, list[str]] | None
+    # Messenger/Instagram: what the reply policy decided (hub/meta_window.py).
+    messaging_type: str = "RESPONSE"
+    tag: str = ""
 
 
 async def prepare_messaging(conn: asyncpg.Connection, msg: OutboundMessage) -> Prepared:
@@ -61,7 +65,8 @@ async def prepare_messaging(conn: asyncpg.Connection, msg: OutboundMessage) -> P
         " (SELECT coalesce(array_agg(i.kind || ':' || i.value ORDER BY i.created_at), '{}')"
         "    FROM identities i WHERE i.contact_id = c.contact_id) AS identities,"
         " t.name AS template_name, t.language AS template_language,"
-        " t.params AS template_params"
+        " t.params AS template_params,"
+        " (SELECT m.attributes FROM messages m WHERE m.id = $2) AS attributes"
         " FROM conversations c LEFT JOIN channel_accounts a ON a.inbox = $3"
         " LEFT JOIN outbound_templates t ON t.message_id = $2 WHERE c.id = $1",
         msg.conversation_id, msg.id, msg.inbox,
@@ -79,8 +84,10 @@ async def prepare_messaging(conn: asyncpg.Connection, msg: OutboundMessage) -> P
         template = (row["template_name"], row["template_language"], params)
         if row["provider"] != "meta":
             raise Undeliverable("templates are sent through WhatsApp Cloud API inboxes")
+    attrs = msgspec.json.decode(row["attributes"] or "{}", type=dict[str, str])
     return Prepared(row["provider"], row["external_id"], row["account_sid"],
-                    row["auth_token"], row["access_token"], to, template)
+                    row["auth_token"], row["access_token"], to, template,
+                    attrs.get(ATTR_TYPE) or "RESPONSE", attrs.get(ATTR_TAG, ""))
 
 
 async def call_provider(ctx: dict[str, Any], msg: OutboundMessage, p: Prepared) -> SendResult:
@@ -101,7 +108,7 @@ async def call_provider(ctx: dict[str, Any], msg: OutboundMessage, p: Prepared) 
         return await send_social_message(
             http, base=settings.meta_graph_base, version=settings.meta_graph_version,
             account_id=p.external_id, token=p.access_token, channel=msg.channel,
-            recipient=p.to, text=msg.text)
+            recipient=p.to, text=msg.text, messaging_type=p.messaging_type, tag=p.tag)
     if p.provider == "telegram":
         return await send_telegram_message(
             http, base=settings.telegram_api_base, bot_token=p.access_token, chat_id=p.to,

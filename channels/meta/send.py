@@ -3,7 +3,9 @@
 ends up in logs).
 
 - Messenger / Instagram: ``POST {base}/{version}/{page or IG id}/messages`` JSON
-  ``{recipient: {id}, messaging_type: RESPONSE, message: {text}}`` -> ``message_id``.
+  ``{recipient: {id}, messaging_type: RESPONSE, message: {text}}`` -> ``message_id``;
+  24 h - 7 d after the person's last message ``messaging_type: MESSAGE_TAG, tag:
+  HUMAN_AGENT`` (protocols.md §2.7; the window is decided in hub/meta_window.py).
 - WhatsApp: ``POST {base}/{version}/{phone_number_id}/messages`` JSON
   ``{messaging_product: whatsapp, to, type: text|template, ...}`` -> ``messages[0].id``.
 """
@@ -39,15 +41,20 @@ def _failure(resp: httpx.Response, data: dict[str, Any]) -> SendResult:
 
 async def send_social_message(http: httpx.AsyncClient, *, base: str, version: str,
                               account_id: str, token: str, channel: str, recipient: str,
-                              text: str) -> SendResult:
+                              text: str, messaging_type: str = "RESPONSE",
+                              tag: str = "") -> SendResult:
     if len(text) > MAX_TEXT[channel]:
         return SendResult(False, error=f"text over the {MAX_TEXT[channel]} character limit"
                                        f" of {channel}")
     url = f"{base.rstrip('/')}/{version}/{account_id}/messages"
-    resp, failed = await _post(http, url, token, {
-        "recipient": {"id": recipient}, "messaging_type": "RESPONSE",
-        "message": {"text": text},
-    })
+    if messaging_type not in ("RESPONSE", "MESSAGE_TAG") or (
+            (messaging_type == "MESSAGE_TAG") != bool(tag)):
+        return SendResult(False, error=f"bad messaging type {messaging_type!r}/{tag!r}")
+    payload: dict[str, Any] = {"recipient": {"id": recipient},
+                               "messaging_type": messaging_type, "message": {"text": text}}
+    if tag:
+        payload["tag"] = tag
+    resp, failed = await _post(http, url, token, payload)
     if failed or resp is None:
         return failed or SendResult(False, error="no response")
     data = json_or_empty(resp)
