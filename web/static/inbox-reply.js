@@ -39,7 +39,10 @@ export class ReplyBar {
     this.error = "";
     this.seq = 0;
     this.clockOffset = 0; // server now - local now
-    this.timer = setInterval(() => this.opts && this.render(), REFRESH_MS);
+    // Not while the agent is typing in the bar (a template parameter): it would lose focus.
+    this.timer = setInterval(() => {
+      if (this.opts && !this.host.contains(document.activeElement)) this.render();
+    }, REFRESH_MS);
     window.addEventListener("omnihub:event", (e) => this.onEvent(e.detail));
   }
 

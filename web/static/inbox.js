@@ -12,6 +12,7 @@ import { ContactPanel } from "./contact-panel.js";
 import { RoutingPanel } from "./inbox-offers.js";
 import { ReplyBar } from "./inbox-reply.js";
 import { Attachments } from "./inbox-attach.js";
+import { installTemplatePicker } from "./inbox-templates.js";
 import {
   avatar, channelIcon, clock, CHANNEL_LABEL, dayLabel, displayName, el, icon, relTime, renderContext, statusPill,
 } from "./inbox-view.js";
@@ -70,10 +71,15 @@ const replyBar = new ReplyBar({
   getCurrentId: () => store.currentId,
   onChange: () => applyComposerState(),
 });
-window.omnihubReplyBar = replyBar; // feature modules (inbox-templates.js) plug in here
 // Files on email replies and private notes (inbox-attach.js).
 const attach = new Attachments($("#composer .composer-foot"), () => store.currentId);
 const currentChannel = () => (store.currentId ? (store.conversations.get(store.currentId) || {}).channel : null);
+installTemplatePicker(replyBar, {
+  onMessage: (m) => {
+    store.upsertRestMessage(m);
+    scheduleRender(true);
+  },
+});
 
 // ---------------------------------------------------------------------------- utilities
 
