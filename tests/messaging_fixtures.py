@@ -59,6 +59,12 @@ async def worker(hub: LiveHub, fake: FakeProviders) -> AsyncIterator[Worker]:
     try:
         yield w
     finally:
+        # Let jobs in flight finish first: close() cancels them, and a job cancelled while
+        # finishing (the test already saw its status event) fails the teardown.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                while any(not t.done() for t in w.tasks.values()):
+                    await asyncio.sleep(0.02)
         await w.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
