@@ -84,7 +84,15 @@ export class ReplyBar {
 
   async load(id, { keepChoice = false } = {}) {
     const seq = ++this.seq;
-    if (!keepChoice) this.chosen = null;
+    if (!keepChoice) {
+      // Another conversation: nothing of the previous one's channel or window applies.
+      this.chosen = null;
+      if (this.opts && this.opts.conversation_id !== id) {
+        this.opts = null;
+        this.render();
+        this.onChange();
+      }
+    }
     if (!id) {
       this.opts = null;
       this.render();
