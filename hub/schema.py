@@ -76,6 +76,24 @@ class Author(Base, kw_only=True):
     agent_id: int | None = None
 
 
+class PrechatConsent(Base, kw_only=True):
+    given: bool
+    text: str
+    version: str
+    at: datetime
+
+
+class PrechatAnswers(Base, kw_only=True):
+    """A widget visitor's validated pre-chat form (hub/prechat.py). ``email``/``phone``
+    are what the visitor TYPED: unverified claims, never identities that link."""
+
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    custom: dict[str, str | bool] = {}
+    consent: PrechatConsent | None = None
+
+
 class Envelope(Base, tag="envelope", tag_field="type", kw_only=True):
     """What every channel adapter produces; one entry on the ingest stream.
 
@@ -106,6 +124,8 @@ class Envelope(Base, tag="envelope", tag_field="type", kw_only=True):
     # Voice: one call event (CTI / provider status callback) or a callback request.
     call: CallSignal | None = None
     callback: CallbackRequest | None = None
+    # Widget pre-chat form answers sent with the visitor's first message.
+    prechat: PrechatAnswers | None = None
 
 
 class Agent(Base, kw_only=True):

@@ -40,6 +40,8 @@ from hub.schema import (
     Message,
     MessageCreated,
     MessageStatusChanged,
+    PrechatAnswers,
+    PrechatConsent,
     QueueStats,
     TypingChanged,
     WorkItem,
@@ -127,6 +129,16 @@ def test_unknown_event_type_and_unknown_fields_are_rejected():
     data["message"]["surprise"] = 1
     with pytest.raises(msgspec.ValidationError):
         decode_event(msgspec.json.encode(data))
+
+
+def test_envelope_with_prechat_answers_round_trips():
+    env = Envelope(channel="chat", channel_account="web", provider_id="x",
+                   sender=Identity(kind="visitor", value="abc"), text="hi", received_at=NOW,
+                   claims=(Identity(kind="email", value="a@b.io"),),
+                   prechat=PrechatAnswers(name="A", email="a@b.io", custom={
+                       "topic": "Billing", "newsletter": True}, consent=PrechatConsent(
+                       given=True, text="ok", version="v1", at=NOW)))
+    assert decode_envelope(encode(env)) == env
 
 
 def test_envelope_round_trip_and_strictness():

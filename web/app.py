@@ -31,6 +31,7 @@ from web.routes_email import routes as email_routes
 from web.routes_media import close_media
 from web.routes_messaging import routes as messaging_routes
 from web.routes_pages import routes as page_routes
+from web.routes_prechat import routes as prechat_routes
 from web.routes_routing import routes as routing_routes
 from web.routes_uploads import routes as upload_routes
 from web.routes_voice import routes as voice_routes
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> Starlette:
         *(devmail_routes if settings.dev_mailbox_dir else []),  # make dev only
         *webhook_routes,
         *messaging_routes,
+        *prechat_routes,
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),
     ]

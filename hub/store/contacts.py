@@ -10,6 +10,7 @@ import asyncpg
 
 from hub.errors import BadInput, Forbidden, NotFound
 from hub.schema import Agent
+from hub.store.prechat import contact_prechat
 from hub.store.queries import message_from
 
 _MSG = ("m.id, m.conversation_id, m.direction, m.author_kind, m.author_name, m.agent_id,"
@@ -80,7 +81,7 @@ async def contact_identities(
     own what this one claims, or claim what this one owns (an agent decides; never
     automatic)."""
     live = await live_contact_id(conn, contact_id)
-    await visible_inboxes(conn, agent, live)
+    inboxes = await visible_inboxes(conn, agent, live)
     identities = await conn.fetch(
         "SELECT kind, value, created_at FROM identities WHERE contact_id = $1"
         " ORDER BY kind, value", live)
@@ -103,4 +104,6 @@ async def contact_identities(
         "claims": [dict(r) for r in claims],
         "suggestions": [{"contact_id": r["id"], "name": r["name"], "why": r["why"],
                          "identity": f"{r['kind']}:{r['value']}"} for r in suggestions],
+        # Pre-chat form submissions (unverified; docs/identity.md).
+        "prechat": await contact_prechat(conn, live, inboxes),
     }

@@ -150,7 +150,10 @@ async def resolve_sender_contacts(
             await conn.execute("DELETE FROM contacts WHERE id = ANY($1::bigint[])",
                                [f[0] for f in folds])
 
-    claims = sorted({(plans[identity_key(e.sender)].contact_id, c.kind, c.value, e.channel)
+    # A pre-chat form's claims are labelled as such for the agent ("unverified
+    # (pre-chat form)"); other claims carry their channel.
+    claims = sorted({(plans[identity_key(e.sender)].contact_id, c.kind, c.value,
+                      "prechat" if e.prechat is not None else e.channel)
                      for e in envs for c in e.claims})
     if claims:
         await conn.execute(

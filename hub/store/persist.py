@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from hub.identity import identity_key
+from hub.prechat import routing_attributes as prechat_attributes
 from hub.schema import (
     AnyEvent,
     Author,
@@ -308,7 +309,7 @@ async def insert_messages(
         [r[3] for r in rows],
         [r[0].received_at for r in rows],
         ["received" if r[0].direction == "in" else "queued" for r in rows],
-        [encode(r[0].attributes).decode() for r in rows],
+        [encode(_stored_attributes(r[0])).decode() for r in rows],
         [r[0].raw_ref for r in rows],
     )
     by_pid = {(r[0].channel, r[0].channel_account, r[0].provider_id): r[0] for r in rows}
@@ -323,6 +324,16 @@ async def insert_messages(
             attributes=dict(env.attributes), raw_ref=env.raw_ref,
         ))
     return out
+
+
+def _stored_attributes(env: Envelope) -> dict[str, str | bool]:
+    """The message's attributes column: the channel's attributes plus, for a widget
+    visitor's first message, the pre-chat custom fields as ``attrs.<key>`` (routing
+    reads the conversation's first inbound message's attributes). The event keeps the
+    channel's attributes only (its schema is ``dict[str, str]``)."""
+    if env.prechat is None:
+        return dict(env.attributes)
+    return {**env.attributes, **prechat_attributes(env.prechat)}
 
 
 def _attachments_json(env: Envelope) -> str:
@@ -420,6 +431,9 @@ async def persist_inbound_batch(
     )
     if threads is not None:
         await email_cases.record_email_messages(conn, messages, mail, threads, result)
+    if any(e.prechat is not None for _, _, e in todo):
+        from hub.store.prechat import record_submissions
+        await record_submissions(conn, messages, [e for _, _, e in todo], inbox_of)
     result.stored = len(messages)
     result.duplicates += len(todo) - len(messages)
     return result

@@ -27,6 +27,15 @@ def conversation_from(r: asyncpg.Record) -> Conversation:
     )
 
 
+def _text_attributes(raw: str | None) -> dict[str, str]:
+    """Message attributes as text. The column may also hold typed values for routing
+    (a pre-chat checkbox is ``"attrs.x": true``); the wire schema carries them as JSON
+    text (``"true"``)."""
+    values = msgspec.json.decode(raw or "{}", type=dict[str, str | bool | int | float | None])
+    return {k: v if isinstance(v, str) else msgspec.json.encode(v).decode()
+            for k, v in values.items()}
+
+
 def message_from(r: asyncpg.Record) -> Message:
     return Message(
         id=r["id"], conversation_id=r["conversation_id"], direction=r["direction"],
@@ -37,7 +46,7 @@ def message_from(r: asyncpg.Record) -> Message:
         attachments=msgspec.json.decode(r["attachments"], type=list[AttachmentRef]),
         created_at=r["created_at"],
         # Optional columns: callers selecting fewer columns get the defaults.
-        attributes=msgspec.json.decode(r.get("attributes") or "{}", type=dict[str, str]),
+        attributes=_text_attributes(r.get("attributes")),
         raw_ref=r.get("raw_ref") or "",
     )
 

@@ -24,6 +24,7 @@ from channels.chat import (
 from hub import actions
 from hub.errors import BadInput, HubError
 from hub.identity import identity_key, normalise_identity
+from hub.prechat import public_form
 from hub.schema import Agent, Author, Identity, encode
 from hub.store.queries import get_conversation, list_messages
 from hub.streamids import StreamId, parse_stream_id
@@ -39,6 +40,7 @@ from web.realtime.presence import (
 from web.realtime.session import SocketSession, parse_last_id
 from web.routes_routing import answer_offer
 from web.state import HubState
+from web.widget_prechat import availability, form_to_show, inbox_form, visitor_is_known
 
 _encoder = msgspec.json.Encoder()
 
@@ -243,12 +245,21 @@ async def widget_socket(ws: WebSocket) -> None:
     if last is None or reset:
         snapshot = (await list_messages(state.pool, conv_id, include_private=False)
                     if conv_id else [])
+    # Pre-chat form and away state (docs/frontend.md): a new visitor of an inbox with an
+    # enabled form must send their first message through POST /api/v1/widget/prechat.
+    form = await inbox_form(ws.app, state, slug)
+    avail = await availability(ws.app, state, slug)
+    gate = form_to_show(form, avail)
+    needs_form = (gate is not None and identity.kind == "visitor"
+                  and not await visitor_is_known(state, slug, identity))
     hello = {
         "type": "hello",
         "visitor_token": issue_visitor_token(state.settings.secret_key, slug, identity),
         "conversation_id": conv_id or None,
         "inbox": {"slug": inbox.slug, "name": inbox.name, "greeting": inbox.greeting},
         "last_id": tail, "reset": reset, "messages": snapshot,
+        "prechat": public_form(gate) if needs_form and gate is not None else None,
+        "availability": avail,
     }
     session = SocketSession(ws, state.fanout, sub)
 
@@ -263,6 +274,12 @@ async def widget_socket(ws: WebSocket) -> None:
                     conv, Author(kind="contact", name=conv.contact_name), frame.on))
             return None
         assert isinstance(frame, WidgetMessage)
+        nonlocal needs_form
+        if needs_form:  # unless the form was submitted meanwhile (another tab)
+            needs_form = not await visitor_is_known(state, slug, identity)
+        if needs_form:
+            return {"type": "error", "code": "prechat_required", "client_id": frame.client_id,
+                    "reason": "fill in the pre-chat form first (POST /api/v1/widget/prechat)"}
         try:
             env = envelope_from_widget(slug, identity, frame, datetime.now(UTC))
             if claims:
