@@ -237,6 +237,17 @@ def away_form(cfg: PrechatConfig) -> PrechatConfig:
                                    consent=cfg.consent if cfg.enabled else None)
 
 
+def returning_form(cfg: PrechatConfig) -> PrechatConfig:
+    """What a visitor who already submitted (or already has a contact) may send: a retry
+    of their submission or the away box's email. Every field optional (nothing is asked
+    of them), still validated (email syntax, phone, options, lengths)."""
+    base = away_form(cfg)
+    return msgspec.structs.replace(
+        base, fields=tuple(msgspec.structs.replace(f, required=False) for f in base.fields),
+        consent=(msgspec.structs.replace(base.consent, required=False)
+                 if base.consent else None))
+
+
 # ---- answers --------------------------------------------------------------------------
 
 

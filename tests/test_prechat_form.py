@@ -145,3 +145,10 @@ def test_away_form_requires_an_email():
     optional_email = parse_config({**GOOD, "fields": [{"key": "email"}]})
     assert [(f.key, f.required) for f in away_form(optional_email).fields] == [
         ("email", True)]
+
+
+def test_demo_seed_form_is_valid():
+    from web.seed import DEMO_PRECHAT
+
+    cfg = parse_config(DEMO_PRECHAT)
+    assert cfg.enabled and [f.key for f in cfg.fields][:2] == ["name", "email"]

@@ -301,3 +301,16 @@ async def test_away_state_and_leave_your_email(hub, db):
             return hello if hello["availability"]["online"] else None
         hello = await eventually(online)
         assert [f["key"] for f in hello["prechat"]["fields"]] == ["name"]
+
+
+async def test_demo_seed_enables_a_form_once(db, settings):
+    from hub.store.prechat import get_form
+    from web.seed import seed_demo
+
+    async with db.acquire() as conn:
+        await seed_demo(conn, settings, demo_prechat=True)
+        await conn.execute("UPDATE prechat_forms SET version = 5 WHERE inbox = 'web'")
+        await seed_demo(conn, settings, demo_prechat=True)  # keeps an admin's changes
+    cfg, version = await get_form(db, "web")
+    assert cfg.enabled and version == 5
+    assert [f.key for f in cfg.fields][:2] == ["name", "email"]

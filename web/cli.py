@@ -219,7 +219,7 @@ async def seed(settings: Settings) -> dict[str, object]:
 
     conn = await asyncpg.connect(settings.database_url)
     try:
-        return await seed_demo(conn, settings)
+        return await seed_demo(conn, settings, demo_prechat=True)
     finally:
         await conn.close()
 

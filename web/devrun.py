@@ -86,7 +86,7 @@ async def prepare_database(settings: Settings, admin_url: str | None) -> dict[st
     conn = await asyncpg.connect(settings.database_url)
     try:
         await apply_migrations(conn)
-        return await seed_demo(conn, settings)
+        return await seed_demo(conn, settings, demo_prechat=True)
     finally:
         await conn.close()
 

@@ -29,7 +29,14 @@ from hub.store.prechat import get_form, save_form
 from web.http import JSON, error_response, read_body
 from web.routes_api import agent_route
 from web.state import HubState
-from web.widget_prechat import availability, forget_form, form_to_check, inbox_form, mark_submitted
+from web.widget_prechat import (
+    availability,
+    forget_form,
+    form_to_check,
+    inbox_form,
+    mark_submitted,
+    visitor_is_known,
+)
 
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_SUBMISSION_BYTES = 64 * 1024
@@ -136,7 +143,8 @@ async def _submit(request: Request) -> Response:
     frame = WidgetMessage(client_id=body.client_id, text=body.text)
     now = datetime.now(UTC)
     cfg = await inbox_form(request.app, state, inbox.slug)
-    form = form_to_check(cfg, await availability(request.app, state, inbox.slug))
+    known = await visitor_is_known(state, inbox.slug, identity)
+    form = form_to_check(cfg, await availability(request.app, state, inbox.slug), known)
     errors: dict[str, str] = {}
     try:
         answers = validate_answers(form, body.values, body.consent, now, region=body.region)

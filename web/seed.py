@@ -18,8 +18,10 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from hub.config import Settings
+from hub.prechat import parse_config
 from web.passwords import hash_password
 from web.seed_messaging import ensure_messaging_inboxes, messaging_credentials
 from web.seed_routing import seed_routing_config
@@ -98,8 +100,39 @@ def _password_hash(password: str) -> str:
     return hash_password(password)
 
 
-async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, Any]:
-    """Seed the demo unless agents already exist; return logins, API token and ids."""
+# The demo web inbox's pre-chat form (`make dev`; docs/frontend.md). Tests seed without
+# it (their widget clients chat straight away) and configure forms through the REST API.
+DEMO_PRECHAT: dict[str, Any] = {
+    "enabled": True,
+    "welcome": "Hi! Tell us who you are and what it is about, and we'll be right with you.",
+    "phone_region": "DE",
+    "fields": [
+        {"key": "name", "label": "Your name", "required": True},
+        {"key": "email", "label": "Email", "required": True,
+         "placeholder": "name@example.com"},
+        {"key": "topic", "label": "Topic", "type": "select", "required": True,
+         "options": ["TV", "Internet", "Phone", "Billing", "Something else"]},
+        {"key": "customer_no", "label": "Customer number (if you have one)", "type": "text",
+         "max_length": 20},
+    ],
+    "consent": {"text": "I agree that Triple Play stores this chat to answer my request"
+                        " (privacy policy).", "version": "demo-1"},
+}
+
+
+async def ensure_demo_prechat(conn: asyncpg.Connection) -> None:
+    """Enable the demo form once; an admin's later changes are kept."""
+    cfg = parse_config(DEMO_PRECHAT)
+    await conn.execute(
+        "INSERT INTO prechat_forms (inbox, config) SELECT 'web', $1::jsonb"
+        " WHERE EXISTS (SELECT 1 FROM inboxes WHERE slug = 'web' AND channel = 'chat')"
+        " ON CONFLICT (inbox) DO NOTHING", msgspec.json.encode(cfg).decode())
+
+
+async def seed_demo(conn: asyncpg.Connection, settings: Settings, *,
+                    demo_prechat: bool = False) -> dict[str, Any]:
+    """Seed the demo unless agents already exist; return logins, API token and ids.
+    ``demo_prechat``: also enable the demo pre-chat form (``make dev``, ``omnihub seed``)."""
     api_token = demo_api_token(settings)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _SEED_LOCK)
@@ -110,6 +143,8 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> dict[str, A
         await seed_routing_config(conn)
         await _ensure_voice(conn, settings)
         await ensure_messaging_inboxes(conn, settings)
+        if demo_prechat:
+            await ensure_demo_prechat(conn)
         agents = await conn.fetch("SELECT id, email FROM agents ORDER BY id")
         contact_ids = await conn.fetch("SELECT id FROM contacts ORDER BY id")
     return {

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from hub.identity import identity_key
-from hub.prechat import PrechatConfig, away_form
+from hub.prechat import PrechatConfig, away_form, returning_form
 from hub.routing.configstore import ConfigCache
 from hub.routing.hours import is_open, next_open
 from hub.routing.presence import derive_presence
@@ -125,9 +125,11 @@ def form_to_show(cfg: PrechatConfig, avail: dict[str, Any]) -> PrechatConfig | N
     return cfg if avail.get("online", True) else away_form(cfg)
 
 
-def form_to_check(cfg: PrechatConfig, avail: dict[str, Any]) -> PrechatConfig:
-    """What a submission is validated against. A disabled form is only ever submitted
-    by the away box ("leave your email"), so it is the bare away form."""
-    if not cfg.enabled or not avail.get("online", True):
+def form_to_check(cfg: PrechatConfig, avail: dict[str, Any], known: bool) -> PrechatConfig:
+    """What a submission is validated against: the form a new visitor was shown; for a
+    returning visitor (a retry, or the away box's email) the same fields, all optional."""
+    if known:
+        return returning_form(cfg)
+    if not cfg.enabled:  # only the away box posts here: a required email
         return away_form(cfg)
-    return cfg
+    return cfg if avail.get("online", True) else away_form(cfg)

@@ -422,8 +422,10 @@ async def persist_inbound_batch(
     rows = []
     for index, ingest_id, e in todo:
         cname = contacts[identity_key(e.sender)][1]
-        rows.append((e, conv_of[index][0], Author(kind="contact", name=e.sender_name or cname),
-                     ingest_id))
+        # A widget visitor's own name is the contact's (the pre-chat name, or what an
+        # agent set), not the "Visitor xxxxxx" placeholder every frame carries.
+        name = cname if e.sender.kind == "visitor" and cname else e.sender_name or cname
+        rows.append((e, conv_of[index][0], Author(kind="contact", name=name), ingest_id))
     messages = await insert_messages(conn, rows)
     inbox_of = dict(conv_of.values())
     result.events.extend(

@@ -46,7 +46,7 @@ export class ContactPanel {
     if (id !== this.contactId) this.load(id);
     if (!id) return;
     for (const c of ctx.conversations || []) this.convIds.add(c.id);
-    root.append(this.identitySection(), this.timelineSection());
+    root.append(this.identitySection(), ...this.prechatSection(), this.timelineSection());
   }
 
   /** Called for every event the inbox receives. */
@@ -184,8 +184,11 @@ export class ContactPanel {
           el("span", { class: "k", text: i.kind }), el("span", { class: "v", title: i.value, text: i.value })));
       }
       for (const c of ids.claims) {
-        body.push(el("li", { class: "small muted", "data-testid": "claim" },
-          `unverified ${c.kind}: ${c.value}${c.source ? ` (from ${c.source})` : ""}`));
+        // What a customer typed (pre-chat form, ...) is never proof of who they are.
+        const from = c.source === "prechat" ? "pre-chat form" : c.source;
+        body.push(el("li", { class: "small muted", "data-testid": "claim", "data-source": c.source || "" },
+          el("span", { class: "k", text: c.kind }), el("span", { class: "v", title: c.value, text: c.value }),
+          el("span", { class: "claim-flag", "data-testid": "claim-flag", text: `unverified${from ? ` (${from})` : ""}` })));
       }
       for (const sug of ids.suggestions) {
         body.push(el("li", { class: "small", "data-testid": "merge-suggestion", "data-contact": String(sug.contact_id) },
@@ -208,6 +211,25 @@ export class ContactPanel {
       el("h3", null, "Identities"),
       body.length ? el("ul", { class: "idl" }, body) : el("p", { class: "muted small", text: "Loading…" }),
       tools, undo);
+  }
+
+  /** The latest pre-chat form answers (docs/identity.md): shown, flagged unverified. */
+  prechatSection() {
+    const sub = this.ids && this.ids.prechat && this.ids.prechat[0];
+    if (!sub) return [];
+    const rows = [];
+    const add = (k, v, flag) => rows.push(el("li", { class: "small", "data-testid": "prechat-answer", "data-key": k },
+      el("span", { class: "k", text: k }), el("span", { class: "v", title: String(v), text: String(v) }),
+      flag ? el("span", { class: "claim-flag", text: "unverified (pre-chat form)" }) : null));
+    if (sub.name) add("name", sub.name, false);
+    if (sub.email) add("email", sub.email, true);
+    if (sub.phone) add("phone", sub.phone, true);
+    for (const [k, v] of Object.entries(sub.custom || {})) add(k, v === true ? "yes" : v === false ? "no" : v, false);
+    if (sub.consent_given !== null && sub.consent_given !== undefined) {
+      add("consent", `${sub.consent_given ? "given" : "declined"} ${clock(sub.consented_at)} (${sub.consent_version})`, false);
+    }
+    return [el("section", { class: "ctx-section", "data-testid": "prechat-panel" },
+      el("h3", null, "Pre-chat form"), el("ul", { class: "idl" }, rows))];
   }
 
   timelineSection() {
