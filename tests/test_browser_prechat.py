@@ -53,6 +53,10 @@ async def test_prechat_form_in_the_shop_widget(browser, hub, db):  # noqa: F811
     await expect(form).to_be_visible()
     await expect(shop.get_by_test_id("prechat-welcome")).to_have_text(FORM["welcome"])
     await expect(shop.get_by_test_id("widget-input")).to_be_hidden()
+    # A message sent another way (the JS API, or typed before the hello) is refused by
+    # the hub until the form is submitted, and lands in the form's message box.
+    await shop.evaluate("window.OmnihubWidget.send('typed early')")
+    await expect(form.get_by_label("Your message")).to_have_value("typed early")
     # Labels are real <label for>: fields are found by their accessible names.
     await expect(form.get_by_label("Your name")).to_be_focused()
     await form.get_by_label("Your name").fill("Eve Example")

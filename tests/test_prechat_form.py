@@ -152,3 +152,20 @@ def test_demo_seed_form_is_valid():
 
     cfg = parse_config(DEMO_PRECHAT)
     assert cfg.enabled and [f.key for f in cfg.fields][:2] == ["name", "email"]
+
+
+def test_custom_fields_reach_queue_filters_as_attrs():
+    """What hub/routing/reconcile.py hands to queue filters for a conversation whose
+    first message carried pre-chat answers (stored as ``attrs.<key>``)."""
+    import json
+
+    from hub.routing.expr import matches, parse
+    from hub.routing.reconcile import routing_attributes as queue_attributes
+
+    a = validate_answers(parse_config(GOOD), {
+        "name": "A", "email": "a@b.io", "topic": "Billing", "terms_read": True}, True, NOW)
+    row = {"inbox": "web", "queue": "support", "tier": "standard", "locale": "en",
+           "msg_attrs": json.dumps(routing_attributes(a)), "attrs": "{}"}
+    attrs = queue_attributes(row)  # type: ignore[arg-type]
+    assert matches(parse('attrs.topic == "Billing" and attrs.terms_read == true'), attrs)
+    assert not matches(parse('attrs.topic in ["Shipping"]'), attrs)

@@ -44,6 +44,11 @@ async def _configure(hub: Any, form: dict[str, Any] = FORM) -> None:
         assert r.status_code == 200, r.text
 
 
+def _forget_availability(hub: Any) -> None:
+    """The web process caches availability for 3 s; tests that change it look again."""
+    getattr(hub.app.state, "widget_availability", {}).clear()
+
+
 async def _hello(hub: Any, token: str | None = None) -> tuple[Any, dict[str, Any]]:
     ws = await widget_ws(hub.ws_url, SHOP, token=token)
     hello = await recv_until(ws, lambda f: f["type"] == "hello")
@@ -285,7 +290,7 @@ async def test_away_state_and_leave_your_email(hub, db):
     assert tuple(claim) == ("email", "bob@example.org", "prechat")
 
     await _configure(hub, {**FORM, "fields": [FORM["fields"][0]], "consent": None})
-    hub.app.state.widget_availability.clear()
+    _forget_availability(hub)
     ws, hello = await _hello(hub)
     async with ws:
         assert [(f["key"], f["required"]) for f in hello["prechat"]["fields"]] == [
@@ -295,7 +300,7 @@ async def test_away_state_and_leave_your_email(hub, db):
         await recv_until(aws, lambda f: f["type"] == "hello")
 
         async def online():
-            hub.app.state.widget_availability.clear()
+            _forget_availability(hub)
             ws, hello = await _hello(hub)
             await ws.close()
             return hello if hello["availability"]["online"] else None
@@ -314,3 +319,39 @@ async def test_demo_seed_enables_a_form_once(db, settings):
     cfg, version = await get_form(db, "web")
     assert cfg.enabled and version == 5
     assert [f.key for f in cfg.fields][:2] == ["name", "email"]
+
+
+async def test_outside_business_hours_is_away_even_with_agents_online(hub, db, redis):
+    from tests.routing_live import configure, doc
+
+    await _configure(hub, {**FORM, "fields": [FORM["fields"][0]], "consent": None})
+    closed = {"tz": "Europe/Berlin", "weekly": {}}  # no periods: closed all week
+    await configure(hub, db, redis, doc(hub, queues=[
+        {"id": "support", "filter": 'queue == "support"', "hours": closed}],
+        agents={"agent1": ["support"]}))
+    agent = await login(hub.base_url)
+    async with await agent_ws(hub.ws_url, hub.base_url, agent) as aws:
+        await recv_until(aws, lambda f: f["type"] == "hello")
+        _forget_availability(hub)
+        ws, hello = await _hello(hub)
+        async with ws:
+            assert hello["availability"]["online"] is False
+            assert hello["availability"]["reason"] == "outside_hours"
+            assert [f["key"] for f in hello["prechat"]["fields"]] == ["name", "email"]
+        always = {"tz": "UTC", "weekly": {d: ["00:00-24:00"] for d in
+                                          ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+        await configure(hub, db, redis, doc(hub, queues=[
+            {"id": "support", "filter": 'queue == "support"', "hours": always}],
+            agents={"agent1": ["support"]}))
+
+        async def open_now():
+            _forget_availability(hub)
+            ws, hello = await _hello(hub)
+            await ws.close()
+            return hello if hello["availability"]["online"] else None
+        hello = await eventually(open_now)
+        assert [f["key"] for f in hello["prechat"]["fields"]] == ["name"]
+    async with httpx.AsyncClient(base_url=hub.base_url) as anon:
+        r = await anon.get("/api/v1/widget/form?inbox=web")
+        assert r.status_code == 200 and r.json()["prechat"]["fields"][0]["key"] == "name"
+        assert (await anon.get("/api/v1/widget/form?inbox=api")).status_code == 400

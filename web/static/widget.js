@@ -384,6 +384,14 @@
   }
 
   function onErrorFrame(f) {
+    if (f.code === "prechat_required" && f.client_id) {
+      // Typed before the hello asked for the form: the text moves into the form instead.
+      const i = state.outbox.findIndex((x) => x.client_id === f.client_id);
+      if (i >= 0) prechat.adoptMessage(state.outbox.splice(i, 1)[0].text);
+      persist();
+      render();
+      return;
+    }
     if (!f.client_id) {
       console.warn("[omnihub] server refused a frame:", f.code, f.reason);
       return;
@@ -830,6 +838,11 @@
     const p = { specs: [], inputs: {}, errs: {}, builtFor: "", busy: false, clientId: null };
 
     p.active = () => !!state.prechat;
+    let adopted = "";
+    p.adoptMessage = (text) => {
+      adopted = adopted ? `${adopted}\n${text}` : text;
+      if (p.inputs.message && !p.inputs.message.value) p.inputs.message.value = adopted;
+    };
     p.focus = () => {
       const first = p.specs.map((s) => p.inputs[s.key]).find(Boolean);
       if (first) first.focus();
@@ -920,6 +933,7 @@
         ...p.specs.map(fieldRow), p.formErr, p.submitBtn,
         el("p", { class: "pc-note", text: "* required" }));
       f.addEventListener("submit", onSubmit);
+      if (adopted) p.inputs.message.value = adopted;
       p.box.replaceChildren(f);
     }
 
@@ -937,6 +951,7 @@
     function accepted(text) {
       const id = p.clientId;
       p.clientId = null;
+      adopted = "";
       state.acked.set(id, { client_id: id, text, created_at: new Date().toISOString() });
       state.prechat = null;
       persist();
