@@ -153,3 +153,51 @@ async def test_away_box_takes_an_email_with_the_message(browser, hub, db):  # no
     assert tuple(claim) == ("bob@example.org", "prechat")
     await shop_ctx.close()
     assert errors.errors == []
+
+
+async def test_admin_edits_the_prechat_form_in_settings(browser, hub, db):  # noqa: F811
+    """Settings → the web inbox → pre-chat form: a select without options is refused
+    with the field named and its row marked (nothing stored); fixed, it is saved and the
+    shop's widget asks exactly that."""
+    from playwright.async_api import expect
+
+    from tests.test_browser_admin import _login
+
+    errors = PageErrors()
+    ctx, page = await _login(browser, hub.base_url, errors, *ADMIN)
+    await page.goto(f"{hub.base_url}/admin")
+    await page.get_by_test_id("inbox-table").locator("tr[data-inbox='web']").click()
+    editor = page.get_by_test_id("prechat-editor")
+    await editor.get_by_test_id("prechat-enabled").check()
+    await editor.get_by_test_id("prechat-welcome-text").fill("Who are we talking to?")
+    for _ in range(3):
+        await editor.get_by_test_id("prechat-add").click()
+    rows = editor.get_by_test_id("prechat-row")
+    await rows.nth(0).get_by_test_id("prechat-row-key").fill("name")
+    await rows.nth(0).get_by_test_id("prechat-row-label").fill("Your name")
+    await rows.nth(0).get_by_test_id("prechat-row-required").check()
+    await rows.nth(1).get_by_test_id("prechat-row-key").fill("email")
+    await rows.nth(1).get_by_test_id("prechat-row-label").fill("Email")
+    await rows.nth(2).get_by_test_id("prechat-row-key").fill("topic")
+    await rows.nth(2).get_by_test_id("prechat-row-label").fill("Topic")
+    await rows.nth(2).get_by_test_id("prechat-row-type").select_option("select")
+    await editor.get_by_test_id("prechat-save").click()
+    await expect(editor.get_by_test_id("form-error")).to_contain_text("fields[2].options")
+    await expect(rows.nth(2)).to_have_attribute("aria-invalid", "true")
+    assert await db.fetchval("SELECT count(*) FROM prechat_forms") == 0
+    await rows.nth(2).get_by_test_id("prechat-row-options").fill("Billing, Shipping")
+    await editor.get_by_test_id("prechat-save").click()
+    await expect(page.get_by_test_id("flash")).to_contain_text("Pre-chat form of web saved")
+    await expect(editor).to_contain_text("Version 1.")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await editor.screenshot(path=str(ARTIFACTS / "prechat-settings.png"))
+    await ctx.close()
+
+    shop_ctx, shop = await open_shop(browser, hub.base_url, errors)
+    await shop.get_by_test_id("widget-bubble").click()
+    form = shop.get_by_test_id("prechat-form")
+    await expect(form).to_contain_text("Who are we talking to?")
+    await expect(form.get_by_label("Topic").locator("option")).to_have_text(
+        ["Choose…", "Billing", "Shipping"])
+    await shop_ctx.close()
+    assert [e for e in errors.errors if "status of 422" not in e] == []

@@ -2,6 +2,8 @@
 // admin REST API (docs/admin.md). Every rule is checked by the server; its reason is
 // shown next to the form. Secrets are shown once, right after they are made.
 
+import { prechatEditor } from "./admin-prechat.js";
+
 const PROVIDERS = { sms: ["twilio"], whatsapp: ["twilio", "meta"], messenger: ["meta"], instagram: ["meta"], telegram: ["telegram"] };
 const ACCOUNT_FIELDS = {
   twilio: [["external_id", "Number (E.164)", false], ["account_sid", "Account SID", true], ["auth_token", "Auth token", true]],
@@ -143,6 +145,7 @@ function inboxDetail(i) {
   const parts = [h("h2", { text: `Inbox ${i.slug} · ${i.channel}` }), edit];
   if (PROVIDERS[i.channel]) parts.push(h("h2", { text: "Provider account" }), accountForm(i));
   if (i.channel === "email") parts.push(h("h2", { text: "Automatic acknowledgement" }), ackEditor(i));
+  if (i.channel === "chat") parts.push(h("h2", { text: "Pre-chat form" }), prechatEditor(i, { h, field, flash }));
   if (i.channel === "whatsapp" && i.account && i.account.provider === "meta") {
     parts.push(h("h2", { text: "WhatsApp templates" }), templateEditor(i));
   }

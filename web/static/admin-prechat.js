@@ -1,0 +1,102 @@
+// Settings page: a chat inbox's pre-chat form (docs/frontend.md "Pre-chat form and away
+// state"). The server validates the whole form; its reason names the field
+// ("fields[2].options: …"), which is shown inline and marks that row. Saves send
+// If-Match with the version that was loaded, so two admins never overwrite each other.
+
+const STANDARD = ["name", "email", "phone"];
+
+/** ``tools``: the Settings page's own helpers ({ h, field, flash }). */
+export function prechatEditor(i, { h, field, flash }) {
+  if (!document.getElementById("prechat-editor-css")) {
+    document.head.append(h("style", { id: "prechat-editor-css", text: `
+      .prechat-row { grid-template-columns: 140px 1fr 120px 1fr auto auto; align-items: end; }
+      .admin-form .prechat-row label.check { grid-column: auto; padding-bottom: 7px; }
+      .prechat-row[aria-invalid=true] { outline: 2px solid var(--red); outline-offset: 4px; border-radius: 6px; }
+    ` }));
+  }
+  const url = `/api/v1/inboxes/${encodeURIComponent(i.slug)}/prechat`;
+  const holder = h("div", { "data-testid": "prechat-editor" }, h("p", { class: "muted", text: "Loading…" }));
+
+  async function call(method, body, version) {
+    const headers = body ? { "Content-Type": "application/json" } : {};
+    if (version !== undefined) headers["If-Match"] = String(version);
+    const res = await fetch(url, { method, credentials: "same-origin", headers, body: body ? JSON.stringify(body) : undefined });
+    if (res.status === 401) { location.href = "/login"; throw new Error("log in again"); }
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const err = new Error(data.reason || `HTTP ${res.status}`);
+      err.path = data.path || "";
+      throw err;
+    }
+    return data;
+  }
+
+  const rowOf = (f = { key: "", label: "", type: null, required: false, options: [] }) => {
+    const required = h("input", { type: "checkbox", name: "required", checked: f.required, "data-testid": "prechat-row-required" });
+    const type = field("type", "Type", { options: ["", "text", "select", "checkbox"], value: STANDARD.includes(f.key) ? "" : f.type || "text", testid: "prechat-row-type" });
+    return h("div", { class: "template-row prechat-row", "data-testid": "prechat-row" },
+      field("key", "Key", { value: f.key, testid: "prechat-row-key" }),
+      field("label", "Label", { value: f.label, testid: "prechat-row-label" }),
+      type,
+      field("options", "Options (comma separated)", { value: (f.options || []).join(", "), testid: "prechat-row-options" }),
+      h("label", { class: "check" }, required, " Required"),
+      h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (e) => e.target.closest(".prechat-row").remove() }));
+  };
+
+  function collect(root) {
+    const v = (name) => root.querySelector(`[data-role=${name}]`);
+    const fields = [...root.querySelectorAll(".prechat-row")].map((r) => {
+      const key = r.querySelector("[name=key]").value.trim();
+      const out = { key, label: r.querySelector("[name=label]").value.trim(), required: r.querySelector("[name=required]").checked };
+      const type = r.querySelector("[name=type]").value;
+      if (!STANDARD.includes(key)) out.type = type || "text";
+      const options = r.querySelector("[name=options]").value.split(",").map((s) => s.trim()).filter(Boolean);
+      if (options.length) out.options = options;
+      return out;
+    });
+    const body = { enabled: v("enabled").checked, welcome: v("welcome").value, phone_region: v("region").value.trim(), fields };
+    if (v("consent-on").checked) {
+      body.consent = { text: v("consent-text").value, version: v("consent-version").value.trim(), required: v("consent-required").checked };
+    }
+    return body;
+  }
+
+  function draw(data) {
+    const cfg = data.config;
+    const rows = h("div", { class: "template-rows" }, ...cfg.fields.map(rowOf));
+    const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
+    const c = cfg.consent || { text: "", version: "", required: true };
+    const form = h("div", { class: "admin-form" },
+      h("label", { class: "check" }, h("input", { type: "checkbox", "data-role": "enabled", "data-testid": "prechat-enabled", checked: cfg.enabled }),
+        " Ask new visitors these questions before they chat"),
+      h("label", {}, "Welcome message", h("textarea", { "data-role": "welcome", "data-testid": "prechat-welcome-text" }, cfg.welcome)),
+      h("label", {}, "Phone region for numbers without +country (e.g. DE)", h("input", { "data-role": "region", value: cfg.phone_region, maxlength: 2, "data-testid": "prechat-region" })),
+      h("p", { class: "muted", style: "grid-column: 1 / -1", text: `Version ${data.version}. Keys name, email and phone are the standard fields (type implied); any other key is a custom text, select or checkbox field, seen by routing as attrs.<key>. Email and phone are stored as unverified: they never link the visitor to an existing customer.` }),
+      rows,
+      h("label", { class: "check" }, h("input", { type: "checkbox", "data-role": "consent-on", "data-testid": "prechat-consent-on", checked: !!cfg.consent }), " Ask for consent"),
+      h("label", {}, "Consent text", h("textarea", { "data-role": "consent-text", "data-testid": "prechat-consent-text" }, c.text)),
+      h("label", {}, "Consent version (empty: derived from the text)", h("input", { "data-role": "consent-version", value: c.version, "data-testid": "prechat-consent-version" })),
+      h("label", { class: "check" }, h("input", { type: "checkbox", "data-role": "consent-required", checked: c.required }), " Consent is required to chat"),
+      error,
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "btn", text: "Add field", "data-testid": "prechat-add", onclick: () => rows.append(rowOf()) }),
+        h("button", { type: "button", class: "btn btn-primary", text: "Save pre-chat form", "data-testid": "prechat-save",
+          onclick: async () => {
+            error.hidden = true;
+            for (const r of rows.children) r.removeAttribute("aria-invalid");
+            try {
+              draw(await call("PUT", collect(form), data.version));
+              flash(`Pre-chat form of ${i.slug} saved.`);
+            } catch (e) {
+              error.textContent = e.message;
+              error.hidden = false;
+              const m = /^fields\[(\d+)\]/.exec(e.path || "");
+              if (m && rows.children[+m[1]]) rows.children[+m[1]].setAttribute("aria-invalid", "true");
+            }
+          } })));
+    holder.replaceChildren(form);
+  }
+
+  call("GET").then(draw).catch((e) => holder.replaceChildren(h("p", { class: "error", text: e.message })));
+  return holder;
+}
