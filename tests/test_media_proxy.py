@@ -100,10 +100,14 @@ async def whatsapp_media(webhooks: Webhooks, media_id: str, kind: str = "image",
     return wamid
 
 
-async def messenger_media(webhooks: Webhooks, url: str, kind: str = "image") -> str:
+async def messenger_media(webhooks: Webhooks, url: str, kind: str = "image",
+                          obj: str = "page") -> str:
+    """A Messenger (``page``) or Instagram (``instagram``) message with one attachment."""
     mid = "m_" + new_sid("")
-    resp = await webhooks.meta(messenger_event(PAGE, "PSID1", mid, "", attachments=[
-        {"type": kind, "payload": {"url": url}}]))
+    payload = messenger_event(PAGE if obj == "page" else IG, "PSID1", mid, "", attachments=[
+        {"type": kind, "payload": {"url": url}}])
+    payload["object"] = obj
+    resp = await webhooks.meta(payload)
     assert resp.status_code == 200, resp.text
     return mid
 
@@ -162,11 +166,15 @@ async def test_whatsapp_cloud_media_via_graph_lookup(hub, db, fake, webhooks, ag
         f"Bearer {token}", f"Bearer {token}"]  # the Graph lookup, then the media URL
 
 
-async def test_messenger_media_from_the_public_cdn_without_token(
-        hub, db, fake, webhooks, agent):
+@pytest.mark.parametrize("obj", ["page", "instagram"])
+async def test_messenger_and_instagram_media_from_the_public_cdn_without_token(
+        hub, db, fake, webhooks, agent, obj):
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 3000
     fake.media["cdn1"] = Item(png, "image/png")
-    mid, atts = await stored(db, await messenger_media(webhooks, f"{fake.base_url}/cdn/cdn1"))
+    mid, atts = await stored(db, await messenger_media(
+        webhooks, f"{fake.base_url}/cdn/cdn1", obj=obj))
+    channel = await db.fetchval("SELECT channel FROM messages WHERE id = $1", mid)
+    assert channel == ("messenger" if obj == "page" else "instagram")
     assert atts[0]["content_type"] == "image/*"
     resp = await agent.get(f"/api/v1/messages/{mid}/attachments/0")
     assert resp.status_code == 200 and resp.content == png
