@@ -437,3 +437,28 @@ class TestOneSlot:
                 return r.status_code == 200
             assert await eventually(fast_ok)
         gate.set()
+
+
+class TestTimeouts:
+    @pytest_asyncio.fixture(name="settings")
+    async def _short_timeouts(self, settings: Settings) -> Settings:
+        return msgspec.structs.replace(settings, media_read_timeout_s=0.5,
+                                       media_max_concurrent=1)
+
+    async def test_a_provider_that_stalls_is_a_502_and_frees_its_slot(
+            self, hub, db, fake, webhooks, agent):
+        gate = asyncio.Event()  # never opened: headers sent, then no byte
+        fake.media["stall"] = Item(b"x" * 100, "image/png", gate=gate)
+        fake.media["fine"] = Item(JPEG, "image/png")
+        stall_id, _ = await stored(db, await messenger_media(
+            webhooks, f"{fake.base_url}/cdn/stall"))
+        fine_id, _ = await stored(db, await messenger_media(
+            webhooks, f"{fake.base_url}/cdn/fine"))
+        resp = await agent.get(f"/api/v1/messages/{stall_id}/attachments/0")
+        assert resp.status_code == 502 and resp.json() == {
+            "error": "media_provider_error", "reason": "the provider timed out"}
+        assert "state" not in (await attachments(db, stall_id))[0]
+        # The one slot is free again.
+        ok = await agent.get(f"/api/v1/messages/{fine_id}/attachments/0")
+        assert ok.status_code == 200 and ok.content == JPEG
+        gate.set()
