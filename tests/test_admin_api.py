@@ -421,3 +421,49 @@ async def test_email_acknowledgement_templates_and_switch_reach_the_ack_job(hub,
         assert len(peer.handler.received) == 1
     finally:
         await peer.stop()
+
+
+async def test_an_email_inbox_made_in_settings_receives_mail_without_a_restart(
+        hub, db, redis, tmp_path):
+    """The admin's new mailbox is published for the mail adapter, which refreshes its
+    recipients from Redis: mail to it (and to our reply+token address) is accepted and
+    stored in that inbox; an unknown address still gets 550."""
+    import aiosmtplib
+
+    from channels.email.ingest_sink import FileBlobStore, RedisMailSink, refresh_recipients
+    from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
+    from hub.store.mail_recipients import recipients_key
+
+    recipients = RecipientMap.parse("")
+    sink = RedisMailSink(redis, hub.settings.ingest_stream, FileBlobStore(tmp_path / "b"))
+    async with SmtpReceiver(IngestHandler(sink, recipients), "127.0.0.1", 0,
+                            max_message_bytes=1 << 20) as receiver:
+        async def send(to: str, mid: str) -> None:
+            msg = (f"From: kunde@customer.test\r\nTo: {to}\r\nSubject: Rechnung\r\n"
+                   f"Message-ID: {mid}\r\n\r\nWo ist meine Rechnung?\r\n").encode()
+            await aiosmtplib.send(msg, sender="kunde@customer.test", recipients=[to],
+                                  hostname="127.0.0.1", port=receiver.port, timeout=10)
+
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+            await send("billing@brand2.test", "<before@customer.test>")
+        async with await _admin(hub) as admin:
+            r = await admin.post("/api/v1/admin/inboxes", json={
+                "slug": "billing-mail", "name": "Billing", "channel": "email",
+                "default_queue": "sales", "email_address": "Billing@Brand2.test"})
+            assert r.status_code == 201, r.text
+        published = await redis.hgetall(recipients_key(hub.settings))
+        assert published[b"billing@brand2.test"] == b"billing-mail"
+        await refresh_recipients(redis, recipients_key(hub.settings), recipients)
+        await send("billing@brand2.test", "<after@customer.test>")
+        await send("reply+zzz@brand2.test", "<reply@customer.test>")
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+            await send("nobody@brand2.test", "<nobody@customer.test>")
+    rows = await eventually(lambda: _rows_if(db, 2))
+    assert {(r["channel_account"], r["provider_id"]) for r in rows} == {
+        ("billing-mail", "<after@customer.test>"), ("billing-mail", "<reply@customer.test>")}
+
+
+async def _rows_if(db, n):
+    rows = await db.fetch("SELECT channel_account, provider_id FROM messages"
+                          " WHERE channel = 'email'")
+    return rows if len(rows) >= n else None

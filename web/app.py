@@ -15,6 +15,7 @@ from starlette.routing import WebSocketRoute
 from hub.config import Settings
 from hub.errors import ConfigError, HubError
 from hub.outbox import Publisher
+from hub.store.mail_recipients import publish_mail_recipients
 from web.http import hub_error_handler, unexpected_error_handler
 from web.ingest import IngestWriter
 from web.realtime.endpoints import agent_socket, widget_socket
@@ -57,6 +58,10 @@ def create_app(settings: Settings) -> Starlette:
         app.state.hub = HubState(settings=settings, pool=pool, redis=redis,
                                  publisher=Publisher(redis, settings), ingest=ingest,
                                  fanout=fanout)
+        try:  # for omnihub mail, which never reads Postgres
+            await publish_mail_recipients(pool, redis, settings)
+        except (OSError, asyncpg.PostgresError, aioredis.RedisError) as exc:
+            log.warning("could not publish the email inboxes' addresses: %s", exc)
         guard = app.state.hub.session_guard = SessionGuard(pool)
         ingest.start()
         fanout.start()

@@ -25,6 +25,7 @@ from hub.admin import (
 from hub.config import Settings
 from hub.schema import Agent
 from hub.store import admin as store
+from hub.store.mail_recipients import publish_mail_recipients
 from web.http import JSON, read_json
 from web.passwords import hash_password
 from web.routes_api import _int_param, agent_route
@@ -44,9 +45,10 @@ def provider_setup(settings: Settings, inbox: dict[str, Any]) -> dict[str, str]:
     if channel == "api":
         return {"messages_url": f"{public}/api/v1/inboxes/{slug}/messages"}
     if channel == "email":
-        return {"inbound": "deliver mail for the address to `omnihub mail` (SMTP/LMTP), and"
-                           f" add `{inbox['email_address'] or '<address>'}={slug}` to"
-                           " OMNIHUB_SMTP_RECIPIENTS (or an IMAP account for it)"}
+        return {"inbound": "point the MX (or a forward) for"
+                           f" {inbox['email_address'] or 'the address'} at `omnihub mail`"
+                           " (SMTP/LMTP): it accepts the address within seconds; or add an"
+                           " IMAP account for the mailbox"}
     if channel == "voice":
         return {"cti": "create a CTI endpoint for it: POST /api/v1/voice/cti-endpoints"}
     if provider == "twilio":
@@ -83,6 +85,8 @@ async def get_inbox(request: Request, state: HubState, agent: Agent) -> Response
 async def create_inbox(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, InboxCreate, state.settings.http_max_body)
     inbox, shown = await store.create_inbox(state.pool, agent, body)
+    if inbox["channel"] == "email":
+        await publish_mail_recipients(state.pool, state.redis, state.settings)
     return JSON({"inbox": _with_setup(state, inbox), "secrets": shown}, status_code=201)
 
 
@@ -90,6 +94,8 @@ async def create_inbox(request: Request, state: HubState, agent: Agent) -> Respo
 async def update_inbox(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, InboxPatch, state.settings.http_max_body)
     inbox = await store.update_inbox(state.pool, agent, request.path_params["inbox"], body)
+    if inbox["channel"] == "email":
+        await publish_mail_recipients(state.pool, state.redis, state.settings)
     return JSON({"inbox": _with_setup(state, inbox)})
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,8 @@ from channels.email.parse import parse_email
 from hub.config import Settings
 from hub.errors import ConfigError
 from hub.schema import Envelope, encode
+
+log = logging.getLogger("omnihub.mail")
 
 BLOB_PREFIX = "blob:sha256:"
 DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
@@ -206,6 +209,25 @@ def mail_config_from_env(env: Mapping[str, str]) -> MailConfig:
         raise ConfigError(f"email settings: {exc}") from exc
 
 
+async def refresh_recipients(redis: aioredis.Redis, key: str, recipients: Any) -> None:
+    """Load the inboxes' addresses the hub published (a Redis hash) into ``recipients``."""
+    raw = await redis.hgetall(key)  # type: ignore[misc]
+    recipients.replace_published({k.decode(): v.decode() for k, v in raw.items()})
+
+
+async def keep_recipients_fresh(redis: aioredis.Redis, key: str, recipients: Any,
+                                stop: asyncio.Event, every_s: float = 5.0) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        if stop.is_set():
+            return
+        try:
+            await refresh_recipients(redis, key, recipients)
+        except (OSError, aioredis.RedisError) as exc:
+            log.warning("could not refresh the published mail recipients: %s", exc)
+
+
 async def run_mail(settings: Settings, config: MailConfig, stop: asyncio.Event,
                    *, started: asyncio.Event | None = None) -> None:
     """Run the SMTP/LMTP receiver and one IMAP fetcher per account until ``stop``."""
@@ -224,15 +246,20 @@ async def run_mail(settings: Settings, config: MailConfig, stop: asyncio.Event,
                                 poll_interval_s=config.imap_poll_interval_s,
                                 max_message_bytes=config.max_message_bytes)
                     for a in accounts]
+        tasks = []
         if config.smtp_listen:
             host, _, port = config.smtp_listen.rpartition(":")
-            handler = IngestHandler(sink, RecipientMap.parse(config.smtp_recipients),
-                                    lmtp=config.smtp_lmtp)
+            recipients = RecipientMap.parse(config.smtp_recipients)
+            key = settings.key_prefix + "mail:recipients"  # hub/store/mail_recipients.py
+            await refresh_recipients(redis, key, recipients)
+            tasks.append(asyncio.create_task(
+                keep_recipients_fresh(redis, key, recipients, stop), name="mail:recipients"))
+            handler = IngestHandler(sink, recipients, lmtp=config.smtp_lmtp)
             receiver = SmtpReceiver(handler, host or "127.0.0.1", int(port),
                                     max_message_bytes=config.max_message_bytes)
             await receiver.start()
-        tasks = [asyncio.create_task(f.run(stop), name=f"imap:{f.account.checkpoint_name}")
-                 for f in fetchers]
+        tasks += [asyncio.create_task(f.run(stop), name=f"imap:{f.account.checkpoint_name}")
+                  for f in fetchers]
         if started is not None:
             started.set()
         await stop.wait()

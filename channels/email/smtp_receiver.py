@@ -35,6 +35,12 @@ class RecipientMap:
 
     def __init__(self, mapping: Mapping[str, str]) -> None:
         self._map = {k.strip().lower(): v for k, v in mapping.items()}
+        # The email inboxes' own addresses, as the hub publishes them (replaced whole on
+        # every refresh); the configured mapping above wins over them.
+        self._published: dict[str, str] = {}
+
+    def replace_published(self, mapping: Mapping[str, str]) -> None:
+        self._published = {k.strip().lower(): v for k, v in mapping.items() if "@" in k}
 
     def inbox_for(self, address: str) -> str | None:
         addr = address.strip().strip("<>").lower()
@@ -42,9 +48,10 @@ class RecipientMap:
         if not at or not local or not domain:
             return None
         base = local.split("+", 1)[0]
-        for key in (addr, f"{base}@{domain}", f"@{domain}"):
-            if key in self._map:
-                return self._map[key]
+        for table in (self._map, self._published):
+            for key in (addr, f"{base}@{domain}", f"@{domain}"):
+                if key in table:
+                    return table[key]
         return None
 
     @classmethod
