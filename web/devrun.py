@@ -261,6 +261,7 @@ def _print_banner(settings: Settings, seed: dict[str, Any], smtp: str) -> None:
     Agent inbox     {url}/inbox
     Demo shop       {url}/demo   (chat widget of inbox "{seed['widget_inbox']}")
     Login page      {url}/login
+    Settings        {url}/admin   (inboxes, provider accounts, agents: log in as admin)
 {mailbox}
   Demo logins (email, password, role)
 {logins}
