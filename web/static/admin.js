@@ -3,6 +3,7 @@
 // shown next to the form. Secrets are shown once, right after they are made.
 
 import { prechatEditor } from "./admin-prechat.js";
+import { el as h } from "./inbox-view.js";
 
 const PROVIDERS = { sms: ["twilio"], whatsapp: ["twilio", "meta"], messenger: ["meta"], instagram: ["meta"], telegram: ["telegram"] };
 const ACCOUNT_FIELDS = {
@@ -27,17 +28,6 @@ async function api(path, { method = "GET", body } = {}) {
   return data;
 }
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "text") el.textContent = v;
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : v);
-  }
-  el.append(...children.flat().filter((c) => c !== null && c !== undefined));
-  return el;
-}
 
 function flash(text) {
   const el = document.getElementById("flash");

@@ -3,19 +3,9 @@
 // with its size or the server's reason, and hands the upload ids to the reply. The
 // server checks sizes, ownership and the channel again when the reply claims them.
 
-const CHANNELS = new Set(["email"]);
+import { el } from "./inbox-view.js";
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "text") node.textContent = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  node.append(...children);
-  return node;
-}
+const CHANNELS = new Set(["email"]);
 
 function fmtSize(n) {
   return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1048576).toFixed(1)} MB`;
