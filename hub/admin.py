@@ -68,6 +68,9 @@ class AccountBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     app_secret: str | None = None
     verify_token: str | None = None
     secret_token: str | None = None
+    # Messenger/Instagram: reply with the HUMAN_AGENT tag up to 7 days after the customer's
+    # last message (null: the channel's default, on for Messenger, off for Instagram).
+    human_agent: bool | None = None
 
 
 class TemplateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -467,3 +467,20 @@ async def _rows_if(db, n):
     rows = await db.fetch("SELECT channel_account, provider_id FROM messages"
                           " WHERE channel = 'email'")
     return rows if len(rows) >= n else None
+
+
+async def test_the_human_agent_tag_is_set_per_meta_account_and_kept(hub, db):
+    async with await _admin(hub) as admin:
+        r = await admin.put("/api/v1/admin/inboxes/instagram/account", json={
+            "provider": "meta", "external_id": "17841400000000001", "human_agent": True})
+        assert r.status_code == 200, r.text
+        assert r.json()["inbox"]["account"]["human_agent"] is True
+        # Left out later: kept, like a secret.
+        r = await admin.put("/api/v1/admin/inboxes/instagram/account", json={
+            "provider": "meta", "external_id": "17841400000000001"})
+        assert r.json()["inbox"]["account"]["human_agent"] is True
+        bad = await admin.put("/api/v1/admin/inboxes/twilio-sms/account", json={
+            "provider": "twilio", "external_id": "+15555550199", "human_agent": True})
+        assert bad.status_code == 400 and "human_agent" in bad.json()["reason"]
+    assert await db.fetchval("SELECT human_agent FROM channel_accounts WHERE inbox = 'twilio-sms'"
+                             ) is None

@@ -58,7 +58,7 @@ _INBOX_COLS = ("i.slug, i.name, i.channel, i.default_queue, i.greeting, i.allowe
                " i.api_token_hash IS NOT NULL AS has_api_token,"
                " i.identity_secret IS NOT NULL AS has_identity_secret, i.created_at,"
                " a.provider, a.external_id, a.account_sid, a.auth_token, a.access_token,"
-               " a.app_secret, a.verify_token, a.secret_token,"
+               " a.app_secret, a.verify_token, a.secret_token, a.human_agent,"
                " coalesce(jsonb_array_length(a.templates), 0) AS templates")
 
 
@@ -69,7 +69,7 @@ def _inbox_view(r: asyncpg.Record) -> dict[str, Any]:
     out["allowed_origins"] = list(r["allowed_origins"])
     out["account"] = None if r["provider"] is None else {
         "provider": r["provider"], "external_id": r["external_id"],
-        "templates": r["templates"], **{c: masked(r[c]) for c in _SECRET_COLS}}
+        "templates": r["templates"], "human_agent": r["human_agent"], **{c: masked(r[c]) for c in _SECRET_COLS}}
     return out
 
 
@@ -190,16 +190,23 @@ async def put_account(pool: asyncpg.Pool, actor: Agent, slug: str, body: Account
     current = await get_inbox(pool, slug)
     async with pool.acquire() as conn, conn.transaction():
         stored = await conn.fetchrow(
-            "SELECT provider, " + ", ".join(_SECRET_COLS) + " FROM channel_accounts"
-            " WHERE inbox = $1 FOR UPDATE", current["slug"])
-        row = check_account(current["channel"], body, dict(stored) if stored else {})
+            "SELECT provider, " + ", ".join(_SECRET_COLS) + ", human_agent FROM"
+            " channel_accounts WHERE inbox = $1 FOR UPDATE", current["slug"])
+        kept = {k: v for k, v in dict(stored).items() if k != "human_agent"} if stored else {}
+        row: dict[str, Any] = dict(check_account(current["channel"], body, kept))
         taken = await conn.fetchval(
             "SELECT inbox FROM channel_accounts WHERE provider = $1 AND external_id = $2"
             " AND inbox <> $3", row["provider"], row["external_id"], current["slug"])
         if taken is not None:
             raise Conflict(f"{row['external_id']} is already the account of inbox {taken!r}",
                            code="account_in_use")
-        cols = ["provider", "external_id", *_SECRET_COLS]
+        if body.human_agent is not None and row["provider"] != "meta":
+            raise BadInput("human_agent: only for Messenger and Instagram (Meta) accounts")
+        # Left out: kept (for the same provider), like the secrets.
+        row["human_agent"] = (body.human_agent if body.human_agent is not None else
+                              stored["human_agent"] if stored and stored["provider"] == "meta"
+                              else None)
+        cols = ["provider", "external_id", *_SECRET_COLS, "human_agent"]
         await conn.execute(
             f"INSERT INTO channel_accounts (inbox, {', '.join(cols)}) VALUES ($1, "
             + ", ".join(f"${n}" for n in range(2, len(cols) + 2)) + ") ON CONFLICT (inbox)"

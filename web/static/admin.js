@@ -164,10 +164,17 @@ function accountForm(i) {
     const fields = ACCOUNT_FIELDS[provider].map(([name, label, secret]) => field(name, label, secret
       ? { type: "password", placeholder: current.provider === provider && current[name] ? `unchanged (${current[name]})` : "required" }
       : { value: current.provider === provider ? current.external_id : "" }));
+    if (provider === "meta" && ["messenger", "instagram"].includes(i.channel)) {
+      const now = current.human_agent === true ? "on" : current.human_agent === false ? "off" : "default";
+      fields.push(field("human_agent", "Reply up to 7 days (HUMAN_AGENT tag)", { options: ["default", "on", "off"], value: now }));
+    }
     holder.replaceChildren(form("account-form", [
       field("provider", "Provider", { options: providers, value: provider, testid: "field-provider" }), ...fields,
     ], "Save account", async (v) => {
+      const tag = v.human_agent;
+      delete v.human_agent;
       const body = Object.fromEntries(Object.entries(v).filter(([, val]) => val !== ""));
+      if (tag === "on" || tag === "off") body.human_agent = tag === "on";
       await api(`/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/account`, { method: "PUT", body });
       await loadInboxes();
       flash(`Account of ${i.slug} saved.`);
