@@ -313,6 +313,7 @@ function showTab(tab) {
   for (const b of document.querySelectorAll(".admin-tabs [data-tab]")) b.setAttribute("aria-pressed", String(b.dataset.tab === tab));
   document.getElementById("inboxes").hidden = tab !== "inboxes";
   document.getElementById("agents").hidden = tab !== "agents";
+  document.getElementById("bots").hidden = tab !== "bots"; // rendered by admin-bots.js
   if (tab === "agents") renderAgents(); // the inbox choices follow inboxes made meanwhile
 }
 

@@ -1,0 +1,195 @@
+// Settings → Bots (admins): create a bot (its token and webhook signing secret are shown
+// once), put it in front of a queue, edit its webhook URL and reply timeout, disable or
+// enable it, rotate its token or signing secret, and read its webhook delivery log.
+// Everything goes through the bot admin REST API (docs/bots.md); the server checks
+// every rule and its reason is shown next to the form.
+
+const state = { bots: [], queues: [], bot: null, log: [], shown: null };
+
+async function api(path, { method = "GET", body } = {}) {
+  const res = await fetch(path, {
+    method, credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (res.status === 401) { location.href = "/login"; throw new Error("log in again"); }
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
+  return data;
+}
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") el.textContent = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined));
+  return el;
+}
+
+function flash(text) {
+  const el = document.getElementById("flash");
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(flash.t);
+  flash.t = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+function input(name, label, value = "", type = "text") {
+  return h("label", {}, label, h("input", { name, type, value: String(value ?? ""), autocomplete: "off", "data-testid": `bot-field-${name}` }));
+}
+
+/** A form whose submit calls ``action(values)``; the server's reason shows inside it. */
+function form(testid, fields, submitText, action) {
+  const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
+  const submit = h("button", { type: "submit", class: "btn btn-primary", text: submitText });
+  const el = h("form", { class: "admin-form", "data-testid": testid, novalidate: true }, ...fields, error, h("div", { class: "actions" }, submit));
+  el.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    submit.disabled = true;
+    try {
+      await action(Object.fromEntries(new FormData(el).entries()));
+    } catch (e) {
+      error.textContent = e.message;
+      error.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return el;
+}
+
+function secrets(shown) {
+  if (!shown) return null;
+  return h("div", { class: "secret-box", "data-testid": "bot-secrets" },
+    h("strong", { text: "Copy now: shown only once." }),
+    ...Object.entries(shown).map(([k, v]) => h("div", {}, `${k}: `, h("code", { "data-testid": `bot-secret-${k}`, text: v }))));
+}
+
+/** A number field's value: "" stays "" (the server says what is wrong), digits → int. */
+function num(v) {
+  return /^\d+$/.test(v.trim()) ? Number(v.trim()) : v;
+}
+
+async function load() {
+  const [bots, inboxes] = await Promise.all([api("/api/v1/bots"), api("/api/v1/admin/inboxes")]);
+  state.bots = bots.bots;
+  state.queues = inboxes.queues;
+  if (state.bot !== null) {
+    state.log = (await api(`/api/v1/bots/${state.bot}/deliveries?limit=50`)).deliveries;
+  }
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+function detail(bot) {
+  const settings = form("bot-settings", [
+    input("name", "Name", bot.name),
+    input("webhook_url", "Webhook URL (empty: socket / REST only)", bot.webhook_url || "", "url"),
+    input("handoff_after_s", "Hand off when the bot has not replied after (s; 0 = never)", bot.handoff_after_s, "number"),
+  ], "Save bot", async (v) => {
+    await api(`/api/v1/bots/${bot.id}`, { method: "PATCH", body: {
+      name: v.name, webhook_url: v.webhook_url.trim() || null, handoff_after_s: num(v.handoff_after_s),
+    } });
+    flash(`${v.name} saved.`);
+    await refresh();
+  });
+  const queue = form("bot-queue", [
+    h("label", {}, "Queue", h("select", { name: "queue", "data-testid": "bot-field-queue" },
+      ...state.queues.map((q) => h("option", { value: q, text: q })))),
+  ], "Put in front of this queue", async (v) => {
+    await api(`/api/v1/queues/${encodeURIComponent(v.queue)}/bot`, { method: "POST", body: { bot_id: bot.id } });
+    flash(`${bot.name} now answers ${v.queue} first.`);
+    await refresh();
+  });
+  const rotate = form("bot-rotate", [
+    h("label", {}, "Old one keeps working for", h("select", { name: "grace_s", "data-testid": "bot-field-grace" },
+      h("option", { value: "0", text: "no time (stops now)" }), h("option", { value: "300", text: "5 minutes" }),
+      h("option", { value: "3600", text: "1 hour" }))),
+    h("label", {}, "Rotate", h("select", { name: "what", "data-testid": "bot-field-what" },
+      h("option", { value: "token", text: "bot token" }), h("option", { value: "webhook-secret", text: "webhook signing secret" }))),
+  ], "Rotate", async (v) => {
+    const out = await api(`/api/v1/bots/${bot.id}/${v.what}`, { method: "POST", body: { grace_s: Number(v.grace_s) } });
+    state.shown = v.what === "token" ? { token: out.token } : { webhook_secret: out.webhook_secret };
+    await refresh();
+    flash(v.what === "token" ? "New token made." : "New signing secret made.");
+  });
+  const toggle = h("button", {
+    type: "button", class: bot.active ? "btn" : "btn btn-primary", "data-testid": "bot-toggle",
+    text: bot.active ? "Disable bot" : "Enable bot",
+    onclick: async () => {
+      try {
+        const out = await api(`/api/v1/bots/${bot.id}/${bot.active ? "disable" : "enable"}`, { method: "POST", body: {} });
+        flash(bot.active ? `${bot.name} disabled; ${out.handed_off} conversation(s) handed to agents.` : `${bot.name} enabled for new conversations.`);
+        await refresh();
+      } catch (e) { flash(e.message); }
+    },
+  });
+  const log = h("table", { class: "admin-table", "data-testid": "bot-deliveries" },
+    h("thead", {}, h("tr", {}, ...["When", "Event", "Conversation", "Status", "Attempts", "HTTP", "Last error"].map((t) => h("th", { text: t })))),
+    h("tbody", {}, ...state.log.map((d) => h("tr", { "data-status": d.status },
+      h("td", { text: when(d.created_at) }), h("td", { text: d.event_type }), h("td", { text: String(d.conversation_id) }),
+      h("td", { text: d.status }), h("td", { text: String(d.attempts) }), h("td", { text: d.http_status ?? "" }),
+      h("td", { text: d.last_error }))),
+    ));
+  return h("div", { class: "bot-detail", "data-testid": "bot-detail" },
+    h("h2", { text: `${bot.name}` }), secrets(state.shown), h("div", { class: "actions" }, toggle), settings, queue, rotate,
+    h("h3", { text: "Webhook deliveries (latest 50)" }),
+    state.log.length ? log : h("p", { class: "muted", text: bot.webhook_url ? "Nothing delivered yet." : "No webhook URL: nothing is posted." }));
+}
+
+function render() {
+  const root = document.getElementById("bots");
+  const table = h("table", { class: "admin-table", "data-testid": "bot-table" },
+    h("thead", {}, h("tr", {}, ...["Bot", "Status", "Queues", "Webhook", "Hands off after"].map((t) => h("th", { text: t })))),
+    h("tbody", {}, ...state.bots.map((b) => h("tr", {
+      "data-bot": String(b.id), "aria-selected": String(state.bot === b.id), tabindex: "0",
+      onclick: () => select(b.id), onkeydown: (e) => { if (e.key === "Enter") select(b.id); },
+    }, h("td", { text: b.name }), h("td", { text: b.active ? "active" : "disabled" }),
+    h("td", { text: b.queues.join(", ") || "—" }), h("td", { text: b.webhook_url || "—" }),
+    h("td", { text: b.handoff_after_s ? `${b.handoff_after_s} s` : "never" })))));
+  const create = form("new-bot", [
+    input("name", "Name"),
+    input("webhook_url", "Webhook URL (optional)", "", "url"),
+    input("handoff_after_s", "Hand off after (s; 0 = never)", "120", "number"),
+  ], "Create bot", async (v) => {
+    const out = await api("/api/v1/bots", { method: "POST", body: {
+      name: v.name, webhook_url: v.webhook_url.trim() || null, handoff_after_s: num(v.handoff_after_s),
+    } });
+    state.bot = out.bot.id;
+    state.shown = { token: out.token, webhook_secret: out.webhook_secret };
+    flash(`${out.bot.name} created.`);
+    await refresh();
+  });
+  const selected = state.bots.find((b) => b.id === state.bot);
+  root.replaceChildren(...[h("h2", { text: "Bots" }), table, selected ? detail(selected) : null,
+    h("h2", { text: "New bot" }), create].filter(Boolean));
+  root.dataset.ready = "true";
+}
+
+async function select(id) {
+  state.bot = id;
+  state.shown = null;
+  await refresh();
+}
+
+async function refresh() {
+  try {
+    await load();
+  } catch (e) {
+    flash(`Could not load the bots: ${e.message}`);
+    return;
+  }
+  render();
+}
+
+// The Bots tab: shown by admin.js's tab switch; loaded when first opened.
+for (const b of document.querySelectorAll(".admin-tabs [data-tab='bots']")) {
+  b.addEventListener("click", () => refresh());
+}
