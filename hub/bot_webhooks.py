@@ -76,6 +76,13 @@ def backoff_s(attempt: int, base_s: float, cap_s: float = 600.0,
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
+def retry_delay_s(attempt: int, base_s: float, retry_after: float | None,
+                  rng: random.Random | None = None) -> float:
+    """The wait before the next try: the backoff, or the bot's Retry-After if longer."""
+    delay = backoff_s(attempt, base_s, rng=rng)
+    return delay if retry_after is None else max(delay, retry_after)
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), capped at 1 h;
     None when absent or unreadable."""

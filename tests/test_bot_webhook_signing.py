@@ -75,3 +75,11 @@ def test_stream_pos_orders_like_the_stream():
     ids = ["1764445000123-0", "1764445000123-1", "1764445000123-10", "1764445000124-0"]
     assert sorted(ids, key=wh.stream_pos) == ids
     assert sorted(reversed(ids), key=wh.stream_pos) == ids
+
+
+def test_retry_after_wins_over_a_shorter_backoff():
+    rng = random.Random(7)
+    assert all(wh.retry_delay_s(1, 0.2, 1.0, rng=rng) == 1.0 for _ in range(50))
+    assert all(0.1 <= wh.retry_delay_s(1, 0.2, None, rng=rng) <= 0.2 for _ in range(50))
+    # A longer backoff is not shortened by a small Retry-After.
+    assert all(wh.retry_delay_s(5, 5.0, 1.0, rng=rng) >= 40 for _ in range(50))

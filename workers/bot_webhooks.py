@@ -269,9 +269,7 @@ async def deliver_bot_webhook(ctx: dict[str, Any], pk: int) -> str:
         error, retryable = f"{type(exc).__name__}: {exc}"[:500], True
     attempts = row["attempts"]
     if retryable and attempts < settings.bot_webhook_max_attempts:
-        delay = wh.backoff_s(attempts, settings.bot_webhook_retry_base_s)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
+        delay = wh.retry_delay_s(attempts, settings.bot_webhook_retry_base_s, retry_after)
         await _finish(pool, pk, "pending", http_status=status,
                       error=f"{error} (attempt {attempts}; retrying in {delay:.1f} s)",
                       next_at_s=delay)
