@@ -414,10 +414,9 @@ async def test_idle_delivers_without_waiting_for_a_poll(
     task = asyncio.create_task(fetcher.run(stop))
     try:
         await asyncio.wait_for(fetcher.idling.wait(), 15)
-        started = time.monotonic()
         await mua.append(mail(1))
+        # With a 600 s poll interval, only IDLE can bring it in before this gives up.
         await eventually(lambda: _count(redis, settings, 1), timeout=10)
-        assert time.monotonic() - started < 5
         assert fetcher.idle_started >= 1
     finally:
         stop.set()
