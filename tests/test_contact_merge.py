@@ -231,13 +231,14 @@ async def test_concurrent_merges_neither_deadlock_nor_lose(db, redis, settings, 
     pairs = [tuple(rng.sample(ids, 2)) for _ in range(40)]
 
     async def ingest(i: int) -> None:
-        # Messages keep arriving while contacts merge; retried like the pipeline does.
+        # Messages keep arriving while contacts merge; retried like the pipeline does
+        # (it redelivers a failed batch until it is stored, however long that takes).
         e = env("email", "mail", f"email:c{i % 12}@x.test", f"during {i}")
-        for attempt in range(8):
+        for attempt in range(60):
             try:
                 return await store(db, e)
             except (asyncpg.DeadlockDetectedError, asyncpg.UniqueViolationError):
-                await asyncio.sleep(0.01 * (attempt + 1))
+                await asyncio.sleep(min(0.25, 0.01 * (attempt + 1)))
         raise AssertionError("ingest kept failing")
 
     outcome = await asyncio.gather(
