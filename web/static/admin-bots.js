@@ -4,73 +4,18 @@
 // Everything goes through the bot admin REST API (docs/bots.md); the server checks
 // every rule and its reason is shown next to the form.
 
+import { api, flash, form, h, secretBox } from "./admin-kit.js";
+
 const state = { bots: [], queues: [], bot: null, log: [], shown: null };
-
-async function api(path, { method = "GET", body } = {}) {
-  const res = await fetch(path, {
-    method, credentials: "same-origin",
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (res.status === 401) { location.href = "/login"; throw new Error("log in again"); }
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
-  return data;
-}
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "text") el.textContent = v;
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : v);
-  }
-  el.append(...children.flat().filter((c) => c !== null && c !== undefined));
-  return el;
-}
-
-function flash(text) {
-  const el = document.getElementById("flash");
-  el.textContent = text;
-  el.hidden = false;
-  clearTimeout(flash.t);
-  flash.t = setTimeout(() => { el.hidden = true; }, 4000);
-}
 
 function input(name, label, value = "", type = "text") {
   return h("label", {}, label, h("input", { name, type, value: String(value ?? ""), autocomplete: "off", "data-testid": `bot-field-${name}` }));
 }
 
-/** A form whose submit calls ``action(values)``; the server's reason shows inside it. */
-function form(testid, fields, submitText, action) {
-  const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
-  const submit = h("button", { type: "submit", class: "btn btn-primary", text: submitText });
-  const el = h("form", { class: "admin-form", "data-testid": testid, novalidate: true }, ...fields, error, h("div", { class: "actions" }, submit));
-  el.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    error.hidden = true;
-    submit.disabled = true;
-    try {
-      await action(Object.fromEntries(new FormData(el).entries()));
-    } catch (e) {
-      error.textContent = e.message;
-      error.hidden = false;
-    } finally {
-      submit.disabled = false;
-    }
-  });
-  return el;
-}
-
 function secrets(shown) {
-  if (!shown) return null;
-  return h("div", { class: "secret-box", "data-testid": "bot-secrets" },
-    h("strong", { text: "Copy now: shown only once." }),
-    ...Object.entries(shown).map(([k, v]) => h("div", {}, `${k}: `, h("code", { "data-testid": `bot-secret-${k}`, text: v }))));
+  return shown ? secretBox(shown, "bot-secrets", "bot-secret-") : null;
 }
 
-/** A number field's value: "" stays "" (the server says what is wrong), digits → int. */
 function num(v) {
   return /^\d+$/.test(v.trim()) ? Number(v.trim()) : v;
 }

@@ -2,8 +2,8 @@
 // admin REST API (docs/admin.md). Every rule is checked by the server; its reason is
 // shown next to the form. Secrets are shown once, right after they are made.
 
+import { api, field, flash, form, h, secretBox } from "./admin-kit.js";
 import { prechatEditor } from "./admin-prechat.js";
-import { el as h } from "./inbox-view.js";
 
 const PROVIDERS = { sms: ["twilio"], whatsapp: ["twilio", "meta"], messenger: ["meta"], instagram: ["meta"], telegram: ["telegram"] };
 const ACCOUNT_FIELDS = {
@@ -15,65 +15,6 @@ const CHANNELS = ["chat", "email", "sms", "whatsapp", "messenger", "instagram", 
 const ROLES = ["agent", "supervisor", "admin"];
 
 const state = { inboxes: [], queues: [], agents: [], inbox: null, agent: null, tab: "inboxes" };
-
-async function api(path, { method = "GET", body } = {}) {
-  const res = await fetch(path, {
-    method, credentials: "same-origin",
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (res.status === 401) { location.href = "/login"; throw new Error("log in again"); }
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
-  return data;
-}
-
-
-function flash(text) {
-  const el = document.getElementById("flash");
-  el.textContent = text;
-  el.hidden = false;
-  clearTimeout(flash.t);
-  flash.t = setTimeout(() => { el.hidden = true; }, 4000);
-}
-
-function field(name, label, { value = "", type = "text", options, required, placeholder, testid } = {}) {
-  const input = options
-    ? h("select", { name, "data-testid": testid || `field-${name}` }, ...options.map((o) => h("option", { value: o, text: o, selected: o === value })))
-    : type === "textarea"
-      ? h("textarea", { name, placeholder, "data-testid": testid || `field-${name}` }, value)
-      : h("input", { name, type, value, required, placeholder, autocomplete: type === "password" ? "new-password" : "off", "data-testid": testid || `field-${name}` });
-  return h("label", {}, label, input);
-}
-
-/** A form whose submit calls ``action(values)``; errors show inside it. */
-function form(testid, fields, submitText, action) {
-  const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
-  const submit = h("button", { type: "submit", class: "btn btn-primary", text: submitText });
-  const el = h("form", { class: "admin-form", "data-testid": testid, novalidate: true }, ...fields, error, h("div", { class: "actions" }, submit));
-  el.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    error.hidden = true;
-    submit.disabled = true;
-    try {
-      await action(Object.fromEntries(new FormData(el).entries()), el);
-    } catch (e) {
-      error.textContent = e.message;
-      error.hidden = false;
-    } finally {
-      submit.disabled = false;
-    }
-  });
-  return el;
-}
-
-function secretBox(secrets) {
-  const entries = Object.entries(secrets || {});
-  if (!entries.length) return null;
-  return h("div", { class: "secret-box", "data-testid": "secret-box" },
-    h("strong", { text: "Copy now: shown only once." }),
-    ...entries.map(([k, v]) => h("div", {}, `${k}: `, h("code", { "data-testid": `secret-${k}`, text: v }))));
-}
 
 // ---- inboxes ---------------------------------------------------------------------------
 

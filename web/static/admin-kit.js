@@ -1,0 +1,66 @@
+// The Settings pages' shared helpers (admin.js and its tabs): REST calls whose errors
+// carry the server's reason, the flash line, labelled fields, forms that show the
+// server's refusal inside themselves, and the "shown only once" secrets box.
+
+import { el as h } from "./inbox-view.js";
+
+export { h };
+
+export async function api(path, { method = "GET", body } = {}) {
+  const res = await fetch(path, {
+    method, credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (res.status === 401) { location.href = "/login"; throw new Error("log in again"); }
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
+  return data;
+}
+
+
+export function flash(text) {
+  const el = document.getElementById("flash");
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(flash.t);
+  flash.t = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+export function field(name, label, { value = "", type = "text", options, required, placeholder, testid } = {}) {
+  const input = options
+    ? h("select", { name, "data-testid": testid || `field-${name}` }, ...options.map((o) => h("option", { value: o, text: o, selected: o === value })))
+    : type === "textarea"
+      ? h("textarea", { name, placeholder, "data-testid": testid || `field-${name}` }, value)
+      : h("input", { name, type, value, required, placeholder, autocomplete: type === "password" ? "new-password" : "off", "data-testid": testid || `field-${name}` });
+  return h("label", {}, label, input);
+}
+
+/** A form whose submit calls ``action(values)``; errors show inside it. */
+export function form(testid, fields, submitText, action) {
+  const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
+  const submit = h("button", { type: "submit", class: "btn btn-primary", text: submitText });
+  const el = h("form", { class: "admin-form", "data-testid": testid, novalidate: true }, ...fields, error, h("div", { class: "actions" }, submit));
+  el.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    submit.disabled = true;
+    try {
+      await action(Object.fromEntries(new FormData(el).entries()), el);
+    } catch (e) {
+      error.textContent = e.message;
+      error.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return el;
+}
+
+export function secretBox(secrets, testid = "secret-box", keyPrefix = "secret-") {
+  const entries = Object.entries(secrets || {});
+  if (!entries.length) return null;
+  return h("div", { class: "secret-box", "data-testid": testid },
+    h("strong", { text: "Copy now: shown only once." }),
+    ...entries.map(([k, v]) => h("div", {}, `${k}: `, h("code", { "data-testid": `${keyPrefix}${k}`, text: v }))));
+}
