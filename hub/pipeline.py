@@ -36,9 +36,11 @@ POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
           msgspec.MsgspecError)
 
 
-async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
+async def ensure_group(redis: aioredis.Redis, stream: str, group: str,
+                       start: str = "0") -> None:
+    """Create the consumer group (reading from ``start``) unless it exists."""
     try:
-        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+        await redis.xgroup_create(stream, group, id=start, mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -41,6 +40,7 @@ from hub.schema import (
     WorkItemUpdated,
     decode_event,
 )
+from workers.event_group import Entries, consume_events
 
 log = logging.getLogger("omnihub.botwebhooks")
 
@@ -138,50 +138,26 @@ class _HookBots:
         return self._any
 
 
-async def _ensure_group(redis: Any, stream: str) -> None:
-    # From now on ('$'): a first start must not post the whole history to bots.
-    try:
-        await redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
-    except Exception as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
 async def watch_bot_events(ctx: dict[str, Any], *, block_ms: int = 2000) -> None:
     """The events consumer (see the module doc). XACK after the rows are committed and
     their jobs enqueued; a crash before that redelivers the entry (rows are unique)."""
     settings: Settings = ctx["settings"]
     redis = ctx["redis_plain"]
     pool: asyncpg.Pool = ctx["pool"]
-    stream = settings.events_stream
-    consumer = f"botwh-{default_consumer_name()}"
     hooks = _HookBots()
-    await _ensure_group(redis, stream)
-    backlog = True
-    while True:
-        try:
-            resp = await redis.xreadgroup(GROUP, consumer, {stream: "0" if backlog else ">"},
-                                          count=200, block=None if backlog else block_ms)
-            entries = resp[0][1] if resp else []
-            if backlog and not entries:
-                backlog = False
-                continue
-            wanted = await hooks.any(pool) if entries else False
-            for sid, fields in entries:
-                if wanted and fields:
-                    sid_text = sid.decode() if isinstance(sid, bytes) else str(sid)
-                    for pk in await record_deliveries(pool, sid_text, fields.get(b"e", b"")):
-                        await enqueue_delivery_job(ctx["redis"], settings, pk)
-                await redis.xack(stream, GROUP, sid)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if "NOGROUP" in str(exc):
-                await _ensure_group(redis, stream)
-            else:
-                log.warning("bot webhooks: events read failed, retrying: %r", exc)
-            backlog = True  # resume from our own pending entries
-            await asyncio.sleep(0.5)
+
+    async def handle(entries: Entries) -> None:
+        if not await hooks.any(pool):
+            return
+        for sid, fields in entries:
+            if fields:
+                sid_text = sid.decode() if isinstance(sid, bytes) else str(sid)
+                for pk in await record_deliveries(pool, sid_text, fields.get(b"e", b"")):
+                    await enqueue_delivery_job(ctx["redis"], settings, pk)
+
+    await consume_events(redis, settings.events_stream, GROUP,
+                         f"botwh-{default_consumer_name()}", handle, label="bot webhooks",
+                         block_ms=block_ms)
 
 
 async def enqueue_delivery_job(redis: Any, settings: Settings, pk: int,

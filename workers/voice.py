@@ -9,7 +9,6 @@ failure with attempts left puts the callback back in the queue.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -22,6 +21,7 @@ from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
 from hub.pipeline import default_consumer_name
 from hub.schema import WorkItemAccepted, WorkItemReassigned, decode_event
 from hub.store.callbacks import DialPlan, claim_for_dialing, record_originate
+from workers.event_group import Entries, consume_events
 
 log = logging.getLogger("omnihub.voice")
 
@@ -128,48 +128,22 @@ def hook_target(payload: bytes) -> tuple[int, int] | None:
     return None
 
 
-async def _ensure_group(redis: Any, stream: str) -> None:
-    # From now on ('$'): a first start must not dial for every acceptance in history;
-    # the sweep below catches anything accepted while no group existed.
-    try:
-        await redis.xgroup_create(stream, HOOK_GROUP, id="$", mkstream=True)
-    except Exception as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
 async def watch_acceptances(ctx: dict[str, Any], *, block_ms: int = 2000) -> None:
     """Consumer group on the events stream: an accepted (or picked / reassigned) voice
     item with a waiting callback gets its originate job. XACK after the enqueue; the job
     id makes a redelivery harmless. Owned by the worker's startup/shutdown."""
     settings: Settings = ctx["settings"]
     redis = ctx["redis_plain"]
-    stream = settings.events_stream
-    consumer = f"voice-{default_consumer_name()}"
-    await _ensure_group(redis, stream)
-    backlog = True
-    while True:
-        try:
-            resp = await redis.xreadgroup(HOOK_GROUP, consumer, {stream: "0" if backlog else ">"},
-                                          count=200, block=None if backlog else block_ms)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if "NOGROUP" in str(exc):
-                await _ensure_group(redis, stream)
-            else:
-                log.warning("voice hook: events read failed, retrying: %r", exc)
-            await asyncio.sleep(0.5)
-            continue
-        entries = resp[0][1] if resp else []
-        if backlog and not entries:
-            backlog = False
-            continue
-        for sid, fields in entries:
+
+    async def handle(entries: Entries) -> None:
+        for _, fields in entries:
             target = hook_target(fields.get(b"e", b"")) if fields else None
             if target is not None:
                 await enqueue_originate(ctx["redis"], settings, *target)
-            await redis.xack(stream, HOOK_GROUP, sid)
+
+    await consume_events(redis, settings.events_stream, HOOK_GROUP,
+                         f"voice-{default_consumer_name()}", handle, label="voice hook",
+                         block_ms=block_ms)
 
 
 async def dial_accepted_callbacks(ctx: dict[str, Any]) -> int:
