@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from channels.api import hash_api_token
 from hub.config import Settings
 from hub.prechat import parse_config
 from web.passwords import hash_password
@@ -284,7 +285,7 @@ async def _insert_demo(conn: asyncpg.Connection, settings: Settings, api_token: 
     await conn.execute(
         "INSERT INTO inboxes (slug, name, channel, default_queue, api_token_hash)"
         " VALUES ('api', 'Shop API', 'api', 'sales', $1) ON CONFLICT DO NOTHING",
-        hashlib.sha256(api_token.encode()).hexdigest(),
+        hash_api_token(api_token),
     )
     agent_ids = []
     for local, name, role, password in AGENTS:

@@ -5,7 +5,6 @@ their caches' few seconds (``InboxCache``, ``AccountDirectory``, ``HubState.inbo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from typing import Any
@@ -33,6 +32,7 @@ from hub.admin import (
 )
 from hub.errors import BadInput, Conflict, Forbidden, NotFound
 from hub.schema import Agent
+from hub.tokens import token_digest
 
 _SECRET_COLS = ("account_sid", "auth_token", "access_token", "app_secret", "verify_token",
                 "secret_token")
@@ -87,10 +87,6 @@ async def get_inbox(pool: asyncpg.Pool, slug: str) -> dict[str, Any]:
     return found[0]
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def create_inbox(pool: asyncpg.Pool, actor: Agent, body: InboxCreate
                        ) -> tuple[dict[str, Any], dict[str, str]]:
     """The new inbox and the secrets shown only now: an API inbox's bearer token, a chat
@@ -106,7 +102,7 @@ async def create_inbox(pool: asyncpg.Pool, actor: Agent, body: InboxCreate
         raise BadInput("email_address: required for an email inbox (replies are sent from it)")
     shown: dict[str, str] = {}
     if body.channel == "api":
-        shown["api_token"] = "oha_" + secrets.token_urlsafe(32)
+        shown["api_token"] = "ohk_" + secrets.token_urlsafe(32)
     if body.channel == "chat":
         shown["identity_secret"] = secrets.token_hex(32)
     async with pool.acquire() as conn, conn.transaction():
@@ -118,7 +114,7 @@ async def create_inbox(pool: asyncpg.Pool, actor: Agent, body: InboxCreate
             " $10, $11) ON CONFLICT (slug) DO NOTHING RETURNING slug",
             slug, name, body.channel, body.default_queue, greeting, origins, email or None,
             clean_text("email_display_name", body.email_display_name, 100), webhook or None,
-            _token_hash(shown["api_token"]) if "api_token" in shown else None,
+            token_digest(shown["api_token"]) if "api_token" in shown else None,
             shown.get("identity_secret"))
         if inserted is None:
             raise Conflict(f"an inbox {slug!r} exists already", code="inbox_exists")
@@ -170,9 +166,9 @@ async def rotate_inbox_secret(pool: asyncpg.Pool, actor: Agent, slug: str) -> di
     current = await get_inbox(pool, slug)
     async with pool.acquire() as conn, conn.transaction():
         if current["channel"] == "api":
-            token = "oha_" + secrets.token_urlsafe(32)
+            token = "ohk_" + secrets.token_urlsafe(32)
             await conn.execute("UPDATE inboxes SET api_token_hash = $2 WHERE slug = $1",
-                               current["slug"], _token_hash(token))
+                               current["slug"], token_digest(token))
             shown = {"api_token": token}
         elif current["channel"] == "chat":
             shown = {"identity_secret": secrets.token_hex(32)}
