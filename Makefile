@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 1800
 PYTEST_ARGS ?=
 
-.PHONY: dev test lint bench bench-router bench-email bench-webhooks clean reset-dev venv
+.PHONY: dev test test-random lint bench bench-router bench-email bench-webhooks clean reset-dev venv
 
 venv: $(STAMP)
 
@@ -25,7 +25,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 dev: $(STAMP)
 	$(BIN)/omnihub dev
 
+# The file order by default; `make test-random` shuffles it (pytest-randomly; the seed is
+# printed at the top; rerun that order with `make test-random PYTEST_ARGS=--randomly-seed=N`).
 test: $(STAMP)
+	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
+		$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
+
+test-random: $(STAMP)
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
 		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

@@ -29,11 +29,14 @@ import redis.asyncio as aioredis
 
 from hub.config import Settings, settings_from_env
 from hub.store.migrate import apply_migrations
-from web.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
+from tests.ports import ReservedPort, running_uvicorn
+from web.embedded import EmbeddedPostgres, EmbeddedValkey, start_on_free_port
 
 TEMPLATE_DB = "omnihub_template"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 _test_numbers = itertools.count(1)
+# settings.port -> its socket, bound at make_settings and listened on by the hub fixture.
+_reserved_ports: dict[int, ReservedPort] = {}
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,9 @@ def embedded() -> Iterator[EmbeddedStack]:
     base = Path(tempfile.mkdtemp(prefix="omnihub-test-"))
     try:
         with (
-            EmbeddedPostgres(base / "pg", free_port(), fast=True) as pg,
-            EmbeddedValkey(base / "valkey", free_port()) as valkey,
+            start_on_free_port(lambda port: EmbeddedPostgres(base / "pg", port, fast=True)) as pg,
+            start_on_free_port(lambda port: EmbeddedValkey(base / "valkey", port)) as valkey,
         ):
-            pg.start()
-            valkey.start()
             yield EmbeddedStack(pg, valkey, base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -88,7 +89,9 @@ async def template_db(embedded: EmbeddedStack, pg_admin: asyncpg.Connection) -> 
 
 
 def make_settings(embedded: EmbeddedStack, database: str, n: int, **overrides: Any) -> Settings:
-    port = free_port()
+    reserved = ReservedPort()
+    port = reserved.port
+    _reserved_ports[port] = reserved
     values: dict[str, Any] = {
         "database_url": embedded.pg.url(database),
         "redis_url": embedded.valkey.url,
@@ -117,9 +120,13 @@ async def settings(
     await pg_admin.execute(
         f"CREATE DATABASE {database} TEMPLATE {template_db} STRATEGY FILE_COPY"
     )
+    made = make_settings(embedded, database, n)
     try:
-        yield make_settings(embedded, database, n)
+        yield made
     finally:
+        reserved = _reserved_ports.pop(made.port, None)
+        if reserved is not None:
+            reserved.close()
         await pg_admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         client = aioredis.from_url(embedded.valkey.url)
         try:
@@ -159,44 +166,35 @@ async def seeded(db: asyncpg.Pool, settings: Settings) -> dict[str, Any]:
 @pytest_asyncio.fixture
 async def hub(settings: Settings, seeded: dict[str, Any]) -> AsyncIterator[LiveHub]:
     """The web app (uvicorn) and one pipeline consumer, live on settings.port."""
-    import uvicorn
-
     from hub.pipeline import run_pipeline
     from web.app import create_app
 
+    reserved = _reserved_ports.pop(settings.port)
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=settings.host, port=settings.port, http="httptools", ws="websockets-sansio",
-        ws_max_size=settings.ws_max_frame, ws_ping_interval=settings.ws_ping_interval_s,
-        ws_ping_timeout=settings.ws_ping_interval_s, proxy_headers=False, lifespan="on",
-        log_level="warning", timeout_graceful_shutdown=5,
-    ))
     stop = asyncio.Event()
-    server_task = asyncio.create_task(server.serve(), name="uvicorn")
     pipeline_task = asyncio.create_task(run_pipeline(settings, stop=stop), name="pipeline")
     try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                for task in (server_task, pipeline_task):
-                    if task.done():
-                        task.result()  # raises the startup error, if any
-                        raise RuntimeError(f"{task.get_name()} stopped during startup")
-                await asyncio.sleep(0.01)
-        yield LiveHub(
-            base_url=f"http://127.0.0.1:{settings.port}",
-            ws_url=f"ws://127.0.0.1:{settings.port}",
-            settings=settings,
-            seed=seeded,
-            app=app,
-        )
+        async with running_uvicorn(
+            app, reserved, http="httptools", ws="websockets-sansio",
+            ws_max_size=settings.ws_max_frame, ws_ping_interval=settings.ws_ping_interval_s,
+            ws_ping_timeout=settings.ws_ping_interval_s, proxy_headers=False, lifespan="on",
+            timeout_graceful_shutdown=5,
+        ):
+            if pipeline_task.done():
+                pipeline_task.result()
+                raise RuntimeError("pipeline stopped during startup")
+            yield LiveHub(
+                base_url=f"http://127.0.0.1:{settings.port}",
+                ws_url=f"ws://127.0.0.1:{settings.port}",
+                settings=settings,
+                seed=seeded,
+                app=app,
+            )
     finally:
         stop.set()
-        server.should_exit = True
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(server_task, pipeline_task,
-                                                  return_exceptions=True), 20)
-        for task in (server_task, pipeline_task):
-            task.cancel()
+            await asyncio.wait_for(asyncio.gather(pipeline_task, return_exceptions=True), 20)
+        pipeline_task.cancel()
     if pipeline_task.done() and not pipeline_task.cancelled():
         error = pipeline_task.exception()
         if error is not None:

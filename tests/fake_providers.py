@@ -8,7 +8,6 @@ errors. Nothing in the hub is patched: its ``*_api_base`` settings point here.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import itertools
@@ -20,7 +19,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,7 +26,7 @@ from starlette.routing import Route
 
 from channels.meta.signature import compute_signature as meta_sign
 from channels.twilio.signature import compute_signature as twilio_sign
-from web.embedded import free_port
+from tests.ports import ReservedPort, running_uvicorn
 
 
 @dataclass
@@ -41,14 +39,16 @@ class Sent:
 
 
 class FakeProviders:
-    def __init__(self, creds: dict[str, dict[str, Any]], port: int | None = None) -> None:
+    def __init__(self, creds: dict[str, dict[str, Any]],
+                 port: ReservedPort | None = None) -> None:
         self.creds = creds
         self.sent: list[Sent] = []
         # provider -> list of (status, body) answers to use before the normal one.
         self.script: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._ids = itertools.count(1)
-        self.port = port or free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.reserved = port or ReservedPort()
+        self.port = self.reserved.port
+        self.base_url = self.reserved.base_url
         self.app = Starlette(routes=[
             Route("/2010-04-01/Accounts/{sid}/Messages.json", self._twilio, methods=["POST"]),
             Route("/{version}/{account}/messages", self._meta, methods=["POST"]),
@@ -129,20 +129,8 @@ class FakeProviders:
 
 @contextlib.asynccontextmanager
 async def running(fake: FakeProviders) -> AsyncIterator[FakeProviders]:
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=fake.port,
-                                           log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
+    async with running_uvicorn(fake.app, fake.reserved):
         yield fake
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(task, 10)
 
 
 # ---- the providers' webhooks to the hub ----------------------------------------------

@@ -17,7 +17,7 @@ from arq.worker import Worker
 from hub.config import Settings
 from tests.conftest import LiveHub
 from tests.fake_providers import FakeProviders, Webhooks, running
-from web.embedded import free_port
+from tests.ports import ReservedPort
 from web.seed_messaging import messaging_credentials
 from workers.main import make_worker_settings
 
@@ -25,19 +25,24 @@ PUBLIC_URL = "https://hub.example.test/omnihub"
 
 
 @pytest_asyncio.fixture
-async def fake_port() -> int:
-    return free_port()
+async def fake_port() -> AsyncIterator[ReservedPort]:
+    """The fake providers' port, reserved before the settings that point at it."""
+    reserved = ReservedPort()
+    try:
+        yield reserved
+    finally:
+        reserved.close()
 
 
 @pytest_asyncio.fixture
-async def settings(settings: Settings, fake_port: int) -> Settings:
-    base = f"http://127.0.0.1:{fake_port}"
+async def settings(settings: Settings, fake_port: ReservedPort) -> Settings:
+    base = fake_port.base_url
     return msgspec.structs.replace(settings, twilio_api_base=base, meta_graph_base=base,
                                    telegram_api_base=base, webhook_base_url=PUBLIC_URL)
 
 
 @pytest_asyncio.fixture
-async def fake(settings: Settings, fake_port: int) -> AsyncIterator[FakeProviders]:
+async def fake(settings: Settings, fake_port: ReservedPort) -> AsyncIterator[FakeProviders]:
     async with running(FakeProviders(messaging_credentials(settings), fake_port)) as f:
         yield f
 

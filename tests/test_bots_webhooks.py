@@ -22,7 +22,6 @@ import httpx
 import msgspec
 import pytest
 import pytest_asyncio
-import uvicorn
 from arq.connections import ArqRedis
 from arq.worker import create_worker
 from starlette.applications import Starlette
@@ -36,8 +35,8 @@ from hub.config import Settings
 from hub.outbox import Publisher
 from tests.conftest import LiveHub
 from tests.helpers import agent_http, eventually, login, new_id, recv_json, recv_until, widget_ws
+from tests.ports import ReservedPort, refused_port, running_uvicorn
 from tests.test_bots_admin import ADMIN, bot_ws, make_bot
-from web.embedded import free_port
 from workers.bot_fallback import fallback_reason, sweep_stuck_bots
 from workers.main import make_worker_settings
 
@@ -64,13 +63,13 @@ class Seen:
 class FakeBot:
     """A bot's webhook endpoint: records each request, answers from ``script``."""
 
-    port: int = field(default_factory=free_port)
+    reserved: ReservedPort = field(default_factory=ReservedPort)
     seen: list[Seen] = field(default_factory=list)
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{self.reserved.base_url}/hook"
 
     async def hook(self, request: Request) -> Response:
         self.seen.append(Seen(dict(request.headers), await request.body(), time.monotonic()))
@@ -80,27 +79,11 @@ class FakeBot:
         return JSONResponse({"ok": True})
 
 
-@contextlib.asynccontextmanager
-async def serving(app: Any, port: int) -> AsyncIterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
 @pytest_asyncio.fixture
 async def fake_bot() -> AsyncIterator[FakeBot]:
     bot = FakeBot()
-    async with serving(Starlette(routes=[Route("/hook", bot.hook, methods=["POST"])]),
-                       bot.port):
+    async with running_uvicorn(Starlette(routes=[Route("/hook", bot.hook, methods=["POST"])]),
+                               bot.reserved):
         yield bot
 
 
@@ -147,11 +130,11 @@ def sweep_ctx(db: asyncpg.Pool, redis: Any, settings: Settings) -> dict[str, Any
 
 
 async def test_example_webhook_bot_round_trip(hub, db, worker):
-    port = free_port()
+    port = ReservedPort()
     bot_id, token, secret = await make_bot(hub, "Hooky",
-                                           webhook_url=f"http://127.0.0.1:{port}/omnihub")
+                                           webhook_url=f"{port.base_url}/omnihub")
     example = WebhookBot(hub.base_url, token, secret, "sales")
-    async with serving(example.app, port):
+    async with running_uvicorn(example.app, port):
         widget = await say(hub, "hello over webhooks")
 
         def bot_said(text):
@@ -280,22 +263,23 @@ async def test_exhausted_retries_end_failed(hub, db, worker, fake_bot):
     assert [s.headers["x-omnihub-delivery"] for s in fake_bot.seen[:3]] == [
         str(head["delivery_id"])] * 3
     # A receiver that is not even listening: connection errors are retried, then fail.
-    admin = await login(hub.base_url, ADMIN)
-    async with agent_http(hub.base_url, admin) as client:
-        r = await client.patch(f"/api/v1/bots/{bot_id}",
-                               json={"webhook_url": f"http://127.0.0.1:{free_port()}/x"})
-        assert r.status_code == 200
-        r = await client.get(f"/api/v1/bots/{bot_id}/deliveries?status=failed")
-        assert len(r.json()["deliveries"]) >= 1
-    await widget.send(json.dumps({"type": "message", "client_id": new_id(), "text": "hi?"}))
+    with refused_port() as dead:
+        admin = await login(hub.base_url, ADMIN)
+        async with agent_http(hub.base_url, admin) as client:
+            r = await client.patch(f"/api/v1/bots/{bot_id}",
+                                   json={"webhook_url": f"http://127.0.0.1:{dead}/x"})
+            assert r.status_code == 200
+            r = await client.get(f"/api/v1/bots/{bot_id}/deliveries?status=failed")
+            assert len(r.json()["deliveries"]) >= 1
+        await widget.send(json.dumps({"type": "message", "client_id": new_id(), "text": "hi?"}))
 
-    async def conn_failed():
-        rows = await db.fetch("SELECT * FROM bot_deliveries WHERE bot_id = $1"
-                              " AND last_error LIKE 'ConnectError%' AND status = 'failed'",
-                              bot_id)
-        return rows or None
-    (row,) = await eventually(conn_failed, timeout=30)
-    assert row["attempts"] == 3 and row["http_status"] is None
+        async def conn_failed():
+            rows = await db.fetch("SELECT * FROM bot_deliveries WHERE bot_id = $1"
+                                  " AND last_error LIKE 'ConnectError%' AND status = 'failed'",
+                                  bot_id)
+            return rows or None
+        (row,) = await eventually(conn_failed, timeout=30)
+        assert row["attempts"] == 3 and row["http_status"] is None
     await widget.close()
 
 

@@ -15,23 +15,31 @@ import pytest
 from channels.email.dev_sink import read_mailbox, run_dev_sink
 from tests.email_fixtures import CUSTOMER, agent_reply, email_conversation, job_ctx
 from tests.helpers import agent_http, login
-from web.embedded import free_port
+from tests.ports import ReservedPort
 from workers.delivery import deliver_message
 
 
 @pytest.fixture
-def settings(settings, tmp_path):
-    """The hub of these tests runs with the dev sink as its relay, as `omnihub dev` sets."""
-    return msgspec.structs.replace(
-        settings, dev_mailbox_dir=str(tmp_path / "mailbox"), smtp_relay_host="127.0.0.1",
-        smtp_relay_port=free_port(), smtp_relay_security="none", smtp_timeout_s=10.0)
+def relay_port():
+    reserved = ReservedPort()
+    yield reserved
+    reserved.close()
 
 
 @pytest.fixture
-async def sink(settings):
+def settings(settings, tmp_path, relay_port):
+    """The hub of these tests runs with the dev sink as its relay, as `omnihub dev` sets."""
+    return msgspec.structs.replace(
+        settings, dev_mailbox_dir=str(tmp_path / "mailbox"), smtp_relay_host="127.0.0.1",
+        smtp_relay_port=relay_port.port, smtp_relay_security="none", smtp_timeout_s=10.0)
+
+
+@pytest.fixture
+async def sink(settings, relay_port):
     stop = asyncio.Event()
     task = asyncio.create_task(run_dev_sink(settings.smtp_relay_host, settings.smtp_relay_port,
-                                            Path(settings.dev_mailbox_dir), stop))
+                                            Path(settings.dev_mailbox_dir), stop,
+                                            sock=relay_port.listening()))
     async with asyncio.timeout(10):
         while True:  # listening?
             with contextlib.suppress(OSError):
@@ -81,4 +89,4 @@ async def test_dev_mailbox_needs_a_signed_in_agent(hub, sink):
 
 async def test_the_sink_listens_on_loopback_only(tmp_path):
     with pytest.raises(ValueError, match="loopback"):
-        await run_dev_sink("0.0.0.0", free_port(), tmp_path / "m", asyncio.Event())
+        await run_dev_sink("0.0.0.0", 0, tmp_path / "m", asyncio.Event())

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -105,18 +106,18 @@ class Dovecot:
         (self.base / "users").write_text("\n".join(lines) + "\n")
 
 
-def _wait_for_greeting(port: int, timeout: float = 15.0) -> None:
+def _greets_us(port: int, greeting: str, timeout: float = 15.0) -> bool:
+    """Whether our Dovecot (its own greeting, not another server's) answers on port."""
     deadline = time.monotonic() + timeout
-    while True:
+    while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                if sock.recv(64).startswith(b"* OK"):
-                    return
+                if greeting.encode() in sock.recv(512):
+                    return True
         except OSError:
             pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"dovecot did not answer on port {port}")
         time.sleep(0.05)
+    return False
 
 
 @pytest.fixture(scope="session")
@@ -129,15 +130,23 @@ def dovecot() -> Iterator[Dovecot]:
     for sub in ("mail", "run", "state"):
         (base / sub).mkdir()
     shutil.chown(base / "mail", "dovecot", "dovecot")
-    port = free_port()
-    server = Dovecot(binary, base, port)
-    server.write_users()
     template = RECIPE.read_text() if RECIPE.exists() else FALLBACK_CONF
-    server.conf.write_text(template.replace("@DIR@", str(base))
-                           .replace("@PORT@", str(port)))
-    subprocess.run([binary, "-c", str(server.conf)], check=True, timeout=30)
+    greeting = f"omnihub-test-{secrets.token_hex(6)}"
+    # Dovecot binds the port itself: if another process takes it first, try another.
+    for attempt in range(5):
+        port = free_port()
+        server = Dovecot(binary, base, port)
+        server.write_users()
+        server.conf.write_text(template.replace("@DIR@", str(base))
+                               .replace("@PORT@", str(port))
+                               + f"\nlogin_greeting = {greeting}\n")
+        subprocess.run([binary, "-c", str(server.conf)], check=True, timeout=30)
+        if _greets_us(port, greeting):
+            break
+        subprocess.run([binary, "-c", str(server.conf), "stop"], check=False, timeout=30)
+        if attempt == 4:
+            raise RuntimeError(f"dovecot did not answer; see {base}/dovecot.log")
     try:
-        _wait_for_greeting(port)
         yield server
     finally:
         subprocess.run([binary, "-c", str(server.conf), "stop"], check=False, timeout=30)

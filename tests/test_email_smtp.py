@@ -21,7 +21,7 @@ from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
 from tests.helpers import entries, eventually
-from web.embedded import free_port
+from tests.ports import ReservedPort
 
 RECIPIENTS = {"support@shop.test": "mail", "@billing.shop.test": "mail-billing"}
 MAX_BYTES = 64 * 1024
@@ -136,7 +136,8 @@ async def test_malformed_mime_is_accepted_and_flagged(smtp, redis, settings, blo
 
 async def test_redis_down_answers_451_and_the_retry_is_accepted(smtp, sink, redis, settings):
     good = sink.redis
-    dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0",
+    dead_port = ReservedPort()  # bound, never listening: connections are refused
+    dead = aioredis.from_url(f"redis://127.0.0.1:{dead_port.port}/0",
                              socket_connect_timeout=1)
     sink.redis = dead
     try:
@@ -146,6 +147,7 @@ async def test_redis_down_answers_451_and_the_retry_is_accepted(smtp, sink, redi
     finally:
         sink.redis = good
         await dead.aclose()
+        dead_port.close()
     assert await entries(redis, settings) == []
     await send(smtp, make_mail())
     assert len(await entries(redis, settings)) == 1

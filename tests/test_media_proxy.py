@@ -28,7 +28,7 @@ from tests.fake_media import FakeMediaProviders, Item
 from tests.fake_providers import Webhooks, messenger_event, new_sid, running, whatsapp_value
 from tests.helpers import AGENT, SUPERVISOR, agent_http, eventually, login
 from tests.messaging_fixtures import PUBLIC_URL, fake_port, webhooks
-from web.embedded import free_port
+from tests.ports import ReservedPort, refused_port
 from web.seed_messaging import messaging_credentials
 
 __all__ = ["fake_port", "webhooks"]
@@ -39,17 +39,17 @@ JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40  # ~10 KiB "image"
 
 
 @pytest_asyncio.fixture
-async def settings(settings: Settings, fake_port: int) -> Settings:
+async def settings(settings: Settings, fake_port: ReservedPort) -> Settings:
     """Provider API bases at the local fake (as tests/messaging_fixtures.py) and a
     100 kB media limit."""
-    base = f"http://127.0.0.1:{fake_port}"
+    base = fake_port.base_url
     return msgspec.structs.replace(settings, twilio_api_base=base, meta_graph_base=base,
                                    telegram_api_base=base, webhook_base_url=PUBLIC_URL,
                                    media_max_bytes=LIMIT)
 
 
 @pytest_asyncio.fixture
-async def fake(settings: Settings, fake_port: int) -> AsyncIterator[FakeMediaProviders]:
+async def fake(settings: Settings, fake_port: ReservedPort) -> AsyncIterator[FakeMediaProviders]:
     async with running(FakeMediaProviders(messaging_credentials(settings), fake_port)) as f:
         yield f  # type: ignore[misc]
 
@@ -271,8 +271,8 @@ async def raw_http_server(answer: bytes) -> AsyncIterator[str]:
             await writer.drain()
         writer.close()
 
-    port = free_port()
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -331,9 +331,10 @@ async def test_provider_errors_are_502_with_a_short_reason(hub, db, fake, webhoo
     assert "state" not in (await attachments(db, mid))[0]  # available: may work later
 
     # A provider that is not listening at all.
-    mid, _ = await stored(db, await messenger_media(
-        webhooks, f"http://127.0.0.1:{free_port()}/nothing"))
-    resp = await agent.get(f"/api/v1/messages/{mid}/attachments/0")
+    with refused_port() as dead:
+        mid, _ = await stored(db, await messenger_media(
+            webhooks, f"http://127.0.0.1:{dead}/nothing"))
+        resp = await agent.get(f"/api/v1/messages/{mid}/attachments/0")
     assert resp.status_code == 502 and resp.json()["error"] == "media_provider_error"
 
     # Telegram refusing our bot token (revoked at the provider): 502, not expired.

@@ -4,13 +4,11 @@ but-undeleted rows, poison ingest entries, ingest trimming, and outbound deliver
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-import uvicorn
 from arq import Retry
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,7 +19,7 @@ from hub.outbox import OutboxSweeper, Publisher, write_outbox
 from hub.pipeline import GROUP, Pipeline, ensure_group
 from hub.schema import Envelope, Identity, QueueStats, encode
 from tests.helpers import agent_http, login
-from web.embedded import free_port
+from tests.ports import running_uvicorn
 from workers.main import MAX_TRIES, deliver_message
 
 
@@ -105,18 +103,10 @@ class FakeReceiver:
 @pytest.fixture
 async def receiver():
     fake = FakeReceiver()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[
-        Route("/hook", fake.hook, methods=["POST"])]), host="127.0.0.1", port=port,
-        log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    fake.url = f"http://127.0.0.1:{port}/hook"
-    yield fake
-    server.should_exit = True
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(task, 5)
+    app = Starlette(routes=[Route("/hook", fake.hook, methods=["POST"])])
+    async with running_uvicorn(app) as port:
+        fake.url = f"{port.base_url}/hook"
+        yield fake
 
 
 async def _api_reply(hub, db, text: str) -> int:

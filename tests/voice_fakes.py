@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from web.embedded import free_port
+from tests.ports import ReservedPort, running_uvicorn
 
 
 @dataclass
@@ -128,17 +127,9 @@ class FakeTwilio:
 
 @contextlib.asynccontextmanager
 async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio(port=free_port())
+    reserved = ReservedPort()
+    fake = FakeTwilio(port=reserved.port)
     app = Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Calls.json", fake.calls,
                                   methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=fake.port,
-                                           log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
+    async with running_uvicorn(app, reserved):
         yield fake
-    finally:
-        server.should_exit = True
-        await task

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NamedTuple, Self
+from typing import IO, NamedTuple, Self, TypeVar
 
 from hub.errors import ConfigError
 
@@ -33,6 +33,9 @@ PG_SUPERUSER = "postgres"
 
 class EmbeddedError(ConfigError):
     """An embedded server could not be started."""
+
+
+_S = TypeVar("_S", bound="_Server")
 
 
 def _package_dir(name: str) -> Path:
@@ -151,6 +154,9 @@ class _Server:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def start(self, timeout: float = 30.0) -> None:  # overridden
+        raise NotImplementedError
+
     def stop(self) -> None:  # overridden
         raise NotImplementedError
 
@@ -224,12 +230,15 @@ class EmbeddedPostgres(_Server):
             raise EmbeddedError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
 
     def _ready(self) -> bool:
-        result = subprocess.run(
-            [str(pg_bin("pg_isready")), "-q", "-h", HOST, "-p", str(self.port),
-             "-U", PG_SUPERUSER, "-d", "postgres", "-t", "1"],
-            capture_output=True, check=False,
-        )
-        return result.returncode == 0
+        # postmaster.pid, not pg_isready: another server on our port must not count as ours.
+        # Lines: pid, data dir, start time, port, socket dir, listen address, shm key, status.
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        assert self.proc is not None
+        return (len(lines) >= 8 and lines[0].strip() == str(self.proc.pid)
+                and lines[3].strip() == str(self.port) and lines[7].strip() == "ready")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT: disconnect clients, checkpoint), then kill on timeout."""
@@ -276,18 +285,46 @@ class EmbeddedValkey(_Server):
         self._wait_ready("valkey-server", timeout, 0.05)
 
     def _ready(self) -> bool:
+        # INFO's process_id, not a bare PING: another server on our port must not count.
+        assert self.proc is not None
         try:
             with socket.create_connection((HOST, self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")  # -LOADING while replaying AOF
+                sock.sendall(b"PING\r\nINFO server\r\n")
+                reply = b""
+                while b"process_id:" not in reply or not reply.endswith(b"\r\n\r\n"):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    reply += chunk
         except OSError:
             return False
+        # -LOADING while replaying the append-only file.
+        return (reply.startswith(b"+PONG")
+                and f"process_id:{self.proc.pid}\r\n".encode() in reply)
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM: valkey flushes the append-only file and exits."""
         if self.proc is not None:
             _stop_process(self.proc, signal.SIGTERM, timeout)
         self._close_log()
+
+
+def start_on_free_port(
+    make: Callable[[int], _S], *, attempts: int = 5
+) -> _S:
+    """Start a server made by ``make(port)`` on a free port, trying a new port if another
+    process takes the chosen one before the server binds it (tests, benchmarks)."""
+    for attempt in range(attempts):
+        server = make(free_port())
+        try:
+            server.start()
+        except EmbeddedError:
+            server.stop()
+            if attempt == attempts - 1:
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import logging
 import mailbox
+import socket
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -56,8 +57,9 @@ class MaildirHandler:
         return f"250 2.0.0 Kept in the dev mailbox as {key}"
 
 
-async def run_dev_sink(host: str, port: int, path: Path, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set."""
+async def run_dev_sink(host: str, port: int, path: Path, stop: asyncio.Event, *,
+                       sock: socket.socket | None = None) -> None:
+    """Serve until ``stop`` is set; on ``sock`` (already bound to host:port) if given."""
     if not _is_loopback(host):
         raise ValueError(f"the dev mail sink only listens on loopback, not {host!r}")
     handler = MaildirHandler(path)
@@ -70,7 +72,10 @@ async def run_dev_sink(host: str, port: int, path: Path, stop: asyncio.Event) ->
         sessions.append(proto)
         return proto
 
-    server = await loop.create_server(protocol, host, port)
+    if sock is not None:
+        server = await loop.create_server(protocol, sock=sock)
+    else:
+        server = await loop.create_server(protocol, host, port)
     log.info("dev mail sink on %s:%d, keeping mail in %s", host, port, path)
     try:
         await stop.wait()
