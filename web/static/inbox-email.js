@@ -83,6 +83,20 @@ function inlineImages(m) {
   }
 }
 
+/** One inline image; a busy server (5xx) or a dropped connection is tried again twice. */
+async function fetchInlineImage(id, index) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const res = await fetch(`/api/v1/messages/${id}/attachments/${index}`, { credentials: "same-origin" });
+      if (res.status < 500) return res;
+    } catch {
+      // network error: try again
+    }
+    await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+  }
+  return null;
+}
+
 /** The sandboxed frame cannot send our cookie, so the page fetches each inline image
  * (authenticated, scoped like any download) and hands it over as a data: URL. */
 async function loadInlineImages(m) {
@@ -91,8 +105,8 @@ async function loadInlineImages(m) {
     const a = (m.attachments || [])[Number(index)];
     if (!a || !String(a.content_type || "").startsWith("image/") || (a.size || 0) > MAX_INLINE_BYTES) continue;
     try {
-      const res = await fetch(`/api/v1/messages/${m.id}/attachments/${Number(index)}`, { credentials: "same-origin" });
-      if (!res.ok) continue;
+      const res = await fetchInlineImage(m.id, Number(index));
+      if (!res || !res.ok) continue;
       const blob = await res.blob();
       out[cid] = await new Promise((resolve, reject) => {
         const reader = new FileReader();
@@ -116,7 +130,8 @@ function htmlFrame(m, urls) {
   frame.srcdoc = emailSrcdoc(m.html, urls, loadImages, inlineCache.get(m.id) || {});
   if (!inlineCache.has(m.id) && Object.keys(inlineImages(m)).length) {
     loadInlineImages(m).then((inline) => {
-      inlineCache.set(m.id, inline);
+      // Only a complete set is kept: a failed image is fetched again on the next render.
+      if (Object.keys(inline).length === Object.keys(inlineImages(m)).length) inlineCache.set(m.id, inline);
       if (Object.keys(inline).length) frame.srcdoc = emailSrcdoc(m.html, urls, imagesAllowed.has(m.id), inline);
     });
   }
