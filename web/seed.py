@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import json
 import random
 import unicodedata
@@ -26,6 +25,7 @@ from hub.prechat import parse_config
 from web.passwords import hash_password
 from web.seed_messaging import ensure_messaging_inboxes, messaging_credentials
 from web.seed_routing import seed_routing_config
+from web.seed_secrets import derive_secret
 
 _SEED_LOCK = 0x6F6D7364  # "omsd"
 DEMO_DOMAIN = "demo.omnihub.test"
@@ -70,14 +70,6 @@ _PRODUCTS = [
     ("SIM-5G", "5G SIM card", "10.00"),
 ]
 _ORDER_STATUSES = ["pending", "processing", "shipped", "delivered", "delivered", "cancelled"]
-
-
-def derive_secret(settings: Settings, purpose: str) -> str:
-    """A stable secret for ``purpose``, derived from the hub's secret key (hex)."""
-    if not settings.secret_key:
-        raise ValueError("settings.secret_key is required to seed the demo")
-    key = settings.secret_key.encode()
-    return hmac.new(key, f"omnihub-demo:{purpose}".encode(), hashlib.sha256).hexdigest()
 
 
 def demo_api_token(settings: Settings) -> str:

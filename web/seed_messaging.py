@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from hub.config import Settings
+from web.seed_secrets import derive_secret
 
 WHATSAPP_TEMPLATES = [
     {"name": "follow_up", "language": "en",
@@ -32,7 +33,6 @@ MESSAGING_INBOXES = [
 
 
 def _derive(settings: Settings, purpose: str) -> str:
-    from web.seed import derive_secret
 
     return derive_secret(settings, f"messaging:{purpose}")
 
