@@ -257,8 +257,7 @@ async def widget_socket(ws: WebSocket) -> None:
         inbox = await state.inbox(slug)
         if inbox.channel != "chat":
             raise BadInput("inbox is not a chat inbox")
-        if not inbox.allows_origin(ws.headers.get("origin")):
-            raise BadInput("origin not allowed for this inbox", code="forbidden")
+        state.check_widget_origin(inbox, ws.headers.get("origin"))
         identity = await _widget_identity(state, ws, slug)
         claims = _prechat_claims(ws, identity)
         last = parse_last_id(ws.query_params.get("last_id"))
