@@ -11,6 +11,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from channels.chat import verify_visitor_token
 from tests.helpers import (
     agent_http,
     agent_ws,
@@ -24,6 +25,7 @@ from tests.verify_fixtures import code_in_mail, relay_hub, run_send_job, smtp_pe
 __all__ = ["relay_hub", "smtp_peer"]  # fixtures
 
 SHOP = "https://shop.example"
+TOKENS: dict[int, str] = {}  # visitor contact id -> visitor token (to reconnect)
 
 
 async def _anna(db: Any) -> Any:
@@ -38,8 +40,6 @@ async def _visitor_claiming(hub: Any, db: Any, email: str) -> tuple[ClientConnec
     (socket, their contact id, their conversation id)."""
     ws = await connect(f"{hub.ws_url}/ws/widget?inbox=web&prechat_email={email}", origin=SHOP)
     hello = await recv_until(ws, lambda f: f["type"] == "hello")
-    key = None
-    from channels.chat import verify_visitor_token
     ident = verify_visitor_token(hub.settings.secret_key, "web", hello["visitor_token"])
     key = f"{ident.kind}:{ident.value}"
     await ws.send(json.dumps({"type": "message", "client_id": new_id(), "text": "It's me"}))
@@ -50,6 +50,7 @@ async def _visitor_claiming(hub: Any, db: Any, email: str) -> tuple[ClientConnec
     row = await eventually(conv)
     await recv_until(ws, lambda f: f["type"] == "event"
                      and f["event"]["type"] == "message.created")
+    TOKENS[int(row["contact_id"])] = hello["visitor_token"]
     return ws, int(row["contact_id"]), int(row["id"])
 
 
@@ -100,6 +101,13 @@ async def test_visitor_enters_the_emailed_code_and_joins_the_customer(relay_hub,
         await recv_until(agent, _verification_event("sent"))
         code = code_in_mail(smtp_peer, anna["email"])
         assert len(smtp_peer.handler.received) == 1
+        # A reload keeps the prompt: the hello carries the open verification.
+        again = await connect(f"{hub.ws_url}/ws/widget?inbox=web&token={TOKENS[visitor]}",
+                              origin=SHOP)
+        async with again:
+            hello = await recv_until(again, lambda f: f["type"] == "hello")
+            assert hello["verification"]["verification_id"] == ver["id"]
+            assert hello["verification"]["status"] == "sent"
         # The code is not stored anywhere in the database.
         row = await db.fetchrow("SELECT * FROM identity_verifications WHERE id = $1", ver["id"])
         assert code not in json.dumps({k: str(v) for k, v in dict(row).items()})
@@ -262,3 +270,41 @@ async def test_requests_are_checked_and_refusals_change_nothing(hub, db):
         assert r.status_code == 403
     assert await db.fetchval("SELECT count(*) FROM identity_verifications") == 0
     assert await db.fetchval("SELECT count(*) FROM audit_log") == 0
+
+
+async def test_a_phone_claim_is_verified_by_sms_and_becomes_the_visitors_own(hub, db, redis):
+    """Nobody owns the number: the code goes by SMS through the SMS inbox's Twilio account
+    (a fake Twilio at the HTTP boundary), and the verified number becomes an identity of
+    the visitor's own contact, with no merge."""
+    import msgspec
+
+    from tests.fake_providers import FakeProviders, running
+    from web.seed_messaging import messaging_credentials
+
+    number = "+4930901820"
+    ws, visitor, _ = await _visitor_claiming(hub, db, "someone@example.test")
+    await db.execute("INSERT INTO identity_claims (contact_id, kind, value, source)"
+                     " VALUES ($1, 'phone', $2, 'prechat')", visitor, number)
+    cookie = await login(hub.base_url)
+    async with running(FakeProviders(messaging_credentials(hub.settings))) as fake, ws, \
+            agent_http(hub.base_url, cookie) as client:
+        r = await client.post(f"/api/v1/contacts/{visitor}/verifications",
+                              json={"claim": f"phone:{number}"})
+        assert r.status_code == 201, r.text
+        vid = r.json()["verification"]["id"]
+        assert r.json()["verification"]["via"] == "sms"
+        job_settings = msgspec.structs.replace(hub.settings, twilio_api_base=fake.base_url)
+        assert await run_send_job(db, redis, job_settings, vid) == "sent"
+        sms = fake.sent_by("twilio")
+        assert len(sms) == 1 and sms[0].form["To"] == number
+        code = next(w for w in sms[0].form["Body"].split() if w.rstrip(".").isdigit()
+                    and len(w.rstrip(".")) == 6).rstrip(".")
+        await ws.send(json.dumps({"type": "verify", "verification_id": vid, "code": code}))
+        res = await recv_until(ws, lambda f: f["type"] == "verify_result")
+        assert res["outcome"] == "verified"
+    assert await db.fetchval("SELECT contact_id FROM identities WHERE kind = 'phone'"
+                             " AND value = $1", number) == visitor
+    assert await db.fetchval("SELECT phone FROM contacts WHERE id = $1", visitor) == number
+    assert await db.fetchval("SELECT count(*) FROM identity_claims WHERE contact_id = $1"
+                             " AND kind = 'phone'", visitor) == 0
+    assert await db.fetchval("SELECT count(*) FROM contacts WHERE merged_into IS NOT NULL") == 0
