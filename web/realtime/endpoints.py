@@ -232,8 +232,9 @@ async def _pending_prompt(state: HubState, conv_id: int, identity: Identity
     row = await pending_for_conversation(state.pool, conv_id, identity_key(identity))
     if row is None:
         return None
-    return msgspec.to_builtins(verification_event(
+    prompt: dict[str, Any] = msgspec.to_builtins(verification_event(
         row, "sent" if row["delivery"] == "sent" else "requested"))
+    return prompt
 
 
 async def _answer_code(state: HubState, conv_id: int, identity: Identity,

@@ -206,6 +206,7 @@ export class ContactPanel {
   verificationLabel(v) {
     if (!v) return "";
     if (v.status === "pending") {
+      if (new Date(v.expires_at).getTime() <= Date.now()) return "code expired";
       if (v.delivery === "failed") return `code not sent: ${v.delivery_error || "delivery failed"}`;
       const left = `${v.attempts_left} ${v.attempts_left === 1 ? "try" : "tries"} left`;
       return `${v.delivery === "sent" ? "code sent" : "sending code"} · ${left} · expires ${clock(v.expires_at)}`;
