@@ -35,7 +35,7 @@ PER_TARGET_LIMIT = 3
 PER_AGENT_LIMIT = 20
 
 Outcome = Literal["verified", "wrong_code", "expired", "locked", "not_pending"]
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"^[0-9]{6}$")  # ASCII only: \d also matches other scripts
 
 
 def derive_code(secret_key: str, verification_id: int, salt: str) -> str:

@@ -190,6 +190,18 @@ async def test_expiry_attempt_limit_and_rate_limit(relay_hub, db, redis, smtp_pe
         vid, code = await ask()
         r = await _request(client, visitor, anna["email"])
         assert r.status_code == 429 and "per address" in r.json()["reason"]
+        # And an agent may ask for at most 20 codes an hour, whatever the address.
+        await db.execute("INSERT INTO identity_claims (contact_id, kind, value)"
+                         " VALUES ($1, 'email', 'other@example.test')", visitor)
+        await db.execute(
+            "INSERT INTO identity_verifications (contact_id, kind, value, conversation_id,"
+            " inbox, claimant, via, code_salt, created_by, expires_at, status)"
+            " SELECT contact_id, kind, 'x' || n || '@example.test', conversation_id, inbox,"
+            " claimant, via, code_salt, created_by, expires_at, 'expired'"
+            " FROM identity_verifications, generate_series(1, 17) AS n WHERE id = $1", vid)
+        r = await _request(client, visitor, "other@example.test")
+        assert r.status_code == 429 and "per agent" in r.json()["reason"]
+        await db.execute("DELETE FROM identity_verifications WHERE value LIKE 'x%'")
         # The third one superseded nothing but is still usable: the visitor never linked
         # through the locked/expired ones.
         assert await db.fetch("SELECT kind, value FROM identities WHERE contact_id = $1"
