@@ -102,6 +102,12 @@ class AgentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     inboxes: list[str] = []
 
 
+class MembersBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The agents who work an inbox (replaces the set)."""
+
+    agents: list[int]
+
+
 class AgentPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str | None = None
     role: Role | None = None
@@ -300,3 +306,46 @@ def check_ack_templates(templates: list[AckTemplateBody]) -> list[tuple[str, str
 def masked(secret: str) -> str:
     """What an admin sees of a stored secret: that it is set, and its last 4 characters."""
     return "" if not secret else "…" + secret[-4:] if len(secret) >= 12 else "…"
+
+
+# ---- what is missing: the Settings checklists ----------------------------------------------
+
+MESSAGING_CHANNELS = frozenset(PROVIDERS)
+
+
+def _item(code: str, text: str) -> dict[str, str]:
+    return {"code": code, "text": text}
+
+
+def agent_missing(*, active: bool, inboxes: list[str], queues: list[str] | None
+                  ) -> list[dict[str, str]]:
+    """Why an agent would get no work. ``queues``: their routing profile's queues (None:
+    no profile in the running routing config)."""
+    if not active:
+        return []
+    out = []
+    if not queues:
+        out.append(_item("no_queues", "no queues: this agent will never receive work"
+                         " (set a routing profile)"))
+    if not inboxes:
+        out.append(_item("no_inboxes", "no inboxes: this agent sees no conversations"))
+    return out
+
+
+def inbox_missing(*, channel: str, allowed_origins: list[str], members: int,
+                  has_account: bool, default_queue: str, queue_agents: int
+                  ) -> list[dict[str, str]]:
+    """Why an inbox would not work end to end. ``members``: active agents in it;
+    ``queue_agents``: agents whose routing profile names its default queue."""
+    out = []
+    if members == 0:
+        out.append(_item("no_members", "no members: no agent sees this inbox's conversations"))
+    if queue_agents == 0:
+        out.append(_item("queue_unstaffed", f"queue {default_queue} has no agents: this"
+                         " inbox's conversations are never offered to anyone"))
+    if channel == "chat" and not allowed_origins:
+        out.append(_item("no_origins", "no allowed origins: the widget only works on this"
+                         " hub's own pages"))
+    if channel in MESSAGING_CHANNELS and not has_account:
+        out.append(_item("no_account", "no provider account: nothing is received or sent"))
+    return out

@@ -75,109 +75,122 @@ async def merge_contacts(pool: asyncpg.Pool, publisher: Publisher, actor: Agent,
                          survivor_id: int, merged_id: int) -> dict[str, Any]:
     """Merge ``merged_id`` into ``survivor_id``. Agents and above; an agent must share an
     inbox with both contacts."""
-    if survivor_id == merged_id:
-        raise BadInput("cannot merge a contact into itself")
-    events: list[AnyEvent] = []
     async with pool.acquire() as conn:
         async with conn.transaction():
-            contacts = await _lock_contacts(conn, [survivor_id, merged_id])
-            for cid in (survivor_id, merged_id):
-                if cid not in contacts:
-                    raise NotFound(f"no such contact {cid}")
-                if contacts[cid]["merged_into"] is not None:
-                    raise Conflict(f"contact {cid} was already merged into"
-                                   f" {contacts[cid]['merged_into']}")
-                await _check_visible(conn, actor, cid)
-            keep, gone = contacts[survivor_id], contacts[merged_id]
-
-            convs = await conn.fetch(
-                "SELECT id, inbox, channel, contact_id, status, assignee_id, thread_key"
-                " FROM conversations"
-                " WHERE contact_id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
-                [survivor_id, merged_id])
-            # One open conversation per contact and inbox (email cases, which carry a
-            # thread key, are exempt): the merged contact's one is resolved with a note
-            # in both, its messages stay where they are.
-            open_kept = {c["inbox"]: c for c in convs if c["contact_id"] == survivor_id
-                         and c["status"] != "resolved" and c["thread_key"] is None}
-            resolved: list[dict[str, int]] = []
-            for c in convs:
-                if (c["contact_id"] != merged_id or c["status"] == "resolved"
-                        or c["thread_key"] is not None):
-                    continue
-                other = open_kept.get(c["inbox"])
-                if other is None:
-                    continue
-                await conn.execute(
-                    "UPDATE conversations SET status = 'resolved' WHERE id = $1", c["id"])
-                events.append(ConversationStatusChanged(
-                    inbox=c["inbox"], conversation_id=c["id"], status="resolved",
-                    by_agent_id=actor.id))
-                item = await conn.fetchrow(
-                    "UPDATE work_items SET status = 'cancelled', updated_at = now()"
-                    " WHERE conversation_id = $1 AND status NOT IN ('completed', 'cancelled')"
-                    " RETURNING id, conversation_id, queue, channel, status, priority,"
-                    " agent_id, created_at", c["id"])
-                if item is not None:
-                    events.append(WorkItemUpdated(inbox=c["inbox"],
-                                                  work_item=WorkItem(**dict(item))))
-                events.append(await _system_note(
-                    conn, c, f"Contacts merged: this conversation continues in #{other['id']}."))
-                events.append(await _system_note(
-                    conn, other, f"Contacts merged: #{c['id']} (same customer, same inbox) was"
-                    " resolved into this conversation; its messages are in the contact"
-                    " timeline."))
-                resolved.append({"conversation_id": c["id"], "into": other["id"],
-                                 "status": c["status"]})
-
-            moved_convs = [r["id"] for r in await conn.fetch(
-                "UPDATE conversations SET contact_id = $1 WHERE contact_id = $2 RETURNING id",
-                survivor_id, merged_id)]
-            identities = [f"{r['kind']}:{r['value']}" for r in await conn.fetch(
-                "UPDATE identities SET contact_id = $1 WHERE contact_id = $2"
-                " RETURNING kind, value", survivor_id, merged_id)]
-            claims = [f"{r['kind']}:{r['value']}" for r in await conn.fetch(
-                "WITH gone AS (DELETE FROM identity_claims WHERE contact_id = $2"
-                "  RETURNING kind, value, source, created_at),"
-                " ins AS (INSERT INTO identity_claims (contact_id, kind, value, source,"
-                "  created_at) SELECT $1, kind, value, source, created_at FROM gone"
-                "  ON CONFLICT DO NOTHING)"
-                " SELECT kind, value FROM gone", survivor_id, merged_id)]
-            # A claim of something the survivor now owns has been settled.
-            await conn.execute(
-                "DELETE FROM identity_claims cl USING identities i WHERE cl.contact_id = $1"
-                " AND i.contact_id = $1 AND i.kind = cl.kind AND i.value = cl.value",
-                survivor_id)
-            moved: dict[str, list[str]] = {}
-            for table, col in (("customer_accounts", "account_no"), ("orders", "order_no"),
-                               ("invoices", "invoice_no")):
-                moved[table] = [r[0] for r in await conn.fetch(
-                    f"UPDATE {table} SET contact_id = $1 WHERE contact_id = $2"
-                    f" RETURNING {col}", survivor_id, merged_id)]
-            # The survivor keeps its profile; empty fields are filled from the other.
-            await conn.execute(
-                "UPDATE contacts SET email = coalesce(email, $2), phone = coalesce(phone, $3),"
-                " name = CASE WHEN name = '' THEN $4 ELSE name END WHERE id = $1",
-                survivor_id, gone["email"], gone["phone"], gone["name"])
-            await conn.execute("UPDATE contacts SET merged_into = $1 WHERE id = $2",
-                               survivor_id, merged_id)
-            audit_id = await _audit(conn, actor, "contact.merge", f"contact:{survivor_id}", {
-                "survivor_id": survivor_id, "merged_id": merged_id,
-                "identities": identities, "claims": claims, "conversations": moved_convs,
-                "resolved_conversations": resolved, **moved,
-                "merged_profile": {k: gone[k] for k in ("name", "email", "phone", "locale",
-                                                          "tier")},
-                "survivor_profile": {k: keep[k] for k in ("name", "email", "phone")},
-            })
-            events.append(ContactMerged(survivor_id=survivor_id, merged_id=merged_id,
-                                        conversation_ids=moved_convs, by_agent_id=actor.id))
+            result, events = await merge_in_transaction(conn, actor, survivor_id, merged_id)
             rows = await write_outbox(conn, events)
     # Publish after giving the connection back: holding it while publish_committed takes
     # another one starves the pool under concurrent merges.
     await publish_committed(pool, publisher, rows)
-    return {"contact_id": survivor_id, "merged_id": merged_id, "audit_id": audit_id,
-            "identities": identities, "conversations": moved_convs,
-            "resolved_conversations": resolved}
+    return result
+
+
+async def merge_in_transaction(conn: asyncpg.Connection, actor: Agent, survivor_id: int,
+                               merged_id: int, *, proof: dict[str, Any] | None = None
+                               ) -> tuple[dict[str, Any], list[AnyEvent]]:
+    """The merge, inside the caller's transaction; returns the result and the events for
+    the caller's outbox. ``proof`` (a verified one-time code, hub/verification_actions.py)
+    replaces the agent's inbox check: the customer proved they own the identity, so the
+    merge does not depend on which inboxes the agent works in. It is kept in the audit."""
+    if survivor_id == merged_id:
+        raise BadInput("cannot merge a contact into itself")
+    events: list[AnyEvent] = []
+    contacts = await _lock_contacts(conn, [survivor_id, merged_id])
+    for cid in (survivor_id, merged_id):
+        if cid not in contacts:
+            raise NotFound(f"no such contact {cid}")
+        if contacts[cid]["merged_into"] is not None:
+            raise Conflict(f"contact {cid} was already merged into"
+                           f" {contacts[cid]['merged_into']}")
+        if proof is None:
+            await _check_visible(conn, actor, cid)
+    keep, gone = contacts[survivor_id], contacts[merged_id]
+
+    convs = await conn.fetch(
+        "SELECT id, inbox, channel, contact_id, status, assignee_id, thread_key"
+        " FROM conversations"
+        " WHERE contact_id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+        [survivor_id, merged_id])
+    # One open conversation per contact and inbox (email cases, which carry a
+    # thread key, are exempt): the merged contact's one is resolved with a note
+    # in both, its messages stay where they are.
+    open_kept = {c["inbox"]: c for c in convs if c["contact_id"] == survivor_id
+                 and c["status"] != "resolved" and c["thread_key"] is None}
+    resolved: list[dict[str, int]] = []
+    for c in convs:
+        if (c["contact_id"] != merged_id or c["status"] == "resolved"
+                or c["thread_key"] is not None):
+            continue
+        other = open_kept.get(c["inbox"])
+        if other is None:
+            continue
+        await conn.execute(
+            "UPDATE conversations SET status = 'resolved' WHERE id = $1", c["id"])
+        events.append(ConversationStatusChanged(
+            inbox=c["inbox"], conversation_id=c["id"], status="resolved",
+            by_agent_id=actor.id))
+        item = await conn.fetchrow(
+            "UPDATE work_items SET status = 'cancelled', updated_at = now()"
+            " WHERE conversation_id = $1 AND status NOT IN ('completed', 'cancelled')"
+            " RETURNING id, conversation_id, queue, channel, status, priority,"
+            " agent_id, created_at", c["id"])
+        if item is not None:
+            events.append(WorkItemUpdated(inbox=c["inbox"],
+                                          work_item=WorkItem(**dict(item))))
+        events.append(await _system_note(
+            conn, c, f"Contacts merged: this conversation continues in #{other['id']}."))
+        events.append(await _system_note(
+            conn, other, f"Contacts merged: #{c['id']} (same customer, same inbox) was"
+            " resolved into this conversation; its messages are in the contact"
+            " timeline."))
+        resolved.append({"conversation_id": c["id"], "into": other["id"],
+                         "status": c["status"]})
+
+    moved_convs = [r["id"] for r in await conn.fetch(
+        "UPDATE conversations SET contact_id = $1 WHERE contact_id = $2 RETURNING id",
+        survivor_id, merged_id)]
+    identities = [f"{r['kind']}:{r['value']}" for r in await conn.fetch(
+        "UPDATE identities SET contact_id = $1 WHERE contact_id = $2"
+        " RETURNING kind, value", survivor_id, merged_id)]
+    claims = [f"{r['kind']}:{r['value']}" for r in await conn.fetch(
+        "WITH gone AS (DELETE FROM identity_claims WHERE contact_id = $2"
+        "  RETURNING kind, value, source, created_at),"
+        " ins AS (INSERT INTO identity_claims (contact_id, kind, value, source,"
+        "  created_at) SELECT $1, kind, value, source, created_at FROM gone"
+        "  ON CONFLICT DO NOTHING)"
+        " SELECT kind, value FROM gone", survivor_id, merged_id)]
+    # A claim of something the survivor now owns has been settled.
+    await conn.execute(
+        "DELETE FROM identity_claims cl USING identities i WHERE cl.contact_id = $1"
+        " AND i.contact_id = $1 AND i.kind = cl.kind AND i.value = cl.value",
+        survivor_id)
+    moved: dict[str, list[str]] = {}
+    for table, col in (("customer_accounts", "account_no"), ("orders", "order_no"),
+                       ("invoices", "invoice_no")):
+        moved[table] = [r[0] for r in await conn.fetch(
+            f"UPDATE {table} SET contact_id = $1 WHERE contact_id = $2"
+            f" RETURNING {col}", survivor_id, merged_id)]
+    # The survivor keeps its profile; empty fields are filled from the other.
+    await conn.execute(
+        "UPDATE contacts SET email = coalesce(email, $2), phone = coalesce(phone, $3),"
+        " name = CASE WHEN name = '' THEN $4 ELSE name END WHERE id = $1",
+        survivor_id, gone["email"], gone["phone"], gone["name"])
+    await conn.execute("UPDATE contacts SET merged_into = $1 WHERE id = $2",
+                       survivor_id, merged_id)
+    audit_id = await _audit(conn, actor, "contact.merge", f"contact:{survivor_id}", {
+        "survivor_id": survivor_id, "merged_id": merged_id,
+        "identities": identities, "claims": claims, "conversations": moved_convs,
+        "resolved_conversations": resolved, **moved,
+        "merged_profile": {k: gone[k] for k in ("name", "email", "phone", "locale",
+                                                  "tier")},
+        "survivor_profile": {k: keep[k] for k in ("name", "email", "phone")},
+        **({"proof": proof} if proof else {}),
+    })
+    events.append(ContactMerged(survivor_id=survivor_id, merged_id=merged_id,
+                                conversation_ids=moved_convs, by_agent_id=actor.id))
+    return ({"contact_id": survivor_id, "merged_id": merged_id, "audit_id": audit_id,
+             "identities": identities, "conversations": moved_convs,
+             "resolved_conversations": resolved}, events)
 
 
 async def split_contact(pool: asyncpg.Pool, publisher: Publisher, actor: Agent,

@@ -32,3 +32,11 @@ def originate_job_id(settings: Settings, work_item_id: int, agent_id: int) -> st
 # Bot webhook deliveries (workers/bot_webhooks.py): enqueued with fresh job ids; the
 # row's conditional claim makes repeats harmless.
 DELIVER_BOT_WEBHOOK = "deliver_bot_webhook"
+
+
+SEND_VERIFICATION_CODE = "send_verification_code"
+
+
+def verification_job_id(settings: Settings, verification_id: int) -> str:
+    """One sending job per verification (docs/identity.md "Verifying a claim")."""
+    return f"{settings.key_prefix}verify-code:{verification_id}"

@@ -30,6 +30,7 @@ from hub.schema import (
     MessageStatusChanged,
     QueueStats,
     TypingChanged,
+    VerificationUpdated,
     WorkItemOffered,
     WorkItemOfferEnded,
     decode_event,
@@ -76,7 +77,8 @@ def widget_route(event: AnyEvent) -> str:
     if isinstance(event, ConversationCreated):
         conv = event.conversation
         return f"b:{conv.inbox}|{conv.contact_identity}"
-    if isinstance(event, MessageStatusChanged | ConversationStatusChanged):
+    if isinstance(event, MessageStatusChanged | ConversationStatusChanged
+                  | VerificationUpdated):
         return "c"
     if isinstance(event, TypingChanged):
         return "c" if event.author.kind != "contact" else ""

@@ -428,6 +428,28 @@ class ContactSplit(Event, tag="contact.split", kw_only=True):
     by_agent_id: int | None = None
 
 
+VerificationStatus = Literal["requested", "sent", "undeliverable", "verified", "wrong_code",
+                             "expired", "locked", "superseded"]
+
+
+class VerificationUpdated(Event, tag="verification.updated", kw_only=True):
+    """A one-time-code verification of a claim changed (docs/identity.md "Verifying a
+    claim"). Goes to the conversation's widget too, so it names nothing the visitor did
+    not type: never whether the address belongs to a customer, nor who that is."""
+
+    inbox: str
+    conversation_id: int
+    verification_id: int
+    contact_id: int
+    kind: str
+    target: str  # masked: "a***@example.com"
+    status: VerificationStatus
+    attempts_left: int
+    expires_at: datetime
+    reason: str = ""
+    by_agent_id: int | None = None
+
+
 class BotChanged(Event, tag="bot.changed", kw_only=True):
     """A bot was disabled, enabled, updated or had its token rotated (docs/bots.md). Its
     sockets re-check their token now and again at ``recheck_at`` (the end of a rotation's
@@ -464,6 +486,7 @@ AnyEvent = (
     | ContactMerged
     | ContactSplit
     | BotChanged
+    | VerificationUpdated
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -472,7 +495,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AgentPresenceChanged, QueueStats, WorkItemOffered, WorkItemOfferEnded, WorkItemAccepted,
     WorkItemReassigned, WorkItemTransferred, WorkItemEscalated,
     CallRinging, CallAnswered, CallUpdated, CallbackUpdated,
-    ContactMerged, ContactSplit, BotChanged,
+    ContactMerged, ContactSplit, BotChanged, VerificationUpdated,
 )
 
 _event_decoder = msgspec.json.Decoder(AnyEvent)

@@ -1,5 +1,5 @@
 """In Debian's chromium: the 360° panel shows one timeline across channels and merges a
-suggested duplicate contact (skips locally without chromium, fails in CI)."""
+duplicate contact by id (skips locally without chromium, fails in CI)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,10 @@ async def test_timeline_and_merge_in_the_inbox(browser, hub, db):  # noqa: F811
     suggestion = page.locator(f"[data-testid=merge-suggestion][data-contact='{other}']")
     await expect(suggestion).to_be_visible()
 
-    await suggestion.get_by_test_id("merge-suggested").click()
+    # A suggestion rests on a typed claim: no one-click merge; the agent merges by id.
+    await expect(suggestion.get_by_role("button")).to_have_count(0)
+    await page.get_by_test_id("merge-id").fill(str(other))
+    await page.get_by_test_id("merge-submit").click()
     await expect(timeline).to_have_count(5)  # + the visitor's message and two merge notes
     await expect(page.locator("[data-testid=identity][data-key='visitor:anon-b']")).to_be_visible()
     await expect(page.get_by_test_id("merge-suggestion")).to_have_count(0)

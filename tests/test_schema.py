@@ -44,6 +44,7 @@ from hub.schema import (
     PrechatConsent,
     QueueStats,
     TypingChanged,
+    VerificationUpdated,
     WorkItem,
     WorkItemAccepted,
     WorkItemCreated,
@@ -104,6 +105,9 @@ SAMPLES = [
     ContactMerged(survivor_id=3, merged_id=9, conversation_ids=[2, 5], by_agent_id=1),
     ContactSplit(contact_id=3, new_contact_id=11, conversation_ids=[5], by_agent_id=4),
     BotChanged(bot_id=2, active=True, change="token_rotated", recheck_at=NOW, by_agent_id=1),
+    VerificationUpdated(inbox="web", conversation_id=2, verification_id=7, contact_id=3,
+                        kind="email", target="a***@example.com", status="wrong_code",
+                        attempts_left=3, expires_at=NOW, reason="", by_agent_id=1),
 ]
 
 

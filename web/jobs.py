@@ -6,7 +6,12 @@ import redis.asyncio as aioredis
 from arq.connections import ArqRedis
 
 from hub.config import Settings
-from hub.jobs import DELIVER_MESSAGE, delivery_job_id
+from hub.jobs import (
+    DELIVER_MESSAGE,
+    SEND_VERIFICATION_CODE,
+    delivery_job_id,
+    verification_job_id,
+)
 from hub.schema import Message
 
 
@@ -17,4 +22,13 @@ async def enqueue_delivery(redis: aioredis.Redis, settings: Settings, message: M
     arq = ArqRedis(connection_pool=redis.connection_pool)
     await arq.enqueue_job(DELIVER_MESSAGE, message.id,
                           _job_id=delivery_job_id(settings, message.id),
+                          _queue_name=settings.arq_queue)
+
+
+async def enqueue_verification_code(redis: aioredis.Redis, settings: Settings,
+                                    verification_id: int) -> None:
+    """Queue the sending of a claim's one-time code (workers/verification.py)."""
+    arq = ArqRedis(connection_pool=redis.connection_pool)
+    await arq.enqueue_job(SEND_VERIFICATION_CODE, verification_id,
+                          _job_id=verification_job_id(settings, verification_id),
                           _queue_name=settings.arq_queue)

@@ -19,10 +19,15 @@ from hub.admin import (
     AgentPatch,
     InboxCreate,
     InboxPatch,
+    MembersBody,
     TemplateBody,
+    agent_missing,
     check_password,
+    inbox_missing,
 )
 from hub.config import Settings
+from hub.routing.config import CompiledConfig
+from hub.routing.configstore import latest_config
 from hub.schema import Agent
 from hub.store import admin as store
 from hub.store.mail_recipients import publish_mail_recipients
@@ -64,21 +69,51 @@ def provider_setup(settings: Settings, inbox: dict[str, Any]) -> dict[str, str]:
                        f"{slug}/account"}
 
 
-def _with_setup(state: HubState, inbox: dict[str, Any]) -> dict[str, Any]:
-    return {**inbox, "setup": provider_setup(state.settings, inbox)}
+async def _routing(state: HubState) -> CompiledConfig | None:
+    """The running routing config (agents' profiles: docs/routing.md), if any."""
+    found = await latest_config(state.pool)
+    return found[0] if found else None
+
+
+def _with_setup(state: HubState, inbox: dict[str, Any], cfg: CompiledConfig | None
+                ) -> dict[str, Any]:
+    """The inbox, what to point where, and what is still missing for it to work."""
+    staffed = len(cfg.members.get(inbox["default_queue"], ())) if cfg else 0
+    missing = inbox_missing(
+        channel=inbox["channel"], allowed_origins=inbox["allowed_origins"],
+        members=len(inbox["members"]), has_account=inbox["account"] is not None,
+        default_queue=inbox["default_queue"], queue_agents=staffed)
+    return {**inbox, "setup": provider_setup(state.settings, inbox), "missing": missing}
+
+
+def _with_routing(agent: dict[str, Any], cfg: CompiledConfig | None) -> dict[str, Any]:
+    """The agent with their routing profile and what keeps them from getting work."""
+    profile = cfg.agents.get(agent["id"]) if cfg else None
+    return {**agent, "routing": profile, "missing": agent_missing(
+        active=agent["active"], inboxes=agent["inboxes"],
+        queues=list(profile.queues) if profile else None)}
 
 
 @agent_route("admin")
 async def list_inboxes(request: Request, state: HubState, agent: Agent) -> Response:
     queues = [r[0] for r in await state.pool.fetch("SELECT slug FROM queues ORDER BY slug")]
-    return JSON({"inboxes": [_with_setup(state, i) for i in await store.list_inboxes(state.pool)],
+    cfg = await _routing(state)
+    return JSON({"inboxes": [_with_setup(state, i, cfg)
+                             for i in await store.list_inboxes(state.pool)],
                  "queues": queues})
 
 
 @agent_route("admin")
 async def get_inbox(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"inbox": _with_setup(state, await store.get_inbox(
-        state.pool, request.path_params["inbox"]))})
+        state.pool, request.path_params["inbox"]), await _routing(state))})
+
+
+@agent_route("admin", write=True)
+async def put_members(request: Request, state: HubState, agent: Agent) -> Response:
+    body = await read_json(request, MembersBody, state.settings.http_max_body)
+    inbox = await store.put_inbox_members(state.pool, agent, request.path_params["inbox"], body)
+    return JSON({"inbox": _with_setup(state, inbox, await _routing(state))})
 
 
 @agent_route("admin", write=True)
@@ -87,7 +122,8 @@ async def create_inbox(request: Request, state: HubState, agent: Agent) -> Respo
     inbox, shown = await store.create_inbox(state.pool, agent, body)
     if inbox["channel"] == "email":
         await publish_mail_recipients(state.pool, state.redis, state.settings)
-    return JSON({"inbox": _with_setup(state, inbox), "secrets": shown}, status_code=201)
+    return JSON({"inbox": _with_setup(state, inbox, await _routing(state)), "secrets": shown},
+                status_code=201)
 
 
 @agent_route("admin", write=True)
@@ -96,7 +132,7 @@ async def update_inbox(request: Request, state: HubState, agent: Agent) -> Respo
     inbox = await store.update_inbox(state.pool, agent, request.path_params["inbox"], body)
     if inbox["channel"] == "email":
         await publish_mail_recipients(state.pool, state.redis, state.settings)
-    return JSON({"inbox": _with_setup(state, inbox)})
+    return JSON({"inbox": _with_setup(state, inbox, await _routing(state))})
 
 
 @agent_route("admin", write=True)
@@ -109,7 +145,7 @@ async def rotate_secret(request: Request, state: HubState, agent: Agent) -> Resp
 async def put_account(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, AccountBody, state.settings.http_max_body)
     inbox = await store.put_account(state.pool, agent, request.path_params["inbox"], body)
-    return JSON({"inbox": _with_setup(state, inbox)})
+    return JSON({"inbox": _with_setup(state, inbox, await _routing(state))})
 
 
 @agent_route("admin")
@@ -137,15 +173,18 @@ async def put_ack(request: Request, state: HubState, agent: Agent) -> Response:
 
 @agent_route("admin")
 async def list_agents(request: Request, state: HubState, agent: Agent) -> Response:
-    return JSON({"agents": await store.list_agents(state.pool)})
+    cfg = await _routing(state)
+    return JSON({"agents": [_with_routing(a, cfg) for a in await store.list_agents(state.pool)],
+                 # What a routing profile may name (PUT /api/v1/routing/agents/{id}).
+                 "routing_queues": list(cfg.queue_order) if cfg else []})
 
 
 @agent_route("admin", write=True)
 async def create_agent(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, AgentCreate, state.settings.http_max_body)
     digest = await asyncio.to_thread(hash_password, check_password(body.password))
-    return JSON({"agent": await store.create_agent(state.pool, agent, body, digest)},
-                status_code=201)
+    return JSON({"agent": _with_routing(await store.create_agent(state.pool, agent, body, digest),
+                                        await _routing(state))}, status_code=201)
 
 
 @agent_route("admin", write=True)
@@ -153,8 +192,9 @@ async def update_agent(request: Request, state: HubState, agent: Agent) -> Respo
     body = await read_json(request, AgentPatch, state.settings.http_max_body)
     digest = (await asyncio.to_thread(hash_password, check_password(body.password))
               if body.password is not None else None)
-    return JSON({"agent": await store.update_agent(
-        state.pool, agent, _int_param(request, "agent_id"), body, digest)})
+    return JSON({"agent": _with_routing(await store.update_agent(
+        state.pool, agent, _int_param(request, "agent_id"), body, digest),
+        await _routing(state))})
 
 
 routes = [
@@ -163,6 +203,7 @@ routes = [
     Route("/api/v1/admin/inboxes/{inbox}", get_inbox),
     Route("/api/v1/admin/inboxes/{inbox}", update_inbox, methods=["PATCH"]),
     Route("/api/v1/admin/inboxes/{inbox}/account", put_account, methods=["PUT"]),
+    Route("/api/v1/admin/inboxes/{inbox}/members", put_members, methods=["PUT"]),
     Route("/api/v1/admin/inboxes/{inbox}/rotate-secret", rotate_secret, methods=["POST"]),
     Route("/api/v1/admin/inboxes/{inbox}/templates", get_templates),
     Route("/api/v1/admin/inboxes/{inbox}/templates", put_templates, methods=["PUT"]),

@@ -12,7 +12,9 @@ from hub.contact_merge import merge_contacts, split_contact
 from hub.errors import BadInput
 from hub.schema import Agent
 from hub.store.contacts import MAX_PAGE, contact_identities, contact_timeline
+from hub.verification_actions import request_verification
 from web.http import JSON, read_json
+from web.jobs import enqueue_verification_code
 from web.routes_api import _int_param, agent_route
 from web.state import HubState
 
@@ -56,7 +58,7 @@ class UnmergeBody(msgspec.Struct, forbid_unknown_fields=True):
 
 def _positive(value: int, name: str) -> int:
     if not 0 < value < 2**63:
-        raise BadInput(f"{name}: a contact id")
+        raise BadInput(f"{name}: an id")
     return value
 
 
@@ -92,10 +94,29 @@ async def unmerge(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON(result)
 
 
+class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
+    claim: str  # "email:ann@example.com" or "phone:+4930123456", a claim of the contact
+    conversation_id: int | None = None  # default: the contact's latest open chat
+
+
+@agent_route("agent", write=True)
+async def verify_claim(request: Request, state: HubState, agent: Agent) -> Response:
+    """Send a one-time code to a claimed email/phone; the visitor enters it in the widget
+    (docs/identity.md "Verifying a claim")."""
+    body = await read_json(request, VerifyBody, state.settings.http_max_body)
+    conv = (_positive(body.conversation_id, "conversation_id")
+            if body.conversation_id is not None else None)
+    result = await request_verification(state.pool, state.publisher, state.settings, agent,
+                                        _int_param(request, "contact_id"), body.claim, conv)
+    await enqueue_verification_code(state.redis, state.settings, result["id"])
+    return JSON({"verification": result}, status_code=201)
+
+
 routes = [
     Route("/api/v1/contacts/{contact_id:int}/timeline", timeline),
     Route("/api/v1/contacts/{contact_id:int}/identities", identities),
     Route("/api/v1/contacts/{contact_id:int}/merge", merge, methods=["POST"]),
     Route("/api/v1/contacts/{contact_id:int}/split", split, methods=["POST"]),
     Route("/api/v1/contacts/{contact_id:int}/unmerge", unmerge, methods=["POST"]),
+    Route("/api/v1/contacts/{contact_id:int}/verifications", verify_claim, methods=["POST"]),
 ]

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from channels.chat import WidgetMessage, envelope_from_widget, verify_visitor_token
-from hub.errors import BadInput, Forbidden, HubError
+from hub.errors import BadInput, HubError
 from hub.prechat import PrechatConfigError, PrechatInvalid, public_form, validate_answers
 from hub.schema import Agent, Identity
 from hub.store.prechat import get_form, save_form
@@ -132,8 +132,7 @@ async def _submit(request: Request) -> Response:
     inbox = await state.inbox(body.inbox)
     if inbox.channel != "chat":
         raise BadInput("inbox is not a chat inbox")
-    if not inbox.allows_origin(request.headers.get("origin")):
-        raise Forbidden("origin not allowed for this inbox")
+    state.check_widget_origin(inbox, request.headers.get("origin"))
     identity: Identity = verify_visitor_token(state.settings.secret_key, inbox.slug,
                                               body.token[:400])
     if identity.kind != "visitor":

@@ -9,7 +9,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from hub.config import Settings
-from hub.errors import NotFound
+from hub.errors import Forbidden, NotFound
 from hub.outbox import Publisher
 from web.ingest import IngestWriter
 from web.realtime.fanout import Fanout
@@ -41,6 +41,17 @@ class HubState:
     fanout: Fanout
     session_guard: SessionGuard | None = None
     _inboxes: dict[str, tuple[float, InboxInfo]] = field(default_factory=dict)
+
+    def check_widget_origin(self, inbox: InboxInfo, origin: str | None) -> None:
+        """The widget runs on the inbox's allowed origins and on this hub's own pages.
+        The refusal says what to fix: the widget shows it (docs/frontend.md)."""
+        if inbox.allows_origin(origin):
+            return
+        if origin is not None and origin.rstrip("/") in self.settings.allowed_agent_origins:
+            return
+        site = (origin or "this site")[:60]
+        raise Forbidden(f"{site} is not an allowed origin of inbox {inbox.slug}"
+                        " (an admin can add it in Settings)")
 
     async def inbox(self, slug: str) -> InboxInfo:
         """Inbox config, cached for a few seconds (it changes rarely)."""

@@ -28,6 +28,7 @@ from workers.delivery import (
     set_message_status,
 )
 from workers.email_ack import send_email_ack, sweep_email_acks
+from workers.verification import MAX_SEND_TRIES, send_verification_code
 from workers.voice import dial_accepted_callbacks, originate_callback, watch_acceptances
 from workers.webhook_send import MAX_TRIES
 
@@ -67,6 +68,8 @@ def make_worker_settings(settings: Settings) -> type:
             func(originate_callback, max_tries=1),
             # Retries are new jobs with the row's own backoff (workers/bot_webhooks.py).
             func(deliver_bot_webhook, max_tries=1),
+            # Claim codes (workers/verification.py): a few quick tries, codes expire.
+            func(send_verification_code, max_tries=MAX_SEND_TRIES),
         ]
         cron_jobs = [
             cron(requeue_lost_deliveries, second={0, 30}, run_at_startup=False),

@@ -18,6 +18,7 @@ from hub.admin import (
     AgentPatch,
     InboxCreate,
     InboxPatch,
+    MembersBody,
     TemplateBody,
     check_account,
     check_ack_templates,
@@ -62,11 +63,17 @@ _INBOX_COLS = ("i.slug, i.name, i.channel, i.default_queue, i.greeting, i.allowe
                " coalesce(jsonb_array_length(a.templates), 0) AS templates")
 
 
+_MEMBERS = (", (SELECT coalesce(jsonb_agg(jsonb_build_object('id', ag.id, 'name', ag.name)"
+            "   ORDER BY ag.id), '[]') FROM agent_inboxes ai JOIN agents ag"
+            "   ON ag.id = ai.agent_id AND ag.active WHERE ai.inbox = i.slug) AS members")
+
+
 def _inbox_view(r: asyncpg.Record) -> dict[str, Any]:
     out = {k: r[k] for k in ("slug", "name", "channel", "default_queue", "greeting",
                              "email_address", "email_display_name", "webhook_url",
                              "has_api_token", "has_identity_secret", "created_at")}
     out["allowed_origins"] = list(r["allowed_origins"])
+    out["members"] = json.loads(r["members"])
     out["account"] = None if r["provider"] is None else {
         "provider": r["provider"], "external_id": r["external_id"],
         "templates": r["templates"], "human_agent": r["human_agent"], **{c: masked(r[c]) for c in _SECRET_COLS}}
@@ -75,7 +82,8 @@ def _inbox_view(r: asyncpg.Record) -> dict[str, Any]:
 
 async def list_inboxes(pool: asyncpg.Pool, slug: str | None = None) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        f"SELECT {_INBOX_COLS} FROM inboxes i LEFT JOIN channel_accounts a ON a.inbox = i.slug"
+        f"SELECT {_INBOX_COLS}{_MEMBERS} FROM inboxes i"
+        " LEFT JOIN channel_accounts a ON a.inbox = i.slug"
         " WHERE $1::text IS NULL OR i.slug = $1 ORDER BY i.slug", slug)
     return [_inbox_view(r) for r in rows]
 
@@ -263,6 +271,28 @@ async def put_ack(pool: asyncpg.Pool, actor: Agent, slug: str, body: AckBody
         await _audit(conn, actor, "inbox.ack_set", f"inbox:{current['slug']}",
                      {"enabled": body.enabled, "languages": [lang for lang, _ in templates]})
     return await get_ack(pool, current["slug"])
+
+
+async def put_inbox_members(pool: asyncpg.Pool, actor: Agent, slug: str, body: MembersBody
+                            ) -> dict[str, Any]:
+    """Replace the agents of an inbox (the other side of an agent's inbox list)."""
+    wanted = sorted(set(body.agents))
+    if len(wanted) > 1000:
+        raise BadInput("agents: at most 1000")
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT 1 FROM inboxes WHERE slug = $1", slug[:64]):
+            raise NotFound(f"no inbox {slug[:64]!r}")
+        known = {r[0] for r in await conn.fetch(
+            "SELECT id FROM agents WHERE id = ANY($1::bigint[])",
+            [a for a in wanted if 0 < a < 2**63])}
+        unknown = [a for a in wanted if a not in known]
+        if unknown:
+            raise BadInput(f"agents: unknown {', '.join(map(str, unknown[:5]))}")
+        await conn.execute("DELETE FROM agent_inboxes WHERE inbox = $1", slug)
+        await conn.executemany("INSERT INTO agent_inboxes (agent_id, inbox) VALUES ($1, $2)",
+                               [(a, slug) for a in wanted])
+        await _audit(conn, actor, "inbox.members_set", f"inbox:{slug}", {"agents": wanted})
+    return await get_inbox(pool, slug)
 
 
 # ---- agents ----------------------------------------------------------------------------

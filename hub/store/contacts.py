@@ -12,6 +12,8 @@ from hub.errors import BadInput, Forbidden, NotFound
 from hub.schema import Agent
 from hub.store.prechat import contact_prechat
 from hub.store.queries import message_from
+from hub.store.verification import contact_verifications
+from hub.verification import MAX_ATTEMPTS
 
 _MSG = ("m.id, m.conversation_id, m.direction, m.author_kind, m.author_name, m.agent_id,"
         " m.text, m.html, m.private, m.channel, m.provider_id, m.status, m.attachments,"
@@ -106,4 +108,7 @@ async def contact_identities(
                          "identity": f"{r['kind']}:{r['value']}"} for r in suggestions],
         # Pre-chat form submissions (unverified; docs/identity.md).
         "prechat": await contact_prechat(conn, live, inboxes),
+        # One-time-code verifications of its claims (docs/identity.md).
+        "verifications": [{**v, "attempts_left": max(0, MAX_ATTEMPTS - v.pop("attempts"))}
+                          for v in await contact_verifications(conn, live)],
     }

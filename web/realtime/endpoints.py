@@ -22,12 +22,14 @@ from channels.chat import (
     verify_visitor_token,
 )
 from hub import actions
-from hub.errors import BadInput, HubError
+from hub.errors import BadInput, HubError, NotFound
 from hub.identity import identity_key, normalise_identity
 from hub.prechat import public_form
 from hub.schema import Agent, Author, Identity, encode
 from hub.store.queries import get_conversation, list_messages
+from hub.store.verification import pending_for_conversation
 from hub.streamids import StreamId, parse_stream_id
+from hub.verification_actions import answer_verification, verification_event
 from web.auth import agent_from_connection, check_same_origin, session_token_hash
 from web.jobs import enqueue_delivery
 from web.realtime.fanout import Subscriber
@@ -70,9 +72,17 @@ class AgentDecline(msgspec.Struct, tag="decline", tag_field="type", forbid_unkno
     work_item_id: int
 
 
+class WidgetVerifyCode(msgspec.Struct, tag="verify", tag_field="type",
+                       forbid_unknown_fields=True):
+    """The visitor's answer to a verification prompt (docs/identity.md)."""
+
+    verification_id: int
+    code: str
+
+
 AgentFrame = AgentReply | AgentTyping | AgentPing | AgentAccept | AgentDecline
 _agent_decoder = msgspec.json.Decoder(AgentFrame)
-_widget_decoder = msgspec.json.Decoder(WidgetFrame)
+_widget_decoder = msgspec.json.Decoder(WidgetFrame | WidgetVerifyCode)
 
 
 def decode_frame(decoder: msgspec.json.Decoder, data: bytes) -> Any:  # type: ignore[type-arg]
@@ -215,6 +225,32 @@ async def _open_conversation(state: HubState, inbox: str, identity: Identity) ->
     return int(cid or 0)
 
 
+async def _pending_prompt(state: HubState, conv_id: int, identity: Identity
+                         ) -> dict[str, Any] | None:
+    if not conv_id:
+        return None
+    row = await pending_for_conversation(state.pool, conv_id, identity_key(identity))
+    if row is None:
+        return None
+    prompt: dict[str, Any] = msgspec.to_builtins(verification_event(
+        row, "sent" if row["delivery"] == "sent" else "requested"))
+    return prompt
+
+
+async def _answer_code(state: HubState, conv_id: int, identity: Identity,
+                       frame: WidgetVerifyCode) -> dict[str, Any]:
+    """Judge the typed code; refusals are error frames with the reason for the visitor."""
+    try:
+        if not conv_id or not 0 < frame.verification_id < 2**63:
+            raise NotFound("no such verification", code="no_verification")
+        return await answer_verification(
+            state.pool, state.publisher, state.settings, verification_id=frame.verification_id,
+            conversation_id=conv_id, claimant=identity_key(identity), code=frame.code)
+    except HubError as exc:
+        return {"type": "error", "code": exc.code, "reason": exc.reason,
+                "verification_id": frame.verification_id}
+
+
 async def widget_socket(ws: WebSocket) -> None:
     state = _state(ws)
     slug = ws.query_params.get("inbox", "")
@@ -222,8 +258,7 @@ async def widget_socket(ws: WebSocket) -> None:
         inbox = await state.inbox(slug)
         if inbox.channel != "chat":
             raise BadInput("inbox is not a chat inbox")
-        if not inbox.allows_origin(ws.headers.get("origin")):
-            raise BadInput("origin not allowed for this inbox", code="forbidden")
+        state.check_widget_origin(inbox, ws.headers.get("origin"))
         identity = await _widget_identity(state, ws, slug)
         claims = _prechat_claims(ws, identity)
         last = parse_last_id(ws.query_params.get("last_id"))
@@ -260,6 +295,8 @@ async def widget_socket(ws: WebSocket) -> None:
         "last_id": tail, "reset": reset, "messages": snapshot,
         "prechat": public_form(gate) if needs_form and gate is not None else None,
         "availability": avail,
+        # A code prompt still open for this visitor (a reload must not lose it).
+        "verification": await _pending_prompt(state, conv_id, identity),
     }
     session = SocketSession(ws, state.fanout, sub)
 
@@ -273,6 +310,8 @@ async def widget_socket(ws: WebSocket) -> None:
                 await state.publisher.publish_ephemeral(actions.typing_event(
                     conv, Author(kind="contact", name=conv.contact_name), frame.on))
             return None
+        if isinstance(frame, WidgetVerifyCode):
+            return await _answer_code(state, sub.conversation_id, identity, frame)
         assert isinstance(frame, WidgetMessage)
         nonlocal needs_form
         if needs_form:  # unless the form was submitted meanwhile (another tab)

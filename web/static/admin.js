@@ -4,6 +4,7 @@
 
 import { api, field, flash, form, h, secretBox } from "./admin-kit.js";
 import { prechatEditor } from "./admin-prechat.js";
+import { membersEditor, missingList, routingEditor, setupPill } from "./admin-setup.js";
 
 const PROVIDERS = { sms: ["twilio"], whatsapp: ["twilio", "meta"], messenger: ["meta"], instagram: ["meta"], telegram: ["telegram"] };
 const ACCOUNT_FIELDS = {
@@ -14,7 +15,7 @@ const ACCOUNT_FIELDS = {
 const CHANNELS = ["chat", "email", "sms", "whatsapp", "messenger", "instagram", "telegram", "api", "voice"];
 const ROLES = ["agent", "supervisor", "admin"];
 
-const state = { inboxes: [], queues: [], agents: [], inbox: null, agent: null, tab: "inboxes" };
+const state = { inboxes: [], queues: [], agents: [], routingQueues: [], inbox: null, agent: null, tab: "inboxes" };
 
 // ---- inboxes ---------------------------------------------------------------------------
 
@@ -33,12 +34,13 @@ function accountPill(i) {
 function renderInboxes(shown) {
   const root = document.getElementById("inboxes");
   const table = h("table", { class: "admin-table", "data-testid": "inbox-table" },
-    h("thead", {}, h("tr", {}, ...["Inbox", "Name", "Channel", "Queue", "Provider account"].map((t) => h("th", { scope: "col", text: t })))),
+    h("thead", {}, h("tr", {}, ...["Inbox", "Name", "Channel", "Queue", "Provider account", "Setup"].map((t) => h("th", { scope: "col", text: t })))),
     h("tbody", {}, ...state.inboxes.map((i) => h("tr", {
       "data-inbox": i.slug, "aria-selected": String(state.inbox === i.slug), tabindex: "0",
       onclick: () => { state.inbox = i.slug; renderInboxes(); },
       onkeydown: (e) => { if (e.key === "Enter") { state.inbox = i.slug; renderInboxes(); } },
-    }, h("td", { text: i.slug }), h("td", { text: i.name }), h("td", { text: i.channel }), h("td", { text: i.default_queue }), h("td", {}, accountPill(i))))));
+    }, h("td", { text: i.slug }), h("td", { text: i.name }), h("td", { text: i.channel }), h("td", { text: i.default_queue }), h("td", {}, accountPill(i)),
+    h("td", {}, setupPill(i.missing))))));
   const create = form("new-inbox", [
     field("slug", "Slug (in URLs)", { required: true, placeholder: "whatsapp-de" }),
     field("name", "Name", { required: true }),
@@ -73,7 +75,12 @@ function inboxDetail(i) {
     flash(`Inbox ${i.slug} saved.`);
     renderInboxes();
   });
-  const parts = [h("h2", { text: `Inbox ${i.slug} · ${i.channel}` }), edit];
+  const parts = [h("h2", { text: `Inbox ${i.slug} · ${i.channel}` }), missingList(i.missing, "inbox-missing"), edit,
+    h("h2", { text: "Members" }), membersEditor(i, state.agents, async (_inbox, text) => {
+      await Promise.all([loadInboxes(), loadAgents()]);
+      flash(text);
+      renderInboxes();
+    })];
   if (PROVIDERS[i.channel]) parts.push(h("h2", { text: "Provider account" }), accountForm(i));
   if (i.channel === "email") parts.push(h("h2", { text: "Automatic acknowledgement" }), ackEditor(i));
   if (i.channel === "chat") parts.push(h("h2", { text: "Pre-chat form" }), prechatEditor(i, { h, field, flash }));
@@ -194,7 +201,9 @@ function ackEditor(i) {
 // ---- agents ----------------------------------------------------------------------------
 
 async function loadAgents() {
-  state.agents = (await api("/api/v1/admin/agents")).agents;
+  const data = await api("/api/v1/admin/agents");
+  state.agents = data.agents;
+  state.routingQueues = data.routing_queues || [];
 }
 
 function inboxChecks(selected) {
@@ -209,13 +218,13 @@ function pickedInboxes(v) {
 function renderAgents() {
   const root = document.getElementById("agents");
   const table = h("table", { class: "admin-table", "data-testid": "agent-table" },
-    h("thead", {}, h("tr", {}, ...["Name", "Email", "Role", "Status", "Inboxes"].map((t) => h("th", { scope: "col", text: t })))),
+    h("thead", {}, h("tr", {}, ...["Name", "Email", "Role", "Status", "Inboxes", "Setup"].map((t) => h("th", { scope: "col", text: t })))),
     h("tbody", {}, ...state.agents.map((a) => h("tr", {
       "data-agent": String(a.id), "aria-selected": String(state.agent === a.id), tabindex: "0",
       onclick: () => { state.agent = a.id; renderAgents(); },
     }, h("td", { text: a.name }), h("td", { text: a.email }), h("td", { text: a.role }),
     h("td", {}, h("span", { class: a.active ? "acct-pill ok" : "acct-pill warn", text: a.active ? "active" : "deactivated" })),
-    h("td", { text: a.inboxes.join(", ") })))));
+    h("td", { text: a.inboxes.join(", ") }), h("td", {}, setupPill(a.missing))))));
   const selected = state.agents.find((a) => a.id === state.agent);
   const create = form("new-agent", [
     field("name", "Name", { required: true }), field("email", "Email", { type: "email", required: true }),
@@ -232,7 +241,14 @@ function renderAgents() {
 }
 
 function agentDetail(a) {
-  return h("div", { "data-testid": "agent-detail" }, h("h2", { text: `${a.name} · ${a.email}` }), form("edit-agent", [
+  const routing = routingEditor(a, state.routingQueues, async (text) => {
+    await loadAgents();
+    await loadInboxes(); // an inbox's queue may be staffed now
+    flash(text);
+    renderAgents();
+  });
+  return h("div", { "data-testid": "agent-detail" }, h("h2", { text: `${a.name} · ${a.email}` }),
+    missingList(a.missing, "agent-missing"), form("edit-agent", [
     field("name", "Name", { value: a.name }), field("role", "Role", { options: ROLES, value: a.role }),
     field("active", "Status", { options: ["active", "deactivated"], value: a.active ? "active" : "deactivated" }),
     field("password", "New password (leave empty to keep)", { type: "password" }),
@@ -241,10 +257,10 @@ function agentDetail(a) {
     const body = { name: v.name, role: v.role, active: v.active === "active", inboxes: pickedInboxes(v) };
     if (v.password) body.password = v.password;
     await api(`/api/v1/admin/agents/${a.id}`, { method: "PATCH", body });
-    await loadAgents();
+    await Promise.all([loadAgents(), loadInboxes()]);
     flash(`Agent ${a.email} saved.`);
     renderAgents();
-  }));
+  }), h("h2", { text: "Routing profile" }), routing);
 }
 
 // ---- page ------------------------------------------------------------------------------

@@ -60,6 +60,10 @@ export class ContactPanel {
       }
       return;
     }
+    if (event.type === "verification.updated") {
+      if (event.contact_id === this.contactId || this.convIds.has(event.conversation_id)) this.onVerification(event);
+      return;
+    }
     if (event.type !== "message.created") return;
     if (!this.convIds.has(event.message.conversation_id)) return;
     clearTimeout(this.refreshTimer);
@@ -169,6 +173,47 @@ export class ContactPanel {
     }
   }
 
+  /** Send a one-time code to a claimed email/phone; the visitor enters it in the widget. */
+  async verify(claim) {
+    const id = this.contactId;
+    if (!id) return;
+    const res = await this.act(`/api/v1/contacts/${id}/verifications`, { claim },
+      `Code sent to ${claim.split(":").slice(1).join(":")}: the customer is asked for it in the chat.`);
+    if (res) await this.load(id, { quiet: true });
+  }
+
+  onVerification(event) {
+    const texts = {
+      sent: null,
+      undeliverable: "The verification code could not be sent.",
+      wrong_code: `The customer entered a wrong code (${event.attempts_left} left).`,
+      expired: "The verification code expired.",
+      locked: "Too many wrong codes: verification locked.",
+      verified: "Verified: the customer proved they own this address.",
+    };
+    const text = texts[event.status];
+    if (text) this.toast(text, event.status === "verified" ? "ok" : undefined);
+    // A verified claim may have merged this contact: the 360° context reloads too.
+    this.load(this.contactId, { quiet: true });
+    if (event.status === "verified") this.onContactChanged();
+  }
+
+  verificationOf(kind, value) {
+    const list = (this.ids && this.ids.verifications) || [];
+    return list.find((v) => v.kind === kind && v.value === value) || null;
+  }
+
+  verificationLabel(v) {
+    if (!v) return "";
+    if (v.status === "pending") {
+      if (new Date(v.expires_at).getTime() <= Date.now()) return "code expired";
+      if (v.delivery === "failed") return `code not sent: ${v.delivery_error || "delivery failed"}`;
+      const left = `${v.attempts_left} ${v.attempts_left === 1 ? "try" : "tries"} left`;
+      return `${v.delivery === "sent" ? "code sent" : "sending code"} · ${left} · expires ${clock(v.expires_at)}`;
+    }
+    return { verified: "verified", locked: "locked (too many wrong codes)", expired: "code expired", superseded: "" }[v.status] || v.status;
+  }
+
   identitySection() {
     const ids = this.ids;
     const sup = this.isSupervisor();
@@ -186,15 +231,27 @@ export class ContactPanel {
       for (const c of ids.claims) {
         // What a customer typed (pre-chat form, ...) is never proof of who they are.
         const from = c.source === "prechat" ? "pre-chat form" : c.source;
-        body.push(el("li", { class: "small muted", "data-testid": "claim", "data-source": c.source || "" },
+        const ver = this.verificationOf(c.kind, c.value);
+        const canVerify = c.kind === "email" || c.kind === "phone";
+        const waiting = ver && ver.status === "pending" && ver.delivery !== "failed";
+        body.push(el("li", { class: "small muted", "data-testid": "claim", "data-source": c.source || "", "data-key": `${c.kind}:${c.value}` },
           el("span", { class: "k", text: c.kind }), el("span", { class: "v", title: c.value, text: c.value }),
-          el("span", { class: "claim-flag", "data-testid": "claim-flag", text: `unverified${from ? ` (${from})` : ""}` })));
+          el("span", { class: "claim-flag", "data-testid": "claim-flag", text: `unverified${from ? ` (${from})` : ""}` }),
+          ver ? el("span", { class: "claim-flag", "data-testid": "verification-status", "data-status": ver.status, text: this.verificationLabel(ver) }) : null,
+          canVerify
+            ? el("button", { type: "button", class: "btn btn-ghost small", disabled: this.busy, "data-testid": "verify-claim",
+              title: `Send a one-time code to ${c.value}; the customer enters it in the chat`,
+              onclick: () => this.verify(`${c.kind}:${c.value}`), text: waiting ? "Send new code" : "Verify" })
+            : null));
       }
       for (const sug of ids.suggestions) {
-        body.push(el("li", { class: "small", "data-testid": "merge-suggestion", "data-contact": String(sug.contact_id) },
-          el("span", { class: "grow", text: `Possibly the same person: #${sug.contact_id} ${sug.name} (${sug.identity}) ` }),
-          el("button", { type: "button", class: "btn btn-ghost small", disabled: this.busy, "data-testid": "merge-suggested",
-            onclick: () => this.merge(sug.contact_id), text: "Merge here" })));
+        // A suggestion rests on something typed, never proven: no merge button. The claim
+        // above has "Verify" (a code to that address); a merge by contact id stays possible.
+        const why = sug.why === "owns_claim"
+          ? `${sug.identity} belongs to another contact (#${sug.contact_id}). Verify the claim to link them.`
+          : `Contact #${sug.contact_id} claims ${sug.identity} (unverified); verify it in their chat.`;
+        body.push(el("li", { class: "small muted", "data-testid": "merge-suggestion", "data-contact": String(sug.contact_id), "data-why": sug.why },
+          el("span", { class: "grow", text: why })));
       }
     }
     const input = el("input", { type: "number", min: "1", placeholder: "Contact #", class: "small", "data-testid": "merge-id", "aria-label": "Contact id to merge into this one" });
