@@ -29,14 +29,12 @@ import redis.asyncio as aioredis
 
 from hub.config import Settings, settings_from_env
 from hub.store.migrate import apply_migrations
-from tests.ports import ReservedPort, running_uvicorn
+from tests.ports import ReservedPort, reserved_ports, running_uvicorn
 from web.embedded import EmbeddedPostgres, EmbeddedValkey, start_on_free_port
 
 TEMPLATE_DB = "omnihub_template"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 _test_numbers = itertools.count(1)
-# settings.port -> its socket, bound at make_settings and listened on by the hub fixture.
-_reserved_ports: dict[int, ReservedPort] = {}
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ async def template_db(embedded: EmbeddedStack, pg_admin: asyncpg.Connection) -> 
 def make_settings(embedded: EmbeddedStack, database: str, n: int, **overrides: Any) -> Settings:
     reserved = ReservedPort()
     port = reserved.port
-    _reserved_ports[port] = reserved
+    reserved_ports[port] = reserved
     values: dict[str, Any] = {
         "database_url": embedded.pg.url(database),
         "redis_url": embedded.valkey.url,
@@ -124,7 +122,7 @@ async def settings(
     try:
         yield made
     finally:
-        reserved = _reserved_ports.pop(made.port, None)
+        reserved = reserved_ports.pop(made.port, None)
         if reserved is not None:
             reserved.close()
         await pg_admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
@@ -163,13 +161,14 @@ async def seeded(db: asyncpg.Pool, settings: Settings) -> dict[str, Any]:
         return await seed_demo(conn, settings)
 
 
-@pytest_asyncio.fixture
-async def hub(settings: Settings, seeded: dict[str, Any]) -> AsyncIterator[LiveHub]:
-    """The web app (uvicorn) and one pipeline consumer, live on settings.port."""
+@contextlib.asynccontextmanager
+async def live_hub(settings: Settings, seeded: dict[str, Any]) -> AsyncIterator[LiveHub]:
+    """The web app (uvicorn) and one pipeline consumer on ``settings.port`` (reserved by
+    ``make_settings``; settings derived with ``msgspec.structs.replace`` keep it)."""
     from hub.pipeline import run_pipeline
     from web.app import create_app
 
-    reserved = _reserved_ports.pop(settings.port)
+    reserved = reserved_ports.pop(settings.port)
     app = create_app(settings)
     stop = asyncio.Event()
     pipeline_task = asyncio.create_task(run_pipeline(settings, stop=stop), name="pipeline")
@@ -199,3 +198,10 @@ async def hub(settings: Settings, seeded: dict[str, Any]) -> AsyncIterator[LiveH
         error = pipeline_task.exception()
         if error is not None:
             raise error
+
+
+@pytest_asyncio.fixture
+async def hub(settings: Settings, seeded: dict[str, Any]) -> AsyncIterator[LiveHub]:
+    """The web app (uvicorn) and one pipeline consumer, live on settings.port."""
+    async with live_hub(settings, seeded) as running:
+        yield running

@@ -40,6 +40,11 @@ class ReservedPort:
         self.sock.close()
 
 
+# settings.port -> its socket: bound by conftest.make_settings, listened on by live_hub.
+# Here, not in conftest, which is imported twice (as conftest and as tests.conftest).
+reserved_ports: dict[int, ReservedPort] = {}
+
+
 @contextlib.contextmanager
 def refused_port() -> Iterator[int]:
     """A port that refuses connections for as long as the context is open."""
@@ -61,8 +66,13 @@ async def running_uvicorn(app: Any, port: ReservedPort | None = None,
     options: dict[str, Any] = {"log_level": "warning", "lifespan": "off"}
     options.update(config)
     server = uvicorn.Server(uvicorn.Config(app, **options))
-    task = asyncio.create_task(server.serve(sockets=[reserved.listening()]),
-                               name=f"uvicorn:{reserved.port}")
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[reserved.listening()])
+        except SystemExit as exc:  # uvicorn exits the process on a startup error
+            raise RuntimeError(f"uvicorn could not start (exit {exc.code})") from None
+
+    task = asyncio.create_task(serve(), name=f"uvicorn:{reserved.port}")
     try:
         async with asyncio.timeout(20):
             while not server.started:

@@ -4,8 +4,6 @@ the code read back from the mail the peer received."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +13,7 @@ import msgspec
 import pytest_asyncio
 
 from hub.config import Settings
-from tests.conftest import LiveHub
+from tests.conftest import LiveHub, live_hub
 from tests.email_fixtures import job_ctx
 from tests.smtp_peer import SmtpPeer
 
@@ -33,41 +31,11 @@ async def smtp_peer() -> AsyncIterator[SmtpPeer]:
 async def relay_hub(settings: Settings, seeded: dict[str, Any], smtp_peer: SmtpPeer
                     ) -> AsyncIterator[LiveHub]:
     """Like the ``hub`` fixture, with OMNIHUB_SMTP_RELAY_* pointing at ``smtp_peer``."""
-    import uvicorn
-
-    from hub.pipeline import run_pipeline
-    from web.app import create_app
-
     relayed = msgspec.structs.replace(
         settings, smtp_relay_host="127.0.0.1", smtp_relay_port=smtp_peer.port,
         smtp_relay_security="none", smtp_timeout_s=10.0)
-    app = create_app(relayed)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=relayed.host, port=relayed.port, http="httptools", ws="websockets-sansio",
-        ws_max_size=relayed.ws_max_frame, proxy_headers=False, lifespan="on",
-        log_level="warning", timeout_graceful_shutdown=5))
-    stop = asyncio.Event()
-    server_task = asyncio.create_task(server.serve(), name="uvicorn")
-    pipeline_task = asyncio.create_task(run_pipeline(relayed, stop=stop), name="pipeline")
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                for task in (server_task, pipeline_task):
-                    if task.done():
-                        task.result()
-                        raise RuntimeError(f"{task.get_name()} stopped during startup")
-                await asyncio.sleep(0.01)
-        yield LiveHub(base_url=f"http://127.0.0.1:{relayed.port}",
-                      ws_url=f"ws://127.0.0.1:{relayed.port}", settings=relayed, seed=seeded,
-                      app=app)
-    finally:
-        stop.set()
-        server.should_exit = True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(server_task, pipeline_task,
-                                                  return_exceptions=True), 20)
-        for task in (server_task, pipeline_task):
-            task.cancel()
+    async with live_hub(relayed, seeded) as running:
+        yield running
 
 
 async def run_send_job(db: Any, redis: Any, settings: Settings, verification_id: int) -> str:
