@@ -28,6 +28,7 @@ from hub.store import admin as store
 from hub.store.mail_recipients import publish_mail_recipients
 from web.http import JSON, read_json
 from web.passwords import hash_password
+from web.realtime.access import announce_access_change
 from web.routes_api import _int_param, agent_route
 from web.state import HubState
 
@@ -153,8 +154,12 @@ async def update_agent(request: Request, state: HubState, agent: Agent) -> Respo
     body = await read_json(request, AgentPatch, state.settings.http_max_body)
     digest = (await asyncio.to_thread(hash_password, check_password(body.password))
               if body.password is not None else None)
-    return JSON({"agent": await store.update_agent(
-        state.pool, agent, _int_param(request, "agent_id"), body, digest)})
+    agent_id = _int_param(request, "agent_id")
+    updated = await store.update_agent(state.pool, agent, agent_id, body, digest)
+    # Inboxes, role, deactivation, password: the agent's open sockets follow within a
+    # second on every web process, as REST does at once.
+    await announce_access_change(state.redis, state.settings, agent_id=agent_id)
+    return JSON({"agent": updated})
 
 
 routes = [
