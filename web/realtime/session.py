@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hub.errors import BadInput, HubError
 from hub.streamids import StreamId, parse_stream_id
 from web.realtime.fanout import Fanout, Subscriber, event_frame, route_of
-from web.realtime.transport import close_within
+from web.realtime.transport import CLOSE_GRACE_S, close_within, release_by
 
 log = logging.getLogger("omnihub.ws")
 
@@ -130,6 +131,8 @@ class SocketSession:
             with contextlib.suppress(Exception):
                 if await close_within(self.ws, close_code, reason):
                     self.fanout.resets += 1
+        elif await release_by(self.ws, time.monotonic() + CLOSE_GRACE_S):
+            self.fanout.resets += 1
 
 
 def parse_last_id(raw: str | None) -> StreamId | None:

@@ -69,23 +69,30 @@ async def close_within(ws: WebSocket, code: int, reason: str,
                        grace_s: float = CLOSE_GRACE_S) -> bool:
     """Close ``ws`` with ``code``; if the peer has not taken the close within ``grace_s``
     reset the connection. Returns True when the connection had to be reset."""
-    transport = _transport(ws)
     deadline = time.monotonic() + grace_s
     closing = asyncio.create_task(ws.close(code, reason))
     try:
         await asyncio.wait({closing}, timeout=grace_s)
-        while transport is not None and not _drained(transport):
-            if time.monotonic() >= deadline:
-                log.info("peer did not take close %d within %.1f s; resetting", code, grace_s)
-                reset_connection(transport)
-                return True
-            await asyncio.sleep(_POLL_S)
-        return False
+        return await release_by(ws, deadline)
     finally:
         if not closing.done():
             # After a reset the server fails the pending send promptly; without one, stop it.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait({closing}, timeout=_POLL_S * 4)
+            await asyncio.wait({closing}, timeout=_POLL_S * 4)
             closing.cancel()
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await closing
+
+
+async def release_by(ws: WebSocket, deadline: float) -> bool:
+    """Wait until the connection is closed with nothing left to send; reset it if that
+    has not happened by ``deadline`` (monotonic). Also for sessions that ended without a
+    close of ours: uvicorn's keepalive failure (1011) closes the transport but would
+    flush forever behind data the peer never reads. Returns True on a reset."""
+    transport = _transport(ws)
+    while transport is not None and not _drained(transport):
+        if time.monotonic() >= deadline:
+            log.info("socket transport not released in time; resetting the connection")
+            reset_connection(transport)
+            return True
+        await asyncio.sleep(_POLL_S)
+    return False
