@@ -28,6 +28,7 @@ from tests.realtime_fixtures import (
     patch_agent,
     second_web_process,
 )
+from web.realtime.fanout import Fanout, Subscriber
 
 RELOAD = {"type": "reload", "reason": "access_changed"}
 
@@ -169,3 +170,32 @@ async def test_access_changes_reach_sockets_on_another_web_process(hub, settings
             assert await close_code(ws, timeout=5) == 1008
         finally:
             await ws.close()
+
+
+def test_resubscribe_moves_an_agent_socket_and_never_revives_a_closed_one():
+    """Pure fan-out: after a narrowing, new events and already-queued ones of the lost
+    inbox are not written; a socket removed while closing is not put back."""
+    fanout = Fanout(None, "events")  # type: ignore[arg-type]  # dispatch needs no Redis
+    sub = Subscriber(queue_size=8, inboxes=frozenset({"api", "web"}), agent_id=7)
+    fanout.add(sub)
+
+    def event(inbox: str, n: int) -> None:
+        fanout.dispatch(f"1-{n}".encode(), {b"e": b"{}", b"i": inbox.encode(), b"c": b"1",
+                                            b"w": b""})
+
+    event("api", 1)
+    fanout.resubscribe(sub, frozenset({"web"}))
+    event("api", 2)
+    event("web", 3)
+    queued = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+    assert [q[0] for q in queued] == [(1, 1), (1, 3)]
+    assert [sub.still_wants(q[2]) for q in queued] == [False, True]
+
+    fanout.resubscribe(sub, None)  # promoted: every event
+    event("api", 4)
+    assert sub.queue.qsize() == 1
+    fanout.remove(sub)
+    fanout.resubscribe(sub, frozenset({"api"}))
+    assert fanout.socket_count == 0
+    event("api", 5)
+    assert sub.queue.qsize() == 1

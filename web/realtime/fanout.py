@@ -131,6 +131,9 @@ class Fanout:
         """Move an agent socket to new inboxes (None = all: supervisors and admins)."""
         if sub.is_widget or sub.inboxes == inboxes:
             return
+        if sub not in self._agents_all and sub not in self._agents_by_id.get(sub.agent_id, ()):
+            sub.inboxes = inboxes  # already removed (the socket is closing): stay out
+            return
         self.remove(sub)
         sub.inboxes = inboxes
         self.add(sub)
