@@ -156,6 +156,19 @@ async def test_session_ended_without_notice_refuses_the_next_action(hub, db):
         await ws.close()
 
 
+async def test_socket_closes_when_its_session_expires(hub, db):
+    """Nobody announces an expiry: the socket re-reads its session when it expires."""
+    _agent_id, cookie = await make_agent(hub, "expiring@demo.omnihub.test", inboxes=["api"])
+    await db.execute("UPDATE sessions SET expires_at = now() + interval '3 seconds'"
+                     " WHERE agent_id = $1", _agent_id)
+    ws = await agent_ws(hub.ws_url, hub.base_url, cookie)
+    try:
+        assert (await recv_json(ws))["type"] == "hello"
+        assert await close_code(ws, timeout=10) == 1008
+    finally:
+        await ws.close()
+
+
 async def test_access_changes_reach_sockets_on_another_web_process(hub, settings):
     """The admin's change is made on one process; the socket lives on another."""
     temp_id, cookie = await make_agent(hub, "elsewhere@demo.omnihub.test",

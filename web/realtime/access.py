@@ -13,8 +13,9 @@ query) and
   stop, queued ones too) and sends ``{"type":"reload","reason":"access_changed"}``.
 
 Every socket action re-reads the session as well, so a lost announcement never lets a
-socket do what REST would refuse. A sweep every ``sweep_s`` (and after the channel
-reconnects) catches session expiry and lost announcements for the subscriptions.
+socket do what REST would refuse. Each socket re-reads its session when the session
+expires (a timer), and a sweep every ``sweep_s`` (and after the channel reconnects)
+catches lost announcements for the subscriptions.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import contextlib
 import itertools
 import json
 import logging
+import time
 from collections import defaultdict
+from datetime import datetime
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -68,7 +71,7 @@ def visible_inboxes(agent: Agent) -> frozenset[str] | None:
 class AgentSocket:
     """One open ``/ws/agent`` socket: its session and the agent as last read."""
 
-    __slots__ = ("agent", "live", "read_seq", "session", "token_hash")
+    __slots__ = ("agent", "expires_at", "expiry", "live", "read_seq", "session", "token_hash")
 
     def __init__(self, session: SocketSession, token_hash: str, agent: Agent) -> None:
         self.session = session
@@ -77,6 +80,8 @@ class AgentSocket:
         self.live = True
         # The newest session read applied: an older read finishing later is ignored.
         self.read_seq = 0
+        self.expires_at: datetime | None = None
+        self.expiry: asyncio.TimerHandle | None = None  # re-read when the session expires
 
 
 class AgentAccess:
@@ -90,6 +95,7 @@ class AgentAccess:
         self._by_agent: defaultdict[int, set[AgentSocket]] = defaultdict(set)
         self._by_token: defaultdict[str, set[AgentSocket]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
+        self._expiry_checks: set[asyncio.Task[int]] = set()
         self.listening = asyncio.Event()
 
     # ---- registry -------------------------------------------------------------------
@@ -100,6 +106,8 @@ class AgentAccess:
 
     def unregister(self, sock: AgentSocket) -> None:
         sock.live = False
+        if sock.expiry is not None:
+            sock.expiry.cancel()
         _discard(self._by_agent, sock.agent.id, sock)
         _discard(self._by_token, sock.token_hash, sock)
 
@@ -121,26 +129,29 @@ class AgentAccess:
         socket) when the session ended."""
         seq = next(_reads)
         found = await load_session_agents(self.pool, [sock.token_hash])
-        agent = found.get(sock.token_hash)
-        self._apply(sock, agent, seq)
-        if agent is None or not sock.live:
+        read = found.get(sock.token_hash)
+        self._apply(sock, read, seq)
+        if read is None or not sock.live:
             raise Unauthorized(CLOSE_REASON, code="session_ended")
-        return agent
+        return read[0]
 
     async def check_all(self) -> int:
         return await self.recheck(self.sockets())
 
-    def _apply(self, sock: AgentSocket, agent: Agent | None, seq: int) -> bool:
+    def _apply(self, sock: AgentSocket, read: tuple[Agent, datetime] | None, seq: int) -> bool:
         """Apply one session read to a socket; False when the socket is (now) closed."""
         if not sock.live:
             return False
         if seq < sock.read_seq:
             return True  # a newer read was applied already
         sock.read_seq = seq
-        if agent is None:
+        if read is None:
             self.unregister(sock)
             sock.session.close_with(CLOSE_CODE, CLOSE_REASON)
             return False
+        agent, expires_at = read
+        if expires_at != sock.expires_at:
+            self._watch_expiry(sock, expires_at)
         inboxes = visible_inboxes(agent)
         sub = sock.session.sub
         if inboxes != sub.inboxes:
@@ -148,6 +159,27 @@ class AgentAccess:
             sock.session.send_control({"type": "reload", "reason": "access_changed"})
         sock.agent = agent
         return True
+
+    def _watch_expiry(self, sock: AgentSocket, expires_at: datetime) -> None:
+        if sock.expiry is not None:
+            sock.expiry.cancel()
+        sock.expires_at = expires_at
+        delay = expires_at.timestamp() - time.time() + 0.05
+        sock.expiry = asyncio.get_running_loop().call_later(
+            max(0.0, delay), self._expired, sock)
+
+    def _expired(self, sock: AgentSocket) -> None:
+        sock.expiry = None
+        sock.expires_at = None  # re-arm even if the clocks disagree and it is still valid
+        task = asyncio.create_task(self.recheck([sock]))
+        self._expiry_checks.add(task)
+        task.add_done_callback(self._expiry_done)
+
+    def _expiry_done(self, task: asyncio.Task[int]) -> None:
+        self._expiry_checks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The sweep will retry; nothing else waits on this task.
+            log.warning("session expiry check failed: %r", task.exception())
 
     # ---- background -----------------------------------------------------------------
 
@@ -213,6 +245,11 @@ class AgentAccess:
             await asyncio.wait_for(self.listening.wait(), 5)
 
     async def stop(self) -> None:
+        for sock in self.sockets():
+            if sock.expiry is not None:
+                sock.expiry.cancel()
+        for task in [*self._tasks, *self._expiry_checks]:
+            task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

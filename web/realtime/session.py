@@ -59,20 +59,21 @@ class SocketSession:
             await ws.send_text(text)
         last = after
         async for sid_raw, fields in self.fanout.backlog(after):
-            inbox, conv, route = route_of(fields)
-            if route.startswith("b:") and self.sub.is_widget and route[2:] == self.sub.bind_key:
+            inbox, conv, widget_route = route_of(fields)
+            if (widget_route.startswith("b:") and self.sub.is_widget
+                    and widget_route[2:] == self.sub.bind_key):
                 self.fanout.bind_widget(self.sub, conv)
-            if self.sub.wants(inbox, conv, route):
+            if self.sub.wants(inbox, conv, widget_route):
                 await ws.send_text(event_frame(sid_raw, fields[b"e"]))
             last = parse_stream_id(sid_raw)
         queue = self.sub.queue
         while True:
-            sid, text, route = await queue.get()
+            sid, text, routed = await queue.get()
             if sid is not None:
                 if sid <= last:
                     continue  # already sent from the backlog
                 last = sid
-            if self.sub.still_wants(route):
+            if self.sub.still_wants(routed):
                 await ws.send_text(text)
 
     async def _reader(self, handle: FrameHandler) -> int:
