@@ -330,8 +330,8 @@ async def test_whatsapp_templates_are_validated_replaced_and_offered_to_agents(h
 
 
 async def test_sockets_close_when_their_session_ends(hub, db):
-    """Deactivation, logout elsewhere: the session guard closes exactly those sockets
-    (1008), and a bystander's socket keeps working."""
+    """Deactivation, logout elsewhere: the announced change closes exactly those sockets
+    (1008) without waiting for the sweep, and a bystander's socket keeps working."""
     import json as _json
 
     from websockets.exceptions import ConnectionClosed
@@ -351,8 +351,8 @@ async def test_sockets_close_when_their_session_ends(hub, db):
                          ("bystander", bystander_cookie)]:
         sockets[name] = await agent_ws(hub.ws_url, hub.base_url, cookie)
         assert (await recv_json(sockets[name]))["type"] == "hello"
-    guard = hub.app.state.hub.session_guard
-    assert await guard.check_once() == 0  # every session is fine
+    access = hub.app.state.hub.access
+    assert await access.check_all() == 0  # every session is fine
 
     async with await _admin(hub) as admin:
         assert (await admin.patch(f"/api/v1/admin/agents/{temp_id}",
@@ -360,7 +360,6 @@ async def test_sockets_close_when_their_session_ends(hub, db):
     async with httpx.AsyncClient(base_url=hub.base_url, cookies={"oh_session": leaver_cookie},
                                  headers={"Origin": hub.base_url}) as leaver:
         assert (await leaver.post("/logout")).status_code == 303
-    assert await guard.check_once() == 2
     for name in ("temp", "leaver"):
         with pytest.raises(ConnectionClosed) as closed:
             while True:

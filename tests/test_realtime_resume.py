@@ -11,7 +11,17 @@ from websockets.frames import Opcode
 from websockets.typing import Origin
 from websockets.uri import parse_uri
 
-from tests.helpers import agent_ws, api_post, is_event, login, new_id, recv_json, recv_until
+from tests.helpers import (
+    agent_ws,
+    api_post,
+    eventually,
+    is_event,
+    login,
+    new_id,
+    recv_json,
+    recv_until,
+)
+from tests.realtime_fixtures import tcp_connection_open
 
 
 async def _post_many(hub, n: int, prefix: str, source: str = "resume") -> None:
@@ -88,27 +98,48 @@ async def test_expired_gap_tells_client_to_reload(hub, redis):
 
 
 async def test_slow_socket_is_closed_1013_while_others_keep_pace(hub, settings):
-    """A client that stops reading overflows its bounded queue and gets 1013; a normal
-    client on the same process receives every event meanwhile."""
+    """A client that stops reading for good overflows its bounded queue: the server
+    closes it with 1013 without waiting on the stuck transport, resets the connection
+    after the grace (the kernel holds nothing for it), and a normal client on the same
+    process receives every event meanwhile."""
+    fanout = hub.app.state.hub.fanout
     cookie = await login(hub.base_url)
     fast = await agent_ws(hub.ws_url, hub.base_url, cookie)
     await recv_json(fast)
 
-    # The slow client: a raw socket with a tiny receive buffer that stops reading
-    # right after the handshake (websockets' sans-I/O protocol parses the bytes).
+    # The slow client: a raw socket with a tiny receive buffer that never reads after
+    # the handshake (websockets' sans-I/O protocol parses the bytes).
     slow = RawClient(f"{hub.ws_url}/ws/agent", hub.base_url, cookie)
     await slow.handshake()
+    slow_port = slow.local_port()
+    assert tcp_connection_open(settings.port, slow_port)
     big = "x" * 19_000
     # More than the kernel socket buffers hold (~4 MiB) plus the queue.
     n = settings.ws_queue_size + 400
     texts = {f"{i}-{big}" for i in range(n)}
     poster = asyncio.create_task(_post_many_texts(hub, sorted(texts)))
-    await _wait_texts(fast, set(texts), timeout=90)  # the fast client got every one
-    await poster
+    try:
+        await _wait_texts(fast, set(texts), timeout=90)  # the fast client got every one
+        await poster
+        # Closed with 1013 by the server, which then dropped the connection: gone from
+        # the kernel's table although the client never read a byte more.
+        await eventually(lambda: _async(not tcp_connection_open(settings.port, slow_port)),
+                         timeout=30)
+        assert fanout.closes[1013] >= 1
+        assert fanout.resets >= 1
+        assert fanout.socket_count == 1  # only the fast socket is left
+        assert await slow.read_until_gone(timeout=10) in ("reset", "eof")
+        # The fast socket still works.
+        await fast.send(json.dumps({"type": "ping"}))
+        await recv_until(fast, lambda f: f.get("type") == "pong")
+    finally:
+        poster.cancel()
+        slow.abort()
+        await fast.close()
 
-    code, frames = await slow.read_until_closed(timeout=30)
-    assert code == 1013, f"slow client read {frames} frames and was not closed with 1013"
-    await fast.close()
+
+async def _async(value: object) -> object:
+    return value
 
 
 async def _post_many_texts(hub, texts: list[str]) -> None:
@@ -150,6 +181,25 @@ class RawClient:
             if self.proto.state.name == "OPEN":
                 break
         assert self.proto.state.name == "OPEN", self.proto.handshake_exc
+
+    def local_port(self) -> int:
+        assert self.writer is not None
+        return int(self.writer.get_extra_info("sockname")[1])
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+
+    async def read_until_gone(self, timeout: float) -> str:
+        """Read (and drop) until the server's end is gone: 'reset' or 'eof'."""
+        assert self.reader is not None
+        async with asyncio.timeout(timeout):
+            try:
+                while await self.reader.read(65536):
+                    pass
+            except ConnectionResetError:
+                return "reset"
+        return "eof"
 
     async def read_until_closed(self, timeout: float) -> tuple[int | None, int]:
         frames = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -10,6 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
 from hub.config import Settings
@@ -18,9 +18,10 @@ from hub.outbox import Publisher
 from hub.store.mail_recipients import publish_mail_recipients
 from web.http import hub_error_handler, unexpected_error_handler
 from web.ingest import IngestWriter
+from web.realtime.access import AgentAccess
 from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
-from web.realtime.session_guard import SessionGuard
+from web.realtime.transport import TransportCapture
 from web.routes_admin import routes as admin_routes
 from web.routes_api import routes as api_routes
 from web.routes_bots import routes as bot_routes
@@ -62,17 +63,15 @@ def create_app(settings: Settings) -> Starlette:
             await publish_mail_recipients(pool, redis, settings)
         except (OSError, asyncpg.PostgresError, aioredis.RedisError) as exc:
             log.warning("could not publish the email inboxes' addresses: %s", exc)
-        guard = app.state.hub.session_guard = SessionGuard(pool)
+        access = app.state.hub.access = AgentAccess(pool, redis, settings, fanout)
         ingest.start()
         fanout.start()
-        guard_task = asyncio.create_task(guard.run(), name="session-guard")
+        await access.start()
         await fanout.ready.wait()
         try:
             yield
         finally:
-            guard_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await guard_task
+            await access.stop()
             await fanout.stop()
             await close_media(app)
             await ingest.stop()
@@ -102,5 +101,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        # Outermost: sockets need the transport to drop a peer that stopped reading.
+        middleware=[Middleware(TransportCapture)],
         exception_handlers={HubError: hub_error_handler, Exception: unexpected_error_handler},
     )

@@ -14,6 +14,7 @@ from hub.errors import Forbidden, Unauthorized
 from hub.schema import Agent, Role
 from hub.store.queries import load_agent
 from web.passwords import verify_password
+from web.realtime.access import announce_access_change
 from web.state import HubState
 
 COOKIE = "oh_session"
@@ -49,8 +50,11 @@ async def log_in(state: HubState, email: str, password: str) -> str:
 
 
 async def log_out(state: HubState, token: str | None) -> None:
+    """End the session; its open sockets close within a second (web/realtime/access.py)."""
     if token:
-        await state.pool.execute("DELETE FROM sessions WHERE token_hash = $1", _token_hash(token))
+        digest = _token_hash(token[:200])
+        await state.pool.execute("DELETE FROM sessions WHERE token_hash = $1", digest)
+        await announce_access_change(state.redis, state.settings, token_hash=digest)
 
 
 async def agent_from_connection(state: HubState, conn: HTTPConnection) -> Agent:

@@ -33,6 +33,7 @@ from hub.store import admin as store
 from hub.store.mail_recipients import publish_mail_recipients
 from web.http import JSON, read_json
 from web.passwords import hash_password
+from web.realtime.access import announce_access_change
 from web.routes_api import _int_param, agent_route
 from web.state import HubState
 
@@ -112,7 +113,10 @@ async def get_inbox(request: Request, state: HubState, agent: Agent) -> Response
 @agent_route("admin", write=True)
 async def put_members(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, MembersBody, state.settings.http_max_body)
-    inbox = await store.put_inbox_members(state.pool, agent, request.path_params["inbox"], body)
+    inbox, changed = await store.put_inbox_members(state.pool, agent,
+                                                   request.path_params["inbox"], body)
+    for agent_id in sorted(changed):  # their open sockets follow, as for PATCH agents
+        await announce_access_change(state.redis, state.settings, agent_id=agent_id)
     return JSON({"inbox": _with_setup(state, inbox, await _routing(state))})
 
 
@@ -192,9 +196,12 @@ async def update_agent(request: Request, state: HubState, agent: Agent) -> Respo
     body = await read_json(request, AgentPatch, state.settings.http_max_body)
     digest = (await asyncio.to_thread(hash_password, check_password(body.password))
               if body.password is not None else None)
-    return JSON({"agent": _with_routing(await store.update_agent(
-        state.pool, agent, _int_param(request, "agent_id"), body, digest),
-        await _routing(state))})
+    agent_id = _int_param(request, "agent_id")
+    updated = await store.update_agent(state.pool, agent, agent_id, body, digest)
+    # Inboxes, role, deactivation, password: the agent's open sockets follow within a
+    # second on every web process, as REST does at once.
+    await announce_access_change(state.redis, state.settings, agent_id=agent_id)
+    return JSON({"agent": _with_routing(updated, await _routing(state))})
 
 
 routes = [

@@ -12,8 +12,8 @@ from hub.config import Settings
 from hub.errors import Forbidden, NotFound
 from hub.outbox import Publisher
 from web.ingest import IngestWriter
+from web.realtime.access import AgentAccess
 from web.realtime.fanout import Fanout
-from web.realtime.session_guard import SessionGuard
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,7 +39,7 @@ class HubState:
     publisher: Publisher
     ingest: IngestWriter
     fanout: Fanout
-    session_guard: SessionGuard | None = None
+    access: AgentAccess | None = None  # open agent sockets follow access changes
     _inboxes: dict[str, tuple[float, InboxInfo]] = field(default_factory=dict)
 
     def check_widget_origin(self, inbox: InboxInfo, origin: str | None) -> None:

@@ -274,8 +274,9 @@ async def put_ack(pool: asyncpg.Pool, actor: Agent, slug: str, body: AckBody
 
 
 async def put_inbox_members(pool: asyncpg.Pool, actor: Agent, slug: str, body: MembersBody
-                            ) -> dict[str, Any]:
-    """Replace the agents of an inbox (the other side of an agent's inbox list)."""
+                            ) -> tuple[dict[str, Any], set[int]]:
+    """Replace the agents of an inbox (the other side of an agent's inbox list); returns
+    the inbox and the agents who joined or left it."""
     wanted = sorted(set(body.agents))
     if len(wanted) > 1000:
         raise BadInput("agents: at most 1000")
@@ -288,11 +289,13 @@ async def put_inbox_members(pool: asyncpg.Pool, actor: Agent, slug: str, body: M
         unknown = [a for a in wanted if a not in known]
         if unknown:
             raise BadInput(f"agents: unknown {', '.join(map(str, unknown[:5]))}")
+        before = {r[0] for r in await conn.fetch(
+            "SELECT agent_id FROM agent_inboxes WHERE inbox = $1", slug)}
         await conn.execute("DELETE FROM agent_inboxes WHERE inbox = $1", slug)
         await conn.executemany("INSERT INTO agent_inboxes (agent_id, inbox) VALUES ($1, $2)",
                                [(a, slug) for a in wanted])
         await _audit(conn, actor, "inbox.members_set", f"inbox:{slug}", {"agents": wanted})
-    return await get_inbox(pool, slug)
+    return await get_inbox(pool, slug), before.symmetric_difference(wanted)
 
 
 # ---- agents ----------------------------------------------------------------------------

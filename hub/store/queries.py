@@ -3,6 +3,7 @@ see; callers map NotFound/Forbidden at the edge."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -64,6 +65,27 @@ async def load_agent(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> 
         return None
     return Agent(id=r["id"], name=r["name"], email=r["email"], role=r["role"],
                  inboxes=list(r["inboxes"]))
+
+
+async def load_session_agents(conn: asyncpg.Connection | asyncpg.Pool, token_hashes: list[str]
+                              ) -> dict[str, tuple[Agent, datetime]]:
+    """The agent behind each live session (unexpired, agent active) and when the session
+    expires, by token hash: what an open agent socket may do now. Ended sessions are
+    absent."""
+    rows = await conn.fetch(
+        "SELECT s.token_hash, s.expires_at, a.id, a.name, a.email, a.role,"
+        " coalesce(array_agg(ai.inbox ORDER BY ai.inbox)"
+        "   FILTER (WHERE ai.inbox IS NOT NULL), '{}') AS inboxes"
+        " FROM sessions s JOIN agents a ON a.id = s.agent_id"
+        " LEFT JOIN agent_inboxes ai ON ai.agent_id = a.id"
+        " WHERE s.token_hash = ANY($1::text[]) AND s.expires_at > now() AND a.active"
+        " GROUP BY s.token_hash, a.id",
+        token_hashes,
+    )
+    return {r["token_hash"]: (Agent(id=r["id"], name=r["name"], email=r["email"],
+                                    role=r["role"], inboxes=list(r["inboxes"])),
+                              r["expires_at"])
+            for r in rows}
 
 
 async def get_conversation(

@@ -140,7 +140,7 @@ class BotSession(SocketSession):
                 await ws.send_text(event_frame(sid_raw, fields[b"e"]))
         queue = self.sub.queue
         while True:
-            sid, text = await queue.get()
+            sid, text, _route = await queue.get()
             if sid is not None:
                 if sid <= last:
                     continue

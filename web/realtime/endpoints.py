@@ -32,6 +32,7 @@ from hub.streamids import StreamId, parse_stream_id
 from hub.verification_actions import answer_verification, verification_event
 from web.auth import agent_from_connection, check_same_origin, session_token_hash
 from web.jobs import enqueue_delivery
+from web.realtime.access import AgentSocket, visible_inboxes
 from web.realtime.fanout import Subscriber
 from web.realtime.presence import (
     HeartbeatThrottle,
@@ -131,8 +132,7 @@ async def agent_socket(ws: WebSocket) -> None:
     except HubError as exc:
         await refuse(ws, exc)
         return
-    inboxes = None if agent.role in ("supervisor", "admin") else frozenset(agent.inboxes)
-    sub = Subscriber(queue_size=state.settings.ws_queue_size, inboxes=inboxes,
+    sub = Subscriber(queue_size=state.settings.ws_queue_size, inboxes=visible_inboxes(agent),
                      agent_id=agent.id)
     await ws.accept()
     state.fanout.add(sub)
@@ -142,6 +142,9 @@ async def agent_socket(ws: WebSocket) -> None:
         prelude.append('{"type":"reload","reason":"gap_expired"}')
     session = SocketSession(ws, state.fanout, sub)
     beat = HeartbeatThrottle()
+    # The socket follows its agent's access from now on (web/realtime/access.py).
+    access = state.access
+    sock = AgentSocket(session, session_token_hash(ws), agent)
 
     async def handle(data: bytes) -> dict[str, Any] | None:
         frame = decode_frame(_agent_decoder, data)
@@ -149,8 +152,11 @@ async def agent_socket(ws: WebSocket) -> None:
             await socket_heartbeat(state.redis, state.settings, agent.id)
         if isinstance(frame, AgentPing):
             return {"type": "pong"}
+        # Every action runs as the agent is now, exactly as a REST request would: a
+        # removed inbox, a demotion or an ended session apply to the next frame.
+        actor = await access.acting_agent(sock) if access else agent
         if isinstance(frame, AgentTyping):
-            await _agent_typing(state, agent, frame)
+            await _agent_typing(state, actor, frame)
             return None
         if isinstance(frame, AgentAccept | AgentDecline):
             # Same checks and atomic apply as the REST routes; errors become error frames.
@@ -158,7 +164,7 @@ async def agent_socket(ws: WebSocket) -> None:
             if not 0 < frame.work_item_id < 2**63:
                 raise BadInput("work_item_id: a work item id")
             try:
-                await answer_offer(ws, state, agent, frame.work_item_id, accepted)
+                await answer_offer(ws, state, actor, frame.work_item_id, accepted)
             except HubError as exc:
                 return {"type": "error", "code": exc.code, "reason": exc.reason,
                         "work_item_id": frame.work_item_id}
@@ -166,7 +172,7 @@ async def agent_socket(ws: WebSocket) -> None:
                     "outcome": "accepted" if accepted else "declined"}
         try:
             message, created = await actions.post_agent_reply(
-                state.pool, state.publisher, agent, frame.conversation_id,
+                state.pool, state.publisher, actor, frame.conversation_id,
                 text=frame.text, client_id=frame.client_id, private=frame.private,
                 via=frame.via,
             )
@@ -177,16 +183,17 @@ async def agent_socket(ws: WebSocket) -> None:
             await enqueue_delivery(state.redis, state.settings, message)
         return {"type": "ack", "client_id": frame.client_id, "message_id": message.id}
 
-    # The session guard closes the socket when its login session ends.
-    guard = state.session_guard
-    watch = guard.watch(session_token_hash(ws), session.close_with) if guard else 0
+    if access:
+        access.register(sock)
+        # A change announced between the handshake's read and registering was missed.
+        await access.recheck([sock])
     # Presence: the socket's life is the agent's heartbeat (web/realtime/presence.py).
     await socket_opened(state.redis, state.settings, agent.id)
     try:
         await session.run(after=after, prelude=prelude, handle=handle)
     finally:
-        if guard:
-            guard.unwatch(watch)
+        if access:
+            access.unregister(sock)
         await socket_closed(state.redis, state.settings, agent.id)
 
 

@@ -4,13 +4,17 @@ Each socket is a ``Subscriber`` with a bounded queue drained by its own writer t
 The reader never awaits a socket: a full queue marks the subscriber overflowed and
 its connection is closed with 1013 (it resumes with ``last_id``). A frame is built
 once per event and shared by every socket that gets it.
+
+An agent socket's inboxes can change while it is open (``Fanout.resubscribe``, driven by
+``web/realtime/access.py``); each queued item keeps its route so the writer drops what
+the socket may no longer see.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
@@ -19,7 +23,10 @@ from hub.streamids import StreamId, parse_stream_id
 
 log = logging.getLogger("omnihub.fanout")
 
-Item = tuple[StreamId | None, str]
+# (inbox, conversation id, widget route) of an event: the fields ``route_of`` reads.
+Route = tuple[str, int, str]
+# (stream id, frame, route); control frames (ack, error, pong) have neither id nor route.
+Item = tuple[StreamId | None, str, Route | None]
 # Events read per XREAD; socket queues should hold a few chunks.
 READ_CHUNK = 64
 
@@ -53,6 +60,12 @@ class Subscriber:
             return self.inboxes is None or str(self.agent_id) in widget_route[2:].split(",")
         return self.inboxes is None or inbox == "" or inbox in self.inboxes
 
+    def still_wants(self, route: Route | None) -> bool:
+        """Re-check a queued item at write time: an agent's access may have narrowed since
+        it was queued. Widgets' routes were settled at dispatch (a rebind must not drop
+        the old conversation's queued frames)."""
+        return route is None or self.is_widget or self.wants(*route)
+
     def offer(self, item: Item) -> None:
         if self.overflowed:
             return
@@ -68,7 +81,7 @@ def event_frame(sid: bytes, payload: bytes) -> str:
     return '{"type":"event","id":"' + sid.decode() + '","event":' + payload.decode() + "}"
 
 
-def route_of(fields: dict[bytes, bytes]) -> tuple[str, int, str]:
+def route_of(fields: dict[bytes, bytes]) -> Route:
     return (fields.get(b"i", b"").decode(), int(fields.get(b"c", b"0") or 0),
             fields.get(b"w", b"").decode())
 
@@ -84,6 +97,10 @@ class Fanout:
         self._widgets_by_bind: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        # This process's server-side socket closes by code, and how many of them had to
+        # reset a peer that would not take the close frame (web/realtime/transport.py).
+        self.closes: Counter[int] = Counter()
+        self.resets = 0
 
     # ---- registry -------------------------------------------------------------------
 
@@ -110,6 +127,17 @@ class Fanout:
             for inbox in sub.inboxes:
                 _discard(self._agents_by_inbox, inbox, sub)
 
+    def resubscribe(self, sub: Subscriber, inboxes: frozenset[str] | None) -> None:
+        """Move an agent socket to new inboxes (None = all: supervisors and admins)."""
+        if sub.is_widget or sub.inboxes == inboxes:
+            return
+        if sub not in self._agents_all and sub not in self._agents_by_id.get(sub.agent_id, ()):
+            sub.inboxes = inboxes  # already removed (the socket is closing): stay out
+            return
+        self.remove(sub)
+        sub.inboxes = inboxes
+        self.add(sub)
+
     def bind_widget(self, sub: Subscriber, conversation_id: int) -> None:
         if sub.conversation_id == conversation_id:
             return
@@ -119,8 +147,7 @@ class Fanout:
 
     @property
     def socket_count(self) -> int:
-        agents = len(self._agents_all) + len(
-            {s for subs in self._agents_by_inbox.values() for s in subs})
+        agents = len(self._agents_all) + sum(len(s) for s in self._agents_by_id.values())
         return agents + sum(len(s) for s in self._widgets_by_bind.values())
 
     # ---- reading --------------------------------------------------------------------
@@ -128,8 +155,8 @@ class Fanout:
     def dispatch(self, sid_raw: bytes, fields: dict[bytes, bytes]) -> None:
         sid = parse_stream_id(sid_raw)
         frame = event_frame(sid_raw, fields[b"e"])
-        item: Item = (sid, frame)
-        inbox, conv, route = route_of(fields)
+        inbox, conv, route = routed = route_of(fields)
+        item: Item = (sid, frame, routed)
         for sub in self._agents_all:
             sub.offer(item)
         if route.startswith("a:"):
@@ -141,9 +168,10 @@ class Fanout:
         if inbox:
             for sub in self._agents_by_inbox.get(inbox, ()):
                 sub.offer(item)
-        else:
-            for sub in {s for subs in self._agents_by_inbox.values() for s in subs}:
-                sub.offer(item)
+        else:  # hub-wide: every agent socket, members of no inbox included
+            for subs in self._agents_by_id.values():
+                for sub in subs:
+                    sub.offer(item)
         if route == "c":
             for sub in self._widgets_by_conv.get(conv, ()):
                 sub.offer(item)

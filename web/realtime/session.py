@@ -1,12 +1,18 @@
 """Runs one websocket: a reader task for client frames, one writer task that sends the
 resume gap then live frames from the bounded queue, and an overflow watch that closes
-the socket with 1013. Whichever ends first ends the session."""
+the socket with 1013. Whichever ends first ends the session.
+
+The overflow is noticed when a frame is offered to the full queue, never by the writer
+(which may be stuck sending to a peer that stopped reading). Every server-side close
+goes through ``close_within``: a peer that does not take the close frame within 2 s has
+its connection reset, so a stuck client holds no task, buffer or TCP connection."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hub.errors import BadInput, HubError
 from hub.streamids import StreamId, parse_stream_id
 from web.realtime.fanout import Fanout, Subscriber, event_frame, route_of
+from web.realtime.transport import CLOSE_GRACE_S, close_within, release_by
 
 log = logging.getLogger("omnihub.ws")
 
@@ -38,7 +45,7 @@ class SocketSession:
 
     def send_control(self, frame: dict[str, Any]) -> None:
         """Queue a non-event frame (ack, error, pong) behind the events already queued."""
-        self.sub.offer((None, _encoder.encode(frame).decode()))
+        self.sub.offer((None, _encoder.encode(frame).decode(), None))
 
     def close_with(self, code: int, reason: str) -> None:
         """End the session from the hub side; run() closes the socket with ``code``."""
@@ -52,20 +59,22 @@ class SocketSession:
             await ws.send_text(text)
         last = after
         async for sid_raw, fields in self.fanout.backlog(after):
-            inbox, conv, route = route_of(fields)
-            if route.startswith("b:") and self.sub.is_widget and route[2:] == self.sub.bind_key:
+            inbox, conv, widget_route = route_of(fields)
+            if (widget_route.startswith("b:") and self.sub.is_widget
+                    and widget_route[2:] == self.sub.bind_key):
                 self.fanout.bind_widget(self.sub, conv)
-            if self.sub.wants(inbox, conv, route):
+            if self.sub.wants(inbox, conv, widget_route):
                 await ws.send_text(event_frame(sid_raw, fields[b"e"]))
             last = parse_stream_id(sid_raw)
         queue = self.sub.queue
         while True:
-            sid, text = await queue.get()
+            sid, text, routed = await queue.get()
             if sid is not None:
                 if sid <= last:
                     continue  # already sent from the backlog
                 last = sid
-            await ws.send_text(text)
+            if self.sub.still_wants(routed):
+                await ws.send_text(text)
 
     async def _reader(self, handle: FrameHandler) -> int:
         ws = self.ws
@@ -117,11 +126,14 @@ class SocketSession:
                 with contextlib.suppress(BaseException):
                     await task
         if close_code is not None:
+            self.fanout.closes[close_code] += 1
+            reason = {1013: "too slow: resume with last_id", 1003: "text frames only",
+                      1011: "internal error"}.get(close_code, self._close_reason[1])
             with contextlib.suppress(Exception):
-                reason = {1013: "too slow: resume with last_id", 1003: "text frames only",
-                          1011: "internal error"}.get(close_code, self._close_reason[1])
-                # A stuck peer may never drain; do not let it hold this task forever.
-                await asyncio.wait_for(self.ws.close(close_code, reason), timeout=30)
+                if await close_within(self.ws, close_code, reason):
+                    self.fanout.resets += 1
+        elif await release_by(self.ws, time.monotonic() + CLOSE_GRACE_S):
+            self.fanout.resets += 1
 
 
 def parse_last_id(raw: str | None) -> StreamId | None:

@@ -210,6 +210,20 @@ function fetchMissing() {
 }
 
 /** Refetch everything from REST (boot, `reload` frame, filter change). */
+/** An admin changed our inboxes or role while the socket was open: the socket already
+ * follows the new access; pick up the new role for the board and offers. */
+async function refreshMe() {
+  try {
+    const { agent } = await api("/api/v1/me");
+    store.me = agent;
+    renderMe();
+    await routing.start(agent);
+    scheduleRender();
+  } catch (_) {
+    /* api() redirects to /login on 401 */
+  }
+}
+
 async function reloadAll() {
   const last = await loadLists();
   await loadCurrent();
@@ -401,6 +415,7 @@ function startSocket(lastId) {
         // Events buffered before the reload predate the REST snapshot we are about to take.
         store.buffer.length = 0;
         reloadAll().catch((e) => toast(`Reload failed: ${e.message}`));
+        if (f.reason === "access_changed") refreshMe();
       }
     },
     onRefused: async () => {
