@@ -21,6 +21,7 @@ from tests.helpers import (
     recv_until,
 )
 from tests.realtime_fixtures import (
+    ADMIN,
     close_code,
     frames_before_pong,
     frames_until,
@@ -212,3 +213,30 @@ def test_resubscribe_moves_an_agent_socket_and_never_revives_a_closed_one():
     assert fanout.socket_count == 0
     event("api", 5)
     assert sub.queue.qsize() == 1
+
+
+async def test_removal_through_the_inbox_members_route_applies_to_open_sockets(hub, db):
+    """Settings' members editor (PUT /api/v1/admin/inboxes/{slug}/members) is the other
+    side of an agent's inbox list: its open sockets follow it the same way."""
+    temp_id, cookie = await make_agent(hub, "unlisted@demo.omnihub.test",
+                                       inboxes=["api", "web"])
+    temp = await agent_ws(hub.ws_url, hub.base_url, cookie)
+    try:
+        assert (await recv_json(temp))["type"] == "hello"
+        await _post_api(hub, "before unlisting")
+        created = await recv_until(temp, is_event("message.created",
+                                                  message__text="before unlisting"))
+        conv = created["event"]["message"]["conversation_id"]
+        others = [r[0] for r in await db.fetch(
+            "SELECT agent_id FROM agent_inboxes WHERE inbox = 'api' AND agent_id <> $1",
+            temp_id)]
+        async with agent_http(hub.base_url, await login(hub.base_url, ADMIN)) as admin:
+            r = await admin.put("/api/v1/admin/inboxes/api/members", json={"agents": others})
+            assert r.status_code == 200, r.text
+        await frames_until(temp, _is_access_reload, timeout=5)
+        await temp.send(json.dumps({"type": "reply", "conversation_id": conv,
+                                    "client_id": "unlisted", "text": "still here?"}))
+        error = await recv_until(temp, lambda f: f.get("type") in ("ack", "error"))
+        assert error["type"] == "error" and error["code"] == "forbidden", error
+    finally:
+        await temp.close()
