@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from starlette.websockets import WebSocket
 
+from channels import chat
 from channels.chat import (
     WidgetFrame,
     WidgetMessage,
@@ -127,7 +128,10 @@ async def agent_socket(ws: WebSocket) -> None:
     await ws.accept()
     state.fanout.add(sub)
     after, reset, tail = await _start_point(state, last)
-    prelude = [_encoder.encode({"type": "hello", "agent": agent, "last_id": tail}).decode()]
+    # limits: the composer counts against the server's own numbers (docs/frontend.md).
+    prelude = [_encoder.encode({"type": "hello", "agent": agent, "last_id": tail,
+                                "limits": {"text": actions.MAX_TEXT,
+                                           "frame_bytes": state.settings.ws_max_frame}}).decode()]
     if reset:
         prelude.append('{"type":"reload","reason":"gap_expired"}')
     session = SocketSession(ws, state.fanout, sub)
@@ -260,6 +264,7 @@ async def widget_socket(ws: WebSocket) -> None:
         "last_id": tail, "reset": reset, "messages": snapshot,
         "prechat": public_form(gate) if needs_form and gate is not None else None,
         "availability": avail,
+        "limits": {"text": chat.MAX_TEXT},
     }
     session = SocketSession(ws, state.fanout, sub)
 
