@@ -324,3 +324,39 @@ async def test_widget_bubbles_have_dir_auto(browser, hub):  # noqa: F811
     finally:
         await ctx.close()
     assert errors.errors == []
+
+
+async def test_settings_inbox_checkboxes_sit_beside_their_labels(browser, hub):  # noqa: F811
+    """Agents' inbox checkboxes: box and name on one line, the box before the name, with
+    no text-field padding (it used to sit above its label, stretched like an input)."""
+    from playwright.async_api import expect
+
+    from tests.test_browser_admin import _login
+
+    errors = PageErrors()
+    ctx, page = await _login(browser, hub.base_url, errors, "admin@demo.omnihub.test",
+                             "demo-admin")
+    try:
+        await page.goto(f"{hub.base_url}/admin")
+        await page.get_by_test_id("tab-agents").click()
+        labels = page.get_by_test_id("new-agent").locator(".admin-inboxes label")
+        await expect(labels.first).to_be_visible()
+        for i in range(await labels.count()):
+            label = labels.nth(i)
+            geo = await label.evaluate("""(l) => {
+                const box = l.querySelector("input").getBoundingClientRect();
+                const r = document.createRange();
+                r.selectNodeContents(l);
+                r.setStartAfter(l.querySelector("input"));
+                const text = r.getBoundingClientRect();
+                return {box: [box.x, box.y, box.width, box.height],
+                        text: [text.x, text.y, text.width, text.height]};
+            }""")
+            bx, by, bw, bh = geo["box"]
+            tx, ty, _tw, th = geo["text"]
+            assert bx + bw <= tx, geo  # the box, then its name
+            assert abs((by + bh / 2) - (ty + th / 2)) <= 3, geo  # on one line
+            assert bw <= 24, geo  # a checkbox, not stretched like a text field
+    finally:
+        await ctx.close()
+    assert errors.errors == []
