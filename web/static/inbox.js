@@ -711,7 +711,8 @@ function textSize(text) {
   let reason = "";
   if (count > limits.text) {
     reason = `Too long: ${count.toLocaleString("en")} of at most ${limits.text.toLocaleString("en")} characters.`;
-  } else if (limits.frameBytes && new TextEncoder().encode(text).length > limits.frameBytes - 1024) {
+  } else if (limits.frameBytes && new TextEncoder().encode(JSON.stringify(text)).length > limits.frameBytes - 1024) {
+    // As sent (JSON-escaped UTF-8) it would not fit one socket frame (nor a REST body).
     reason = "Too long: this text is too large to send (many emoji or symbols); shorten it.";
   }
   return { count, near: count >= limits.text * COUNTER_FROM, reason };

@@ -345,6 +345,7 @@
         withoutToken = false;
         applyHello(f);
         setConn("online");
+        autosize(); // the hello may bring (or change) the length limit
         persist();
         render();
         startPing();
