@@ -498,7 +498,7 @@ function renderList() {
         channelIcon(c.channel),
         typing
           ? el("span", { class: "conv-preview typing-text", text: "typing…" })
-          : el("span", { class: "conv-preview", "data-testid": "conv-preview", text: preview }),
+          : el("span", { class: "conv-preview", "data-testid": "conv-preview", dir: "auto", text: preview }),
         unread ? el("span", { class: "unread-badge", "data-testid": "unread-badge", "aria-label": `${unread} unread`, text: unread > 99 ? "99+" : String(unread) }) : null)));
     return li;
   });
