@@ -258,13 +258,13 @@ async def widget_socket(ws: WebSocket) -> None:
                   and not await visitor_is_known(state, slug, identity))
     hello = {
         "type": "hello",
+        "limits": {"text": chat.MAX_TEXT},  # the composer's limit (docs/frontend.md)
         "visitor_token": issue_visitor_token(state.settings.secret_key, slug, identity),
         "conversation_id": conv_id or None,
         "inbox": {"slug": inbox.slug, "name": inbox.name, "greeting": inbox.greeting},
         "last_id": tail, "reset": reset, "messages": snapshot,
         "prechat": public_form(gate) if needs_form and gate is not None else None,
         "availability": avail,
-        "limits": {"text": chat.MAX_TEXT},
     }
     session = SocketSession(ws, state.fanout, sub)
 
