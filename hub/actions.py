@@ -29,7 +29,7 @@ from hub.schema import (
     WorkItemCreated,
     WorkItemUpdated,
 )
-from hub.store.queries import get_conversation, message_from
+from hub.store.queries import agent_name, get_conversation, message_from
 from hub.store.uploads import claim_uploads
 
 MAX_TEXT = 20_000
@@ -156,7 +156,7 @@ async def post_agent_reply(
                 )
                 events.append(ConversationAssigned(
                     inbox=conv.inbox, conversation_id=conv.id, agent_id=agent.id,
-                    by_agent_id=agent.id,
+                    by_agent_id=agent.id, agent_name=agent.name,
                 ))
                 events.extend(await _work_item_event(conn, conv, "assigned", agent.id))
             rows = await write_outbox(conn, events)
@@ -199,7 +199,7 @@ async def assign_conversation(
             )
             events: list[AnyEvent] = [ConversationAssigned(
                 inbox=conv.inbox, conversation_id=conv.id, agent_id=agent_id,
-                by_agent_id=actor.id,
+                by_agent_id=actor.id, agent_name=await agent_name(conn, agent_id),
             )]
             events.extend(await _work_item_event(
                 conn, conv, "assigned" if agent_id else "queued", agent_id))

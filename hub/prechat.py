@@ -41,7 +41,6 @@ MAX_FIELDS = 20
 MAX_OPTIONS = 50
 MAX_NAME = 100
 MAX_TEXT_VALUE = 500
-MAX_MESSAGE = 8000
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _REGION = re.compile(r"^[A-Z]{2}$")
 _VERSION = re.compile(r"^[A-Za-z0-9._-]{1,40}$")

@@ -181,6 +181,8 @@ class Conversation(Base, kw_only=True):
     contact_identity: str = ""
     status: ConversationStatus = "open"
     assignee_id: int | None = None
+    # Who holds it, for display (agents see "Assigned to Maya", never an id).
+    assignee_name: str = ""
     subject: str = ""
     created_at: datetime
     last_message_at: datetime | None = None
@@ -227,6 +229,7 @@ class ConversationAssigned(Event, tag="conversation.assigned", kw_only=True):
     conversation_id: int
     agent_id: int | None
     by_agent_id: int | None = None
+    agent_name: str = ""  # the new assignee's name, for display
 
 
 class ConversationStatusChanged(Event, tag="conversation.status", kw_only=True):

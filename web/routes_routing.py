@@ -188,8 +188,19 @@ async def queue_board(request: Request, state: HubState, agent: Agent) -> Respon
              "status": i.status, "held_s": round(now - (i.assigned_at or i.enqueued_at), 1)}
             for i in commands.in_progress(snap, actor)[:200]])
         out["agents"] = await _board_agents(state, cfg, snap, now)
+        await _with_agent_names(state, out["active"])
         out["queue_names"] = list(cfg.queue_order)
     return JSON(out)
+
+
+async def _with_agent_names(state: HubState, items: list[dict[str, Any]]) -> None:
+    """The holder's name beside its id: the board shows people, not ids (also for agents
+    without a routing profile, who are not in the board's agent list)."""
+    ids = sorted({i["agent_id"] for i in items if i.get("agent_id") is not None})
+    names = {r[0]: r[1] for r in await state.pool.fetch(
+        "SELECT id, name FROM agents WHERE id = ANY($1::bigint[])", ids)} if ids else {}
+    for i in items:
+        i["agent_name"] = names.get(i.get("agent_id"), "")
 
 
 async def _board_agents(state: HubState, cfg: CompiledConfig, snap: RouterState,

@@ -56,7 +56,7 @@ from hub.schema import (
     WorkItemTransferred,
     WorkItemUpdated,
 )
-from hub.store.queries import message_from
+from hub.store.queries import agent_name, message_from
 
 log = logging.getLogger("omnihub.router.persist")
 
@@ -159,7 +159,8 @@ class _Writer:
             " AND assignee_id IS DISTINCT FROM $2 RETURNING id", c.conversation_id, agent)
         if changed and announce:
             self.emit(ConversationAssigned(inbox=c.inbox, conversation_id=c.conversation_id,
-                                           agent_id=agent, by_agent_id=by))
+                                           agent_id=agent, by_agent_id=by,
+                                           agent_name=await agent_name(self.conn, agent)))
 
     async def apply(self, record: JournalRecord, now: float, released: int | None,
                     ended: list[tuple[int, str]]) -> None:

@@ -23,6 +23,7 @@ from hub.schema import (
     WorkItem,
     WorkItemUpdated,
 )
+from hub.store.queries import agent_name
 from hub.voice.callbacks import TERMINAL, next_status
 
 MAX_ATTEMPTS = 3
@@ -131,7 +132,8 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
                 if assigned:
                     events.append(ConversationAssigned(
                         inbox=r["inbox"], conversation_id=r["conversation_id"],
-                        agent_id=agent_id, by_agent_id=agent_id))
+                        agent_id=agent_id, by_agent_id=agent_id,
+                        agent_name=await agent_name(conn, agent_id)))
                 rows = await write_outbox(conn, events)
                 claimed = DialPlan(
                     callback_id=r["id"], attempt=done["attempts"], inbox=r["inbox"],

@@ -41,6 +41,7 @@ from hub.store.persist import (
     insert_messages,
     open_conversations,
 )
+from hub.store.queries import agent_name
 from hub.voice.callbacks import CallbackRequest
 from hub.voice.callstate import CallRecord, CallSignal, Transition, apply_signal
 
@@ -166,8 +167,9 @@ class VoiceBatch:
         if current is None:
             await self.conn.execute(
                 "UPDATE conversations SET assignee_id = $2 WHERE id = $1", conv_id, agent_id)
-            self.events.append(ConversationAssigned(inbox=inbox, conversation_id=conv_id,
-                                                    agent_id=agent_id))
+            self.events.append(ConversationAssigned(
+                inbox=inbox, conversation_id=conv_id, agent_id=agent_id,
+                agent_name=await agent_name(self.conn, agent_id)))
 
     # ---- callbacks ---------------------------------------------------------------
 
@@ -345,13 +347,15 @@ class VoiceBatch:
     async def _conversation_by_id(self, conv_id: int) -> Conversation:
         r = await self.conn.fetchrow(
             "SELECT c.id, c.inbox, c.channel, c.contact_id, c.contact_identity, c.status,"
-            " c.assignee_id, c.subject, c.created_at, c.last_message_at, ct.name"
+            " c.assignee_id, c.subject, c.created_at, c.last_message_at, ct.name,"
+            " (SELECT ag.name FROM agents ag WHERE ag.id = c.assignee_id) AS assignee_name"
             " FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = $1",
             conv_id)
         return Conversation(
             id=r["id"], inbox=r["inbox"], channel=r["channel"], contact_id=r["contact_id"],
             contact_name=r["name"], contact_identity=r["contact_identity"], status=r["status"],
-            assignee_id=r["assignee_id"], subject=r["subject"], created_at=r["created_at"],
+            assignee_id=r["assignee_id"], assignee_name=r["assignee_name"] or "",
+            subject=r["subject"], created_at=r["created_at"],
             last_message_at=r["last_message_at"])
 
     async def _withdraw_missed_callback(self, inbox: str, call_id: str, conv_id: int) -> None:

@@ -13,7 +13,8 @@ from hub.errors import Forbidden, NotFound
 from hub.schema import Agent, AttachmentRef, Author, Conversation, Message
 
 _CONV = ("c.id, c.inbox, c.channel, c.contact_id, c.contact_identity, c.status, c.assignee_id,"
-         " c.subject, c.created_at, c.last_message_at, ct.name AS contact_name")
+         " c.subject, c.created_at, c.last_message_at, ct.name AS contact_name,"
+         " (SELECT ag.name FROM agents ag WHERE ag.id = c.assignee_id) AS assignee_name")
 _MSG = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
         " private, channel, provider_id, status, status_error, attachments, created_at,"
         " attributes, raw_ref")
@@ -23,7 +24,8 @@ def conversation_from(r: asyncpg.Record) -> Conversation:
     return Conversation(
         id=r["id"], inbox=r["inbox"], channel=r["channel"], contact_id=r["contact_id"],
         contact_name=r["contact_name"], contact_identity=r["contact_identity"],
-        status=r["status"], assignee_id=r["assignee_id"], subject=r["subject"],
+        status=r["status"], assignee_id=r["assignee_id"],
+        assignee_name=r["assignee_name"] or "", subject=r["subject"],
         created_at=r["created_at"], last_message_at=r["last_message_at"],
     )
 
@@ -50,6 +52,14 @@ def message_from(r: asyncpg.Record) -> Message:
         attributes=_text_attributes(r.get("attributes")),
         raw_ref=r.get("raw_ref") or "",
     )
+
+
+async def agent_name(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int | None) -> str:
+    """The display name events carry beside an agent id ("" for none or unknown)."""
+    if agent_id is None:
+        return ""
+    name = await conn.fetchval("SELECT name FROM agents WHERE id = $1", agent_id)
+    return name or ""
 
 
 async def load_agent(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> Agent | None:

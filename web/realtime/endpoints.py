@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from starlette.websockets import WebSocket
 
+from channels import chat
 from channels.chat import (
     WidgetFrame,
     WidgetMessage,
@@ -137,7 +138,10 @@ async def agent_socket(ws: WebSocket) -> None:
     await ws.accept()
     state.fanout.add(sub)
     after, reset, tail = await _start_point(state, last)
-    prelude = [_encoder.encode({"type": "hello", "agent": agent, "last_id": tail}).decode()]
+    # limits: the composer counts against the server's own numbers (docs/frontend.md).
+    prelude = [_encoder.encode({"type": "hello", "agent": agent, "last_id": tail,
+                                "limits": {"text": actions.MAX_TEXT,
+                                           "frame_bytes": state.settings.ws_max_frame}}).decode()]
     if reset:
         prelude.append('{"type":"reload","reason":"gap_expired"}')
     session = SocketSession(ws, state.fanout, sub)
@@ -296,6 +300,7 @@ async def widget_socket(ws: WebSocket) -> None:
                   and not await visitor_is_known(state, slug, identity))
     hello = {
         "type": "hello",
+        "limits": {"text": chat.MAX_TEXT},  # the composer's limit (docs/frontend.md)
         "visitor_token": issue_visitor_token(state.settings.secret_key, slug, identity),
         "conversation_id": conv_id or None,
         "inbox": {"slug": inbox.slug, "name": inbox.name, "greeting": inbox.greeting},

@@ -167,7 +167,7 @@ export class RoutingPanel {
       bar.append(this.boardEl);
     }
     this.tray = h("section", { class: "offer-tray", "data-testid": "offer-tray", "aria-label": "Offers", "aria-live": "assertive" });
-    document.body.append(this.tray);
+    (document.getElementById("dock") || document.body).append(this.tray);
   }
 
   render() {
@@ -201,8 +201,8 @@ export class RoutingPanel {
         h("span", { class: "offer-channel", text: CHANNEL[o.channel] || o.channel }),
         h("span", { class: "offer-queue", text: o.queue }),
         h("span", { class: "offer-countdown", "data-testid": "offer-countdown", "data-expires": String(o.expiresMs) })),
-      h("div", { class: "offer-who", text: who }),
-      o.preview || o.subject ? h("p", { class: "offer-preview", text: o.subject || o.preview }) : null,
+      h("div", { class: "offer-who", dir: "auto", text: who }),
+      o.preview || o.subject ? h("p", { class: "offer-preview", dir: "auto", text: o.subject || o.preview }) : null,
       h("div", { class: "offer-bar" }, h("span", { class: "offer-bar-fill" })),
       h("footer", {},
         h("button", { type: "button", class: "btn btn-primary", "data-testid": "offer-accept", disabled: pending,
@@ -312,9 +312,9 @@ export class RoutingPanel {
 
   renderActive() {
     if (!this.active.length) return h("p", { class: "muted", text: "No agent holds an item." });
-    const name = (id) => (this.agents.find((a) => a.agent_id === id) || {}).name || `agent ${id}`;
+    const name = (p) => p.agent_name || (this.agents.find((a) => a.agent_id === p.agent_id) || {}).name || "another agent";
     return h("ul", { class: "pick-list", "data-testid": "active-list" }, ...this.active.map((p) => h("li", { "data-item": String(p.work_item_id) },
-      h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL[p.channel] || p.channel} · ${p.queue} · ${name(p.agent_id)}${p.status === "wrapup" ? " (wrap-up)" : ""} · ${fmtWait(p.held_s)}` }),
+      h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL[p.channel] || p.channel} · ${p.queue} · ${name(p)}${p.status === "wrapup" ? " (wrap-up)" : ""} · ${fmtWait(p.held_s)}` }),
       this.moveControls(p))));
   }
 

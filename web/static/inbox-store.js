@@ -94,9 +94,12 @@ export class InboxStore {
     const prev = this.conversations.get(conv.id);
     if (!prev || !lastEventId || !prev._v || cmpStreamId(lastEventId, prev._v) >= 0) {
       const lastMessage = messages && messages.length ? latestVisible(messages) : undefined;
+      // A payload without the name (older writers) keeps the one we know for that assignee.
+      const keepName = prev && !conv.assignee_name && prev.assignee_id === conv.assignee_id;
       this.conversations.set(conv.id, {
         ...(prev || {}),
         ...conv,
+        ...(keepName ? { assignee_name: prev.assignee_name } : {}),
         last_message: lastMessage || conv.last_message || (prev && prev.last_message) || null,
         _v: lastEventId || (prev && prev._v) || null,
       });
@@ -162,7 +165,7 @@ export class InboxStore {
         return [c.id];
       }
       case "conversation.assigned":
-        return this.patchConversation(id, ev.conversation_id, { assignee_id: ev.agent_id });
+        return this.patchConversation(id, ev.conversation_id, { assignee_id: ev.agent_id, assignee_name: ev.agent_name || "" });
       case "conversation.status":
         return this.patchConversation(id, ev.conversation_id, { status: ev.status });
       case "typing": {

@@ -10,7 +10,7 @@ import { el } from "./inbox-view.js";
 
 const panel = el("aside", { class: "voice-panel", id: "voice-panel", "data-testid": "call-panel",
   "aria-label": "Call", hidden: true });
-document.body.append(panel);
+(document.getElementById("dock") || document.body).append(panel); // inbox.html's dock
 
 let me = null;
 let current = null; // { call, context, known, script, view, dispositions, error }

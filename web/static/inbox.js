@@ -20,7 +20,10 @@ import {
 const REPLY_ACK_TIMEOUT_MS = 8000;
 const TYPING_IDLE_MS = 3000;
 const TYPING_REFRESH_MS = 3000;
-const MAX_TEXT = 16000;
+// The composer's length rule comes from the server (hello.limits): characters as the server
+// counts them (code points), and the socket's frame size. 0 = not known yet (no hello).
+const limits = { text: 0, frameBytes: 0 };
+const COUNTER_FROM = 0.8; // show the counter from 80 % of the limit
 
 const store = new InboxStore();
 const $ = (sel) => document.querySelector(sel);
@@ -32,6 +35,7 @@ const dom = {
   queueInfo: $("#queue-info"),
   statusFilter: $("#status-filter"),
   tabs: Array.from(document.querySelectorAll(".tabs [data-assignee]")),
+  layout: $("#layout"),
   list: $("#conv-list"),
   listEmpty: $("#conv-empty"),
   threadEmpty: $("#thread-empty"),
@@ -42,6 +46,7 @@ const dom = {
   composer: $("#composer"),
   input: $("#reply-input"),
   send: $("#reply-send"),
+  count: $("#reply-count"),
   noteToggle: $("#note-toggle"),
   replyTab: $("#reply-tab"),
   context: $("#context"),
@@ -276,8 +281,9 @@ function sendReply() {
     toast(replyBar.blocked);
     return;
   }
-  if (text.length > MAX_TEXT) {
-    toast(`Message too long (${text.length} > ${MAX_TEXT} characters).`);
+  const size = textSize(text);
+  if (size.reason) {
+    toast(size.reason);
     return;
   }
   if (attach.busy) {
@@ -379,6 +385,11 @@ function startSocket(lastId) {
         store.me = hello.agent;
         renderMe();
       }
+      if (hello.limits) {
+        limits.text = hello.limits.text || 0;
+        limits.frameBytes = hello.limits.frame_bytes || 0;
+        autosize();
+      }
       // Resend replies that never got an ack (the server dedupes on client_id).
       for (const p of store.pending.values()) if (p.state === "pending") deliver(p);
       if (!resumed) await reloadAll(); // no position: the REST snapshot is our state
@@ -454,6 +465,8 @@ function renderMe() {
 }
 
 function render(forceBottom = false) {
+  // Narrow screens show the list or the thread (inbox.css); wide ones ignore it.
+  dom.layout.dataset.view = store.currentId ? "thread" : "list";
   renderTabs();
   renderList();
   renderThread(forceBottom);
@@ -500,7 +513,7 @@ function renderList() {
         channelIcon(c.channel),
         typing
           ? el("span", { class: "conv-preview typing-text", text: "typing…" })
-          : el("span", { class: "conv-preview", "data-testid": "conv-preview", text: preview }),
+          : el("span", { class: "conv-preview", "data-testid": "conv-preview", dir: "auto", text: preview }),
         unread ? el("span", { class: "unread-badge", "data-testid": "unread-badge", "aria-label": `${unread} unread`, text: unread > 99 ? "99+" : String(unread) }) : null)));
     return li;
   });
@@ -554,17 +567,27 @@ function renderThread(forceBottom) {
   if (!ctxState.error && !ctxState.loading) contactPanel.render(dom.context, store.context);
 }
 
+/** Shown only on narrow screens (inbox.css), where the thread replaces the list. */
+function backButton() {
+  return el("button", {
+    type: "button", class: "btn btn-ghost back-btn", "data-testid": "back-to-list", "aria-label": "Back to conversations",
+    onclick: () => selectConversation(null),
+  }, "←");
+}
+
 function renderThreadHead(conv) {
   const me = store.me;
   const head = dom.threadHead;
   head.replaceChildren();
   if (!conv) {
-    head.append(el("div", { class: "muted", text: "Loading…" }));
+    head.append(backButton(), el("div", { class: "muted", text: "Loading…" }));
     return;
   }
   const mine = me && conv.assignee_id === me.id;
-  const assignText = conv.assignee_id == null ? "Unassigned" : mine ? "Assigned to you" : `Assigned to agent #${conv.assignee_id}`;
+  const assignText = conv.assignee_id == null ? "Unassigned" : mine ? "Assigned to you"
+    : `Assigned to ${conv.assignee_name || "another agent"}`;
   head.append(
+    backButton(),
     avatar(convName(conv)),
     el("div", { class: "thread-title" },
       el("h2", { "data-testid": "thread-title", text: convName(conv) }),
@@ -618,11 +641,11 @@ function messageBubble(m, conv) {
     const state = m.status + (m.status_error ? ` — ${m.status_error}` : "");
     return el("div", { class: `msg system auto-reply${m.status === "failed" ? " failed" : ""}`, "data-testid": "message", "data-message-id": m.id, "data-status": m.status || "" },
       el("div", { class: "msg-who", text: (m.author && m.author.name) || "Automatic reply" }),
-      el("div", { class: "auto-reply-text", text: m.text }),
+      el("div", { class: "auto-reply-text", dir: "auto", text: m.text }),
       el("div", { class: "msg-meta", text: `${clock(m.created_at)} · ${state}` }));
   }
   if (kind === "system") {
-    return el("div", { class: "msg system", "data-testid": "message", "data-message-id": m.id }, el("span", { text: m.text }));
+    return el("div", { class: "msg system", "data-testid": "message", "data-message-id": m.id }, el("span", { dir: "auto", text: m.text }));
   }
   const authorName = (m.author && m.author.name) || "";
   const who = m.direction === "in"
@@ -638,7 +661,7 @@ function messageBubble(m, conv) {
   m.direction === "in" ? avatar(who, "sm") : null,
   el("div", { class: "msg-col" },
     el("div", { class: "msg-who" }, m.private ? icon("lock", 12) : null, el("span", { text: m.private ? `${who} · private note` : who })),
-    emailBody(m) || el("div", { class: "bubble", text: m.text || "" }),
+    emailBody(m) || el("div", { class: "bubble", dir: "auto", text: m.text || "" }),
     messageMedia(m),
     el("div", { class: "msg-meta", title: m.status_error || "", text: meta.join(" · ") + ((m.status === "failed" || m.status === "queued") && m.status_error ? ` — ${m.status_error}` : "") })),
   m.direction === "out" ? avatar(who, "sm") : null);
@@ -659,7 +682,7 @@ function pendingBubble(p) {
   },
   el("div", { class: "msg-col" },
     el("div", { class: "msg-who" }, p.private ? icon("lock", 12) : null, el("span", { text: p.private ? `${who} · private note` : who })),
-    el("div", { class: "bubble", text: p.text }),
+    el("div", { class: "bubble", dir: "auto", text: p.text }),
     meta),
   avatar(who, "sm"));
 }
@@ -695,10 +718,34 @@ function applyComposerState() {
   autosize();
 }
 
+/** Length of a reply against the server's limits: {count, near, reason} (reason = refused). */
+function textSize(text) {
+  let count = 0;
+  for (const _ of text) count += 1; // code points, as the server counts
+  if (!limits.text) return { count, near: false, reason: "" };
+  let reason = "";
+  if (count > limits.text) {
+    reason = `Too long: ${count.toLocaleString("en")} of at most ${limits.text.toLocaleString("en")} characters.`;
+  } else if (limits.frameBytes && new TextEncoder().encode(JSON.stringify(text)).length > limits.frameBytes - 1024) {
+    // As sent (JSON-escaped UTF-8) it would not fit one socket frame (nor a REST body).
+    reason = "Too long: this text is too large to send (many emoji or symbols); shorten it.";
+  }
+  return { count, near: count >= limits.text * COUNTER_FROM, reason };
+}
+
+function renderCounter(size) {
+  dom.count.hidden = !size.near && !size.reason;
+  dom.count.textContent = size.reason || `${size.count.toLocaleString("en")} / ${limits.text.toLocaleString("en")}`;
+  dom.count.classList.toggle("over", !!size.reason);
+  dom.send.title = size.reason;
+}
+
 function autosize() {
   dom.input.style.height = "auto";
   dom.input.style.height = `${Math.min(dom.input.scrollHeight + 2, 220)}px`;
-  dom.send.disabled = !dom.input.value.trim() || (!privateMode && !!replyBar.blocked);
+  const size = textSize(dom.input.value.trim());
+  renderCounter(size);
+  dom.send.disabled = !dom.input.value.trim() || (!privateMode && !!replyBar.blocked) || !!size.reason;
 }
 
 // ---------------------------------------------------------------------------- wiring

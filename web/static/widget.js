@@ -48,7 +48,9 @@
   // Region for phone numbers typed without +<country> in the pre-chat form (else the inbox's).
   const PHONE_REGION = /^[A-Za-z]{2}$/.test(script.dataset.phoneRegion || "") ? script.dataset.phoneRegion.toUpperCase() : "";
 
-  const MAX_TEXT = 8000; // characters; keeps every frame far below the 64 KiB limit
+  // The longest message (characters = code points, as the server counts) comes from the
+  // server's hello (limits.text); until the first hello the server alone refuses.
+  const COUNTER_FROM = 0.8; // show the character counter from 80 % of the limit
   const MAX_CACHED_MESSAGES = 200;
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 30000;
@@ -147,6 +149,7 @@
     prechat: null,
     /** {online, reason, next_open} from the hello: nobody can answer right now when !online */
     availability: saved.availability || { online: true, reason: null },
+    maxText: Number(saved.max_text) || 0,
     /** an email left in the away box has been sent with a message */
     awayEmailLeft: !!saved.away_email_left,
   };
@@ -162,6 +165,7 @@
       inbox_name: state.inboxName,
       greeting: state.greeting,
       availability: state.availability,
+      max_text: state.maxText,
       away_email_left: state.awayEmailLeft,
       messages: msgs,
       outbox: state.outbox
@@ -258,6 +262,7 @@
     state.prechat = h.prechat || null;
     if (h.verification) verify.onEvent(h.verification);
     if (h.availability) state.availability = h.availability;
+    if (h.limits && h.limits.text) state.maxText = h.limits.text;
     // null = no open conversation (none yet, or the last one was resolved).
     if ((h.conversation_id || null) !== state.conversationId) state.conversationStatus = "open";
     state.conversationId = h.conversation_id || null;
@@ -344,6 +349,7 @@
         withoutToken = false;
         applyHello(f);
         setConn("online");
+        autosize(); // the hello may bring (or change) the length limit
         persist();
         render();
         startPing();
@@ -545,7 +551,7 @@
   function send(text) {
     text = String(text ?? "").trim();
     if (!text) return null;
-    if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
+    if (textSize(text).reason) return null; // refused in the composer, never cut
     const o = { client_id: uuid(), text, created_at: new Date().toISOString(), sentAt: 0 };
     state.outbox.push(o);
     persist();
@@ -610,8 +616,9 @@
   .head p { margin: 2px 0 0; font-size: 13px; opacity: .9; }
   .conn { display: inline-flex; align-items: center; gap: 6px; font-size: 12px; opacity: .95; margin-top: 6px; }
   .dot { width: 8px; height: 8px; border-radius: 50%; background: #fbbf24; }
-  .conn[data-state=online] .dot { background: #4ade80; }
-  .conn[data-state=error] .dot { background: #f87171; }
+  .conn[data-status=online] .dot { background: #4ade80; }
+  .conn[data-status=away] .dot, .conn[data-status=offline] .dot { background: #d1d5db; }
+  .conn[data-status=error] .dot { background: #f87171; }
   .icon-btn { background: transparent; border: 0; color: #fff; width: 32px; height: 32px; border-radius: 8px;
     display: grid; place-items: center; }
   .icon-btn:hover { background: rgba(255,255,255,.18); }
@@ -641,6 +648,8 @@
   .send { width: 40px; height: 40px; border-radius: 12px; border: 0; background: var(--c); color: #fff; display: grid; place-items: center; flex: none; }
   .send:disabled { opacity: .45; cursor: default; }
   .err { padding: 8px 14px; background: #fef2f2; color: #991b1b; font-size: 12.5px; border-top: 1px solid #fecaca; }
+  .count { padding: 4px 14px 0; font-size: 12px; color: #6b7280; text-align: right; background: #fff; font-variant-numeric: tabular-nums; }
+  .count.over { color: #b91c1c; font-weight: 600; }
   .foot { text-align: center; font-size: 11px; color: #9ca3af; padding: 0 0 8px; background: #fff; }
   .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
   @media (max-width: 480px) { .root { right: 12px; bottom: 12px; } .panel { height: calc(100vh - 100px); } }
@@ -677,14 +686,16 @@
     ui.list = el("div", { class: "msgs", "data-testid": "widget-messages", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
     ui.typing = el("div", { class: "typing", "data-testid": "widget-typing", "aria-live": "polite" });
     ui.input = el("textarea", {
-      rows: 1, maxlength: MAX_TEXT, placeholder: "Write a message…", "aria-label": "Message", "data-testid": "widget-input",
+      rows: 1, placeholder: "Write a message…", "aria-label": "Message", "data-testid": "widget-input",
+      "aria-describedby": "oh-count",
     });
+    ui.count = el("div", { class: "count", id: "oh-count", "data-testid": "widget-count", "aria-live": "polite", hidden: true });
     ui.sendBtn = el("button", { class: "send", type: "button", "aria-label": "Send message", "data-testid": "widget-send", disabled: true });
     ui.sendBtn.append(svg(ICON_SEND));
     ui.err = el("div", { class: "err", "data-testid": "widget-error", hidden: true, role: "alert" });
     ui.panel = el("section", { class: "panel", role: "dialog", "aria-labelledby": "oh-title", "data-testid": "widget-panel", hidden: true },
       el("header", { class: "head" }, el("div", { class: "titles" }, ui.title, ui.sub, ui.status), ui.closeBtn),
-      ui.list, ui.typing, ui.err,
+      ui.list, ui.typing, ui.err, ui.count,
       ui.composer = el("div", { class: "composer" }, ui.input, ui.sendBtn),
       el("div", { class: "foot", text: "Powered by omnihub" }));
     ui.badge = el("span", { class: "badge", "data-testid": "widget-unread", hidden: true, "aria-hidden": "true" });
@@ -698,7 +709,7 @@
 
     const submit = () => {
       const text = ui.input.value;
-      if (!text.trim()) return;
+      if (!text.trim() || textSize(text.trim()).reason) return;
       if (prechat.awayEmailPending()) {
         prechat.sendWithAwayEmail(text); // clears the input when accepted
         return;
@@ -716,7 +727,6 @@
     });
     ui.input.addEventListener("input", () => {
       autosize();
-      ui.sendBtn.disabled = !ui.input.value.trim();
       if (ui.input.value.trim()) noteTyping();
       else stopTyping();
     });
@@ -990,6 +1000,7 @@
       if (!v) return spec.required ? "required" : "";
       if (spec.type === "email" && !EMAIL.test(v)) return "not a valid email address (name@example.com)";
       if (spec.type === "phone" && !PHONE.test(v)) return "not a valid phone number";
+      if (spec.key === "message") return textSize(v).reason;
       return "";
     }
 
@@ -1031,7 +1042,7 @@
       } else if (spec.type === "checkbox") {
         input = el("input", { ...common, type: "checkbox" });
       } else if (spec.type === "message") {
-        input = el("textarea", { ...common, rows: 3, maxlength: MAX_TEXT, placeholder: "How can we help?" });
+        input = el("textarea", { ...common, rows: 3, placeholder: "How can we help?" });
       } else {
         const [type, auto] = spec.type === "email" ? ["email", "email"] : spec.type === "phone" ? ["tel", "tel"] : ["text", spec.key === "name" ? "name" : "off"];
         input = el("input", { ...common, type, autocomplete: auto, maxlength: spec.max_length || (spec.key === "name" ? 100 : 500),
@@ -1209,7 +1220,6 @@
       ui.composer.hidden = !!form;
       const a = state.availability || {};
       const away = a.online === false;
-      ui.sub.textContent = away ? "We're away right now" : "We typically reply in a few minutes";
       p.away.hidden = !away || !!form;
       // Identified shop users are known already; a visitor who left an email is too.
       const askEmail = !USER_EMAIL && !state.awayEmailLeft;
@@ -1221,10 +1231,26 @@
   })();
 
 
+  /** A message against the server's limit: {count, near, reason} (reason = refused). */
+  function textSize(text) {
+    let count = 0;
+    for (const _ of text) count += 1; // code points, as the server counts
+    const max = state.maxText;
+    if (!max) return { count, near: false, reason: "" };
+    const reason = count > max ? `Too long: ${count.toLocaleString("en")} of at most ${max.toLocaleString("en")} characters.` : "";
+    return { count, near: count >= max * COUNTER_FROM, reason };
+  }
+
   function autosize() {
     ui.input.style.height = "auto";
     ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + "px";
-    ui.sendBtn.disabled = !ui.input.value.trim();
+    const text = ui.input.value.trim();
+    const size = textSize(text);
+    ui.count.hidden = !size.near && !size.reason;
+    ui.count.textContent = size.reason || `${size.count.toLocaleString("en")} / ${state.maxText.toLocaleString("en")}`;
+    ui.count.classList.toggle("over", !!size.reason);
+    ui.sendBtn.disabled = !text || !!size.reason;
+    ui.sendBtn.title = size.reason;
   }
 
   function setConn(c) {
@@ -1232,11 +1258,29 @@
     renderStatus();
   }
 
+  /** The one status the header shows, from the socket and the inbox's availability:
+   *  connected + someone can answer → Online; connected + away → We're away;
+   *  not connected → Reconnecting… (or Offline when the browser is, or we stopped). */
+  function visitorStatus() {
+    if (state.conn === "online") {
+      return state.availability && state.availability.online === false
+        ? { key: "away", label: "We're away" } : { key: "online", label: "Online" };
+    }
+    if (state.conn === "offline") {
+      return stopped || navigator.onLine === false ? { key: "offline", label: "Offline" } : { key: "reconnecting", label: "Reconnecting…" };
+    }
+    if (state.conn === "error") return { key: "error", label: "Unavailable" };
+    return { key: "connecting", label: "Connecting…" };
+  }
+
   function renderStatus() {
     if (!ui.status) return;
-    const labels = { connecting: "Connecting…", online: "Online", offline: "Reconnecting…", error: "Unavailable" };
-    ui.status.dataset.state = state.conn;
-    ui.status.querySelector(".conn-text").textContent = labels[state.conn] || state.conn;
+    const s = visitorStatus();
+    ui.status.dataset.state = state.conn; // the socket (tests, styling hooks)
+    ui.status.dataset.status = s.key; // what the visitor is told
+    ui.status.querySelector(".conn-text").textContent = s.label;
+    // The reply-time promise only while someone can actually answer.
+    ui.sub.hidden = s.key !== "online";
     ui.err.hidden = !state.errorText;
     ui.err.textContent = state.errorText;
   }
@@ -1249,7 +1293,7 @@
       "data-direction": m.direction, "data-status": m.status || "",
     });
     if (cls === "out") row.append(el("div", { class: "who", text: (m.author && m.author.name) || (kind === "bot" ? "Bot" : "Agent") }));
-    row.append(el("div", { class: "b", text: m.text || "" }));
+    row.append(el("div", { class: "b", dir: "auto", text: m.text || "" }));
     if (cls !== "system") {
       const meta = [timeLabel(m.created_at)];
       if (cls === "in" && m.status === "read") meta.push("Seen");
@@ -1263,7 +1307,7 @@
     const row = el("div", {
       class: `row in ${o.failed ? "failed" : "pending"}`, "data-testid": "widget-message",
       "data-client-id": o.client_id, "data-direction": "in", "data-status": o.failed ? "failed" : acked ? "sent" : "pending",
-    }, el("div", { class: "b", text: o.text }));
+    }, el("div", { class: "b", dir: "auto", text: o.text }));
     const meta = el("div", { class: "meta" });
     if (o.failed) {
       meta.append(`Not sent (${o.error}) · `,
@@ -1293,7 +1337,7 @@
     const rows = [];
     if (state.greeting) {
       rows.push(el("div", { class: "row out greet" }, el("div", { class: "who", text: state.inboxName }),
-        el("div", { class: "b", text: state.greeting })));
+        el("div", { class: "b", dir: "auto", text: state.greeting })));
     }
     const seen = new Set();
     for (const m of sortedMessages()) {
@@ -1326,6 +1370,11 @@
     window.addEventListener("online", () => {
       attempt = 0;
       if (!ws) connect();
+    });
+    // The browser knows it lost the network: do not claim "Online" until the pings notice.
+    window.addEventListener("offline", () => {
+      if (ws) ws.close(4004, "browser offline");
+      else renderStatus();
     });
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && !ws && !stopped) {
