@@ -29,6 +29,7 @@ from channels.twilio.signature import SIGNATURE_HEADER, verify_form
 from channels.webhook_url import signed_url
 from hub.errors import BadInput, HubError, NotFound, Unauthorized
 from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
+from hub.languages import normalize_tag
 from hub.schema import Agent, Envelope, Identity
 from hub.store import callbacks as cb_store
 from hub.voice.callbacks import CallbackRequest
@@ -38,6 +39,7 @@ from web.routes_api import _int_param, agent_route
 from web.state import HubState
 
 _REGION = re.compile(r"^[A-Z]{2}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$")
 
 
 class CallbackBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -100,7 +102,8 @@ async def _request_callback(request: Request) -> Response:
     if len(topic) > 200:
         raise BadInput("topic: at most 200 characters")
     name = " ".join(body.name.split())[:100]
-    language = body.language[:10] if re.match(r"^[a-zA-Z-]{0,10}$", body.language) else ""
+    # navigator.language (en-US); routing matches it to agents' "en" (hub/languages.py).
+    language = normalize_tag(body.language) if _LANGUAGE.match(body.language) else ""
     await _admit_callback(state, request, inbox.slug, request_id, phone)
     env = Envelope(
         channel="voice", channel_account=inbox.slug, provider_id=f"callback:{request_id}",
