@@ -23,10 +23,13 @@ def email_ack_job_id(settings: Settings, conversation_id: int) -> str:
 ORIGINATE_CALLBACK = "originate_callback"
 
 
-def originate_job_id(settings: Settings, work_item_id: int, agent_id: int) -> str:
-    """One originate per (callback item, accepting agent) acceptance; a repeated
-    acceptance hook or a double click enqueues nothing new."""
-    return f"{settings.key_prefix}originate:{work_item_id}:{agent_id}"
+def originate_job_id(settings: Settings, work_item_id: int, agent_id: int,
+                     attempt: int = 0) -> str:
+    """One originate per (callback item, agent, attempts made so far): a repeated
+    acceptance hook or a double click enqueues nothing new, while "Call now" after a
+    failed attempt (the agent keeps the item) is a new job."""
+    suffix = f":{attempt}" if attempt else ""
+    return f"{settings.key_prefix}originate:{work_item_id}:{agent_id}{suffix}"
 
 
 # Bot webhook deliveries (workers/bot_webhooks.py): enqueued with fresh job ids; the

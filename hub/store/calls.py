@@ -336,7 +336,7 @@ class VoiceBatch:
         elif rec.state == "completed":
             status, reason = "completed", ""
         elif rec.ended:
-            status, reason = "failed", f"call ended: {rec.cause}"
+            status, reason = "failed", "call_ended"  # the cause is on the call record
         else:
             return
         self.events.extend(await callbacks_store.advance_in_tx(
