@@ -48,9 +48,17 @@ _FIRST = ["Emma", "Liam", "Sofia", "Noah", "Mia", "Lukas", "Chloé", "Mateo", "H
 _LAST = ["Müller", "Smith", "García", "Dubois", "Jansen", "Rossi", "Kowalski", "Brown",
          "Martin", "Schmidt", "Novak", "Williams", "López", "Bernard", "Fischer", "Taylor",
          "Moreau", "Weber", "Patel", "Johnson"]
-# (locale, E.164 prefix of a range reserved for fiction/drama, digits to add)
-_PHONES = [("en-GB", "+447700900", 3), ("en-US", "+1202555", 4), ("de-DE", "+493023125", 3),
-           ("fr-FR", "+3319900", 4), ("es-ES", "+3491000", 4)]
+# (locale, E.164 prefix of a range reserved for fiction/drama, digits drawn, digits kept).
+# Valid for phonenumbers (the "Call me back" check), so a demo customer's own number
+# passes it: Ofcom's London drama range 020 7946 0xxx (not 07700 900xxx, which
+# phonenumbers calls invalid), US 555-01xx, Berlin 030 23125 xxx, ...
+_PHONES = [("en-GB", "+442079460", 3, 3), ("en-US", "+120255501", 4, 2),
+           ("de-DE", "+493023125", 3, 3), ("fr-FR", "+3319900", 4, 4),
+           ("es-ES", "+3491000", 4, 4)]
+
+
+def demo_phone(prefix: str, drawn: int, kept: int) -> str:
+    return prefix + f"{drawn % 10**kept:0{kept}d}"
 
 _PLANS = {
     "internet": [("Fibre 300", "34.99"), ("Fibre 1 Gbit", "49.99"), ("DSL 100", "29.99")],
@@ -313,8 +321,9 @@ async def _insert_customers(conn: asyncpg.Connection) -> None:
     order_no = invoice_no = 0
     for i in range(CUSTOMERS):
         first, last = _FIRST[i], _LAST[(i * 7) % len(_LAST)]
-        locale, prefix, digits = _PHONES[i % len(_PHONES)]
-        phone = prefix + str(rng.randrange(10 ** (digits - 1), 10**digits))
+        locale, prefix, digits, kept = _PHONES[i % len(_PHONES)]
+        # The same draw as ever (the rest of the demo data stays as it was).
+        phone = demo_phone(prefix, rng.randrange(10 ** (digits - 1), 10**digits), kept)
         domain = ("example.com", "example.org", "example.net")[i % 3]
         email = f"{_ascii(first)}.{_ascii(last)}@{domain}".lower()
         tier = "vip" if i in vip else rng.choice(["standard", "standard", "plus"])
