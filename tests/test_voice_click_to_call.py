@@ -3,13 +3,26 @@ agent (BCP 47 fallback, hub/languages.py). Real Postgres, Valkey, HTTP, websocke
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
+import httpx
 import pytest
 
-from tests.helpers import agent_http, login, new_id
+from tests.helpers import agent_http, eventually, login, new_id
 from tests.routing_live import AgentClient, configure, ids, running_router
-from tests.test_voice_callbacks import ask_callback, stored_callback
+from tests.test_voice_callbacks import ask_callback, status_of, stored_callback, worker_ctx
+from workers.voice import originate_callback
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def configure_originator(db: Any, config: dict[str, Any]) -> None:
+    await db.execute(
+        "INSERT INTO voice_originators (inbox, kind, config) VALUES ('phone', 'ami', $1::jsonb)"
+        " ON CONFLICT (inbox) DO UPDATE SET kind = excluded.kind, config = excluded.config",
+        json.dumps(config))
 
 
 async def test_widget_callback_in_en_us_is_offered_to_an_en_agent(hub, db, redis):
@@ -58,3 +71,66 @@ async def test_phone_conversation_offers_no_reply_channel_but_takes_notes(hub, d
                                 json={"text": "Called, no answer", "private": True,
                                       "client_id": new_id()})
         assert note.status_code in (200, 201), note.text
+
+
+async def test_pbx_simulator_plays_a_whole_callback_over_real_tcp(hub, db, redis):
+    """The dev PBX (channels/cti/pbx_sim.py) on port 0: the worker's AMI client logs in
+    and originates; the simulator rings and answers the agent leg (OriginateResponse),
+    then reports newCall → answer → hangup to the hub's CTI API with the callback id;
+    the hub ends with a completed call linked to a completed callback."""
+    from channels.cti.pbx_sim import PbxSimulator, SimTiming
+    from web.seed import demo_ami_secret, demo_cti_token
+
+    rid = new_id()
+    await ask_callback(hub, request_id=rid, phone="+44 20 7946 0123")
+    cb = await stored_callback(db, rid)
+    agent1 = hub.seed["agents"]["agent1@demo.omnihub.test"]
+    secret = demo_ami_secret(hub.settings)
+    cti_url = f"{hub.base_url}/cti/{demo_cti_token(hub.settings)}/events"
+    timing = SimTiming(agent_ring_s=0.05, customer_ring_s=0.05, talk_s=0.05)
+    async with PbxSimulator("omnihub", secret, cti_url, timing=timing) as pbx, \
+            httpx.AsyncClient() as http:
+        assert pbx.port > 0
+        await configure_originator(db, {"host": "127.0.0.1", "port": pbx.port,
+                                        "username": "omnihub", "secret": secret,
+                                        "context": "from-internal",
+                                        "caller_id": "Omnihub Support <493055571600>"})
+        ctx = worker_ctx(hub, db, redis, http)
+        assert await originate_callback(ctx, cb["work_item_id"], agent1) == "connected"
+        (call,) = pbx.calls
+        async with asyncio.timeout(30):
+            await call.done.wait()
+    assert (call.extension, call.customer, call.callback_id) == ("101", "+442079460123",
+                                                                 str(cb["id"]))
+    assert [e["event"] for e in call.cti] == ["newCall", "answer", "hangup"]
+    row = await eventually(lambda: db.fetchrow(
+        "SELECT * FROM calls WHERE call_id = $1 AND state = 'completed'", call.unique_id))
+    assert (row["direction"], row["to_number"], row["agent_id"], row["callback_id"]) == (
+        "out", "+442079460123", agent1, cb["id"])
+    keys = {r["event_key"] for r in await db.fetch(
+        "SELECT event_key FROM call_events WHERE call_id = $1", call.unique_id)}
+    assert keys == {f"{call.unique_id}:{k}" for k in ("newCall", "answer", "hangup")}
+    done = await eventually(lambda: db.fetchrow(
+        "SELECT * FROM callbacks WHERE id = $1 AND status = 'completed'", cb["id"]))
+    assert done["agent_id"] == agent1
+    assert (await status_of(hub, rid))["status"] == "completed"
+
+
+async def test_pbx_simulator_refuses_a_wrong_login_and_binds_loopback_only():
+    from channels.cti.ami import AmiClient, AmiError, AmiOriginate
+    from channels.cti.pbx_sim import PbxSimulator
+
+    async with PbxSimulator("omnihub", "right", "http://127.0.0.1:9/cti/x/events") as pbx:
+        client = AmiClient("127.0.0.1", pbx.port, "omnihub", "wrong", timeout_s=5)
+        try:
+            await client.originate(AmiOriginate(channel="PJSIP/101", exten="4930901820",
+                                                context="from-internal"), "t-1")
+            raise AssertionError("a wrong secret was accepted")
+        except AmiError as exc:
+            assert exc.code == "pbx_login_refused" and exc.permanent
+        assert pbx.calls == []
+    try:
+        await PbxSimulator("u", "s", "http://x").start("0.0.0.0", 0)
+        raise AssertionError("the dev PBX listened beyond loopback")
+    except ValueError:
+        pass

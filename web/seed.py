@@ -93,6 +93,18 @@ def demo_api_token(settings: Settings) -> str:
     return "ohk_" + derive_secret(settings, "inbox:api:token")[:40]
 
 
+def dev_pbx_port(settings: Settings) -> int:
+    """The AMI port of the demo originator: the dev PBX's, else Asterisk's 5038."""
+    _, _, port = settings.dev_pbx_listen.rpartition(":")
+    return int(port) if port.isdigit() else 5038
+
+
+def demo_ami_secret(settings: Settings) -> str:
+    """The AMI secret of the demo originator (user ``omnihub``), which the dev PBX
+    simulator (``omnihub devpbx``) accepts."""
+    return derive_secret(settings, "ami:secret")[:24]
+
+
 def demo_cti_token(settings: Settings) -> str:
     """Token of the demo PBX's CTI endpoint (``/cti/<token>/events``)."""
     return "cti_" + derive_secret(settings, "cti:phone:token")[:40]
@@ -242,13 +254,14 @@ async def _ensure_voice(conn: asyncpg.Connection, settings: Settings) -> None:
     await conn.execute(
         "INSERT INTO inboxes (slug, name, channel, default_queue, allowed_origins)"
         " VALUES ('phone', 'Phone', 'voice', 'support', '{*}') ON CONFLICT DO NOTHING")
-    # Click-to-call through a local Asterisk's AMI (manager.conf user omnihub). Without
-    # one listening, "Call now" reports the AMI as unreachable and requeues the callback.
+    # Click-to-call through AMI (manager.conf user omnihub): make dev runs a PBX
+    # simulator there (`omnihub devpbx`, channels/cti/pbx_sim.py); with nothing
+    # listening, "Call now" says the phone system cannot be reached.
     await conn.execute(
         "INSERT INTO voice_originators (inbox, kind, config) VALUES ('phone', 'ami', $1::jsonb)"
         " ON CONFLICT DO NOTHING",
-        json.dumps({"host": "127.0.0.1", "port": 5038, "username": "omnihub",
-                    "secret": derive_secret(settings, "ami:secret")[:24],
+        json.dumps({"host": "127.0.0.1", "port": dev_pbx_port(settings), "username": "omnihub",
+                    "secret": demo_ami_secret(settings),
                     "context": "from-internal", "channel": "PJSIP/{extension}",
                     "caller_id": "Omnihub Support <493055571600>"}))
     await conn.execute(
