@@ -226,11 +226,12 @@ function renderCallbacks() {
       cb.reason ? el("p", { class: "vp-error", role: "alert", "data-testid": "callback-item-reason", "data-code": cb.reason_code || "", text: cb.reason }) : null,
       waiting ? el("button", { type: "button", class: "btn btn-primary vp-callnow", "data-testid": "call-now", text: "Call now", onclick: () => callNow(cb) }) : null);
   });
-  panel.replaceChildren(
+  // replaceChildren (unlike el) would print a null child as the text "null".
+  panel.replaceChildren(...[
     el("header", { class: "vp-head" }, el("span", { class: "vp-state", text: "Callback" }),
       el("button", { type: "button", class: "vp-close", "aria-label": "Close", text: "×", onclick: () => { cbView = null; renderCallbacks(); } })),
     cbView.error ? el("p", { class: "vp-error", role: "alert", text: cbView.error }) : null,
-    el("ul", { class: "vp-list" }, items));
+    el("ul", { class: "vp-list" }, items)].filter(Boolean));
   panel.hidden = false;
 }
 
