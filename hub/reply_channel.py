@@ -26,8 +26,8 @@ from hub.errors import BadInput
 
 ROUTABLE = frozenset({"chat", "api", "sms", "whatsapp", "messenger", "instagram",
                       "telegram"})
-# Channels that deliver a written reply on the conversation's own account.
-DELIVERS_TEXT = ROUTABLE | {"email"}
+# Channels that cannot carry a written reply at all (a call is audio).
+NO_TEXT = frozenset({"voice"})
 NO_REPLY_CHANNEL = ("This conversation has no written channel to reply on (phone calls"
                     " cannot carry a text): add a private note or call the customer.")
 
@@ -57,10 +57,10 @@ def reply_routes(conv_channel: str, conv_inbox: str,
     routes: list[ReplyRoute] = []
     for u in sorted(uses, key=lambda u: (u.last_at, u.account), reverse=True):
         route = ReplyRoute(u.channel, u.account)
-        if (u.channel in ROUTABLE or (route == own and u.channel in DELIVERS_TEXT)) \
+        if (u.channel in ROUTABLE or (route == own and u.channel not in NO_TEXT)) \
                 and route not in routes:
             routes.append(route)
-    if own not in routes and conv_channel in DELIVERS_TEXT:
+    if own not in routes and conv_channel not in NO_TEXT:
         routes.append(own)
     return routes
 
