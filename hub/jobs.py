@@ -24,11 +24,14 @@ ORIGINATE_CALLBACK = "originate_callback"
 
 
 def originate_job_id(settings: Settings, work_item_id: int, agent_id: int,
-                     attempt: int = 0) -> str:
-    """One originate per (callback item, agent, attempts made so far): a repeated
-    acceptance hook or a double click enqueues nothing new, while "Call now" after a
-    failed attempt (the agent keeps the item) is a new job."""
-    suffix = f":{attempt}" if attempt else ""
+                     attempt: int = 0, callback_id: int | None = None) -> str:
+    """One originate per (callback item, agent, [callback,] attempts made so far): a
+    repeated acceptance hook or a double click enqueues nothing new, while "Call now"
+    after a failed attempt (the agent keeps the item), or on another callback of the
+    same conversation, is a new job. The claim in the job is the real guard: a second
+    job for a callback already dialling does nothing."""
+    suffix = (f":cb{callback_id}" if callback_id is not None else "") + (
+        f":{attempt}" if attempt else "")
     return f"{settings.key_prefix}originate:{work_item_id}:{agent_id}{suffix}"
 
 

@@ -134,3 +134,56 @@ async def test_pbx_simulator_refuses_a_wrong_login_and_binds_loopback_only():
         raise AssertionError("the dev PBX listened beyond loopback")
     except ValueError:
         pass
+
+
+async def _run_worker(hub: Any) -> None:
+    from arq.worker import create_worker
+
+    from workers.main import make_worker_settings
+
+    worker = create_worker(make_worker_settings(hub.settings), burst=True,
+                           poll_delay=0.02, handle_signals=False, cron_jobs=[])
+    try:
+        async with asyncio.timeout(60):
+            await worker.main()
+    finally:
+        await worker.close()
+
+
+async def test_call_now_dials_the_chosen_callback_and_again_after_a_failure(hub, db, redis):
+    """Two requests in one conversation share its work item: "Call now" dials the one
+    the agent chose. A busy agent phone keeps the item with the agent, and "Call now"
+    again is a new job that dials (before: the same job id, silently nothing)."""
+    from tests.voice_fakes import FakeAmi
+
+    first, second = new_id(), new_id()
+    await ask_callback(hub, request_id=first, phone="+1 202 555 0142")
+    cb_a = await stored_callback(db, first)
+    await ask_callback(hub, request_id=second, phone="+1 202 555 0142", topic="Another")
+    cb_b = await stored_callback(db, second)
+    assert cb_a["work_item_id"] == cb_b["work_item_id"]
+    agent1 = hub.seed["agents"]["agent1@demo.omnihub.test"]
+    async with agent_http(hub.base_url, await login(hub.base_url)) as agent:
+        async with FakeAmi(originate_result=("Failure", "5")) as busy:
+            await configure_originator(db, {"host": "127.0.0.1", "port": busy.port,
+                                            "username": "omnihub", "secret": "s3cret"})
+            assert (await agent.post(f"/api/v1/callbacks/{cb_b['id']}/call")).status_code == 202
+            await _run_worker(hub)
+        rows = {r["id"]: r for r in await db.fetch(
+            "SELECT * FROM callbacks WHERE id = ANY($1::bigint[])", [cb_a["id"], cb_b["id"]])}
+        assert (rows[cb_b["id"]]["status"], rows[cb_b["id"]]["reason"],
+                rows[cb_b["id"]]["attempts"]) == ("requested", "agent_busy", 1)
+        assert rows[cb_a["id"]]["attempts"] == 0  # the other request was not dialled
+        item = await db.fetchrow("SELECT * FROM work_items WHERE id = $1", cb_b["work_item_id"])
+        assert (item["status"], item["agent_id"]) == ("assigned", agent1)
+        async with FakeAmi() as ami:
+            await configure_originator(db, {"host": "127.0.0.1", "port": ami.port,
+                                            "username": "omnihub", "secret": "s3cret"})
+            assert (await agent.post(f"/api/v1/callbacks/{cb_b['id']}/call")).status_code == 202
+            await _run_worker(hub)
+        originate = next(p for p in ami.packets if p["Action"] == "Originate")
+        assert originate["ActionID"] == f"omnihub-cb-{cb_b['id']}-2"
+    row = await db.fetchrow("SELECT * FROM callbacks WHERE id = $1", cb_b["id"])
+    assert (row["status"], row["reason"]) == ("connected", "")
+    assert (await db.fetchval("SELECT status FROM callbacks WHERE id = $1", cb_a["id"])
+            ) == "requested"

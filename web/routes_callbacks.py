@@ -146,11 +146,13 @@ async def callback_status(request: Request) -> Response:
 
 
 async def enqueue_originate(state: HubState, work_item_id: int, agent_id: int,
-                            attempt: int = 0) -> None:
+                            attempt: int, callback_id: int) -> None:
+    """"Call now" dials the callback the agent chose (a conversation may hold several
+    requests on one work item)."""
     arq = ArqRedis(connection_pool=state.redis.connection_pool)
-    await arq.enqueue_job(ORIGINATE_CALLBACK, work_item_id, agent_id,
+    await arq.enqueue_job(ORIGINATE_CALLBACK, work_item_id, agent_id, callback_id,
                           _job_id=originate_job_id(state.settings, work_item_id, agent_id,
-                                                   attempt),
+                                                   attempt, callback_id),
                           _queue_name=state.settings.arq_queue)
 
 
@@ -159,7 +161,7 @@ async def call_now(request: Request, state: HubState, agent: Agent) -> Response:
     row = await cb_store.callback_for_agent(state.pool, agent, _int_param(request, "callback"))
     if row["work_item_id"] is None:
         raise BadInput("this callback has no work item")
-    await enqueue_originate(state, row["work_item_id"], agent.id, row["attempts"])
+    await enqueue_originate(state, row["work_item_id"], agent.id, row["attempts"], row["id"])
     return JSON({"callback_id": row["id"], "status": "dialing_requested"}, status_code=202)
 
 

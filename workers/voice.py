@@ -81,8 +81,12 @@ async def _dial_ami(plan: DialPlan) -> Outcome:
             True, f"OriginateResponse Reason {result.reason}")
 
 
-async def originate_callback(ctx: dict[str, Any], work_item_id: int, agent_id: int) -> str:
-    plan = await claim_for_dialing(ctx["pool"], ctx["publisher"], work_item_id, agent_id)
+async def originate_callback(ctx: dict[str, Any], work_item_id: int, agent_id: int,
+                             callback_id: int | None = None) -> str:
+    """``callback_id``: the one the agent chose ("Call now"); else the item's oldest
+    waiting callback (the router's acceptance)."""
+    plan = await claim_for_dialing(ctx["pool"], ctx["publisher"], work_item_id, agent_id,
+                                   callback_id)
     if plan is None:
         return "nothing to dial"
     if plan.kind == "twilio":

@@ -85,7 +85,7 @@ async def callback_for_agent(pool: asyncpg.Pool, agent: Agent, callback_id: int
 
 
 async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_id: int,
-                            agent_id: int) -> DialPlan | None:
+                            agent_id: int, callback_id: int | None = None) -> DialPlan | None:
     """Take the callback of this work item for ``agent_id`` (status → dialing, item
     assigned, conversation assigned if free). None if it is not waiting any more (a
     second job for the same acceptance does nothing)."""
@@ -94,8 +94,8 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
         async with conn.transaction():
             r = await conn.fetchrow(
                 f"SELECT {_CB_COLS} FROM callbacks WHERE work_item_id = $1"
-                " AND status IN ('requested', 'offered') ORDER BY id LIMIT 1 FOR UPDATE",
-                work_item_id)
+                " AND status IN ('requested', 'offered') AND ($2::bigint IS NULL OR id = $2)"
+                " ORDER BY id LIMIT 1 FOR UPDATE", work_item_id, callback_id)
             if r is None:
                 return None
             agent_ok = await conn.fetchval(
