@@ -25,6 +25,7 @@ from starlette.routing import Route
 from channels.recipients import recipient_for
 from hub import actions
 from hub.errors import BadInput
+from hub.languages import normalize_tag
 from hub.meta_window import META_SOCIAL
 from hub.reply_channel import (
     NO_REPLY_CHANNEL,
@@ -160,8 +161,10 @@ async def send_template(request: Request, state: HubState, agent: Agent) -> Resp
         account = await load_account(conn, route.account)
     if route.channel != "whatsapp" or account is None or account.provider != "meta":
         raise BadInput("templates are only for WhatsApp Cloud API inboxes")
-    found = next((t for t in account.templates
-                  if t.name == body.name and t.language == body.language), None)
+    # One template per (name, language): the same tag however it is spelled (pt_BR,
+    # pt-br), never a fallback (a template is one exact approved text).
+    found = next((t for t in account.templates if t.name == body.name
+                  and normalize_tag(t.language) == normalize_tag(body.language)), None)
     if found is None:
         raise BadInput(f"no approved template {body.name!r} ({body.language}) in this inbox")
     text = render_template(found.body, body.params)
