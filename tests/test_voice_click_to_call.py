@@ -187,3 +187,37 @@ async def test_call_now_dials_the_chosen_callback_and_again_after_a_failure(hub,
     assert (row["status"], row["reason"]) == ("connected", "")
     assert (await db.fetchval("SELECT status FROM callbacks WHERE id = $1", cb_a["id"])
             ) == "requested"
+
+
+async def test_cti_callback_id_is_checked_and_only_links_its_own_inbox(hub, db):
+    """``callbackId`` (CTI extension): digits only (else 400, nothing ingested); a PBX
+    of another inbox cannot advance this inbox's callback."""
+    import hashlib
+
+    rid = new_id()
+    await ask_callback(hub, request_id=rid)
+    cb = await stored_callback(db, rid)
+    token = "cti_" + new_id().replace("-", "")
+    await db.execute("INSERT INTO inboxes (slug, name, channel, default_queue)"
+                     " VALUES ('phone2', 'Phone 2', 'voice', 'support') ON CONFLICT DO NOTHING")
+    await db.execute("INSERT INTO cti_endpoints (inbox, name, token_hash) VALUES"
+                     " ('phone2', 'Other PBX', $1)", hashlib.sha256(token.encode()).hexdigest())
+    call_id = "other-" + new_id()[:8]
+    base = {"callId": call_id, "direction": "out", "from": "493055571600",
+            "to": "4930901820", "user": ["101"], "callbackId": str(cb["id"])}
+    async with httpx.AsyncClient(base_url=hub.base_url) as client:
+        bad = await client.post(f"/cti/{token}/events",
+                                json={**base, "event": "newCall", "callbackId": "1; DROP"})
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_body"
+        for event in ("newCall", "answer", "hangup"):
+            extra = {"answeringNumber": "101"} if event != "newCall" else {}
+            resp = await client.post(f"/cti/{token}/events",
+                                     json={**base, "event": event, **extra})
+            assert resp.status_code == 200, resp.text
+    row = await eventually(lambda: db.fetchrow(
+        "SELECT * FROM calls WHERE call_id = $1 AND state = 'completed'", call_id))
+    assert row["inbox"] == "phone2" and row["callback_id"] is None
+    assert await db.fetchval("SELECT status FROM callbacks WHERE id = $1",
+                             cb["id"]) == "requested"
+    assert await db.fetchval("SELECT count(*) FROM call_events WHERE call_id = $1",
+                             call_id) == 3
