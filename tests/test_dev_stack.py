@@ -122,3 +122,59 @@ def test_arq_cron_runs_are_quiet_by_default_and_shown_at_debug() -> None:
         assert sum(isinstance(f, QuietCronRuns) for f in arq_log.filters) == 1
     finally:
         arq_log.filters[:] = before
+
+
+def _devpbx_env(**extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIHUB_")}
+    env.update(OMNIHUB_SECRET_KEY="k" * 32, OMNIHUB_PUBLIC_URL="http://127.0.0.1:9",
+               OMNIHUB_LOG_LEVEL="info", **extra)
+    return env
+
+
+def test_omnihub_devpbx_needs_its_address() -> None:
+    done = subprocess.run([sys.executable, "-m", "web.cli", "devpbx"], env=_devpbx_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "OMNIHUB_DEV_PBX_LISTEN" in done.stderr
+
+
+async def test_omnihub_devpbx_accepts_the_demo_originators_login() -> None:
+    """The command make dev runs: it binds (port 0 here), says where, and accepts the
+    AMI login the seed gives the demo originator."""
+    import asyncio
+    import re
+
+    from channels.cti.ami import encode_packet, read_packet
+    from hub.config import settings_from_env
+    from web.seed import demo_ami_secret
+
+    env = _devpbx_env(OMNIHUB_DEV_PBX_LISTEN="127.0.0.1:0")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "web.cli", "devpbx", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        async with asyncio.timeout(60):
+            while True:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "devpbx exited before listening"
+                m = re.search(r"AMI on 127\.0\.0\.1:(\d+)", line)
+                if m:
+                    break
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(m.group(1)))
+        try:
+            assert (await reader.readline()).startswith(b"Asterisk Call Manager/")
+            secret = demo_ami_secret(settings_from_env(env))
+            writer.write(encode_packet([("Action", "Login"), ("ActionID", "l1"),
+                                        ("Username", "omnihub"), ("Secret", secret)]))
+            await writer.drain()
+            async with asyncio.timeout(30):
+                assert (await read_packet(reader))["Response"] == "Success"
+        finally:
+            writer.close()
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await proc.wait() == 0
