@@ -12,7 +12,7 @@ import msgspec
 
 from hub.errors import BadInput, Conflict, Forbidden
 from hub.outbox import Publisher, publish_committed, write_outbox
-from hub.reply_channel import choose_reply_route, reply_routes
+from hub.reply_channel import ReplyRoute, choose_reply_route, reply_routes
 from hub.reply_policy import TemplateChoice, enforce_reply_policy, inbound_uses, record_template
 from hub.schema import (
     Agent,
@@ -98,8 +98,10 @@ async def post_agent_reply(
                                conversation_id)
             conv = await get_conversation(conn, agent, conversation_id)
             uses = await inbound_uses(conn, conv.id)
-            routes = reply_routes(conv.channel, conv.inbox, uses)
-            # A retry may come after the customer switched channels: look on every route.
+            # A retry may come after the customer switched channels: look on every route
+            # (and the conversation's own account, where private notes are kept).
+            routes = [*reply_routes(conv.channel, conv.inbox, uses),
+                      ReplyRoute(conv.channel, conv.inbox)]
             existing = await conn.fetchrow(
                 f"SELECT {_MSG_COLS} FROM messages m"
                 " JOIN unnest($1::text[], $2::text[]) AS k(ch, acc)"
@@ -109,7 +111,6 @@ async def post_agent_reply(
             )
             if existing is not None:
                 return message_from(existing), False  # a retry of a stored reply
-            route = choose_reply_route(conv.channel, conv.inbox, uses, via)
             if conv.status == "resolved" and not private:
                 raise Conflict("conversation is resolved; reopen it to reply")
             channel: str
@@ -117,6 +118,8 @@ async def post_agent_reply(
             if private:  # notes stay on the conversation's own channel
                 channel, account = conv.channel, conv.inbox
             else:
+                # A phone-only conversation has no route: 400 no_reply_channel.
+                route = choose_reply_route(conv.channel, conv.inbox, uses, via)
                 channel, account = route.channel, route.account
                 attributes = await enforce_reply_policy(conn, conv, route, text, template)
             status = "sent" if channel in LIVE_CHANNELS or private else "queued"

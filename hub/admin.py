@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from hub.errors import BadInput
+from hub.languages import normalize_tag
 
 InboxChannel = Literal["chat", "api", "email", "sms", "whatsapp", "messenger", "instagram",
                        "telegram", "voice"]
@@ -285,7 +286,7 @@ def check_ack_templates(templates: list[AckTemplateBody]) -> list[tuple[str, str
         raise BadInput("templates: at most 50")
     out: dict[str, str] = {}
     for i, t in enumerate(templates):
-        language = t.language.strip().lower().replace("_", "-")
+        language = normalize_tag(t.language)  # pt_BR → pt-br (hub/languages.py)
         if not _ACK_LANGUAGE.match(language):
             raise BadInput(f"templates[{i}].language: a code like en, de or pt-br")
         if language in out:

@@ -99,6 +99,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     email_ack_window_s: int = 3600
     # make dev only: a Maildir the local SMTP sink writes; /dev/mailbox shows it.
     dev_mailbox_dir: str = ""
+    # make dev only: host:port of the local PBX simulator (`omnihub devpbx`), which the
+    # demo's AMI originator dials.
+    dev_pbx_listen: str = ""
 
     # Agents' uploads (reply attachments): per file, and per message in total.
     upload_max_bytes: int = 10 * 1024 * 1024

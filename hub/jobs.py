@@ -23,10 +23,16 @@ def email_ack_job_id(settings: Settings, conversation_id: int) -> str:
 ORIGINATE_CALLBACK = "originate_callback"
 
 
-def originate_job_id(settings: Settings, work_item_id: int, agent_id: int) -> str:
-    """One originate per (callback item, accepting agent) acceptance; a repeated
-    acceptance hook or a double click enqueues nothing new."""
-    return f"{settings.key_prefix}originate:{work_item_id}:{agent_id}"
+def originate_job_id(settings: Settings, work_item_id: int, agent_id: int,
+                     attempt: int = 0, callback_id: int | None = None) -> str:
+    """One originate per (callback item, agent, [callback,] attempts made so far): a
+    repeated acceptance hook or a double click enqueues nothing new, while "Call now"
+    after a failed attempt (the agent keeps the item), or on another callback of the
+    same conversation, is a new job. The claim in the job is the real guard: a second
+    job for a callback already dialling does nothing."""
+    suffix = (f":cb{callback_id}" if callback_id is not None else "") + (
+        f":{attempt}" if attempt else "")
+    return f"{settings.key_prefix}originate:{work_item_id}:{agent_id}{suffix}"
 
 
 # Bot webhook deliveries (workers/bot_webhooks.py): enqueued with fresh job ids; the

@@ -409,8 +409,9 @@ class CallbackUpdated(Event, tag="callback.updated", kw_only=True):
     conversation_id: int
     work_item_id: int | None = None
     status: CallbackStatus
-    reason: str = ""
+    reason: str = ""          # a short message for agents (hub/voice/callbacks.py)
     agent_id: int | None = None
+    reason_code: str = ""     # its stable code, e.g. pbx_unreachable
 
 
 class ContactMerged(Event, tag="contact.merged", kw_only=True):

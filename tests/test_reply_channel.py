@@ -179,3 +179,16 @@ async def test_join_queue_reply_follows_the_customer_to_sms_and_back_to_the_widg
     assert ("out", "chat", "web", "Or here in the chat.") in rows
     assert await db.fetchval("SELECT count(*) FROM conversations WHERE contact_id = $1",
                              anna["id"]) == 1
+
+
+def test_a_phone_conversation_offers_no_phone_reply_channel():
+    # Only calls: nothing can carry a written reply.
+    assert reply_routes("voice", "phone", [use("voice", "phone", 0)]) == []
+    try:
+        choose_reply_route("voice", "phone", [use("voice", "phone", 0)])
+        raise AssertionError("a phone reply channel was chosen")
+    except BadInput as exc:
+        assert exc.code == "no_reply_channel"
+    # The caller also texted: the SMS is offered, the call never is.
+    uses = [use("voice", "phone", 0), use("sms", "twilio-sms", 1)]
+    assert reply_routes("voice", "phone", uses) == [ReplyRoute("sms", "twilio-sms")]

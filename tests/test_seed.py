@@ -111,3 +111,15 @@ def test_derived_secrets_are_stable_per_key() -> None:
     assert demo_api_token(settings) != demo_api_token(other)
     assert demo_identity_secret(settings) != demo_identity_secret(other)
     assert demo_api_token(settings) not in (settings.secret_key, demo_identity_secret(settings))
+
+
+async def test_demo_customers_pass_the_call_me_back_phone_check(
+        db: asyncpg.Pool, seeded: dict[str, Any]) -> None:
+    """A newcomer can type a demo customer's number into "Call me back": every seeded
+    number is valid for phonenumbers (the strict check of the callback form)."""
+    from channels.cti.numbers import to_e164
+
+    phones = [r["phone"] for r in await db.fetch("SELECT phone FROM contacts"
+                                                 " WHERE phone IS NOT NULL")]
+    assert len(phones) == CUSTOMERS and len(set(phones)) == CUSTOMERS
+    assert [p for p in phones if to_e164(p, strict=True) != p] == []

@@ -169,17 +169,19 @@ async def test_ami_failures_requeue_or_fail_with_the_reason(hub, db, redis):
         await configure(db, "ami", {"host": "127.0.0.1", "port": ami.port,
                                     "username": "omnihub", "secret": "s3cret"})
         ctx = worker_ctx(hub, db, redis, http)
-        # the agent's phone was busy: back in the queue for someone else
+        # the agent's phone was busy: waiting again, still the agent's item (a failed
+        # dial never undoes their "Assign to me"), with the reason as a stable code
         assert await originate_callback(ctx, cb["work_item_id"], agent1) == "requested"
         row = await db.fetchrow("SELECT * FROM callbacks WHERE id = $1", cb["id"])
-        assert (row["status"], row["attempts"]) == ("requested", 1)
+        assert (row["status"], row["attempts"], row["reason"]) == ("requested", 1,
+                                                                   "agent_busy")
         item = await db.fetchrow("SELECT * FROM work_items WHERE id = $1", cb["work_item_id"])
-        assert (item["status"], item["agent_id"]) == ("queued", None)
+        assert (item["status"], item["agent_id"]) == ("assigned", agent1)
         await configure(db, "ami", {"host": "127.0.0.1", "port": ami.port,
                                     "username": "omnihub", "secret": "wrong"})
         assert await originate_callback(ctx, cb["work_item_id"], agent1) == "failed"
     row = await db.fetchrow("SELECT * FROM callbacks WHERE id = $1", cb["id"])
-    assert row["status"] == "failed" and "login refused" in row["reason"]
+    assert (row["status"], row["reason"]) == ("failed", "pbx_login_refused")
     status = await status_of(hub, rid)
     assert status["status"] == "failed" and status["final"] is True
     assert "login" not in status["reason"]  # internals never reach the customer
@@ -191,6 +193,14 @@ async def test_ami_failures_requeue_or_fail_with_the_reason(hub, db, redis):
     async with httpx.AsyncClient() as http:
         ctx = worker_ctx(hub, db, redis, http)
         assert await originate_callback(ctx, cb2["work_item_id"], agent1) == "requested"
+    # Agents see a short message and the code, never the exception text.
+    async with agent_http(hub.base_url, await login(hub.base_url)) as agent:
+        listed = (await agent.get(
+            f"/api/v1/conversations/{cb2['conversation_id']}/callbacks")).json()["callbacks"]
+    (view,) = [c for c in listed if c["id"] == cb2["id"]]
+    assert view["reason_code"] == "pbx_unreachable"
+    assert view["reason"] == "The phone system cannot be reached right now."
+    assert "127.0.0.1" not in json.dumps(listed) and "Error" not in json.dumps(listed)
 
 
 async def twilio_post(hub: Any, token: str, query: str, params: dict[str, str],
@@ -269,7 +279,7 @@ async def test_twilio_refusal_fails_the_callback_with_the_reason(hub, db, redis)
         assert await originate_callback(worker_ctx(hub, db, redis, http), cb["work_item_id"],
                                         agent1) == "failed"
     row = await db.fetchrow("SELECT * FROM callbacks WHERE id = $1", cb["id"])
-    assert "The 'To' number is not valid." in row["reason"]
+    assert row["reason"] == "provider_refused"  # Twilio's words go to the log only
 
 
 async def test_call_now_enqueues_the_job_a_real_worker_dials(hub, db, redis):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ import asyncpg
 
 from hub.config import Settings, settings_from_env
 from hub.errors import ConfigError
+from web.logs import configure_logging
 
 
 def _settings(**overrides: object) -> Settings:
@@ -171,6 +171,32 @@ def cmd_devmail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devpbx(args: argparse.Namespace) -> int:
+    """make dev's PBX: answers AMI where the demo originator dials and reports each call
+    to this hub's CTI API (channels/cti/pbx_sim.py)."""
+    from channels.cti.pbx_sim import run_dev_pbx
+    from web.seed import demo_ami_secret, demo_cti_token
+
+    settings = _settings()
+    _require(settings, "secret_key")
+    host, _, port = settings.dev_pbx_listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("set OMNIHUB_DEV_PBX_LISTEN=127.0.0.1:<port>")
+    cti_url = f"{settings.public_url.rstrip('/')}/cti/{demo_cti_token(settings)}/events"
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        await _stop_on_signals(stop)
+        await run_dev_pbx(host, int(port), "omnihub", demo_ami_secret(settings), cti_url,
+                          stop)
+
+    try:
+        _run_fast(main())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from arq.worker import run_worker
 
@@ -237,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="arq worker: acknowledgements, outbound, SLA timers")
     sub.add_parser("mail", help="email adapters: SMTP/LMTP receiver and IMAP fetchers")
     sub.add_parser("devmail", help="development SMTP sink for outgoing mail (/dev/mailbox)")
+    sub.add_parser("devpbx", help="development PBX simulator: AMI originate + CTI events")
     sub.add_parser("migrate", help="apply pending SQL migrations to DATABASE_URL")
     sub.add_parser("seed", help="seed the demo data (does nothing if already seeded)")
     return parser
@@ -244,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "mail": cmd_mail, "router": cmd_router,
-    "devmail": cmd_devmail,
+    "devmail": cmd_devmail, "devpbx": cmd_devpbx,
     "dev": cmd_dev, "web": cmd_web, "pipeline": cmd_pipeline, "worker": cmd_worker,
     "migrate": cmd_migrate, "seed": cmd_seed,
 }
@@ -252,10 +279,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("OMNIHUB_LOG_LEVEL", "INFO").upper(),
-        format=f"%(asctime)s {args.command:<8} %(levelname)-7s %(name)s: %(message)s",
-    )
+    configure_logging(args.command, os.environ)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -2,9 +2,10 @@
 
 Order of things (see docs/running.md): check every port, start embedded Postgres and
 Valkey (only for the URL not given in the environment), create the database, migrate,
-seed, spawn ``omnihub web``/``pipeline``/``worker``, print the URLs. On SIGINT/SIGTERM
-the children stop first, then the embedded servers. A child that dies on its own stops
-everything with a non-zero exit.
+seed, spawn ``omnihub web``/``pipeline``/``router``/``worker``/``mail`` (and the dev
+mail sink and PBX simulator), print the URLs. On SIGINT/SIGTERM the children stop
+first, then the embedded servers. A child that dies on its own is restarted with a
+backoff (web/supervise.py); the rest keeps running.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -33,6 +34,7 @@ from web.embedded import (
     _die_with_parent,
     check_port_free,
 )
+from web.supervise import Supervisor
 
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
@@ -43,6 +45,9 @@ DEFAULT_SMTP_PORT = 2525
 # Outgoing mail goes to a local sink (`omnihub devmail`), shown at /dev/mailbox, unless
 # OMNIHUB_SMTP_RELAY_HOST names a real relay.
 DEFAULT_DEV_SINK_PORT = 2526
+# Click-to-call dials a local PBX simulator (`omnihub devpbx`) on Asterisk's AMI port,
+# unless OMNIHUB_DEV_PBX=off (e.g. a real Asterisk listens there).
+DEFAULT_DEV_PBX_PORT = 5038
 STOP_TIMEOUT_S = 15.0
 
 
@@ -112,6 +117,9 @@ def run_dev(env: Mapping[str, str]) -> int:
     smtp_port = _port(env, "OMNIHUB_SMTP_PORT", DEFAULT_SMTP_PORT)
     use_sink = not env.get("OMNIHUB_SMTP_RELAY_HOST")
     sink_port = _port(env, "OMNIHUB_DEV_SINK_PORT", DEFAULT_DEV_SINK_PORT)
+    use_pbx = (env.get("OMNIHUB_DEV_PBX") or "on").strip().lower() not in ("0", "off", "no",
+                                                                           "false")
+    pbx_port = _port(env, "OMNIHUB_DEV_PBX_PORT", DEFAULT_DEV_PBX_PORT)
     embed_pg = not env.get("DATABASE_URL")
     embed_redis = not env.get("REDIS_URL")
     pg = valkey = None
@@ -126,6 +134,8 @@ def run_dev(env: Mapping[str, str]) -> int:
     check_port_free(smtp_port, "OMNIHUB_SMTP_PORT")
     if use_sink:
         check_port_free(sink_port, "OMNIHUB_DEV_SINK_PORT")
+    if use_pbx:
+        check_port_free(pbx_port, "OMNIHUB_DEV_PBX_PORT")
     for server in (pg, valkey):
         if server is not None:
             check_port_free(server.port, server.port_env)
@@ -160,6 +170,8 @@ def run_dev(env: Mapping[str, str]) -> int:
             OMNIHUB_MAIL_BLOB_DIR=str(base / "blobs"),
             # Our Message-ID / reply+token domain, the same for the sender and the receiver.
             OMNIHUB_EMAIL_DOMAIN=env.get("OMNIHUB_EMAIL_DOMAIN") or "demo.omnihub.test",
+            # Where the demo's AMI originator dials (the seed reads the port).
+            OMNIHUB_DEV_PBX_LISTEN=f"127.0.0.1:{pbx_port}",
         )
         if use_sink:
             child_env.update(
@@ -174,41 +186,41 @@ def run_dev(env: Mapping[str, str]) -> int:
         )
         if signals.received is not None:
             return 0
-        children = (*CHILDREN, "devmail") if use_sink else CHILDREN
+        children = (*CHILDREN, *(["devmail"] if use_sink else []),
+                    *(["devpbx"] if use_pbx else []))
         return _supervise(signals, child_env, settings, seed, host, web_port, children)
     return 0  # pragma: no cover - ExitStack does not swallow
+
+
+def _spawner(env: dict[str, str]) -> Callable[[str], subprocess.Popen[bytes]]:
+    def spawn(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "web.cli", name],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # signals come from us, in order
+            preexec_fn=_die_with_parent(signal.SIGTERM),
+        )
+    return spawn
 
 
 def _supervise(
     signals: _Signals, env: dict[str, str], settings: Settings, seed: dict[str, Any],
     host: str, port: int, names: tuple[str, ...] = CHILDREN,
 ) -> int:
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    failure = ""
+    supervisor = Supervisor(names, _spawner(env), _say)
     try:
-        for name in names:
-            children[name] = subprocess.Popen(
-                [sys.executable, "-m", "web.cli", name],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # signals come from us, in order
-                preexec_fn=_die_with_parent(signal.SIGTERM),
-            )
+        supervisor.start(time.monotonic())
         announced = False
         while signals.received is None:
-            dead = [(n, p.returncode) for n, p in children.items() if p.poll() is not None]
-            if dead:
-                failure = ", ".join(f"`omnihub {n}` exited with code {rc}" for n, rc in dead)
-                break
+            supervisor.poll(time.monotonic())
             if not announced and _accepts(host, port):
-                _print_banner(settings, seed, env["OMNIHUB_SMTP_LISTEN"])
+                _print_banner(settings, seed, env["OMNIHUB_SMTP_LISTEN"],
+                              env.get("OMNIHUB_DEV_PBX_LISTEN", "") if "devpbx" in names else "")
                 announced = True
             time.sleep(0.2)
     finally:
-        _stop_children(children)
-    if failure:
-        _say(f"{failure}; stopped everything (see the log above)")
-        return 1
+        _stop_children(supervisor.processes())
     _say("stopped")
     return 0
 
@@ -247,10 +259,14 @@ def _rel(path: Path) -> str:
     return str(path)
 
 
-def _print_banner(settings: Settings, seed: dict[str, Any], smtp: str) -> None:
+def _print_banner(settings: Settings, seed: dict[str, Any], smtp: str, pbx: str = ""
+                  ) -> None:
     url = settings.public_url.rstrip("/")
     mailbox = (f"    Dev mailbox     {url}/dev/mailbox   (outgoing mail, kept by the local sink)\n"
                if settings.dev_mailbox_dir else "")
+    if pbx:
+        mailbox += (f"    Dev PBX         ami://{pbx}   (simulated: \"Call me back\" in the demo"
+                    " shop, then \"Call now\" rings, answers, hangs up)\n")
     logins = "\n".join(
         f"    {x['email']:<30} {x['password']:<12} {x['role']}" for x in seed["logins"]
     )

@@ -29,6 +29,7 @@ from channels.twilio.signature import SIGNATURE_HEADER, verify_form
 from channels.webhook_url import signed_url
 from hub.errors import BadInput, HubError, NotFound, Unauthorized
 from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
+from hub.languages import normalize_tag
 from hub.schema import Agent, Envelope, Identity
 from hub.store import callbacks as cb_store
 from hub.voice.callbacks import CallbackRequest
@@ -38,6 +39,7 @@ from web.routes_api import _int_param, agent_route
 from web.state import HubState
 
 _REGION = re.compile(r"^[A-Z]{2}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$")
 
 
 class CallbackBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -100,7 +102,8 @@ async def _request_callback(request: Request) -> Response:
     if len(topic) > 200:
         raise BadInput("topic: at most 200 characters")
     name = " ".join(body.name.split())[:100]
-    language = body.language[:10] if re.match(r"^[a-zA-Z-]{0,10}$", body.language) else ""
+    # navigator.language (en-US); routing matches it to agents' "en" (hub/languages.py).
+    language = normalize_tag(body.language) if _LANGUAGE.match(body.language) else ""
     await _admit_callback(state, request, inbox.slug, request_id, phone)
     env = Envelope(
         channel="voice", channel_account=inbox.slug, provider_id=f"callback:{request_id}",
@@ -142,10 +145,14 @@ async def callback_status(request: Request) -> Response:
                 headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"})
 
 
-async def enqueue_originate(state: HubState, work_item_id: int, agent_id: int) -> None:
+async def enqueue_originate(state: HubState, work_item_id: int, agent_id: int,
+                            attempt: int, callback_id: int) -> None:
+    """"Call now" dials the callback the agent chose (a conversation may hold several
+    requests on one work item)."""
     arq = ArqRedis(connection_pool=state.redis.connection_pool)
-    await arq.enqueue_job(ORIGINATE_CALLBACK, work_item_id, agent_id,
-                          _job_id=originate_job_id(state.settings, work_item_id, agent_id),
+    await arq.enqueue_job(ORIGINATE_CALLBACK, work_item_id, agent_id, callback_id,
+                          _job_id=originate_job_id(state.settings, work_item_id, agent_id,
+                                                   attempt, callback_id),
                           _queue_name=state.settings.arq_queue)
 
 
@@ -154,7 +161,7 @@ async def call_now(request: Request, state: HubState, agent: Agent) -> Response:
     row = await cb_store.callback_for_agent(state.pool, agent, _int_param(request, "callback"))
     if row["work_item_id"] is None:
         raise BadInput("this callback has no work item")
-    await enqueue_originate(state, row["work_item_id"], agent.id)
+    await enqueue_originate(state, row["work_item_id"], agent.id, row["attempts"], row["id"])
     return JSON({"callback_id": row["id"], "status": "dialing_requested"}, status_code=202)
 
 

@@ -19,7 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from channels.cti.generic import envelope_for_call, read_payload, signal_from_cti
+from channels.cti.generic import (
+    callback_link,
+    envelope_for_call,
+    read_payload,
+    signal_from_cti,
+)
 from hub.errors import Unauthorized
 from hub.voice.rules import CallerIdRule, CtiRules, cti_reply
 from web.http import JSON, read_body
@@ -78,11 +83,13 @@ async def cti_event(request: Request) -> Response:
     data = read_payload(body, request.headers.get("content-type", ""))
     now = datetime.now(UTC)
     sig = signal_from_cti(data, now, endpoint.region)
+    callback_id = callback_link(data)
     reply = cti_reply(sig, endpoint.rules)
     if reply.get("action") == "reject":
         sig = msgspec.structs.replace(sig, blocked=True)
     event_name = str(data.get("event"))
-    await state.ingest.submit(envelope_for_call(endpoint.inbox, sig, event_name, now))
+    await state.ingest.submit(envelope_for_call(endpoint.inbox, sig, event_name, now,
+                                                callback_id))
     return JSON(reply)
 
 

@@ -25,8 +25,14 @@ from starlette.routing import Route
 from channels.recipients import recipient_for
 from hub import actions
 from hub.errors import BadInput
+from hub.languages import normalize_tag
 from hub.meta_window import META_SOCIAL
-from hub.reply_channel import ReplyRoute, choose_reply_route, reply_routes
+from hub.reply_channel import (
+    NO_REPLY_CHANNEL,
+    ReplyRoute,
+    choose_reply_route,
+    reply_routes,
+)
 from hub.reply_policy import (
     PLACEHOLDER,
     TemplateChoice,
@@ -76,6 +82,16 @@ async def _route_rows(conn: asyncpg.Connection, conv: Conversation,
     return out
 
 
+def _no_route_options(conversation_id: int, now: Any) -> dict[str, Any]:
+    """A conversation no written reply can reach (only phone calls): no routes, and the
+    composer says why instead of offering a channel that always fails."""
+    return {"conversation_id": conversation_id, "channel": None, "via": None,
+            "default_via": None, "routes": [], "window_kind": None, "window_open": False,
+            "window_closes_at": None, "window_reason": NO_REPLY_CHANNEL,
+            "meta_messaging_type": None, "now": now, "templates": [],
+            "can_reply": False}
+
+
 @agent_route()
 async def reply_options(request: Request, state: HubState, agent: Agent) -> Response:
     conv = await queries.get_conversation(state.pool, agent,
@@ -84,6 +100,8 @@ async def reply_options(request: Request, state: HubState, agent: Agent) -> Resp
     async with state.pool.acquire() as conn:
         uses = await inbound_uses(conn, conv.id)
         routes = reply_routes(conv.channel, conv.inbox, uses)
+        if not routes:  # phone calls only: nothing can carry a written reply
+            return JSON(_no_route_options(conv.id, await conn.fetchval("SELECT now()")))
         route = choose_reply_route(conv.channel, conv.inbox, uses, via)
         account = await load_account(conn, route.account)
         last = await last_inbound_at(conn, conv.contact_id, route.account)
@@ -120,6 +138,7 @@ async def reply_options(request: Request, state: HubState, agent: Agent) -> Resp
         **window,
         "now": now,
         "templates": templates,
+        "can_reply": True,
     })
 
 
@@ -142,8 +161,10 @@ async def send_template(request: Request, state: HubState, agent: Agent) -> Resp
         account = await load_account(conn, route.account)
     if route.channel != "whatsapp" or account is None or account.provider != "meta":
         raise BadInput("templates are only for WhatsApp Cloud API inboxes")
-    found = next((t for t in account.templates
-                  if t.name == body.name and t.language == body.language), None)
+    # One template per (name, language): the same tag however it is spelled (pt_BR,
+    # pt-br), never a fallback (a template is one exact approved text).
+    found = next((t for t in account.templates if t.name == body.name
+                  and normalize_tag(t.language) == normalize_tag(body.language)), None)
     if found is None:
         raise BadInput(f"no approved template {body.name!r} ({body.language}) in this inbox")
     text = render_template(found.body, body.params)

@@ -48,9 +48,17 @@ _FIRST = ["Emma", "Liam", "Sofia", "Noah", "Mia", "Lukas", "Chloé", "Mateo", "H
 _LAST = ["Müller", "Smith", "García", "Dubois", "Jansen", "Rossi", "Kowalski", "Brown",
          "Martin", "Schmidt", "Novak", "Williams", "López", "Bernard", "Fischer", "Taylor",
          "Moreau", "Weber", "Patel", "Johnson"]
-# (locale, E.164 prefix of a range reserved for fiction/drama, digits to add)
-_PHONES = [("en-GB", "+447700900", 3), ("en-US", "+1202555", 4), ("de-DE", "+493023125", 3),
-           ("fr-FR", "+3319900", 4), ("es-ES", "+3491000", 4)]
+# (locale, E.164 prefix of a range reserved for fiction/drama, digits drawn, digits kept).
+# Valid for phonenumbers (the "Call me back" check), so a demo customer's own number
+# passes it: Ofcom's London drama range 020 7946 0xxx (not 07700 900xxx, which
+# phonenumbers calls invalid), US 555-01xx, Berlin 030 23125 xxx, ...
+_PHONES = [("en-GB", "+442079460", 3, 3), ("en-US", "+120255501", 4, 2),
+           ("de-DE", "+493023125", 3, 3), ("fr-FR", "+3319900", 4, 4),
+           ("es-ES", "+3491000", 4, 4)]
+
+
+def demo_phone(prefix: str, drawn: int, kept: int) -> str:
+    return prefix + f"{drawn % 10**kept:0{kept}d}"
 
 _PLANS = {
     "internet": [("Fibre 300", "34.99"), ("Fibre 1 Gbit", "49.99"), ("DSL 100", "29.99")],
@@ -75,6 +83,18 @@ _ORDER_STATUSES = ["pending", "processing", "shipped", "delivered", "delivered",
 def demo_api_token(settings: Settings) -> str:
     """Bearer token of the demo ``api`` inbox."""
     return "ohk_" + derive_secret(settings, "inbox:api:token")[:40]
+
+
+def dev_pbx_port(settings: Settings) -> int:
+    """The AMI port of the demo originator: the dev PBX's, else Asterisk's 5038."""
+    _, _, port = settings.dev_pbx_listen.rpartition(":")
+    return int(port) if port.isdigit() else 5038
+
+
+def demo_ami_secret(settings: Settings) -> str:
+    """The AMI secret of the demo originator (user ``omnihub``), which the dev PBX
+    simulator (``omnihub devpbx``) accepts."""
+    return derive_secret(settings, "ami:secret")[:24]
 
 
 def demo_cti_token(settings: Settings) -> str:
@@ -226,13 +246,14 @@ async def _ensure_voice(conn: asyncpg.Connection, settings: Settings) -> None:
     await conn.execute(
         "INSERT INTO inboxes (slug, name, channel, default_queue, allowed_origins)"
         " VALUES ('phone', 'Phone', 'voice', 'support', '{*}') ON CONFLICT DO NOTHING")
-    # Click-to-call through a local Asterisk's AMI (manager.conf user omnihub). Without
-    # one listening, "Call now" reports the AMI as unreachable and requeues the callback.
+    # Click-to-call through AMI (manager.conf user omnihub): make dev runs a PBX
+    # simulator there (`omnihub devpbx`, channels/cti/pbx_sim.py); with nothing
+    # listening, "Call now" says the phone system cannot be reached.
     await conn.execute(
         "INSERT INTO voice_originators (inbox, kind, config) VALUES ('phone', 'ami', $1::jsonb)"
         " ON CONFLICT DO NOTHING",
-        json.dumps({"host": "127.0.0.1", "port": 5038, "username": "omnihub",
-                    "secret": derive_secret(settings, "ami:secret")[:24],
+        json.dumps({"host": "127.0.0.1", "port": dev_pbx_port(settings), "username": "omnihub",
+                    "secret": demo_ami_secret(settings),
                     "context": "from-internal", "channel": "PJSIP/{extension}",
                     "caller_id": "Omnihub Support <493055571600>"}))
     await conn.execute(
@@ -305,8 +326,9 @@ async def _insert_customers(conn: asyncpg.Connection) -> None:
     order_no = invoice_no = 0
     for i in range(CUSTOMERS):
         first, last = _FIRST[i], _LAST[(i * 7) % len(_LAST)]
-        locale, prefix, digits = _PHONES[i % len(_PHONES)]
-        phone = prefix + str(rng.randrange(10 ** (digits - 1), 10**digits))
+        locale, prefix, digits, kept = _PHONES[i % len(_PHONES)]
+        # The same draw as ever (the rest of the demo data stays as it was).
+        phone = demo_phone(prefix, rng.randrange(10 ** (digits - 1), 10**digits), kept)
         domain = ("example.com", "example.org", "example.net")[i % 3]
         email = f"{_ascii(first)}.{_ascii(last)}@{domain}".lower()
         tier = "vip" if i in vip else rng.choice(["standard", "standard", "plus"])

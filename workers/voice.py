@@ -25,9 +25,10 @@ from workers.event_group import Entries, consume_events
 
 log = logging.getLogger("omnihub.voice")
 
-# Asterisk OriginateResponse Reason codes (channel states of the originated leg).
-AMI_REASONS = {"0": "no such extension or failure", "1": "hung up", "3": "ringing timed out",
-               "4": "answered", "5": "busy", "8": "congestion"}
+# Asterisk OriginateResponse Reason codes (channel states of the originated leg) → our
+# stable failure codes (hub/voice/callbacks.py DIAL_FAILURES).
+AMI_REASONS = {"1": "agent_no_answer", "3": "agent_no_answer", "5": "agent_busy"}
+Outcome = tuple[str, str, str, bool, str]  # status, reason code, call id, retryable, detail
 
 
 def status_callback_url(settings: Settings, inbox: str, configured: str) -> str:
@@ -37,7 +38,7 @@ def status_callback_url(settings: Settings, inbox: str, configured: str) -> str:
     return f"{base}/twilio/voice/{inbox}/status"
 
 
-async def _dial_twilio(ctx: dict[str, Any], plan: DialPlan) -> tuple[str, str, str, bool]:
+async def _dial_twilio(ctx: dict[str, Any], plan: DialPlan) -> Outcome:
     settings: Settings = ctx["settings"]
     c = plan.config
     cfg = TwilioVoiceConfig(
@@ -51,12 +52,12 @@ async def _dial_twilio(ctx: dict[str, Any], plan: DialPlan) -> tuple[str, str, s
         sid = await originate_twilio(ctx["http"], cfg, extension=plan.extension,
                                      customer=plan.phone, callback_id=plan.callback_id)
     except TwilioError as exc:
-        return "failed", exc.reason, "", not exc.permanent
+        return "failed", exc.code, "", not exc.permanent, exc.reason
     # Still dialing: the status callbacks say when the agent answers and the call ends.
-    return "dialing", "", sid, False
+    return "dialing", "", sid, False, ""
 
 
-async def _dial_ami(plan: DialPlan) -> tuple[str, str, str, bool]:
+async def _dial_ami(plan: DialPlan) -> Outcome:
     c = plan.config
     client = AmiClient(str(c["host"]), int(c.get("port", 5038)), str(c["username"]),
                        str(c["secret"]), timeout_s=float(c.get("timeout_s", 10)))
@@ -71,31 +72,37 @@ async def _dial_ami(plan: DialPlan) -> tuple[str, str, str, bool]:
     try:
         result = await client.originate(request, f"omnihub-cb-{plan.callback_id}-{plan.attempt}")
     except AmiError as exc:
-        return "failed", exc.reason, "", not exc.permanent
+        return "failed", exc.code, "", not exc.permanent, exc.reason
     if result.ok:
         # The agent answered and Asterisk continues in the dialplan to the customer.
-        return "connected", "", result.unique_id, False
-    reason = AMI_REASONS.get(result.reason, result.reason or "failed")
-    # Busy / no answer on the agent's phone: somebody else may take it.
-    return "failed", f"agent leg: {reason}", result.unique_id, True
+        return "connected", "", result.unique_id, False, ""
+    # Busy / no answer on the agent's phone: the agent may try again.
+    return ("failed", AMI_REASONS.get(result.reason, "agent_leg_failed"), result.unique_id,
+            True, f"OriginateResponse Reason {result.reason}")
 
 
-async def originate_callback(ctx: dict[str, Any], work_item_id: int, agent_id: int) -> str:
-    plan = await claim_for_dialing(ctx["pool"], ctx["publisher"], work_item_id, agent_id)
+async def originate_callback(ctx: dict[str, Any], work_item_id: int, agent_id: int,
+                             callback_id: int | None = None) -> str:
+    """``callback_id``: the one the agent chose ("Call now"); else the item's oldest
+    waiting callback (the router's acceptance)."""
+    plan = await claim_for_dialing(ctx["pool"], ctx["publisher"], work_item_id, agent_id,
+                                   callback_id)
     if plan is None:
         return "nothing to dial"
     if plan.kind == "twilio":
-        status, reason, call_id, retryable = await _dial_twilio(ctx, plan)
+        status, code, call_id, retryable, detail = await _dial_twilio(ctx, plan)
     elif plan.kind == "ami":
-        status, reason, call_id, retryable = await _dial_ami(plan)
+        status, code, call_id, retryable, detail = await _dial_ami(plan)
     else:
-        status, reason, call_id, retryable = "failed", f"unknown provider {plan.kind}", "", False
+        status, code, call_id, retryable, detail = ("failed", "no_provider", "", False,
+                                                    f"unknown provider {plan.kind}")
     stored = await record_originate(ctx["pool"], ctx["publisher"], plan.callback_id,
-                                    status=status, reason=reason, provider_call_id=call_id,
+                                    status=status, reason=code, provider_call_id=call_id,
                                     retryable=retryable)
     if status == "failed":
-        log.warning("callback %d: originate failed (%s): %s", plan.callback_id, plan.kind,
-                    reason)
+        # The detail (exception text, the PBX's words) is for operators only.
+        log.warning("callback %d: originate failed (%s, %s): %s", plan.callback_id,
+                    plan.kind, code, detail)
     return stored
 
 
@@ -105,13 +112,14 @@ HOOK_GROUP = "voice-originate"
 
 
 async def enqueue_originate(redis: Any, settings: Settings, work_item_id: int,
-                            agent_id: int) -> None:
+                            agent_id: int, attempt: int = 0) -> None:
     from arq.connections import ArqRedis
 
     arq = redis if isinstance(redis, ArqRedis) else ArqRedis(
         connection_pool=redis.connection_pool)
     await arq.enqueue_job(ORIGINATE_CALLBACK, work_item_id, agent_id,
-                          _job_id=originate_job_id(settings, work_item_id, agent_id),
+                          _job_id=originate_job_id(settings, work_item_id, agent_id,
+                                                   attempt),
                           _queue_name=settings.arq_queue)
 
 
@@ -148,12 +156,16 @@ async def watch_acceptances(ctx: dict[str, Any], *, block_ms: int = 2000) -> Non
 
 async def dial_accepted_callbacks(ctx: dict[str, Any]) -> int:
     """Sweep (cron): callbacks still waiting while their item is held by an agent for
-    10 s — the acceptance event was missed (trimmed, worker down). Enqueue the job."""
+    10 s who has not dialled it — the acceptance event was missed (trimmed, worker
+    down). Enqueue the job. A callback whose dial failed for its holder waits for
+    their "Call now" instead (no automatic redial)."""
     rows = await ctx["pool"].fetch(
-        "SELECT wi.id, wi.agent_id FROM callbacks cb JOIN work_items wi ON wi.id ="
-        " cb.work_item_id WHERE cb.status IN ('requested', 'offered')"
+        "SELECT wi.id, wi.agent_id, cb.attempts FROM callbacks cb JOIN work_items wi"
+        " ON wi.id = cb.work_item_id WHERE cb.status IN ('requested', 'offered')"
         " AND wi.status = 'assigned' AND wi.agent_id IS NOT NULL"
+        " AND cb.agent_id IS DISTINCT FROM wi.agent_id"
         " AND wi.updated_at < now() - interval '10 seconds' LIMIT 200")
     for r in rows:
-        await enqueue_originate(ctx["redis"], ctx["settings"], r["id"], r["agent_id"])
+        await enqueue_originate(ctx["redis"], ctx["settings"], r["id"], r["agent_id"],
+                                r["attempts"])
     return len(rows)

@@ -20,12 +20,15 @@ Packet = dict[str, str]
 
 class AmiError(Exception):
     """The AMI server refused, or the conversation broke; ``permanent`` when a retry
-    cannot help (bad login, action refused)."""
+    cannot help (bad login, action refused). ``code`` is the stable reason
+    (hub/voice/callbacks.py DIAL_FAILURES); ``reason`` the detail, for logs only."""
 
-    def __init__(self, reason: str, *, permanent: bool) -> None:
+    def __init__(self, reason: str, *, permanent: bool, code: str = "pbx_unreachable"
+                 ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ class AmiClient:
                 asyncio.open_connection(self.host, self.port), self.timeout_s)
         except (OSError, TimeoutError) as exc:
             raise AmiError(f"cannot reach AMI {self.host}:{self.port}: {exc!r}",
-                           permanent=False) from None
+                           permanent=False, code="pbx_unreachable") from None
         try:
             await asyncio.wait_for(reader.readline(), self.timeout_s)  # banner
             writer.write(encode_packet([("Action", "Login"), ("ActionID", f"{action_id}-login"),
@@ -106,7 +109,8 @@ class AmiClient:
             login = await asyncio.wait_for(
                 self._expect_response(reader, f"{action_id}-login"), self.timeout_s)
             if login.get("Response") != "Success":
-                raise AmiError(f"AMI login refused: {login.get('Message', '')}", permanent=True)
+                raise AmiError(f"AMI login refused: {login.get('Message', '')}", permanent=True,
+                               code="pbx_login_refused")
             fields = [("Action", "Originate"), ("ActionID", action_id),
                       ("Channel", request.channel), ("Context", request.context),
                       ("Exten", request.exten), ("Priority", str(request.priority)),
@@ -120,14 +124,15 @@ class AmiClient:
                                             self.timeout_s)
             if queued.get("Response") != "Success":
                 raise AmiError(f"Originate refused: {queued.get('Message', '')}",
-                               permanent=True)
+                               permanent=True, code="originate_refused")
             wait = answer_timeout_s or request.timeout_ms / 1000 + self.timeout_s
             result = await asyncio.wait_for(self._originate_response(reader, action_id), wait)
             writer.write(encode_packet([("Action", "Logoff"), ("ActionID", f"{action_id}-bye")]))
             await writer.drain()
             return result
         except TimeoutError:
-            raise AmiError("AMI did not answer in time", permanent=False) from None
+            raise AmiError("AMI did not answer in time", permanent=False,
+                           code="pbx_timeout") from None
         finally:
             writer.close()
             try:

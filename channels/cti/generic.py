@@ -94,6 +94,18 @@ def _users(data: dict[str, Any]) -> tuple[str, ...]:
     return tuple(u.strip()[:200] for u in raw if u.strip())
 
 
+def callback_link(data: dict[str, Any]) -> str:
+    """Extension ``callbackId``: the ``OMNIHUB_CALLBACK`` channel variable of a call the
+    hub originated (click-to-call), so the call's events advance that callback. The hub
+    checks it belongs to the endpoint's inbox."""
+    raw = data.get("callbackId", "")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or not (raw == "" or (raw.isdigit() and len(raw) <= 18)):
+        raise BadInput("callbackId: the callback's id (digits)", code="invalid_body")
+    return raw
+
+
 def _ivr(data: dict[str, Any]) -> dict[str, str]:
     raw = data.get("ivr", {})
     if raw in (None, ""):
@@ -174,7 +186,7 @@ def customer_identity(sig: CallSignal) -> Identity:
 
 
 def envelope_for_call(inbox: str, sig: CallSignal, event_key: str,
-                      received_at: datetime) -> Envelope:
+                      received_at: datetime, callback_id: str = "") -> Envelope:
     """The ingest entry for one call event. ``provider_id`` is the event's idempotency
     key within the call (``<callId>:<event_key>``); the pipeline stores the call, not a
     message per event."""
@@ -184,6 +196,8 @@ def envelope_for_call(inbox: str, sig: CallSignal, event_key: str,
         attributes["queue"] = sig.queue
     if "language" in sig.ivr:
         attributes["language"] = sig.ivr["language"]
+    if callback_id:
+        attributes["callback_id"] = callback_id
     return Envelope(
         channel="voice", channel_account=inbox,
         provider_id=f"{sig.call_id}:{event_key}"[:250], sender=ident,

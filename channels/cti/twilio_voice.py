@@ -29,10 +29,15 @@ _STATUS: dict[str, tuple[Signal, str]] = {
 
 
 class TwilioError(Exception):
+    """``code``: the stable reason (hub/voice/callbacks.py DIAL_FAILURES): a refusal
+    (4xx) is ``provider_refused``, else ``provider_unavailable``; ``reason`` is the
+    detail, for logs only."""
+
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.code = "provider_refused" if permanent else "provider_unavailable"
 
 
 def _at(params: dict[str, str], received_at: datetime) -> datetime:

@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hub.languages import lookup
+
 DEFAULT_LANGUAGE = "en"
 _PLACEHOLDER = re.compile(r"( ?)\{(name|case)\}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -39,12 +41,10 @@ ACK_TEMPLATES: dict[str, AckTemplate] = {
 
 
 def choose_template(locale: str | None, templates: Mapping[str, AckTemplate]) -> AckTemplate:
-    """``de-AT`` → de, ``pt_BR`` → pt, unknown → en (or the first template)."""
-    tag = (locale or "").strip().replace("_", "-").lower()
-    for key in (tag, tag.split("-", 1)[0], DEFAULT_LANGUAGE):
-        if key in templates:
-            return templates[key]
-    return next(iter(templates.values()))
+    """``de-AT`` → de, ``pt_BR`` → pt-br or pt, unknown → en (or the first template);
+    BCP 47 lookup (hub/languages.py)."""
+    key = lookup(locale, templates) or lookup(DEFAULT_LANGUAGE, templates)
+    return templates[key] if key is not None else next(iter(templates.values()))
 
 
 def _safe_value(value: str, limit: int = 200) -> str:

@@ -16,7 +16,8 @@ Grammar::
 Names are attribute keys (letters, digits, ``_`` and ``.``, e.g. ``customer.tier``); a
 missing attribute is ``null``. Evaluation never raises: comparing mismatched types is
 false. Functions: ``has_skill(name[, min_level])`` (the item's ``skills`` attribute,
-a mapping name -> level or a list of names), ``lower(x)``, ``len(x)``.
+a mapping name -> level or a list of names), ``lower(x)``, ``len(x)``,
+``language_matches(x, "en")`` (BCP 47 fallback, hub/languages.py: ``en-US`` is ``en``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hub.errors import ConfigError
+from hub.languages import language_matches
 
 Value = str | int | float | bool | None | list[str] | dict[str, int]
 Attrs = Mapping[str, Value]
@@ -109,7 +111,8 @@ class Call:
 Node = Lit | Name | ListLit | Not | BoolOp | Compare | Call
 
 # name -> (min args, max args)
-FUNCTIONS: dict[str, tuple[int, int]] = {"has_skill": (1, 2), "lower": (1, 1), "len": (1, 1)}
+FUNCTIONS: dict[str, tuple[int, int]] = {"has_skill": (1, 2), "lower": (1, 1), "len": (1, 1),
+                                         "language_matches": (2, 2)}
 
 
 def _unescape(raw: str, col: int) -> str:
@@ -333,6 +336,9 @@ def _call(fn: str, args: list[object]) -> object:
         return args[0].lower() if isinstance(args[0], str) else args[0]
     if fn == "len":
         return len(args[0]) if isinstance(args[0], str | list | dict) else None
+    if fn == "language_matches":
+        a, b = args
+        return isinstance(a, str) and isinstance(b, str) and language_matches(a, b)
     # has_skill(name[, level]) against the attribute mapping's "skills" (args[-1]).
     name, skills = args[0], args[-1]
     level = args[1] if len(args) == 3 else 1

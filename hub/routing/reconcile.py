@@ -26,6 +26,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from hub.config import Settings
+from hub.languages import normalize_tag, primary_language
 from hub.routing.atomic import Applied, RouterScript
 from hub.routing.commands import enqueue
 from hub.routing.config import CompiledConfig
@@ -68,7 +69,7 @@ def routing_attributes(row: asyncpg.Record) -> dict[str, Value]:
     attrs: dict[str, Value] = {
         "inbox": row["inbox"], "queue": row["queue"], "tier": row["tier"],
         "vip": row["tier"] == "vip", "locale": locale,
-        "language": locale.split("-")[0].lower() if locale else None,
+        "language": primary_language(locale) or None,
     }
     for column in ("msg_attrs", "attrs"):
         try:
@@ -79,6 +80,12 @@ def routing_attributes(row: asyncpg.Record) -> dict[str, Value]:
             for k, v in extra.items():
                 if isinstance(k, str) and k not in ("inbox", "queue") and _is_value(v):
                     attrs[k] = v
+    # One form for filters and skills: the primary language (``en`` for a widget's
+    # ``en-US``); the full tag stays in ``language_tag`` (hub/languages.py).
+    lang = attrs.get("language")
+    if isinstance(lang, str):
+        attrs["language_tag"] = normalize_tag(lang) or None
+        attrs["language"] = primary_language(lang) or None
     return attrs
 
 

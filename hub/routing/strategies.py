@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
+from hub.languages import speaks
 from hub.routing.config import AgentProfile, CompiledConfig, EscalationStep, QueueConfig
 from hub.routing.expr import Value
 from hub.routing.state import AgentRuntime, ItemState
@@ -108,6 +109,8 @@ def requirements(cfg: CompiledConfig, item: ItemState, step: EscalationStep) -> 
 
 def qualifies(profile: AgentProfile, req: Requirements) -> bool:
     """Whether the agent has every skill at the level needed and speaks the language."""
-    if req.language is not None and profile.languages and req.language not in profile.languages:
+    # BCP 47 fallback: an item in en-US is for an agent who lists en (hub/languages.py).
+    if req.language is not None and profile.languages and not speaks(req.language,
+                                                                      profile.languages):
         return False
     return all(profile.skills.get(name, 0) >= level for name, level in req.skills.items())

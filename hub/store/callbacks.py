@@ -2,7 +2,10 @@
 record what the telephony provider said, and the status a customer may see.
 
 Status moves only forward (hub/voice/callbacks.py); a failed attempt with attempts left
-goes back to ``requested`` and its work item back to the queue.
+goes back to ``requested`` with its reason, and the work item stays with the agent who
+dialled (they see why and may press "Call now" again; nothing undoes their "Assign to
+me"). ``callbacks.reason`` holds a stable code (``DIAL_FAILURES``); events and answers
+carry it as ``reason_code`` plus the short message as ``reason``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from hub.schema import (
     WorkItemUpdated,
 )
 from hub.store.queries import agent_name
-from hub.voice.callbacks import TERMINAL, next_status
+from hub.voice.callbacks import TERMINAL, failure_code, failure_message, next_status
 
 MAX_ATTEMPTS = 3
 _ITEM_COLS = "id, conversation_id, queue, channel, status, priority, agent_id, created_at"
@@ -45,7 +48,8 @@ class DialPlan:
 def _event(r: asyncpg.Record) -> CallbackUpdated:
     return CallbackUpdated(inbox=r["inbox"], callback_id=r["id"],
                            conversation_id=r["conversation_id"], work_item_id=r["work_item_id"],
-                           status=r["status"], reason=r["reason"], agent_id=r["agent_id"])
+                           status=r["status"], reason=failure_message(r["reason"]),
+                           reason_code=failure_code(r["reason"]), agent_id=r["agent_id"])
 
 
 _CB_COLS = ("id, inbox, conversation_id, work_item_id, contact_id, phone, topic, status,"
@@ -82,7 +86,7 @@ async def callback_for_agent(pool: asyncpg.Pool, agent: Agent, callback_id: int
 
 
 async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_id: int,
-                            agent_id: int) -> DialPlan | None:
+                            agent_id: int, callback_id: int | None = None) -> DialPlan | None:
     """Take the callback of this work item for ``agent_id`` (status → dialing, item
     assigned, conversation assigned if free). None if it is not waiting any more (a
     second job for the same acceptance does nothing)."""
@@ -91,8 +95,8 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
         async with conn.transaction():
             r = await conn.fetchrow(
                 f"SELECT {_CB_COLS} FROM callbacks WHERE work_item_id = $1"
-                " AND status IN ('requested', 'offered') ORDER BY id LIMIT 1 FOR UPDATE",
-                work_item_id)
+                " AND status IN ('requested', 'offered') AND ($2::bigint IS NULL OR id = $2)"
+                " ORDER BY id LIMIT 1 FOR UPDATE", work_item_id, callback_id)
             if r is None:
                 return None
             agent_ok = await conn.fetchval(
@@ -104,18 +108,16 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
                 " ORDER BY extension LIMIT 1", agent_id)
             originator = await conn.fetchrow(
                 "SELECT kind, config FROM voice_originators WHERE inbox = $1", r["inbox"])
-            problem = ("the agent is not in this inbox" if not agent_ok else
-                       "the agent has no phone extension" if extension is None else
-                       "no telephony provider is configured for this inbox"
-                       if originator is None else "")
+            problem = ("agent_not_in_inbox" if not agent_ok else
+                       "no_extension" if extension is None else
+                       "no_provider" if originator is None else "")
             if problem:
-                # A configuration problem: retrying cannot help; say so to everyone.
+                # A configuration problem: retrying cannot help; say so to everyone. The
+                # work item stays where it is (the agent sees why).
                 done = await conn.fetchrow(
                     "UPDATE callbacks SET status = 'failed', reason = $2, updated_at = now()"
                     f" WHERE id = $1 RETURNING {_CB_COLS}", r["id"], problem)
                 events.append(_event(done))
-                events.extend(await _item_update(conn, r["work_item_id"], r["inbox"],
-                                                 "queued", None))
                 rows = await write_outbox(conn, events)
                 claimed = None
             else:
@@ -146,8 +148,9 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
 async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id: int, *,
                            status: str, reason: str = "", provider_call_id: str = "",
                            retryable: bool = False) -> str:
-    """Store the provider's answer. A retryable failure with attempts left puts the
-    callback back in the queue (``requested``). Returns the stored status."""
+    """Store the provider's answer (``reason``: a ``DIAL_FAILURES`` code). A retryable
+    failure with attempts left makes the callback ``requested`` again, still with the
+    dialling agent's work item. Returns the stored status."""
     events: list[AnyEvent] = []
     async with pool.acquire() as conn:
         async with conn.transaction():
@@ -170,9 +173,6 @@ async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id
                 f" updated_at = now() WHERE id = $1 RETURNING {_CB_COLS}",
                 callback_id, wanted, reason[:300], provider_call_id)
             events.append(_event(done))
-            if wanted == "requested":
-                events.extend(await _item_update(conn, r["work_item_id"], r["inbox"],
-                                                 "queued", None))
             rows = await write_outbox(conn, events)
     await publish_committed(pool, publisher, rows)
     return str(wanted)
@@ -210,4 +210,13 @@ async def callbacks_of(pool: asyncpg.Pool, agent: Agent, conversation_id: int
     rows = await pool.fetch(
         f"SELECT {_CB_COLS} FROM callbacks WHERE conversation_id = $1 ORDER BY id DESC",
         conversation_id)
-    return [dict(r) for r in rows if agent.may_see_inbox(r["inbox"])]
+    return [_public_row(r) for r in rows if agent.may_see_inbox(r["inbox"])]
+
+
+def _public_row(r: asyncpg.Record) -> dict[str, Any]:
+    """An agent's view of a callback: the stored code as ``reason_code`` and its
+    message as ``reason`` (never provider text)."""
+    out = dict(r)
+    out["reason_code"] = failure_code(r["reason"])
+    out["reason"] = failure_message(r["reason"])
+    return out

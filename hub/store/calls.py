@@ -330,15 +330,21 @@ class VoiceBatch:
 
     async def _advance_callback(self, inbox: str, callback_id: int, rec: CallRecord,
                                 effects: Sequence[str]) -> None:
-        """A provider's status for a click-to-call we originated."""
-        await self.conn.execute("UPDATE calls SET callback_id = $3 WHERE inbox = $1"
-                                " AND call_id = $2", inbox, rec.call_id, callback_id)
+        """A provider's status for a click-to-call we originated (Twilio's status
+        callback, or a PBX's CTI event with ``callbackId``). Only a callback of this
+        inbox: a PBX of one inbox cannot touch another's."""
+        linked = await self.conn.fetchval(
+            "UPDATE calls SET callback_id = $3 WHERE inbox = $1 AND call_id = $2"
+            " AND EXISTS (SELECT 1 FROM callbacks WHERE id = $3 AND inbox = $1)"
+            " RETURNING callback_id", inbox, rec.call_id, callback_id)
+        if linked is None:
+            return
         if "answered" in effects:
             status, reason = "connected", ""
         elif rec.state == "completed":
             status, reason = "completed", ""
         elif rec.ended:
-            status, reason = "failed", f"call ended: {rec.cause}"
+            status, reason = "failed", "call_ended"  # the cause is on the call record
         else:
             return
         self.events.extend(await callbacks_store.advance_in_tx(

@@ -149,6 +149,12 @@ export class ReplyBar {
       return;
     }
     const o = this.opts;
+    if (!o.routes.length) {
+      // Only phone calls here: no channel can deliver a written reply (never "via Phone").
+      host.append(el("div", { class: "reply-via-line" },
+        el("span", { class: "reply-via-text", "data-testid": "reply-via-none", text: o.window_reason || "No written channel to reply on." })));
+      return;
+    }
     const current = o.routes.find((r) => r.via === o.via) || { label: o.channel };
     const line = el("div", { class: "reply-via-line" },
       el("span", { class: "reply-via-text", "data-testid": "reply-via-label", text: `Replying via ${current.label}` }));

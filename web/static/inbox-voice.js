@@ -33,6 +33,11 @@ const STATE_LABEL = {
   forwarded: "Forwarded", not_answered: "Not answered", blocked: "Blocked",
 };
 
+/** A field for display: missing values (null, undefined, "") are "—", never "null". */
+function shown(v) {
+  return v === null || v === undefined || v === "" ? "—" : String(v);
+}
+
 function fmtDuration(s) {
   if (s === null || s === undefined) return "";
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
@@ -178,7 +183,7 @@ async function render() {
   const call = current.call;
   const head = el("header", { class: "vp-head" },
     el("span", { class: `vp-state vp-${call.state}`, "data-testid": "call-state", text: STATE_LABEL[call.state] || call.state }),
-    el("span", { class: "vp-sub", text: `${call.direction === "in" ? "from" : "to"} ${call.direction === "in" ? call.from_number : call.to_number}` }),
+    el("span", { class: "vp-sub", text: `${call.direction === "in" ? "from" : "to"} ${shown(call.direction === "in" ? call.from_number : call.to_number)}` }),
     call.duration_s !== null && call.duration_s !== undefined ? el("span", { class: "vp-sub", text: fmtDuration(call.duration_s) }) : null,
     el("button", { type: "button", class: "vp-close", "aria-label": "Close call panel", text: "×", onclick: close }));
   const parts = [head];
@@ -211,17 +216,22 @@ function renderCallbacks() {
   if (!cbView || !cbView.callbacks.length) { panel.hidden = true; panel.replaceChildren(); return; }
   const items = cbView.callbacks.map((cb) => {
     const waiting = cb.status === "requested" || cb.status === "offered";
+    // The server sends a short message (`reason`) with a stable code; a waiting
+    // callback with a reason is a failed attempt: the agent keeps it and may retry.
+    const failedTry = waiting && cb.reason;
     return el("li", { class: "vp-cb", "data-testid": "callback-item" },
-      el("strong", { text: cb.phone }),
+      el("strong", { text: shown(cb.phone) }),
       el("span", { class: "vp-sub", text: ` · ${cb.source === "missed_call" ? "missed call" : cb.topic || "no topic"}` }),
-      el("div", { class: "vp-sub", "data-testid": "callback-item-status", text: `${CB_LABEL[cb.status] || cb.status}${cb.reason ? ` (${cb.reason})` : ""}` }),
+      el("div", { class: "vp-sub", "data-testid": "callback-item-status", text: failedTry ? "Call failed — try again" : (CB_LABEL[cb.status] || shown(cb.status)) }),
+      cb.reason ? el("p", { class: "vp-error", role: "alert", "data-testid": "callback-item-reason", "data-code": cb.reason_code || "", text: cb.reason }) : null,
       waiting ? el("button", { type: "button", class: "btn btn-primary vp-callnow", "data-testid": "call-now", text: "Call now", onclick: () => callNow(cb) }) : null);
   });
-  panel.replaceChildren(
+  // replaceChildren (unlike el) would print a null child as the text "null".
+  panel.replaceChildren(...[
     el("header", { class: "vp-head" }, el("span", { class: "vp-state", text: "Callback" }),
       el("button", { type: "button", class: "vp-close", "aria-label": "Close", text: "×", onclick: () => { cbView = null; renderCallbacks(); } })),
     cbView.error ? el("p", { class: "vp-error", role: "alert", text: cbView.error }) : null,
-    el("ul", { class: "vp-list" }, items));
+    el("ul", { class: "vp-list" }, items)].filter(Boolean));
   panel.hidden = false;
 }
 
@@ -229,26 +239,31 @@ async function callNow(cb) {
   try {
     await api(`/api/v1/callbacks/${cb.id}/call`, { method: "POST" });
     cb.status = "dialing";
+    cb.reason = "";
     cbView.error = "";
   } catch (err) { cbView.error = err.message; }
   renderCallbacks();
 }
 
+let cbSeq = 0;
+
 async function loadCallbacks() {
+  const seq = ++cbSeq;
   const m = /^#\/conversations\/(\d+)$/.exec(location.hash);
   if (!m) { cbView = null; renderCallbacks(); return; }
   const conv = Number(m[1]);
   try {
     const res = await api(`/api/v1/conversations/${conv}/callbacks`);
+    if (seq !== cbSeq) return; // the agent moved on meanwhile
     cbView = { conversation: conv, callbacks: res.callbacks.filter((c) => c.status !== "cancelled"), error: "" };
-  } catch (_) { cbView = null; }
+  } catch (_) { if (seq === cbSeq) cbView = null; }
   renderCallbacks();
 }
 
 function onEvent(ev) {
   if (ev.type === "callback.updated" && cbView && cbView.conversation === ev.conversation_id) {
     const cb = cbView.callbacks.find((c) => c.id === ev.callback_id);
-    if (cb) { cb.status = ev.status; cb.reason = ev.reason; } else loadCallbacks();
+    if (cb) { cb.status = ev.status; cb.reason = ev.reason || ""; cb.reason_code = ev.reason_code || ""; } else loadCallbacks();
     renderCallbacks();
     return;
   }
@@ -264,7 +279,10 @@ function onEvent(ev) {
 }
 
 window.addEventListener("omnihub:event", (e) => onEvent(e.detail));
+// The inbox selects conversations with history.replaceState, which fires no
+// `hashchange`: it announces its own navigation with `omnihub:navigate` (inbox.js).
 window.addEventListener("hashchange", loadCallbacks);
+window.addEventListener("omnihub:navigate", loadCallbacks);
 loadCallbacks();
 api("/api/v1/me").then((r) => { me = r.agent || r; }).catch(() => {});
 window.omnihubVoice = { get current() { return current; } }; // debugging / tests

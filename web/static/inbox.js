@@ -245,6 +245,8 @@ function selectConversation(id, { push = true } = {}) {
     const hash = id ? `#/conversations/${id}` : "";
     if (location.hash !== hash) history.replaceState(null, "", hash || location.pathname + location.search);
   }
+  // replaceState fires no hashchange: tell the side panels (call/callback panel).
+  window.dispatchEvent(new CustomEvent("omnihub:navigate", { detail: { conversationId: id } }));
   dom.input.value = "";
   render(true);
   replyBar.load(id);
