@@ -19,6 +19,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError, ResponseError
 
 from hub.config import Settings
+from hub.dead_letters import add_dead_letter
 from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
 from hub.schema import AnyEvent, Envelope, decode_envelope
@@ -30,10 +31,23 @@ log = logging.getLogger("omnihub.pipeline")
 GROUP = "pipeline"
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
               asyncpg.UniqueViolationError)
-# Errors caused by an entry's content: retrying it can never succeed.
-POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
-          asyncpg.UndefinedFunctionError, ValueError, KeyError, TypeError,
-          msgspec.MsgspecError)
+# Postgres refused an entry's content: retrying it can never succeed, so it is
+# dead-lettered (with an alarm; hub/dead_letters.py). Edges make every envelope
+# storable before they acknowledge it (hub.schema.encode_envelope), so this is the last
+# resort for what no edge could have caught. A Python error (ValueError, KeyError,
+# TypeError...) is a bug in our code, never the entry's fault: the batch stays pending
+# and is retried with backoff until the bug is fixed.
+POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+def is_poison(exc: BaseException) -> bool:
+    # A unique violation that survived the retries is a missing ON CONFLICT: a bug.
+    return isinstance(exc, POISON) and not isinstance(exc, asyncpg.UniqueViolationError)
+
+
+# Infrastructure failures: the entries stay pending and are retried, quietly.
+TRANSIENT = (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
+             asyncpg.InterfaceError, RedisError)
 
 
 async def ensure_group(redis: aioredis.Redis, stream: str, group: str,
@@ -111,16 +125,12 @@ class Pipeline:
             if rows:
                 self.publisher.publish_in(pipe, rows)
             for entry_id, reason, data in dead:
-                pipe.xadd(self.settings.dead_letter_stream,
-                          {"entry": entry_id, "reason": reason[:500], "env": data},
-                          maxlen=100_000, approximate=True)
+                add_dead_letter(pipe, self.settings, entry_id, reason, data)
             pipe.xack(self.stream, GROUP, *ids)
             results = await pipe.execute(raise_on_error=False)
         if rows and isinstance(results[0], Exception):
             # Script cache flushed (server restart): publish the plain way.
             await self.publisher.publish(rows)
-        if dead:
-            log.warning("dead-lettered %d ingest entries, first: %s", len(dead), dead[0][1])
         self._published.extend(seq for seq, _, _ in rows)
         if result.acks:
             await self.enqueue_acks(result.acks)
@@ -150,16 +160,21 @@ class Pipeline:
                 raise
 
     async def consume_forever(self, stop: asyncio.Event) -> None:
-        """Consume until stopped; transient failures back off and retry, never exit."""
+        """Consume until stopped; failures back off and retry from the pending entries,
+        never exit. A bug (any non-infrastructure error) is logged at ERROR each time."""
         delay = 0.1
         while not stop.is_set():
             try:
                 await self._consume(stop)
-            except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError, ResponseError) as exc:
+            except TRANSIENT as exc:
                 log.warning("pipeline consumer failed, retrying in %.1fs: %r", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except Exception:
+                log.exception("pipeline batch failed on an unexpected error (a bug?); its"
+                              " entries stay pending, retrying in %.1fs", delay)
+            else:
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _consume(self, stop: asyncio.Event) -> None:
         # Our own pending entries first (a restart, or a failure mid-batch).
@@ -184,24 +199,27 @@ class Pipeline:
             await self.handle_safely(entries)
 
     async def handle_safely(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        """A batch refused for something in its data is retried entry by entry, and an entry
-        that is refused again is dead-lettered, so one poison entry cannot block the rest.
-        Anything else (database restarting, network, timeouts) propagates: the entries stay
-        pending and are retried or reclaimed; a valid message is never dead-lettered."""
+        """A batch Postgres refused for something in its data (``is_poison``) is retried
+        entry by entry, and an entry refused again is dead-lettered, so one poison entry
+        cannot block the rest. Anything else (database restarting, network, timeouts, a
+        bug in our code) propagates: the entries stay pending and are retried with backoff
+        or reclaimed; a valid message is never dead-lettered."""
         try:
             await self.handle_entries(entries)
             return
-        except POISON:
-            log.exception("batch of %d refused; retrying one by one", len(entries))
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            log.warning("batch of %d refused (%r); retrying one by one", len(entries), exc)
         for entry in entries:
             try:
                 await self.handle_entries([entry])
-            except POISON as exc:
-                log.exception("ingest entry %s failed; dead-lettering it", entry[0])
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.xadd(self.settings.dead_letter_stream,
-                              {"entry": entry[0], "reason": f"{type(exc).__name__}: {exc}"[:500],
-                               "env": entry[1].get(b"env", b"")})
+                    add_dead_letter(pipe, self.settings, entry[0],
+                                    f"{type(exc).__name__}: {exc}", entry[1].get(b"env", b""))
                     pipe.xack(self.stream, GROUP, entry[0])
                     await pipe.execute()
 
@@ -254,9 +272,11 @@ class Pipeline:
                 if tick % 5 == 0:
                     await sweeper.sweep_once()
                     await self.trim_ingest()
-            except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError, ResponseError) as exc:
+            except TRANSIENT as exc:
                 log.warning("pipeline maintenance failed, will retry: %r", exc)
+            except Exception:
+                log.exception("pipeline maintenance failed on an unexpected error (a bug?);"
+                              " reclaimed entries stay pending, retrying next tick")
 
 
 async def run_pipeline(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
