@@ -243,3 +243,15 @@ async def test_imap_sink_nul_is_stored(hub, db, redis, settings: Settings, sink:
     assert len(ids) == 1
     row = await stored_once(hub, db, redis, "email")
     assert NUL not in row["contact_name"]
+
+
+async def test_twilio_status_report_with_nul_is_recorded_not_a_500(hub, webhooks: Webhooks, db):
+    """Status callbacks are committed before the 2xx: their strings must be storable too."""
+    sid = new_sid()
+    params = webhooks.twilio_status("twilio-sms", sid, "failed", "+447700900513",
+                                    ErrorCode="39999", ErrorMessage=f"odd{NUL} failure")
+    r = await webhooks.twilio("twilio-sms", params)
+    assert r.status_code == 200, r.text
+    error = await db.fetchval("SELECT error FROM message_status_reports"
+                              " WHERE provider_ref = $1", sid)
+    assert error is not None and NUL not in error and "failure" in error
