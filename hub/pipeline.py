@@ -50,6 +50,10 @@ TRANSIENT = (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
              asyncpg.InterfaceError, RedisError)
 
 
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT) and not is_poison(exc)
+
+
 async def ensure_group(redis: aioredis.Redis, stream: str, group: str,
                        start: str = "0") -> None:
     """Create the consumer group (reading from ``start``) unless it exists."""
@@ -80,6 +84,7 @@ class Pipeline:
         # Outbox rows already published; deleted inside the next transaction (or when
         # idle) so the DELETE costs no round trip of its own.
         self._published: list[int] = []
+        self.batches_done = 0  # batches handled by the consumer loop (resets its backoff)
 
     async def handle_entries(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
         """Persist, publish, then ack one batch. Returns the number of new messages."""
@@ -164,6 +169,7 @@ class Pipeline:
         never exit. A bug (any non-infrastructure error) is logged at ERROR each time."""
         delay = 0.1
         while not stop.is_set():
+            done = self.batches_done
             try:
                 await self._consume(stop)
             except TRANSIENT as exc:
@@ -173,18 +179,22 @@ class Pipeline:
                               " entries stay pending, retrying in %.1fs", delay)
             else:
                 continue
+            if self.batches_done != done:  # it worked for a while: start over
+                delay = 0.1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        # Our own pending entries first (a restart, or a failure mid-batch).
+        # Our own pending entries first (a restart, or a failure mid-batch), paging
+        # through them by id so an entry left pending (a bug) cannot be read forever.
         start = "0"
         while not stop.is_set():
+            history = start != ">"
             try:
                 resp = await self.redis.xreadgroup(
                     GROUP, self.consumer, {self.stream: start},
                     count=self.settings.pipeline_batch,
-                    block=None if start == "0" else self.settings.pipeline_block_ms,
+                    block=None if history else self.settings.pipeline_block_ms,
                 )
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
@@ -196,32 +206,65 @@ class Pipeline:
                 start = ">"
                 await self.flush_published()
                 continue
-            await self.handle_safely(entries)
+            if history:
+                last = entries[-1][0]
+                start = last.decode() if isinstance(last, bytes) else str(last)
+                entries = [e for e in entries if e[1]]  # deleted from the stream
+            # New entries that all hit a bug raise, so the consumer backs off; pending
+            # ones already known to be stuck are passed over (the reclaim retries them).
+            await self.handle_safely(entries, raise_if_all_stuck=not history)
+            self.batches_done += 1
 
-    async def handle_safely(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        """A batch Postgres refused for something in its data (``is_poison``) is retried
-        entry by entry, and an entry refused again is dead-lettered, so one poison entry
-        cannot block the rest. Anything else (database restarting, network, timeouts, a
-        bug in our code) propagates: the entries stay pending and are retried with backoff
-        or reclaimed; a valid message is never dead-lettered."""
+    async def handle_safely(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]], *,
+                            raise_if_all_stuck: bool = False) -> None:
+        """Persist a batch; when it fails on something other than infrastructure, retry
+        it entry by entry so one entry cannot block the rest:
+
+        - an entry Postgres refuses again for its data (``is_poison``) is dead-lettered;
+        - an entry that hits a bug in our code stays pending (never acknowledged, never
+          dead-lettered) and is retried by the reclaim loop every ``claim_idle_ms``, and
+          on every restart, until the bug is fixed. With ``raise_if_all_stuck``, a batch
+          whose every entry hits it raises, and the consumer backs off.
+
+        Infrastructure errors (``TRANSIENT``: database restarting, network, timeouts)
+        propagate at once: the entries stay pending and are retried with backoff. A
+        valid message is never dead-lettered."""
+        if not entries:
+            return
         try:
             await self.handle_entries(entries)
             return
         except Exception as exc:
-            if not is_poison(exc):
+            if _is_transient(exc):
                 raise
-            log.warning("batch of %d refused (%r); retrying one by one", len(entries), exc)
+            if is_poison(exc):
+                log.warning("batch of %d refused (%r); retrying one by one", len(entries), exc)
+            else:
+                log.error("batch of %d failed on an unexpected error (%r); retrying one by"
+                          " one", len(entries), exc)
+        stuck: list[tuple[bytes, Exception]] = []
         for entry in entries:
             try:
                 await self.handle_entries([entry])
             except Exception as exc:
-                if not is_poison(exc):
+                if _is_transient(exc):
                     raise
+                if not is_poison(exc):
+                    stuck.append((entry[0], exc))
+                    continue
                 async with self.redis.pipeline(transaction=False) as pipe:
                     add_dead_letter(pipe, self.settings, entry[0],
                                     f"{type(exc).__name__}: {exc}", entry[1].get(b"env", b""))
                     pipe.xack(self.stream, GROUP, entry[0])
                     await pipe.execute()
+        if not stuck:
+            return
+        first = stuck[0][1]
+        if raise_if_all_stuck and len(stuck) == len(entries):
+            raise first
+        log.error("%d of %d ingest entries hit a bug (first %s); they stay pending and are"
+                  " retried every %d ms", len(stuck), len(entries), stuck[0][0],
+                  self.settings.claim_idle_ms, exc_info=first)
 
     async def reclaim_once(self) -> int:
         """Take over entries a dead consumer left pending, and process them."""

@@ -49,44 +49,93 @@ async def messages(db: Any) -> int:
 # ---- a bug is not the entry's fault ------------------------------------------------------
 
 
-@pytest.mark.parametrize("bug", [KeyError, ValueError, TypeError])
+class Bug:
+    """Patches a persistence step to raise ``kind`` for batches holding ``provider_id``
+    (every batch when None) until ``fixed``."""
+
+    def __init__(self, monkeypatch: Any, kind: type[Exception], provider_id: str | None
+                 ) -> None:
+        self.kind, self.provider_id = kind, provider_id
+        self.fixed, self.hits = False, 0
+        self.real = pipeline_module.persist_inbound_batch
+        monkeypatch.setattr(pipeline_module, "persist_inbound_batch", self.persist)
+
+    async def persist(self, conn: Any, good: Any, *args: Any, **kw: Any) -> Any:
+        if not self.fixed and (self.provider_id is None or any(
+                env.provider_id == self.provider_id for _, env in good)):
+            self.hits += 1
+            raise self.kind("a bug in a persistence step")
+        return await self.real(conn, good, *args, **kw)
+
+
+class RunningPipeline:
+    """The consumer and the maintenance loop (reclaim), as ``run_pipeline`` runs them."""
+
+    def __init__(self, settings: Settings, db: Any, redis: Any) -> None:
+        self.pipeline = Pipeline(settings, db, redis)
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> RunningPipeline:
+        self.tasks = [asyncio.create_task(self.pipeline.consume_forever(self.stop)),
+                      asyncio.create_task(self.pipeline.maintain_forever(self.stop))]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+@pytest.mark.parametrize("kind", [KeyError, ValueError, TypeError])
 async def test_a_persistence_bug_keeps_the_entry_pending_until_fixed(
-        settings, seeded, db, redis, monkeypatch, caplog, bug):
-    real = pipeline_module.persist_inbound_batch
-    state = {"broken": True, "calls": 0}
-
-    async def persist(*args: Any, **kw: Any) -> Any:
-        state["calls"] += 1
-        if state["broken"]:
-            raise bug("a bug in a persistence step")
-        return await real(*args, **kw)
-
-    monkeypatch.setattr(pipeline_module, "persist_inbound_batch", persist)
+        settings, seeded, db, redis, monkeypatch, caplog, kind):
+    bug = Bug(monkeypatch, kind, None)
     await ensure_group(redis, settings.ingest_stream, GROUP)
     await redis.xadd(settings.ingest_stream, {"env": encode_envelope(envelope("bug-1"))})
-    stop = asyncio.Event()
-    task = asyncio.create_task(Pipeline(settings, db, redis).consume_forever(stop))
-    try:
-        # Retried (with backoff), never dead-lettered, never acknowledged.
-        async def retried() -> bool:
-            return state["calls"] >= 3
 
+    async def retried() -> bool:
+        return bug.hits >= 4
+
+    async with RunningPipeline(settings, db, redis):
+        # Retried (with backoff), never dead-lettered, never acknowledged.
         await eventually(retried)
         assert await redis.xlen(settings.dead_letter_stream) == 0
         assert await pending(redis, settings) == 1
         assert await messages(db) == 0
-        assert any(r.levelno == logging.ERROR and "a bug" in r.getMessage()
+        assert any(r.levelno == logging.ERROR and "a bug" in str(r.exc_info)
                    for r in caplog.records)
         # The bug is fixed: the same entry is stored once and acknowledged.
-        state["broken"] = False
+        bug.fixed = True
         await eventually(lambda: messages(db))
         await eventually(lambda: _drained(redis, settings))
-        assert await messages(db) == 1
+    assert await messages(db) == 1
+    assert await redis.xlen(settings.dead_letter_stream) == 0
+
+
+async def test_a_bug_in_one_entry_does_not_hold_up_the_others(
+        settings, seeded, db, redis, monkeypatch):
+    bug = Bug(monkeypatch, KeyError, "bug-1")
+    await ensure_group(redis, settings.ingest_stream, GROUP)
+    for pid in ("ok-1", "bug-1", "ok-2"):
+        await redis.xadd(settings.ingest_stream, {"env": encode_envelope(envelope(pid))})
+
+    async def stored(n: int) -> bool:
+        return await messages(db) >= n
+
+    async with RunningPipeline(settings, db, redis):
+        await eventually(lambda: stored(2))
+        await redis.xadd(settings.ingest_stream, {"env": encode_envelope(envelope("ok-3"))})
+        await eventually(lambda: stored(3))  # later entries keep flowing
+        assert bug.hits >= 1 and await pending(redis, settings) == 1
         assert await redis.xlen(settings.dead_letter_stream) == 0
-    finally:
-        stop.set()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        bug.fixed = True
+        await eventually(lambda: stored(4))  # the reclaim loop retries it
+        await eventually(lambda: _drained(redis, settings))
+    assert sorted(r["provider_id"] for r in await db.fetch(
+        "SELECT provider_id FROM messages")) == ["bug-1", "ok-1", "ok-2", "ok-3"]
+    assert await redis.xlen(settings.dead_letter_stream) == 0
 
 
 async def _drained(redis: Any, settings: Settings) -> bool:
