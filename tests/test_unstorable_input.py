@@ -19,7 +19,6 @@ import msgspec
 import redis.asyncio as aioredis
 
 from channels.email.ingest_sink import RedisMailSink
-from hub.config import Settings
 from hub.schema import (
     AttachmentRef,
     Envelope,
@@ -33,11 +32,19 @@ from hub.storable import storable_text
 from tests.conftest import LiveHub
 from tests.fake_providers import Webhooks, new_sid, telegram_message, whatsapp_text
 from tests.helpers import api_post, eventually, new_id, recv_until, widget_ws
+from tests.ingest_fixtures import (
+    SHOP,
+    add_mail_inbox,
+    configure_prechat,
+    mail_sink,
+    make_mail,
+    smtp_receiver,
+    smtp_send,
+    submit_prechat,
+)
 from tests.messaging_fixtures import fake_port, settings, webhooks
-from tests.test_email_smtp import add_email_inboxes, blobs, make_mail, send, sink, smtp
-from tests.test_prechat_live import SHOP, _configure, _submit
 
-__all__ = ["blobs", "fake_port", "settings", "sink", "smtp", "webhooks"]  # fixtures
+__all__ = ["fake_port", "mail_sink", "settings", "smtp_receiver", "webhooks"]  # fixtures
 
 NUL, FFFD = "\x00", "\ufffd"
 WA = "106540352242922"
@@ -149,14 +156,14 @@ async def _prechat(hub: LiveHub, text: str, name: str) -> httpx.Response:
     ws = await widget_ws(hub.ws_url, SHOP)
     async with ws:
         hello = await recv_until(ws, lambda f: f["type"] == "hello")
-        return await _submit(hub, {
+        return await submit_prechat(hub.base_url, {
             "inbox": "web", "token": hello["visitor_token"], "client_id": new_id(),
             "text": text, "values": {"name": name, "email": "eve@example.org",
                                      "topic": "Billing"}, "consent": True})
 
 
 async def test_prechat_nul_in_text_is_stored(hub, db, redis):
-    await _configure(hub)
+    await configure_prechat(hub.base_url)
     r = await _prechat(hub, f"hi{NUL} there", "Eve Stranger")
     assert r.status_code == 202, r.text
     row = await stored_once(hub, db, redis, "chat")
@@ -166,7 +173,7 @@ async def test_prechat_nul_in_text_is_stored(hub, db, redis):
 
 
 async def test_prechat_nul_in_name_is_refused_before_the_ack(hub, db, redis):
-    await _configure(hub)
+    await configure_prechat(hub.base_url)
     r = await _prechat(hub, "hello", f"Eve{NUL} Stranger")
     assert r.status_code == 422 and "name" in r.json()["fields"], r.text
     assert await redis.xlen(hub.settings.ingest_stream) == 0
@@ -220,13 +227,12 @@ async def test_cti_nul_in_caller_agent_and_ivr(hub, db, redis):
     assert NUL not in json.dumps(dict(row), default=str)
 
 
-async def test_smtp_nul_in_subject_body_and_display_name(hub, db, redis, smtp):
-    await add_email_inboxes(db)
-    raw = make_mail(subject="Router blinks", from_="Anna Kunde <anna@customer.test>",
-                    message_id="<nul1@customer.test>")
-    raw = raw.replace(b"Router blinks", b"Router\x00 blinks").replace(
+async def test_smtp_nul_in_subject_body_and_display_name(hub, db, redis, smtp_receiver):
+    await add_mail_inbox(db)
+    raw = make_mail("Router blinks", "<nul1@customer.test>").replace(
+        b"Router blinks", b"Router\x00 blinks").replace(
         b"Anna Kunde", b"An\x00na Kunde").replace(b"this morning", b"this\x00 morning")
-    await send(smtp, raw)
+    await smtp_send(smtp_receiver, raw)
     row = await stored_once(hub, db, redis, "email")
     assert NUL not in row["text"] and "morning" in row["text"]
     conv = await db.fetchrow("SELECT subject FROM conversations WHERE id = $1",
@@ -234,13 +240,12 @@ async def test_smtp_nul_in_subject_body_and_display_name(hub, db, redis, smtp):
     assert NUL not in conv["subject"] and "blinks" in conv["subject"]
 
 
-async def test_imap_sink_nul_is_stored(hub, db, redis, settings: Settings, sink: RedisMailSink):
+async def test_imap_sink_nul_is_stored(hub, db, redis, mail_sink: RedisMailSink):
     """The IMAP fetcher hands each message to the same sink as SMTP (RedisMailSink)."""
-    await add_email_inboxes(db)
-    raw = make_mail(subject="Printer jam", message_id="<nul2@customer.test>").replace(
+    await add_mail_inbox(db)
+    raw = make_mail("Printer jam", "<nul2@customer.test>").replace(
         b"Printer jam", b"Printer\x00 jam").replace(b"Anna Kunde", b"An\x00na")
-    ids = await sink.deliver(raw, ["mail"])
-    assert len(ids) == 1
+    assert len(await mail_sink.deliver(raw, ["mail"])) == 1
     row = await stored_once(hub, db, redis, "email")
     assert NUL not in row["contact_name"]
 
