@@ -51,7 +51,9 @@ TRANSIENT = (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
 
 
 def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT) and not is_poison(exc)
+    # SQL that does not compile against the schema (class 42) is a bug in our code.
+    return (isinstance(exc, TRANSIENT) and not is_poison(exc)
+            and not isinstance(exc, asyncpg.SyntaxOrAccessError))
 
 
 async def ensure_group(redis: aioredis.Redis, stream: str, group: str,
@@ -172,11 +174,12 @@ class Pipeline:
             done = self.batches_done
             try:
                 await self._consume(stop)
-            except TRANSIENT as exc:
-                log.warning("pipeline consumer failed, retrying in %.1fs: %r", delay, exc)
-            except Exception:
-                log.exception("pipeline batch failed on an unexpected error (a bug?); its"
-                              " entries stay pending, retrying in %.1fs", delay)
+            except Exception as exc:
+                if _is_transient(exc):
+                    log.warning("pipeline consumer failed, retrying in %.1fs: %r", delay, exc)
+                else:
+                    log.exception("pipeline batch failed on an unexpected error (a bug?); its"
+                                  " entries stay pending, retrying in %.1fs", delay)
             else:
                 continue
             if self.batches_done != done:  # it worked for a while: start over
@@ -315,11 +318,12 @@ class Pipeline:
                 if tick % 5 == 0:
                     await sweeper.sweep_once()
                     await self.trim_ingest()
-            except TRANSIENT as exc:
-                log.warning("pipeline maintenance failed, will retry: %r", exc)
-            except Exception:
-                log.exception("pipeline maintenance failed on an unexpected error (a bug?);"
-                              " reclaimed entries stay pending, retrying next tick")
+            except Exception as exc:
+                if _is_transient(exc):
+                    log.warning("pipeline maintenance failed, will retry: %r", exc)
+                else:
+                    log.exception("pipeline maintenance failed on an unexpected error (a"
+                                  " bug?); reclaimed entries stay pending, retrying next tick")
 
 
 async def run_pipeline(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
