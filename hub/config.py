@@ -135,6 +135,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.key_prefix + "ingest:dead"
 
     @property
+    def dead_letter_total(self) -> str:
+        """Counter: entries ever dead-lettered (the alarm; docs/pipeline.md)."""
+        return self.key_prefix + "ingest:dead:total"
+
+    @property
     def published_set(self) -> str:
         return self.key_prefix + "{events}:published"
 

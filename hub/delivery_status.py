@@ -12,13 +12,14 @@ the send worker records the ref. Changes emit ``message.status`` through the out
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
 
 from hub.outbox import Publisher, publish_committed, write_outbox
 from hub.schema import AnyEvent, MessageStatus, MessageStatusChanged
+from hub.storable import storable_text
 
 RANK: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 MAX_ERROR = 500
@@ -149,6 +150,9 @@ async def record_provider_status(pool: asyncpg.Pool, publisher: Publisher,
     the number of messages whose status changed."""
     if not reports and not marks:
         return 0
+    # Committed before the provider gets its 2xx: a NUL in its text must not fail it.
+    reports = [replace(r, provider_ref=storable_text(r.provider_ref),
+                       error=storable_text(r.error)) for r in reports]
     async with pool.acquire() as conn:
         async with conn.transaction():
             events = await apply_status_reports(conn, reports)

@@ -19,6 +19,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError, ResponseError
 
 from hub.config import Settings
+from hub.dead_letters import add_dead_letter
 from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
 from hub.schema import AnyEvent, Envelope, decode_envelope
@@ -30,10 +31,29 @@ log = logging.getLogger("omnihub.pipeline")
 GROUP = "pipeline"
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
               asyncpg.UniqueViolationError)
-# Errors caused by an entry's content: retrying it can never succeed.
-POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
-          asyncpg.UndefinedFunctionError, ValueError, KeyError, TypeError,
-          msgspec.MsgspecError)
+# Postgres refused an entry's content: retrying it can never succeed, so it is
+# dead-lettered (with an alarm; hub/dead_letters.py). Edges make every envelope
+# storable before they acknowledge it (hub.schema.encode_envelope), so this is the last
+# resort for what no edge could have caught. A Python error (ValueError, KeyError,
+# TypeError...) is a bug in our code, never the entry's fault: the batch stays pending
+# and is retried with backoff until the bug is fixed.
+POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+def is_poison(exc: BaseException) -> bool:
+    # A unique violation that survived the retries is a missing ON CONFLICT: a bug.
+    return isinstance(exc, POISON) and not isinstance(exc, asyncpg.UniqueViolationError)
+
+
+# Infrastructure failures: the entries stay pending and are retried, quietly.
+TRANSIENT = (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
+             asyncpg.InterfaceError, RedisError)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    # SQL that does not compile against the schema (class 42) is a bug in our code.
+    return (isinstance(exc, TRANSIENT) and not is_poison(exc)
+            and not isinstance(exc, asyncpg.SyntaxOrAccessError))
 
 
 async def ensure_group(redis: aioredis.Redis, stream: str, group: str,
@@ -66,6 +86,7 @@ class Pipeline:
         # Outbox rows already published; deleted inside the next transaction (or when
         # idle) so the DELETE costs no round trip of its own.
         self._published: list[int] = []
+        self.batches_done = 0  # batches handled by the consumer loop (resets its backoff)
 
     async def handle_entries(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
         """Persist, publish, then ack one batch. Returns the number of new messages."""
@@ -111,16 +132,12 @@ class Pipeline:
             if rows:
                 self.publisher.publish_in(pipe, rows)
             for entry_id, reason, data in dead:
-                pipe.xadd(self.settings.dead_letter_stream,
-                          {"entry": entry_id, "reason": reason[:500], "env": data},
-                          maxlen=100_000, approximate=True)
+                add_dead_letter(pipe, self.settings, entry_id, reason, data)
             pipe.xack(self.stream, GROUP, *ids)
             results = await pipe.execute(raise_on_error=False)
         if rows and isinstance(results[0], Exception):
             # Script cache flushed (server restart): publish the plain way.
             await self.publisher.publish(rows)
-        if dead:
-            log.warning("dead-lettered %d ingest entries, first: %s", len(dead), dead[0][1])
         self._published.extend(seq for seq, _, _ in rows)
         if result.acks:
             await self.enqueue_acks(result.acks)
@@ -150,26 +167,37 @@ class Pipeline:
                 raise
 
     async def consume_forever(self, stop: asyncio.Event) -> None:
-        """Consume until stopped; transient failures back off and retry, never exit."""
+        """Consume until stopped; failures back off and retry from the pending entries,
+        never exit. A bug (any non-infrastructure error) is logged at ERROR each time."""
         delay = 0.1
         while not stop.is_set():
+            done = self.batches_done
             try:
                 await self._consume(stop)
-            except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError, ResponseError) as exc:
-                log.warning("pipeline consumer failed, retrying in %.1fs: %r", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                if _is_transient(exc):
+                    log.warning("pipeline consumer failed, retrying in %.1fs: %r", delay, exc)
+                else:
+                    log.exception("pipeline batch failed on an unexpected error (a bug?); its"
+                                  " entries stay pending, retrying in %.1fs", delay)
+            else:
+                continue
+            if self.batches_done != done:  # it worked for a while: start over
+                delay = 0.1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        # Our own pending entries first (a restart, or a failure mid-batch).
+        # Our own pending entries first (a restart, or a failure mid-batch), paging
+        # through them by id so an entry left pending (a bug) cannot be read forever.
         start = "0"
         while not stop.is_set():
+            history = start != ">"
             try:
                 resp = await self.redis.xreadgroup(
                     GROUP, self.consumer, {self.stream: start},
                     count=self.settings.pipeline_batch,
-                    block=None if start == "0" else self.settings.pipeline_block_ms,
+                    block=None if history else self.settings.pipeline_block_ms,
                 )
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
@@ -181,29 +209,65 @@ class Pipeline:
                 start = ">"
                 await self.flush_published()
                 continue
-            await self.handle_safely(entries)
+            if history:
+                last = entries[-1][0]
+                start = last.decode() if isinstance(last, bytes) else str(last)
+                entries = [e for e in entries if e[1]]  # deleted from the stream
+            # New entries that all hit a bug raise, so the consumer backs off; pending
+            # ones already known to be stuck are passed over (the reclaim retries them).
+            await self.handle_safely(entries, raise_if_all_stuck=not history)
+            self.batches_done += 1
 
-    async def handle_safely(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        """A batch refused for something in its data is retried entry by entry, and an entry
-        that is refused again is dead-lettered, so one poison entry cannot block the rest.
-        Anything else (database restarting, network, timeouts) propagates: the entries stay
-        pending and are retried or reclaimed; a valid message is never dead-lettered."""
+    async def handle_safely(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]], *,
+                            raise_if_all_stuck: bool = False) -> None:
+        """Persist a batch; when it fails on something other than infrastructure, retry
+        it entry by entry so one entry cannot block the rest:
+
+        - an entry Postgres refuses again for its data (``is_poison``) is dead-lettered;
+        - an entry that hits a bug in our code stays pending (never acknowledged, never
+          dead-lettered) and is retried by the reclaim loop every ``claim_idle_ms``, and
+          on every restart, until the bug is fixed. With ``raise_if_all_stuck``, a batch
+          whose every entry hits it raises, and the consumer backs off.
+
+        Infrastructure errors (``TRANSIENT``: database restarting, network, timeouts)
+        propagate at once: the entries stay pending and are retried with backoff. A
+        valid message is never dead-lettered."""
+        if not entries:
+            return
         try:
             await self.handle_entries(entries)
             return
-        except POISON:
-            log.exception("batch of %d refused; retrying one by one", len(entries))
+        except Exception as exc:
+            if _is_transient(exc):
+                raise
+            if is_poison(exc):
+                log.warning("batch of %d refused (%r); retrying one by one", len(entries), exc)
+            else:
+                log.error("batch of %d failed on an unexpected error (%r); retrying one by"
+                          " one", len(entries), exc)
+        stuck: list[tuple[bytes, Exception]] = []
         for entry in entries:
             try:
                 await self.handle_entries([entry])
-            except POISON as exc:
-                log.exception("ingest entry %s failed; dead-lettering it", entry[0])
+            except Exception as exc:
+                if _is_transient(exc):
+                    raise
+                if not is_poison(exc):
+                    stuck.append((entry[0], exc))
+                    continue
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.xadd(self.settings.dead_letter_stream,
-                              {"entry": entry[0], "reason": f"{type(exc).__name__}: {exc}"[:500],
-                               "env": entry[1].get(b"env", b"")})
+                    add_dead_letter(pipe, self.settings, entry[0],
+                                    f"{type(exc).__name__}: {exc}", entry[1].get(b"env", b""))
                     pipe.xack(self.stream, GROUP, entry[0])
                     await pipe.execute()
+        if not stuck:
+            return
+        first = stuck[0][1]
+        if raise_if_all_stuck and len(stuck) == len(entries):
+            raise first
+        log.error("%d of %d ingest entries hit a bug (first %s); they stay pending and are"
+                  " retried every %d ms", len(stuck), len(entries), stuck[0][0],
+                  self.settings.claim_idle_ms, exc_info=first)
 
     async def reclaim_once(self) -> int:
         """Take over entries a dead consumer left pending, and process them."""
@@ -254,9 +318,12 @@ class Pipeline:
                 if tick % 5 == 0:
                     await sweeper.sweep_once()
                     await self.trim_ingest()
-            except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError, ResponseError) as exc:
-                log.warning("pipeline maintenance failed, will retry: %r", exc)
+            except Exception as exc:
+                if _is_transient(exc):
+                    log.warning("pipeline maintenance failed, will retry: %r", exc)
+                else:
+                    log.exception("pipeline maintenance failed on an unexpected error (a"
+                                  " bug?); reclaimed entries stay pending, retrying next tick")
 
 
 async def run_pipeline(settings: Settings, *, stop: asyncio.Event | None = None) -> None:

@@ -11,6 +11,7 @@ from typing import Literal
 
 import msgspec
 
+from hub.storable import storable
 from hub.voice.callbacks import CallbackRequest, CallbackStatus
 from hub.voice.callstate import CallSignal, CallState
 
@@ -516,8 +517,40 @@ def decode_event(data: bytes | str) -> AnyEvent:
     return event
 
 
+def storable_envelope(env: Envelope) -> Envelope:
+    """``env`` with every string, nested ones included, made storable (hub/storable.py:
+    U+0000 and lone surrogates become U+FFFD)."""
+    clean: Envelope = msgspec.convert(
+        storable(msgspec.to_builtins(env, builtin_types=(datetime,))), Envelope)
+    return clean
+
+
+_NUL_ESCAPE = b"\\u0000"
+
+
+def encode_envelope(env: Envelope) -> bytes:
+    """The one encoding of an envelope for the ingest stream (every producer uses it).
+
+    Every string in it is storable, so an entry acknowledged to a client can never be
+    refused by Postgres for its characters and dead-lettered after the ack. The common
+    case costs one substring search: msgspec writes U+0000 as ``\\u0000`` and refuses
+    lone surrogates, and only then is the envelope cleaned and encoded again."""
+    try:
+        data = _encoder.encode(env)
+    except UnicodeEncodeError:  # a lone surrogate (json.loads lets "\ud800" through)
+        return _encoder.encode(storable_envelope(env))
+    if _NUL_ESCAPE in data:
+        return _encoder.encode(storable_envelope(env))
+    return data
+
+
 def decode_envelope(data: bytes | str) -> Envelope:
+    """Strict decode. An entry written before encode_envelope existed (or replayed from
+    the dead letters) may still hold ``\\u0000``: it is cleaned the same way."""
     envelope: Envelope = _envelope_decoder.decode(data)
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _NUL_ESCAPE in raw:
+        envelope = storable_envelope(envelope)
     return envelope
 
 

@@ -541,3 +541,30 @@ def test_mail_config_errors() -> None:
         mail_config_from_env({"OMNIHUB_IMAP_ACCOUNTS": '{"host": "x"}'})
     with pytest.raises(ConfigError):
         mail_config_from_env({"OMNIHUB_MAIL_MAX_BYTES": "lots"})
+
+
+async def test_encoded_nul_in_headers_and_body_is_stored_once(
+        hub, db, dovecot, user, mua, sink, checkpoints):
+    """RFC 2047 words and quoted-printable decode to U+0000, which Postgres refuses; the
+    mail is still stored once (U+FFFD), never dead-lettered after the IMAP checkpoint."""
+    await add_email_inbox(db)
+    raw = (b"From: =?utf-8?q?An=00na?= <nul@customer.test>\r\nTo: support@shop.test\r\n"
+           b"Subject: =?utf-8?q?Router=00_blinks?=\r\nMessage-ID: <nul@customer.test>\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: quoted-printable\r\n\r\nmy line=00 is down\r\n")
+    await mua.append(raw)
+    assert await ImapFetcher(account(dovecot, user), sink, checkpoints).fetch_once() == 1
+    dead = hub.settings.dead_letter_stream
+
+    async def settled() -> bool:
+        return bool(await stored_ids(db) or await sink.redis.xlen(dead))
+
+    await eventually(settled)
+    assert await sink.redis.xlen(dead) == 0
+    assert await settle(db, 1) == ["<nul@customer.test>"]
+    row = await db.fetchrow(
+        "SELECT m.text, v.subject, c.name FROM messages m JOIN conversations v"
+        " ON v.id = m.conversation_id JOIN contacts c ON c.id = v.contact_id")
+    assert "is down" in row["text"] and "\x00" not in row["text"]
+    assert "blinks" in row["subject"] and "\x00" not in row["subject"]
+    assert "\x00" not in row["name"]

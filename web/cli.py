@@ -1,4 +1,4 @@
-"""``omnihub`` command line: dev, web, pipeline, worker, migrate, seed.
+"""``omnihub`` command line: dev, web, pipeline, worker, migrate, seed, deadletters.
 
 Settings are built once here, from the environment (``settings_from_env``), and passed
 down; nothing below reads ``os.environ``.
@@ -224,6 +224,20 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
+    from web.cli_deadletters import run_deadletters
+
+    settings = _settings()
+    _require(settings, "redis_url")
+    try:
+        return asyncio.run(run_deadletters(settings, args, sys.stdout, sys.stderr))
+    except (OSError, RedisError) as exc:
+        print(f"omnihub deadletters: Redis unavailable: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from web.devrun import run_dev
 
@@ -266,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("devpbx", help="development PBX simulator: AMI originate + CTI events")
     sub.add_parser("migrate", help="apply pending SQL migrations to DATABASE_URL")
     sub.add_parser("seed", help="seed the demo data (does nothing if already seeded)")
+    from web.cli_deadletters import add_parser as add_deadletters
+
+    add_deadletters(sub)
     return parser
 
 
@@ -273,7 +290,7 @@ COMMANDS = {
     "mail": cmd_mail, "router": cmd_router,
     "devmail": cmd_devmail, "devpbx": cmd_devpbx,
     "dev": cmd_dev, "web": cmd_web, "pipeline": cmd_pipeline, "worker": cmd_worker,
-    "migrate": cmd_migrate, "seed": cmd_seed,
+    "migrate": cmd_migrate, "seed": cmd_seed, "deadletters": cmd_deadletters,
 }
 
 

@@ -12,7 +12,7 @@ import contextlib
 import redis.asyncio as aioredis
 
 from hub.errors import Overloaded
-from hub.schema import Envelope, encode
+from hub.schema import Envelope, encode_envelope
 
 MAX_PENDING = 20_000
 
@@ -43,7 +43,7 @@ class IngestWriter:
         if len(self._pending) >= MAX_PENDING:
             raise Overloaded("ingest backlog full, retry later")
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.append((encode(envelope), fut))
+        self._pending.append((encode_envelope(envelope), fut))
         self._wakeup.set()
         return await fut
 

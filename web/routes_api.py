@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from channels.api import ApiInboundMessage, envelope_from_api, verify_api_token
 from hub import actions
+from hub.dead_letters import dead_letter_stats
 from hub.errors import BadInput, NotFound
 from hub.schema import Agent, Role
 from hub.store import queries
@@ -160,7 +161,9 @@ async def healthz(request: Request) -> Response:
     state: HubState = request.app.state.hub
     await state.redis.ping()
     await state.pool.fetchval("SELECT 1")
-    return JSON({"ok": True, "sockets": state.fanout.socket_count})
+    # Dead letters are an alarm (docs/pipeline.md): monitoring alerts on a rising total.
+    return JSON({"ok": True, "sockets": state.fanout.socket_count,
+                 "dead_letters": await dead_letter_stats(state.redis, state.settings)})
 
 
 routes = [

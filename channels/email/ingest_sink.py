@@ -27,7 +27,7 @@ from channels.email.envelope import envelope_from_email
 from channels.email.parse import parse_email
 from hub.config import Settings
 from hub.errors import ConfigError
-from hub.schema import Envelope, encode
+from hub.schema import Envelope, encode_envelope
 
 log = logging.getLogger("omnihub.mail")
 
@@ -134,7 +134,7 @@ class RedisMailSink:
             return []
         async with self.redis.pipeline(transaction=True) as pipe:
             for env in envelopes:
-                pipe.xadd(self.stream, {"env": encode(env)})
+                pipe.xadd(self.stream, {"env": encode_envelope(env)})
             ids = await pipe.execute()
         if self.wait_aof:
             local, _ = await self.redis.execute_command(  # type: ignore[no-untyped-call]
