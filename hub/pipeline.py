@@ -24,7 +24,8 @@ from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
 from hub.schema import AnyEvent, Envelope, decode_envelope
 from hub.store.email_cases import EmailOptions
-from hub.store.persist import InboxCache, persist_inbound_batch
+from hub.store.ingest_rows import InboxCache
+from hub.store.persist import persist_inbound_batch
 
 log = logging.getLogger("omnihub.pipeline")
 

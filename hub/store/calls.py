@@ -34,13 +34,13 @@ from hub.schema import (
 )
 from hub.store import callbacks as callbacks_store
 from hub.store import voice_context
-from hub.store.linking import resolve_sender_contacts
-from hub.store.persist import (
+from hub.store.ingest_rows import (
     BatchResult,
-    _Inbox,
+    InboxFacts,
     insert_messages,
     open_conversations,
 )
+from hub.store.linking import resolve_sender_contacts
 from hub.store.queries import agent_name
 from hub.voice.callbacks import CallbackRequest
 from hub.voice.callstate import CallRecord, CallSignal, Transition, apply_signal
@@ -85,7 +85,7 @@ def _call_text(rec: CallRecord) -> str:
 class VoiceBatch:
     """Applies the voice items of one pipeline batch inside its transaction."""
 
-    def __init__(self, conn: asyncpg.Connection, inboxes: dict[str, _Inbox],
+    def __init__(self, conn: asyncpg.Connection, inboxes: dict[str, InboxFacts],
                  result: BatchResult) -> None:
         self.conn = conn
         self.inboxes = inboxes
@@ -94,7 +94,7 @@ class VoiceBatch:
 
     # ---- conversations -----------------------------------------------------------
 
-    async def _conversation(self, env: Envelope, subject: str) -> tuple[Conversation, int]:
+    async def conversation_from_row(self, env: Envelope, subject: str) -> tuple[Conversation, int]:
         """(the customer's open voice conversation, contact id), created if needed."""
         key = identity_key(env.sender)
         # The identity rules every channel uses (CRM phone match, merged contacts'
@@ -200,7 +200,7 @@ class VoiceBatch:
     async def apply_callback_request(self, ingest_id: str, env: Envelope,
                                      req: CallbackRequest) -> None:
         subject = f"Callback: {req.topic}" if req.topic else "Callback request"
-        conv, contact_id = await self._conversation(env, subject)
+        conv, contact_id = await self.conversation_from_row(env, subject)
         created = await self._callback(
             source_key=f"widget:{req.request_id}", source=req.source, conv=conv,
             contact_id=contact_id, phone=req.phone, topic=req.topic, language=req.language)
@@ -250,7 +250,7 @@ class VoiceBatch:
         message_id: int | None = row["message_id"]
         conv: Conversation | None = None
         if conv_id is None and rec.state != "blocked":
-            conv, contact_id = await self._conversation(env, _call_text(rec))
+            conv, contact_id = await self.conversation_from_row(env, _call_text(rec))
             conv_id = conv.id
             message_id = await self._message(env, conv, f"call:{rec.call_id}",
                                               _call_text(rec), ingest_id)
@@ -426,7 +426,7 @@ def call_attributes(rec: CallRecord) -> dict[str, str]:
 
 async def persist_voice_batch(
     conn: asyncpg.Connection, items: Sequence[tuple[int, str, Envelope]],
-    inboxes: dict[str, _Inbox], result: BatchResult,
+    inboxes: dict[str, InboxFacts], result: BatchResult,
 ) -> None:
     """Apply voice items (index, ingest id, envelope) in stream order."""
     batch = VoiceBatch(conn, inboxes, result)

@@ -44,11 +44,11 @@ from hub.schema import (
     WorkItem,
     WorkItemCreated,
 )
-from hub.store.persist import (
-    _CONV_COLS,
+from hub.store.ingest_rows import (
+    CONV_COLS,
     BatchResult,
-    _conversation,
-    _Inbox,
+    InboxFacts,
+    conversation_from_row,
     create_work_items,
 )
 from hub.threading import (
@@ -218,7 +218,7 @@ async def _read_known(conn: asyncpg.Connection, mail: Sequence[Item],
 
 async def thread_emails(
     conn: asyncpg.Connection, mail: Sequence[Item], contacts: Mapping[str, tuple[int, str]],
-    inboxes: Mapping[str, _Inbox], result: BatchResult, options: EmailOptions,
+    inboxes: Mapping[str, InboxFacts], result: BatchResult, options: EmailOptions,
 ) -> EmailThreads:
     """Decide each mail's conversation: continue (and reopen) a threaded case, or open a
     new one. Appends the events to ``result.events``."""
@@ -269,7 +269,7 @@ async def thread_emails(
 
 async def _open_cases(
     conn: asyncpg.Connection, new_cases: Mapping[int, Item],
-    contacts: Mapping[str, tuple[int, str]], inboxes: Mapping[str, _Inbox],
+    contacts: Mapping[str, tuple[int, str]], inboxes: Mapping[str, InboxFacts],
     events: list[AnyEvent], threads: EmailThreads,
 ) -> dict[int, int]:
     """Insert the new cases (find-or-create on (inbox, thread_key)); placeholder -> id."""
@@ -285,7 +285,7 @@ async def _open_cases(
         " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
         " $6::text[], $7::text[])"
         " ON CONFLICT (inbox, thread_key) WHERE thread_key IS NOT NULL DO NOTHING"
-        f" RETURNING {_CONV_COLS}, thread_key",
+        f" RETURNING {CONV_COLS}, thread_key",
         [contacts[identity_key(e.sender)][0] for e in envs], [e.channel_account for e in envs],
         [e.channel for e in envs], [identity_key(e.sender) for e in envs],
         [e.subject[:1000] for e in envs], [e.provider_id for e in envs],
@@ -308,7 +308,7 @@ async def _open_cases(
         index, _, env = new_cases[p]
         key = (env.channel_account, env.provider_id)
         if key in by_key:
-            conv = _conversation(by_key[key], contacts[identity_key(env.sender)][1])
+            conv = conversation_from_row(by_key[key], contacts[identity_key(env.sender)][1])
             new_convs.append(conv)
             real[p] = conv.id
             threads.opened[conv.id] = index
