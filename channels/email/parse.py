@@ -175,12 +175,12 @@ def _walk(part: Message, w: _Walk, depth: int) -> None:
                     subject = H.text_header(sub, "Subject")[0] or "message"
                     try:
                         data = sub.as_bytes(policy=policy.SMTP)
+                    except RecursionError:  # forwards nested hundreds deep
+                        w.defects.append("TooDeep: forwarded messages nested too deeply"
+                                         " to keep as an attachment")
+                        return
                     except Exception:
-                        try:
-                            data = str(sub).encode("utf-8", "replace")
-                        except Exception:  # e.g. RecursionError on deep nesting
-                            data = b""
-                            w.defects.append("PayloadError:ForwardedMessage")
+                        data = str(sub).encode("utf-8", "replace")
                     _add_attachment(w, data, f"{subject[:100]}.eml", ctype, None)
             return
         payload = part.get_payload()
