@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -276,3 +277,79 @@ async def test_wait_aof_and_recipient_spec(redis, settings, blobs):
     async with SmtpReceiver(handler, max_message_bytes=MAX_BYTES) as receiver:
         await send(receiver, make_mail())
     assert len(await entries(redis, settings)) == 1
+
+
+# ---- mail the parser cannot fully read is accepted, flagged, never 451 (issue 11) -------
+
+def hostile_mails() -> dict[str, bytes]:
+    head = (b"From: Mallory <mallory@hostile.test>\r\nTo: support@shop.test\r\n"
+            b"Subject: hostile\r\n")
+    deep = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n"
+                    % (i, i + 1) for i in range(500))
+    return {
+        # Both raised out of parse_email before (RecursionError): 451 for ever.
+        "TooDeep: forwarded": head + b"Message-ID: <fwd@hostile.test>\r\n"
+        b"Content-Type: message/rfc822\r\n\r\n"
+        + b"From: inner@x.test\r\nContent-Type: message/rfc822\r\n\r\n" * 400 + b"bottom\r\n",
+        "UnusableFrom": b"From: " + b"(" * 5000 + b"mallory@hostile.test\r\n"
+        b"To: support@shop.test\r\nSubject: hostile\r\nMessage-ID: <cmt@hostile.test>\r\n"
+        b"\r\nhello\r\n",
+        # Used to lose From and Subject and show the raw MIME as the text.
+        "TooDeep: MIME nesting": head + b"Message-ID: <deep@hostile.test>\r\n"
+        b"Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n" + deep
+        + b"--b500\r\n\r\nhello\r\n",
+    }
+
+
+async def test_unparseable_mail_is_accepted_flagged_with_its_raw_bytes(smtp, redis, settings,
+                                                                      blobs):
+    mails = hostile_mails()
+    for raw in mails.values():
+        errors, reply = await send(smtp, raw)
+        assert errors == {} and reply.startswith("2.0.0 OK"), reply  # 250, not 451
+    envs = await entries(redis, settings)
+    assert len(envs) == len(mails)
+    for env, (reason, raw) in zip(envs, mails.items(), strict=True):
+        assert env.attributes["email.malformed"] == "true"
+        assert reason in env.attributes["email.defects"], env.attributes["email.defects"]
+        assert blobs.get(env.raw_ref) == raw
+        assert env.subject == "hostile" and "--b" not in env.text
+    assert [e.sender.value for e in envs[::2]] == ["mallory@hostile.test"] * 2
+
+
+async def test_a_parser_failure_nobody_foresaw_is_stored_flagged_not_refused(
+        smtp, redis, settings, blobs, monkeypatch):
+    import channels.email.ingest_sink as sink_module
+
+    def broken_parser(raw: bytes, **kw: Any) -> Any:  # stands for a parser bug
+        raise ValueError("unforeseen")
+
+    monkeypatch.setattr(sink_module, "parse_email", broken_parser)
+    raw = make_mail(message_id="<bug@customer.test>")
+    errors, reply = await send(smtp, raw)
+    assert errors == {} and reply.startswith("2.0.0 OK")
+    [env] = await entries(redis, settings)
+    assert env.attributes["email.defects"].startswith("ParseError: ValueError")
+    assert env.sender.value == "anna@customer.test" and env.subject == "Router blinks red"
+    assert env.provider_id == "<bug@customer.test>"
+    assert blobs.get(env.raw_ref).replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+
+
+async def test_unparseable_mail_reaches_the_inbox_flagged(hub, db, smtp):
+    await add_email_inboxes(db)
+    raw = hostile_mails()["TooDeep: MIME nesting"]
+    await send(smtp, raw)
+
+    async def row() -> asyncpg.Record | None:
+        return await db.fetchrow("SELECT m.text, m.attributes, m.raw_ref, c.subject,"
+                                 " i.value AS sender FROM messages m"
+                                 " JOIN conversations c ON c.id = m.conversation_id"
+                                 " JOIN identities i ON i.contact_id = c.contact_id"
+                                 " WHERE m.provider_id = '<deep@hostile.test>'")
+
+    stored = await eventually(row)
+    attrs = json.loads(stored["attributes"])
+    assert attrs["email.malformed"] == "true"
+    assert attrs["email.defects"].startswith("TooDeep: MIME nesting deeper than 20 levels")
+    assert stored["subject"] == "hostile" and stored["sender"] == "mallory@hostile.test"
+    assert stored["raw_ref"].startswith("blob:sha256:") and "--b" not in stored["text"]

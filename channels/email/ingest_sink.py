@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 from channels.email.envelope import envelope_from_email
-from channels.email.parse import parse_email
+from channels.email.parse import parse_email, unparsed_email
 from hub.config import Settings
 from hub.errors import ConfigError
 from hub.schema import Envelope, encode
@@ -114,10 +114,32 @@ class RedisMailSink:
               attributes: Mapping[str, str] | None = None) -> list[Envelope]:
         """Blocking: parse, write the raw message and attachments, build the envelopes."""
         raw_ref = self.blobs.put(raw, "message.eml", "message/rfc822")
-        parsed = parse_email(raw, inbox=inboxes[0] if inboxes else "",
-                             max_attachment_bytes=self.max_attachment_bytes,
-                             store_attachment=self.blobs.put,
-                             envelope_from=envelope_from, envelope_to=tuple(envelope_to))
+        try:
+            return self._envelopes(raw, raw_ref, inboxes, envelope_from, envelope_to,
+                                   attributes, parse=True)
+        except OSError:
+            raise  # the blob store failing: the sender (or the IMAP loop) retries
+        except Exception as exc:
+            # A parser failure is the mail's fault and would fail again on every retry
+            # (451 for ever, a blocked IMAP checkpoint): keep it, headers only, flagged.
+            log.exception("mail %s could not be parsed; stored flagged, headers only",
+                          raw_ref)
+            return self._envelopes(raw, raw_ref, inboxes, envelope_from, envelope_to,
+                                   attributes, parse=False,
+                                   reason=f"ParseError: {type(exc).__name__}")
+
+    def _envelopes(self, raw: bytes, raw_ref: str, inboxes: Sequence[str],
+                   envelope_from: str | None, envelope_to: Sequence[str],
+                   attributes: Mapping[str, str] | None, *, parse: bool,
+                   reason: str = "") -> list[Envelope]:
+        if parse:
+            parsed = parse_email(raw, inbox=inboxes[0] if inboxes else "",
+                                 max_attachment_bytes=self.max_attachment_bytes,
+                                 store_attachment=self.blobs.put,
+                                 envelope_from=envelope_from, envelope_to=tuple(envelope_to))
+        else:
+            parsed = unparsed_email(raw, reason, envelope_from=envelope_from,
+                                    envelope_to=tuple(envelope_to))
         now = self.clock()
         envelopes = []
         for inbox in dict.fromkeys(inboxes):

@@ -260,11 +260,23 @@ def parse_email(
             reason = str(exc)
         except RecursionError:  # a stdlib reader recursing over hostile nesting
             reason = "TooDeep: nested beyond what the parser can follow"
-    w = _Walk(max_attachment_bytes=max_attachment_bytes, store=store_attachment,
-              defects=[reason, "BodyNotParsed"])
+    return unparsed_email(raw, reason, envelope_from=envelope_from, envelope_to=envelope_to)
+
+
+def unparsed_email(raw: bytes, reason: str, *, envelope_from: str | None = None,
+                   envelope_to: Sequence[str] = ()) -> ParsedEmail:
+    """The headers of a mail whose body is not read, flagged with ``reason`` (the raw
+    bytes stay with the caller). Also the ingest sink's last resort when parsing failed
+    in a way nobody foresaw: such a mail is stored flagged, never refused for ever."""
+    digest = hashlib.sha256(raw).hexdigest()
+
+    def nothing_stored(data: bytes, filename: str, content_type: str) -> str:
+        raise AssertionError("a headers-only mail has no attachments")
+
+    w = _Walk(max_attachment_bytes=0, store=nothing_stored, defects=[reason, "BodyNotParsed"])
     try:
         return _result(read_headers(raw), raw, digest, w, envelope_from, envelope_to)
-    except RecursionError:  # a header nested beyond the stdlib's reach: nothing readable
+    except Exception:  # a header nested beyond the stdlib's reach: nothing readable
         return ParsedEmail(raw_sha256=digest, raw_size=len(raw), malformed=True,
                            defects=(reason, "BodyNotParsed", "HeadersNotParsed"))
 
