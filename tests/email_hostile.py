@@ -151,6 +151,28 @@ def many_boundary_words_and_lines(size: int) -> bytes:
             + _fill(b"line\r\n", size))
 
 
+def unparseable_mails() -> dict[str, bytes]:
+    """Small hostile mails for the adapter tests (SMTP, IMAP), keyed by the reason each
+    must be flagged with."""
+    head = (b"From: Mallory <mallory@hostile.test>\r\nTo: support@shop.test\r\n"
+            b"Subject: hostile\r\n")
+    deep = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n"
+                    % (i, i + 1) for i in range(500))
+    return {
+        # Both raised out of parse_email before (RecursionError): 451 for ever.
+        "TooDeep: forwarded": head + b"Message-ID: <fwd@hostile.test>\r\n"
+        b"Content-Type: message/rfc822\r\n\r\n"
+        + b"From: inner@x.test\r\nContent-Type: message/rfc822\r\n\r\n" * 400 + b"bottom\r\n",
+        "UnusableFrom": b"From: " + b"(" * 5000 + b"mallory@hostile.test\r\n"
+        b"To: support@shop.test\r\nSubject: hostile\r\nMessage-ID: <cmt@hostile.test>\r\n"
+        b"\r\nhello\r\n",
+        # Used to lose From and Subject and show the raw MIME as the text.
+        "TooDeep: MIME nesting": head + b"Message-ID: <deep@hostile.test>\r\n"
+        b"Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n" + deep
+        + b"--b500\r\n\r\nhello\r\n",
+    }
+
+
 BATTERY: dict[str, Callable[[int], bytes]] = {f.__name__: f for f in (
     deep_blockquote, quotes_at_the_html_depth_limit, deep_div_and_lists,
     html_parser_quadratic, base64_deep_html, base64_text_bomb, deep_multipart,

@@ -42,6 +42,7 @@ from channels.email.ingest_sink import (
 )
 from hub.config import Settings
 from hub.errors import ConfigError
+from tests.email_hostile import unparseable_mails
 from tests.helpers import entries, eventually
 from tests.system_deps import require, require_dovecot
 from web.embedded import free_port
@@ -532,3 +533,24 @@ def test_mail_config_errors() -> None:
         mail_config_from_env({"OMNIHUB_IMAP_ACCOUNTS": '{"host": "x"}'})
     with pytest.raises(ConfigError):
         mail_config_from_env({"OMNIHUB_MAIL_MAX_BYTES": "lots"})
+
+
+async def test_unparseable_mail_is_delivered_flagged_and_the_checkpoint_advances(
+        dovecot, user, mua, sink, checkpoints, redis, settings):
+    # These made the sink raise (RecursionError) on every try: the checkpoint never
+    # moved and every later mail in the mailbox waited behind them for ever.
+    hostile = unparseable_mails()
+    for raw in hostile.values():
+        await mua.append(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    await mua.append(mail(1))
+    acct = account(dovecot, user)
+    assert await ImapFetcher(acct, sink, checkpoints).fetch_once() == len(hostile) + 1
+    validity = await mua.uidvalidity("INBOX")
+    assert await checkpoints.load(acct.checkpoint_name) == Checkpoint(validity, len(hostile) + 1)
+    envs = await entries(redis, settings)
+    for env, reason in zip(envs, hostile, strict=False):
+        assert env.attributes["email.malformed"] == "true"
+        assert reason in env.attributes["email.defects"] and env.subject == "hostile"
+        assert env.raw_ref
+    assert envs[-1].provider_id == "<q1@customer.test>"
+    assert "email.malformed" not in envs[-1].attributes

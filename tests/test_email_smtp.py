@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
+from tests.email_hostile import unparseable_mails
 from tests.helpers import entries, eventually
 from web.embedded import free_port
 
@@ -281,29 +282,9 @@ async def test_wait_aof_and_recipient_spec(redis, settings, blobs):
 
 # ---- mail the parser cannot fully read is accepted, flagged, never 451 (issue 11) -------
 
-def hostile_mails() -> dict[str, bytes]:
-    head = (b"From: Mallory <mallory@hostile.test>\r\nTo: support@shop.test\r\n"
-            b"Subject: hostile\r\n")
-    deep = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n"
-                    % (i, i + 1) for i in range(500))
-    return {
-        # Both raised out of parse_email before (RecursionError): 451 for ever.
-        "TooDeep: forwarded": head + b"Message-ID: <fwd@hostile.test>\r\n"
-        b"Content-Type: message/rfc822\r\n\r\n"
-        + b"From: inner@x.test\r\nContent-Type: message/rfc822\r\n\r\n" * 400 + b"bottom\r\n",
-        "UnusableFrom": b"From: " + b"(" * 5000 + b"mallory@hostile.test\r\n"
-        b"To: support@shop.test\r\nSubject: hostile\r\nMessage-ID: <cmt@hostile.test>\r\n"
-        b"\r\nhello\r\n",
-        # Used to lose From and Subject and show the raw MIME as the text.
-        "TooDeep: MIME nesting": head + b"Message-ID: <deep@hostile.test>\r\n"
-        b"Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n" + deep
-        + b"--b500\r\n\r\nhello\r\n",
-    }
-
-
 async def test_unparseable_mail_is_accepted_flagged_with_its_raw_bytes(smtp, redis, settings,
                                                                       blobs):
-    mails = hostile_mails()
+    mails = unparseable_mails()
     for raw in mails.values():
         errors, reply = await send(smtp, raw)
         assert errors == {} and reply.startswith("2.0.0 OK"), reply  # 250, not 451
@@ -337,7 +318,7 @@ async def test_a_parser_failure_nobody_foresaw_is_stored_flagged_not_refused(
 
 async def test_unparseable_mail_reaches_the_inbox_flagged(hub, db, smtp):
     await add_email_inboxes(db)
-    raw = hostile_mails()["TooDeep: MIME nesting"]
+    raw = unparseable_mails()["TooDeep: MIME nesting"]
     await send(smtp, raw)
 
     async def row() -> asyncpg.Record | None:
