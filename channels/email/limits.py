@@ -12,6 +12,7 @@ C-speed passes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 MAX_DEPTH = 20  # nested MIME levels walked (and accepted by the pre-scan)
 MAX_PARTS = 500  # MIME parts walked (and part separators accepted by the pre-scan)
@@ -26,20 +27,23 @@ MAX_QUOTE_DEPTH = 10  # "> " levels written for nested blockquotes (deeper share
 MAX_HTML_DEPTH = 400  # element nesting given to the sanitiser (html5ever is O(n x depth))
 MAX_HTML_OUT_CHARS = 4 * MAX_TEXT_CHARS  # sanitised HTML kept
 
-_SEPARATOR_LINE = re.compile(rb"^--([^\r\n]{0,1000})", re.M)
 # A boundary parameter's value; RFC 2231 forms (boundary*0=...) are counted in the
 # nesting bound below but not recognised here (the part-object cap still holds).
-_BOUNDARY_VALUE = re.compile(
-    rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', re.I)
+# Matched on the lower-cased bytes (a literal prefix is fast to find, re.I is not);
+# the value is then sliced from the original bytes at the same offsets.
+_BOUNDARY_VALUE = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))')
 
 
 def header_block_end(raw: bytes) -> int:
     """Offset of the blank line ending the top-level headers (len(raw) if none)."""
-    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n"), raw.find(b"\r\r"))
-            if i >= 0]
     if raw.startswith((b"\n", b"\r\n")):
         return 0
-    return min(ends) + 1 if ends else len(raw)
+    end = len(raw)
+    for sep in (b"\n\r\n", b"\n\n", b"\r\r"):  # each search stops at the best so far
+        found = raw.find(sep, 0, end)
+        if found >= 0:
+            end = found + 1
+    return end
 
 
 def count_lines(raw: bytes) -> int:
@@ -47,26 +51,26 @@ def count_lines(raw: bytes) -> int:
     return raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n") + 1
 
 
-def nesting_bound(raw: bytes) -> int:
+def nesting_bound(lowered: bytes) -> int:
     """An upper bound on the boundaries the stdlib parser can have open at once: each
-    needs a ``boundary`` parameter (or a delivery-status part) spelled out in the bytes."""
-    lowered = raw.lower()
+    needs a ``boundary`` parameter (or a delivery-status part) spelled out in the bytes.
+    ``lowered`` is ``raw.lower()``."""
     return lowered.count(b"boundary") + lowered.count(b"delivery-status")
 
 
-def mime_shape(raw: bytes) -> tuple[int, int]:
+def mime_shape(raw: bytes, lowered: bytes) -> tuple[int, int]:
     """(part separators, nesting depth) of the declared boundaries, read from the
     ``--boundary`` lines in order: a boundary first seen while another is open is
     nested in it; ``--b--`` closes b and everything opened inside it. Stops counting
     once a limit is passed (the caller only needs to know that)."""
-    declared = {m.group(1) or m.group(2) for m in _BOUNDARY_VALUE.finditer(raw)}
+    declared = {raw[slice(*(m.span(1) if m.group(1) else m.span(2)))]
+                for m in _BOUNDARY_VALUE.finditer(lowered)}
     if not declared:
         return 0, 0
     stack: list[bytes] = []
     where: dict[bytes, int] = {}  # boundary -> its index in stack (O(1) membership)
     parts = depth = 0
-    for m in _SEPARATOR_LINE.finditer(raw):
-        line = m.group(1).rstrip(b" \t")
+    for line in _separator_lines(raw):
         closing = line.endswith(b"--") and line[:-2] in declared
         name = line[:-2] if closing else line
         if name not in declared:
@@ -87,6 +91,16 @@ def mime_shape(raw: bytes) -> tuple[int, int]:
     return parts, depth
 
 
+def _separator_lines(raw: bytes) -> Iterator[bytes]:
+    """What follows "--" on every line starting with it, trailing blanks dropped."""
+    pos = 0 if raw.startswith(b"--") else raw.find(b"\n--")
+    while pos >= 0:
+        start = pos + (2 if pos == 0 and raw.startswith(b"--") else 3)
+        end = raw.find(b"\n", start, start + 1002)
+        yield raw[start:end if end >= 0 else start + 1000].rstrip(b" \t\r")
+        pos = raw.find(b"\n--", start)
+
+
 def body_refusal(raw: bytes) -> str | None:
     """Why the body must not be handed to the stdlib parser, or None when it may be.
     The reason is a defect name plus the figures, shown to the agent."""
@@ -95,13 +109,16 @@ def body_refusal(raw: bytes) -> str | None:
     lines = count_lines(raw)
     if lines > MAX_LINES:
         return f"TooManyLines: {lines} lines (limit {MAX_LINES})"
-    parts, depth = mime_shape(raw)
+    lowered = raw.lower()
+    nesting = nesting_bound(lowered)
+    if not nesting:
+        return None  # not multipart: one part, no boundary for any line to be checked on
+    parts, depth = mime_shape(raw, lowered)
     if parts > MAX_PARTS:
         return f"TooManyParts: more than {MAX_PARTS} MIME parts"
     if depth > MAX_DEPTH:
         return f"TooDeep: MIME nesting deeper than {MAX_DEPTH} levels"
-    work = lines * (1 + nesting_bound(raw))
-    if work > MAX_PARSE_WORK:
-        return (f"TooComplex: {lines} lines x {nesting_bound(raw)} boundary parameters"
+    if lines * (1 + nesting) > MAX_PARSE_WORK:
+        return (f"TooComplex: {lines} lines x {nesting} boundary parameters"
                 f" (limit {MAX_PARSE_WORK} line checks)")
     return None
