@@ -7,6 +7,8 @@ import asyncio
 import email
 import email.policy
 import json
+import threading
+import time
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -334,3 +336,36 @@ async def test_unparseable_mail_reaches_the_inbox_flagged(hub, db, smtp):
     assert attrs["email.defects"].startswith("TooDeep: MIME nesting deeper than 20 levels")
     assert stored["subject"] == "hostile" and stored["sender"] == "mallory@hostile.test"
     assert stored["raw_ref"].startswith("blob:sha256:") and "--b" not in stored["text"]
+
+
+class CountingBlobs(FileBlobStore):
+    """Records how many mails are inside the parse step at once (the raw blob is
+    written first thing there); each holds its slot a little while."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.lock = threading.Lock()
+        self.active = self.peak = 0
+
+    def put(self, data: bytes, filename: str = "", content_type: str = "") -> str:
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            time.sleep(0.2)
+            return super().put(data, filename, content_type)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+async def test_parsing_is_bounded_across_concurrent_sessions(redis, settings, tmp_path):
+    # Each parse is bounded; this bounds their sum (six sessions, two parses at a time).
+    blobs = CountingBlobs(tmp_path / "blobs")
+    sink = RedisMailSink(redis, settings.ingest_stream, blobs, max_parallel_parses=2)
+    handler = IngestHandler(sink, RecipientMap(RECIPIENTS))
+    async with SmtpReceiver(handler, max_message_bytes=MAX_BYTES) as receiver:
+        await asyncio.gather(*(send(receiver, make_mail(message_id=f"<p{i}@customer.test>"))
+                               for i in range(6)))
+    assert 1 <= blobs.peak <= 2
+    assert len(await entries(redis, settings)) == 6

@@ -92,14 +92,18 @@ class RedisMailSink:
 
     ``wait_aof``: after the XADDs, ``WAITAOF 1 0`` so the entries are fsynced to the
     append-only file before ``deliver`` returns (needs ``appendonly yes``; costs up to
-    one second with ``appendfsync everysec``)."""
+    one second with ``appendfsync everysec``).
+
+    ``max_parallel_parses``: mails parsed at once (each is bounded, docs/email.md
+    "Limits"; this bounds their sum). Others wait their turn inside ``deliver``."""
 
     def __init__(self, redis: aioredis.Redis, stream: str, blobs: FileBlobStore, *,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  wait_aof: bool = False, wait_aof_timeout_ms: int = 5000,
-                 our_domains: Sequence[str] = (),
+                 our_domains: Sequence[str] = (), max_parallel_parses: int = 2,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.redis = redis
+        self._parse_slots = asyncio.Semaphore(max_parallel_parses)
         self.stream = stream
         self.blobs = blobs
         self.max_attachment_bytes = max_attachment_bytes
@@ -168,9 +172,10 @@ class RedisMailSink:
     async def deliver(self, raw: bytes, inboxes: Sequence[str], *,
                       envelope_from: str | None = None, envelope_to: Sequence[str] = (),
                       attributes: Mapping[str, str] | None = None) -> list[str]:
-        envelopes = await asyncio.to_thread(
-            self.build, raw, inboxes, envelope_from=envelope_from, envelope_to=envelope_to,
-            attributes=attributes)
+        async with self._parse_slots:
+            envelopes = await asyncio.to_thread(
+                self.build, raw, inboxes, envelope_from=envelope_from,
+                envelope_to=envelope_to, attributes=attributes)
         return await self.append(envelopes)
 
 

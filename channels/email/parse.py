@@ -281,8 +281,8 @@ def unparsed_email(raw: bytes, reason: str, *, envelope_from: str | None = None,
                            defects=(reason, "BodyNotParsed", "HeadersNotParsed"))
 
 
-def _bodies(w: _Walk) -> tuple[str, str, SanitisedHtml | None]:
-    """(text, raw html, sanitised html) of the walked parts, each bounded."""
+def _bodies(w: _Walk) -> tuple[str, SanitisedHtml | None]:
+    """(text, sanitised html) of the walked parts, each bounded."""
     text = _cap("\n\n".join(t for t in w.texts if t.strip()), w)
     if not text and not w.htmls:
         text = _cap("\n\n".join(t for t in w.named_texts if t.strip()), w)
@@ -298,7 +298,7 @@ def _bodies(w: _Walk) -> tuple[str, str, SanitisedHtml | None]:
     if not text and raw_html:
         text = html_to_text(sanitised.html) if sanitised else strip_tags(raw_html)
         text = _cap(text, w)
-    return text, raw_html, sanitised
+    return text, sanitised
 
 
 def _from_defect(msg: Message) -> str:
@@ -333,7 +333,7 @@ def _result(msg: Message, raw: bytes, digest: str, w: _Walk, envelope_from: str 
     return_path = (H.bare_address(envelope_from) if envelope_from is not None
                    else H.return_path(msg))
 
-    text, _, sanitised = _bodies(w)
+    text, sanitised = _bodies(w)
     report_type = w.report_type
     is_bounce = _looks_like_bounce(from_addr, return_path, subject, report_type)
     bounce = read_bounce(msg) if is_bounce else None
