@@ -550,3 +550,14 @@ def test_long_header_values_are_cut_before_the_header_parsers() -> None:
     assert p.text.strip() == "body text"
     assert bound_header_value("Content-Type", "text/plain; " + params).count(";") < 40
     assert len(bound_header_value("Subject", "x" * 100_000)) == 16 * 1024
+
+
+def test_headers_ended_by_a_body_line_are_not_taken_for_a_huge_header_block() -> None:
+    # No blank line after the headers (a defect the stdlib reads past): the body is
+    # read, not refused as a header block over the limit.
+    raw = b"From: jane@customer.example\r\nSubject: no separator\r\n" + b"body line\r\n" * 40_000
+    p, _ = parse(raw)
+    assert p.subject == "no separator" and "body line" in p.text
+    assert "BodyNotParsed" not in p.defects
+    huge = b"From: jane@customer.example\r\n" + b"X-Filler: y\r\n" * 30_000 + b"\r\nbody"
+    assert parse(huge)[0].defects[0].startswith("HeadersTooLarge")

@@ -34,8 +34,14 @@ MAX_HTML_OUT_CHARS = 4 * MAX_TEXT_CHARS  # sanitised HTML kept
 _BOUNDARY_VALUE = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))')
 
 
+# A line the stdlib parser does not take for a header (its feedparser.headerRE): the
+# headers end there even without a blank line (MissingHeaderBodySeparatorDefect).
+_NOT_A_HEADER_LINE = re.compile(rb"\n(?!From |[\x21-\x39\x3b-\x7e]*:|[\t ])")
+
+
 def header_block_end(raw: bytes) -> int:
-    """Offset of the blank line ending the top-level headers (len(raw) if none)."""
+    """Offset where the top-level headers end: the blank line, or the first line that is
+    not a header when that comes within MAX_HEADER_BYTES (len(raw) if neither)."""
     if raw.startswith((b"\n", b"\r\n")):
         return 0
     end = len(raw)
@@ -43,6 +49,10 @@ def header_block_end(raw: bytes) -> int:
         found = raw.find(sep, 0, end)
         if found >= 0:
             end = found + 1
+    if end > MAX_HEADER_BYTES:
+        stray = _NOT_A_HEADER_LINE.search(raw, 0, MAX_HEADER_BYTES + 1)
+        if stray:
+            end = stray.start() + 1
     return end
 
 
