@@ -43,6 +43,7 @@ from channels.email.ingest_sink import (
 )
 from hub.config import Settings
 from hub.errors import ConfigError
+from tests.email_hostile import unparseable_mails
 from tests.helpers import entries, eventually
 from tests.system_deps import require, require_dovecot
 from web.embedded import free_port
@@ -568,3 +569,24 @@ async def test_encoded_nul_in_headers_and_body_is_stored_once(
     assert "is down" in row["text"] and "\x00" not in row["text"]
     assert "blinks" in row["subject"] and "\x00" not in row["subject"]
     assert "\x00" not in row["name"]
+
+
+async def test_unparseable_mail_is_delivered_flagged_and_the_checkpoint_advances(
+        dovecot, user, mua, sink, checkpoints, redis, settings):
+    # These made the sink raise (RecursionError) on every try: the checkpoint never
+    # moved and every later mail in the mailbox waited behind them for ever.
+    hostile = unparseable_mails()
+    for raw in hostile.values():
+        await mua.append(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    await mua.append(mail(1))
+    acct = account(dovecot, user)
+    assert await ImapFetcher(acct, sink, checkpoints).fetch_once() == len(hostile) + 1
+    validity = await mua.uidvalidity("INBOX")
+    assert await checkpoints.load(acct.checkpoint_name) == Checkpoint(validity, len(hostile) + 1)
+    envs = await entries(redis, settings)
+    for env, reason in zip(envs, hostile, strict=False):
+        assert env.attributes["email.malformed"] == "true"
+        assert reason in env.attributes["email.defects"] and env.subject == "hostile"
+        assert env.raw_ref
+    assert envs[-1].provider_id == "<q1@customer.test>"
+    assert "email.malformed" not in envs[-1].attributes

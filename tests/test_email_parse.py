@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 import pytest
 
 from channels.email import envelope_from_email, parse_email
+from channels.email.htmlbody import html_to_text
+from channels.email.limits import MAX_PARTS, MAX_QUOTE_DEPTH, MAX_TEXT_CHARS
+from channels.email.mime_read import bound_header_value
 from channels.email.parse import ParsedEmail
 from hub.schema import decode_envelope, encode
 
@@ -431,3 +434,130 @@ def test_smtp_envelope_overrides_headers() -> None:
                     envelope_from="", envelope_to=["Reply+3.abc@help.example"])
     assert p.return_path == "" and p.reply_tokens == ("3.abc",)
     assert parse(raw)[0].return_path == "jane.doe@customer.example"
+
+
+# ---- bounded work on hostile mail (issue 11) ----------------------------------------
+
+def test_deep_html_blockquotes_give_bounded_text() -> None:
+    # 260 KB of nested <blockquote> used to become ~400 MB of "> " prefixes.
+    n = 10_000
+    html = "<blockquote>x" * n + "</blockquote>" * n
+    p, _ = parse(mail(BASIC + "Content-Type: text/html; charset=utf-8\n", html))
+    assert len(p.text) <= MAX_TEXT_CHARS and "x" in p.text
+    assert p.from_addr == "jane.doe@customer.example" and p.subject == "Order 42 is late"
+    assert p.malformed and any(d.startswith("HtmlTooDeep") for d in p.defects)
+    env = envelope_from_email(p, "support", NOW)
+    assert len(env.text) <= MAX_TEXT_CHARS
+    assert len(env.attributes.get("email.quoted", "")) <= MAX_TEXT_CHARS
+
+
+def test_quote_prefix_stops_growing_past_the_quote_depth_limit() -> None:
+    depth = MAX_QUOTE_DEPTH + 30
+    html = "<p>reply</p>" + "<blockquote><p>level</p>" * depth + "</blockquote>" * depth
+    text = html_to_text(html)
+    prefixes = [len(line) - len(line.lstrip("> ")) for line in text.splitlines()]
+    assert max(prefixes) == 2 * MAX_QUOTE_DEPTH
+    assert text.splitlines()[0] == "reply" and text.count("level") == depth
+    huge = html_to_text("<blockquote>" * 5 + "<p>line</p>" * 300_000)
+    assert len(huge) <= MAX_TEXT_CHARS
+
+
+def test_deep_multipart_keeps_the_headers_and_names_the_reason() -> None:
+    # 1 000 nested multiparts made the stdlib parser raise RecursionError; the fallback
+    # lost From and Subject and showed the agent the raw MIME.
+    body = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n" % (i, i + 1)
+                    for i in range(1000)) + b"--b1000\r\n\r\nhello\r\n"
+    raw = mail(BASIC + 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b0"\n', body)
+    p, store = parse(raw)
+    assert p.from_addr == "jane.doe@customer.example" and p.subject == "Order 42 is late"
+    assert p.message_id == "<m1@customer.example>" and p.malformed
+    assert p.defects[0] == "TooDeep: MIME nesting deeper than 20 levels"
+    assert p.text == "" and not store.files  # no raw MIME posing as the customer's text
+    env = envelope_from_email(p, "support", NOW)
+    assert env.sender.value == "jane.doe@customer.example"
+    assert env.attributes["email.defects"].startswith("TooDeep: MIME nesting")
+
+
+def test_part_count_is_checked_before_the_stdlib_parser(monkeypatch) -> None:
+    import channels.email.parse as parse_module
+
+    def never(raw: bytes) -> None:
+        raise AssertionError("the stdlib parser was given a body the pre-scan refuses")
+
+    monkeypatch.setattr(parse_module, "read_message", never)
+    body = b"--p\r\n\r\nx\r\n" * (MAX_PARTS + 1) + b"--p--\r\n"
+    p, _ = parse(mail(BASIC + 'Content-Type: multipart/mixed; boundary="p"\n', body))
+    assert p.defects[0] == f"TooManyParts: more than {MAX_PARTS} MIME parts"
+    assert p.malformed and p.subject == "Order 42 is late"
+
+
+def test_parts_the_prescan_cannot_see_are_still_capped() -> None:
+    # An RFC 2231 boundary parameter hides the separators from the pre-scan; the
+    # parser's object cap still stops it.
+    body = b"--p\r\n\r\nx\r\n" * (MAX_PARTS * 3) + b"--p--\r\n"
+    p, _ = parse(mail(BASIC + "Content-Type: multipart/mixed; boundary*0=p\n", body))
+    assert p.malformed and p.defects[0].startswith("TooManyParts")
+    assert p.from_addr == "jane.doe@customer.example"
+
+
+def test_missing_or_unusable_from_is_named() -> None:
+    p, _ = parse(mail(BASIC.replace("From: Jane Doe <Jane.Doe@Customer.example>\n", ""), "hi"))
+    assert p.malformed and p.defects[0] == "MissingFrom: missing From header"
+    env = envelope_from_email(p, "support", NOW)
+    assert env.attributes["email.defects"] == "MissingFrom: missing From header"
+    p, _ = parse(mail(BASIC.replace("<Jane.Doe@Customer.example>", "<not an address>"), "hi"))
+    assert p.malformed and p.defects[0] == "UnusableFrom: no valid address in the From header"
+
+
+def test_nested_comments_in_from_do_not_raise() -> None:
+    raw = mail("From: " + "(" * 5000 + "jane@customer.example\nSubject: Order 42\n", "hi")
+    p, _ = parse(raw)  # RecursionError escaped parse_email here
+    assert p.malformed and p.from_addr is None and p.subject == "Order 42"
+    assert p.defects[0].startswith("UnusableFrom") and p.text == "hi"
+
+
+def test_forwards_nested_hundreds_deep_do_not_raise() -> None:
+    inner = "From: inner@x.example\nContent-Type: message/rfc822\n\n" * 400
+    p, _ = parse(mail(BASIC + "Content-Type: message/rfc822\n", inner + "bottom"))
+    assert p.malformed and p.from_addr == "jane.doe@customer.example"
+    assert any(d.startswith("TooDeep") for d in p.defects)
+
+
+def test_inline_text_with_a_filename_is_the_body_when_there_is_no_other() -> None:
+    raw = mail(BASIC + 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="m"\n', """--m
+Content-Type: text/plain; charset=utf-8; name="note.txt"
+Content-Disposition: inline; filename="note.txt"
+
+The router still blinks.
+--m--
+""")
+    p, store = parse(raw)
+    assert len(store.files) == 1
+    assert p.text.strip() == "The router still blinks."
+    assert [a.filename for a in p.attachments] == ["note.txt"]  # still downloadable
+    with_body = raw.replace(b"--m\nContent-Type: text/plain; charset=utf-8; name",
+                            b"--m\nContent-Type: text/plain\n\nReal body.\n"
+                            b"--m\nContent-Type: text/plain; charset=utf-8; name")
+    assert with_body != raw
+    p, _ = parse(with_body)
+    assert p.text.strip() == "Real body." and [a.filename for a in p.attachments] == ["note.txt"]
+
+
+def test_long_header_values_are_cut_before_the_header_parsers() -> None:
+    params = "; ".join(f"p{i}=v" for i in range(20_000))
+    raw = mail(BASIC + f"Content-Type: text/plain; charset=utf-8; {params}\n", "body text")
+    p, _ = parse(raw)  # 20 000 parameters took minutes in the stdlib's parser
+    assert p.text.strip() == "body text"
+    assert bound_header_value("Content-Type", "text/plain; " + params).count(";") < 40
+    assert len(bound_header_value("Subject", "x" * 100_000)) == 16 * 1024
+
+
+def test_headers_ended_by_a_body_line_are_not_taken_for_a_huge_header_block() -> None:
+    # No blank line after the headers (a defect the stdlib reads past): the body is
+    # read, not refused as a header block over the limit.
+    raw = b"From: jane@customer.example\r\nSubject: no separator\r\n" + b"body line\r\n" * 40_000
+    p, _ = parse(raw)
+    assert p.subject == "no separator" and "body line" in p.text
+    assert "BodyNotParsed" not in p.defects
+    huge = b"From: jane@customer.example\r\n" + b"X-Filler: y\r\n" * 30_000 + b"\r\nbody"
+    assert parse(huge)[0].defects[0].startswith("HeadersTooLarge")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
+import threading
+import time
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,6 +23,7 @@ import redis.asyncio as aioredis
 from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
+from tests.email_hostile import unparseable_mails
 from tests.helpers import entries, eventually
 from tests.ports import ReservedPort
 
@@ -278,3 +282,92 @@ async def test_wait_aof_and_recipient_spec(redis, settings, blobs):
     async with SmtpReceiver(handler, max_message_bytes=MAX_BYTES) as receiver:
         await send(receiver, make_mail())
     assert len(await entries(redis, settings)) == 1
+
+
+# ---- mail the parser cannot fully read is accepted, flagged, never 451 (issue 11) -------
+
+async def test_unparseable_mail_is_accepted_flagged_with_its_raw_bytes(smtp, redis, settings,
+                                                                      blobs):
+    mails = unparseable_mails()
+    for raw in mails.values():
+        errors, reply = await send(smtp, raw)
+        assert errors == {} and reply.startswith("2.0.0 OK"), reply  # 250, not 451
+    envs = await entries(redis, settings)
+    assert len(envs) == len(mails)
+    for env, (reason, raw) in zip(envs, mails.items(), strict=True):
+        assert env.attributes["email.malformed"] == "true"
+        assert reason in env.attributes["email.defects"], env.attributes["email.defects"]
+        assert blobs.get(env.raw_ref) == raw
+        assert env.subject == "hostile" and "--b" not in env.text
+    assert [e.sender.value for e in envs[::2]] == ["mallory@hostile.test"] * 2
+
+
+async def test_a_parser_failure_nobody_foresaw_is_stored_flagged_not_refused(
+        smtp, redis, settings, blobs, monkeypatch):
+    import channels.email.ingest_sink as sink_module
+
+    def broken_parser(raw: bytes, **kw: Any) -> Any:  # stands for a parser bug
+        raise ValueError("unforeseen")
+
+    monkeypatch.setattr(sink_module, "parse_email", broken_parser)
+    raw = make_mail(message_id="<bug@customer.test>")
+    errors, reply = await send(smtp, raw)
+    assert errors == {} and reply.startswith("2.0.0 OK")
+    [env] = await entries(redis, settings)
+    assert env.attributes["email.defects"].startswith("ParseError: ValueError")
+    assert env.sender.value == "anna@customer.test" and env.subject == "Router blinks red"
+    assert env.provider_id == "<bug@customer.test>"
+    assert blobs.get(env.raw_ref).replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+
+
+async def test_unparseable_mail_reaches_the_inbox_flagged(hub, db, smtp):
+    await add_email_inboxes(db)
+    raw = unparseable_mails()["TooDeep: MIME nesting"]
+    await send(smtp, raw)
+
+    async def row() -> asyncpg.Record | None:
+        return await db.fetchrow("SELECT m.text, m.attributes, m.raw_ref, c.subject,"
+                                 " i.value AS sender FROM messages m"
+                                 " JOIN conversations c ON c.id = m.conversation_id"
+                                 " JOIN identities i ON i.contact_id = c.contact_id"
+                                 " WHERE m.provider_id = '<deep@hostile.test>'")
+
+    stored = await eventually(row)
+    attrs = json.loads(stored["attributes"])
+    assert attrs["email.malformed"] == "true"
+    assert attrs["email.defects"].startswith("TooDeep: MIME nesting deeper than 20 levels")
+    assert stored["subject"] == "hostile" and stored["sender"] == "mallory@hostile.test"
+    assert stored["raw_ref"].startswith("blob:sha256:") and "--b" not in stored["text"]
+
+
+class CountingBlobs(FileBlobStore):
+    """Records how many mails are inside the parse step at once (the raw blob is
+    written first thing there); each holds its slot a little while."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.lock = threading.Lock()
+        self.active = self.peak = 0
+
+    def put(self, data: bytes, filename: str = "", content_type: str = "") -> str:
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            time.sleep(0.2)
+            return super().put(data, filename, content_type)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+async def test_parsing_is_bounded_across_concurrent_sessions(redis, settings, tmp_path):
+    # Each parse is bounded; this bounds their sum (six sessions, two parses at a time).
+    blobs = CountingBlobs(tmp_path / "blobs")
+    sink = RedisMailSink(redis, settings.ingest_stream, blobs, max_parallel_parses=2)
+    handler = IngestHandler(sink, RecipientMap(RECIPIENTS))
+    async with SmtpReceiver(handler, max_message_bytes=MAX_BYTES) as receiver:
+        await asyncio.gather(*(send(receiver, make_mail(message_id=f"<p{i}@customer.test>"))
+                               for i in range(6)))
+    assert 1 <= blobs.peak <= 2
+    assert len(await entries(redis, settings)) == 6

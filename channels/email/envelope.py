@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from channels.email.autoreply import suppression_reason
+from channels.email.limits import MAX_TEXT_CHARS
 from channels.email.parse import ParsedEmail
 from channels.email.trim import trim_reply
 from hub.schema import Envelope, Identity, ThreadHints
@@ -87,8 +88,9 @@ def envelope_from_email(parsed: ParsedEmail, inbox: str, received_at: datetime,
     """The agent sees the trimmed reply; the quoted rest is in attributes["email.quoted"]."""
     trimmed, quoted = trim_reply(parsed.text)
     text = trimmed or parsed.text.strip()  # a bare forward keeps what was forwarded
-    if not trimmed:
-        quoted = ""
+    # Every derived text is bounded, whatever produced it (parse_email caps its text
+    # too; this keeps the envelope bounded for any ParsedEmail).
+    text, quoted = text[:MAX_TEXT_CHARS], quoted[:MAX_TEXT_CHARS] if trimmed else ""
     return Envelope(
         channel=CHANNEL,
         channel_account=inbox,

@@ -9,6 +9,7 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 from channels.email.charsets import fix_text
+from channels.email.limits import MAX_HEADER_CHARS
 from hub.errors import BadInput
 from hub.identity import normalise_identity
 
@@ -94,8 +95,12 @@ def addresses(msg: Message, name: str) -> tuple[list[tuple[str, str]], list[str]
                 pairs += getaddresses([str(value)])
     except Exception as exc:
         problems.append(f"HeaderError:{name}:{type(exc).__name__}")
-        raws = [str(v) for k, v in msg.raw_items() if k.lower() == name.lower()]
-        pairs = [(n, a) for n, a in getaddresses(raws)]
+        raws = [str(v)[:MAX_HEADER_CHARS] for k, v in msg.raw_items()
+                if k.lower() == name.lower()]
+        try:
+            pairs = [(n, a) for n, a in getaddresses(raws)]
+        except Exception:  # RecursionError on deeply nested comments
+            pairs = []
     out: list[tuple[str, str]] = []
     for display, addr in pairs:
         normalised = normalise_address(fix_text(addr))

@@ -4,10 +4,14 @@ text rendering for mails that have no text part."""
 
 from __future__ import annotations
 
+import html as htmllib
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import nh3
+
+from channels.email.limits import MAX_HTML_DEPTH, MAX_QUOTE_DEPTH, MAX_TEXT_CHARS
 
 _TAGS = set(nh3.ALLOWED_TAGS) | {"font", "tfoot"}
 _DROP_WITH_CONTENT = {"script", "style", "title", "noscript", "template", "iframe", "object",
@@ -52,6 +56,43 @@ def _absolute_or_nothing(url: str) -> str | None:
     """Relative URLs mean nothing in a mail (and would point at our app): dropped.
     Scheme-relative ones (``//host/x``) become https, so remote images are caught."""
     return "https:" + url if url.startswith("//") else None
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]{0,40})")
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+         "source", "track", "wbr", "keygen", "frame", "basefont", "bgsound", "image"}
+# Closed implicitly by their next sibling, so they do not nest in the parsed tree.
+_SELF_ENDING = {"p", "li", "dt", "dd", "tr", "td", "th", "tbody", "thead", "tfoot", "option",
+                "optgroup", "rb", "rt", "rp", "rtc", "colgroup", "caption", "html", "head",
+                "body"}
+
+
+def too_deep(html: str, limit: int = MAX_HTML_DEPTH) -> bool:
+    """True when elements may nest deeper than ``limit``: html5ever (under nh3) checks
+    the open-element stack for most start tags, so its cost grows with n x depth
+    (30 000 nested <div> take seconds, 100 000 minutes). Open minus close tags is an
+    over-estimate for sloppy HTML, which only costs that mail its formatted view."""
+    depth = 0
+    for m in _TAG.finditer(html):
+        name = m.group(2).lower()
+        if name in _VOID or name in _SELF_ENDING:
+            continue
+        if m.group(1):
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
+
+
+_ANY_TAG = re.compile(r"<[^<>]*>?")  # [^<>]: linear even on "<<<<" without any ">"
+
+
+def strip_tags(html: str) -> str:
+    """Plain text for HTML too deep to sanitise: tags dropped, entities decoded."""
+    text = htmllib.unescape(_ANY_TAG.sub(" ", html))
+    return "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
 
 
 def sanitise_html(html: str) -> SanitisedHtml:
@@ -103,13 +144,20 @@ class _TextExtractor(HTMLParser):
         self.skip = 0
         self.quote = 0
         self.pre = 0
+        self.size = 0  # characters in lines; past MAX_TEXT_CHARS the rest is ignored
 
     def _break(self) -> None:
         text = "".join(self.current)
-        text = text if self.pre else " ".join(text.split())
-        for line in text.split("\n") if self.pre else [text]:
-            self.lines.append("> " * self.quote + line if self.quote else line)
         self.current = []
+        text = text if self.pre else " ".join(text.split())
+        # Levels past MAX_QUOTE_DEPTH share one prefix: the prefix per line would
+        # otherwise grow with the nesting (260 KB of <blockquote> gave 400 MB of text).
+        prefix = "> " * min(self.quote, MAX_QUOTE_DEPTH)
+        for line in text.split("\n") if self.pre else [text]:
+            if self.size >= MAX_TEXT_CHARS:
+                return
+            self.lines.append(prefix + line)
+            self.size += len(prefix) + len(line) + 1
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
@@ -134,12 +182,15 @@ class _TextExtractor(HTMLParser):
                 self.pre = max(0, self.pre - 1)
 
     def handle_data(self, data: str) -> None:
-        if not self.skip:
+        if not self.skip and self.size < MAX_TEXT_CHARS:
             self.current.append(data)
 
 
 def html_to_text(html: str) -> str:
-    """A readable plain-text rendering (blockquotes become "> " quotes)."""
+    """A readable plain-text rendering (blockquotes become "> " quotes), at most
+    MAX_TEXT_CHARS long. Give it sanitised HTML (``sanitise_html(...).html``): the
+    stdlib HTMLParser is quadratic on some malformed input ("</ " repeated), which
+    the sanitiser's serialisation never contains."""
     parser = _TextExtractor()
     try:
         parser.feed(html)
@@ -153,4 +204,4 @@ def html_to_text(html: str) -> str:
         line = line.rstrip()
         if line or (out and out[-1]):
             out.append(line)
-    return "\n".join(out).strip()
+    return "\n".join(out).strip()[:MAX_TEXT_CHARS]

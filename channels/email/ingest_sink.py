@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 from channels.email.envelope import envelope_from_email
-from channels.email.parse import parse_email
+from channels.email.parse import parse_email, unparsed_email
 from hub.config import Settings
 from hub.errors import ConfigError
 from hub.schema import Envelope, encode_envelope
@@ -92,14 +92,18 @@ class RedisMailSink:
 
     ``wait_aof``: after the XADDs, ``WAITAOF 1 0`` so the entries are fsynced to the
     append-only file before ``deliver`` returns (needs ``appendonly yes``; costs up to
-    one second with ``appendfsync everysec``)."""
+    one second with ``appendfsync everysec``).
+
+    ``max_parallel_parses``: mails parsed at once (each is bounded, docs/email.md
+    "Limits"; this bounds their sum). Others wait their turn inside ``deliver``."""
 
     def __init__(self, redis: aioredis.Redis, stream: str, blobs: FileBlobStore, *,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  wait_aof: bool = False, wait_aof_timeout_ms: int = 5000,
-                 our_domains: Sequence[str] = (),
+                 our_domains: Sequence[str] = (), max_parallel_parses: int = 2,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.redis = redis
+        self._parse_slots = asyncio.Semaphore(max_parallel_parses)
         self.stream = stream
         self.blobs = blobs
         self.max_attachment_bytes = max_attachment_bytes
@@ -114,10 +118,32 @@ class RedisMailSink:
               attributes: Mapping[str, str] | None = None) -> list[Envelope]:
         """Blocking: parse, write the raw message and attachments, build the envelopes."""
         raw_ref = self.blobs.put(raw, "message.eml", "message/rfc822")
-        parsed = parse_email(raw, inbox=inboxes[0] if inboxes else "",
-                             max_attachment_bytes=self.max_attachment_bytes,
-                             store_attachment=self.blobs.put,
-                             envelope_from=envelope_from, envelope_to=tuple(envelope_to))
+        try:
+            return self._envelopes(raw, raw_ref, inboxes, envelope_from, envelope_to,
+                                   attributes, parse=True)
+        except OSError:
+            raise  # the blob store failing: the sender (or the IMAP loop) retries
+        except Exception as exc:
+            # A parser failure is the mail's fault and would fail again on every retry
+            # (451 for ever, a blocked IMAP checkpoint): keep it, headers only, flagged.
+            log.exception("mail %s could not be parsed; stored flagged, headers only",
+                          raw_ref)
+            return self._envelopes(raw, raw_ref, inboxes, envelope_from, envelope_to,
+                                   attributes, parse=False,
+                                   reason=f"ParseError: {type(exc).__name__}")
+
+    def _envelopes(self, raw: bytes, raw_ref: str, inboxes: Sequence[str],
+                   envelope_from: str | None, envelope_to: Sequence[str],
+                   attributes: Mapping[str, str] | None, *, parse: bool,
+                   reason: str = "") -> list[Envelope]:
+        if parse:
+            parsed = parse_email(raw, inbox=inboxes[0] if inboxes else "",
+                                 max_attachment_bytes=self.max_attachment_bytes,
+                                 store_attachment=self.blobs.put,
+                                 envelope_from=envelope_from, envelope_to=tuple(envelope_to))
+        else:
+            parsed = unparsed_email(raw, reason, envelope_from=envelope_from,
+                                    envelope_to=tuple(envelope_to))
         now = self.clock()
         envelopes = []
         for inbox in dict.fromkeys(inboxes):
@@ -146,9 +172,10 @@ class RedisMailSink:
     async def deliver(self, raw: bytes, inboxes: Sequence[str], *,
                       envelope_from: str | None = None, envelope_to: Sequence[str] = (),
                       attributes: Mapping[str, str] | None = None) -> list[str]:
-        envelopes = await asyncio.to_thread(
-            self.build, raw, inboxes, envelope_from=envelope_from, envelope_to=envelope_to,
-            attributes=attributes)
+        async with self._parse_slots:
+            envelopes = await asyncio.to_thread(
+                self.build, raw, inboxes, envelope_from=envelope_from,
+                envelope_to=envelope_to, attributes=attributes)
         return await self.append(envelopes)
 
 

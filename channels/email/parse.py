@@ -1,5 +1,8 @@
-"""Inbound mail → ParsedEmail. Stdlib ``email`` with ``policy.default``; never raises on
-bad input: whatever can be read is returned and the result is flagged ``malformed``.
+"""Inbound mail → ParsedEmail. Stdlib ``email`` with ``policy.default`` (header values
+bounded, see mime_read); never raises on bad input: whatever can be read is returned and
+the result is flagged ``malformed`` with the reason in ``defects``. Every mail costs
+bounded time and memory (limits.py): a body the pre-scan or the parser refuses leaves
+the headers, and the raw bytes stay with the caller.
 
 Attachments leave through the ``store_attachment(data, filename, content_type) -> ref``
 callback (errors from the store propagate: that is I/O, not bad input).
@@ -7,7 +10,6 @@ callback (errors from the store propagate: that is I/O, not bad input).
 
 from __future__ import annotations
 
-import email
 import hashlib
 import mimetypes
 import re
@@ -20,14 +22,32 @@ from email.message import Message
 from channels.email import headers as H
 from channels.email.bounce import Bounce, read_bounce
 from channels.email.charsets import decode_text, fix_text
-from channels.email.htmlbody import html_to_text, sanitise_html
+from channels.email.htmlbody import (
+    SanitisedHtml,
+    html_to_text,
+    sanitise_html,
+    strip_tags,
+    too_deep,
+)
+from channels.email.limits import (
+    MAX_DEPTH,
+    MAX_HTML_DEPTH,
+    MAX_HTML_OUT_CHARS,
+    MAX_PARTS,
+    MAX_TEXT_CHARS,
+    body_refusal,
+)
+from channels.email.mime_read import BodyUnreadable, read_headers, read_message
 from hub.schema import AttachmentRef
 
 StoreAttachment = Callable[[bytes, str, str], str]
 
-MAX_PARTS = 500
-MAX_DEPTH = 20
-MAX_BODY_CHARS = 1_000_000
+MAX_BODY_CHARS = MAX_TEXT_CHARS  # the name other modules know
+# Defects that make a mail malformed besides the stdlib's structural ones: the
+# reasons a body was not read (limits.body_refusal, mime_read) and a missing sender.
+_FLAGGING = ("PayloadError", "TooManyParts", "TooDeep", "TooManyLines", "TooComplex",
+             "HeadersTooLarge", "ParseError", "MissingFrom", "UnusableFrom", "BodyTruncated",
+             "HtmlTooDeep", "HtmlTooLarge")
 _STRUCTURAL = {
     "NoBoundaryInMultipartDefect", "StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect",
     "FirstHeaderLineIsContinuationDefect", "MisplacedEnvelopeHeaderDefect",
@@ -93,6 +113,7 @@ class _Walk:
     store: StoreAttachment
     texts: list[str] = field(default_factory=list)
     htmls: list[str] = field(default_factory=list)
+    named_texts: list[str] = field(default_factory=list)  # inline text/plain with a filename
     attachments: list[AttachmentRef] = field(default_factory=list)
     cids: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[SkippedAttachment] = field(default_factory=list)
@@ -154,6 +175,10 @@ def _walk(part: Message, w: _Walk, depth: int) -> None:
                     subject = H.text_header(sub, "Subject")[0] or "message"
                     try:
                         data = sub.as_bytes(policy=policy.SMTP)
+                    except RecursionError:  # forwards nested hundreds deep
+                        w.defects.append("TooDeep: forwarded messages nested too deeply"
+                                         " to keep as an attachment")
+                        return
                     except Exception:
                         data = str(sub).encode("utf-8", "replace")
                     _add_attachment(w, data, f"{subject[:100]}.eml", ctype, None)
@@ -173,11 +198,16 @@ def _walk(part: Message, w: _Walk, depth: int) -> None:
         return  # part of a bounce report; read by bounce.read_bounce
     data = _payload_bytes(part, w)
     _note_defects(part, w)  # after decoding: base64 defects are found while decoding
-    if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
+    if ctype in ("text/plain", "text/html") and disposition != "attachment":
         text, problems = decode_text(data, part.get_content_charset())
         w.defects.extend(problems)
-        (w.texts if subtype == "plain" else w.htmls).append(text)
-        return
+        if not filename:
+            (w.texts if subtype == "plain" else w.htmls).append(text)
+            return
+        if subtype == "plain":
+            # A named inline text (Apple Mail, some phones): kept as the attachment the
+            # sender named, and shown as the body when the mail has no other body.
+            w.named_texts.append(text)
     content_id = H.message_ids(H.raw_header(part, "Content-ID"))
     _add_attachment(w, data, filename, ctype, content_id[0].strip("<>") if content_id else None)
 
@@ -213,16 +243,72 @@ def parse_email(
 ) -> ParsedEmail:
     """Parse one raw message. ``envelope_from``/``envelope_to`` are the SMTP MAIL FROM and
     RCPT TO when the mail came through our SMTP/LMTP receiver (else taken from headers).
-    ``inbox`` is accepted for symmetry with envelope_from_email; parsing does not use it."""
+    ``inbox`` is accepted for symmetry with envelope_from_email; parsing does not use it.
+
+    The body goes to the stdlib parser only when the pre-scan allows it; a body refused
+    there, or one the parser gives up on (RecursionError, too many parts), leaves a
+    headers-only result flagged with the reason."""
     digest = hashlib.sha256(raw).hexdigest()
+    reason = body_refusal(raw)
+    if reason is None:
+        try:
+            msg = read_message(raw)
+            w = _Walk(max_attachment_bytes=max_attachment_bytes, store=store_attachment)
+            _walk(msg, w, 0)
+            return _result(msg, raw, digest, w, envelope_from, envelope_to)
+        except BodyUnreadable as exc:
+            reason = str(exc)
+        except RecursionError:  # a stdlib reader recursing over hostile nesting
+            reason = "TooDeep: nested beyond what the parser can follow"
+    return unparsed_email(raw, reason, envelope_from=envelope_from, envelope_to=envelope_to)
+
+
+def unparsed_email(raw: bytes, reason: str, *, envelope_from: str | None = None,
+                   envelope_to: Sequence[str] = ()) -> ParsedEmail:
+    """The headers of a mail whose body is not read, flagged with ``reason`` (the raw
+    bytes stay with the caller). Also the ingest sink's last resort when parsing failed
+    in a way nobody foresaw: such a mail is stored flagged, never refused for ever."""
+    digest = hashlib.sha256(raw).hexdigest()
+
+    def nothing_stored(data: bytes, filename: str, content_type: str) -> str:
+        raise AssertionError("a headers-only mail has no attachments")
+
+    w = _Walk(max_attachment_bytes=0, store=nothing_stored, defects=[reason, "BodyNotParsed"])
     try:
-        msg = email.message_from_bytes(raw, policy=policy.default)
-    except Exception as exc:  # pragma: no cover - feedparser does not raise on bad input
-        text, _ = decode_text(raw[:MAX_BODY_CHARS], None)
-        return ParsedEmail(raw_sha256=digest, raw_size=len(raw), text=text, malformed=True,
-                           defects=(f"ParseError:{type(exc).__name__}",))
-    w = _Walk(max_attachment_bytes=max_attachment_bytes, store=store_attachment)
-    _walk(msg, w, 0)
+        return _result(read_headers(raw), raw, digest, w, envelope_from, envelope_to)
+    except Exception:  # a header nested beyond the stdlib's reach: nothing readable
+        return ParsedEmail(raw_sha256=digest, raw_size=len(raw), malformed=True,
+                           defects=(reason, "BodyNotParsed", "HeadersNotParsed"))
+
+
+def _bodies(w: _Walk) -> tuple[str, SanitisedHtml | None]:
+    """(text, sanitised html) of the walked parts, each bounded."""
+    text = _cap("\n\n".join(t for t in w.texts if t.strip()), w)
+    if not text and not w.htmls:
+        text = _cap("\n\n".join(t for t in w.named_texts if t.strip()), w)
+    raw_html = _cap("\n".join(w.htmls), w)
+    sanitised = None
+    if raw_html.strip() and too_deep(raw_html):
+        w.defects.append(f"HtmlTooDeep: elements nested over {MAX_HTML_DEPTH} levels")
+    elif raw_html.strip():
+        sanitised = sanitise_html(raw_html)
+        if len(sanitised.html) > MAX_HTML_OUT_CHARS:
+            w.defects.append(f"HtmlTooLarge: over {MAX_HTML_OUT_CHARS} characters sanitised")
+            sanitised = None
+    if not text and raw_html:
+        text = html_to_text(sanitised.html) if sanitised else strip_tags(raw_html)
+        text = _cap(text, w)
+    return text, sanitised
+
+
+def _from_defect(msg: Message) -> str:
+    if not H.raw_header(msg, "From"):
+        return "MissingFrom: missing From header"
+    return "UnusableFrom: no valid address in the From header"
+
+
+def _result(msg: Message, raw: bytes, digest: str, w: _Walk, envelope_from: str | None,
+            envelope_to: Sequence[str]) -> ParsedEmail:
     header_defects: list[str] = []
 
     def addrs(*names: str) -> tuple[str, ...]:
@@ -236,6 +322,8 @@ def parse_email(
     from_list, problems = H.addresses(msg, "From")
     header_defects.extend(problems)
     from_name, from_addr = from_list[0] if from_list else ("", None)
+    if from_addr is None:
+        header_defects.insert(0, _from_defect(msg))
     subject, problems = H.text_header(msg, "Subject")
     header_defects.extend(problems)
     to, cc = addrs("To"), addrs("Cc")
@@ -245,18 +333,14 @@ def parse_email(
     return_path = (H.bare_address(envelope_from) if envelope_from is not None
                    else H.return_path(msg))
 
-    text = _cap("\n\n".join(t for t in w.texts if t.strip()), w)
-    raw_html = _cap("\n".join(w.htmls), w)
-    sanitised = sanitise_html(raw_html) if raw_html.strip() else None
-    if not text and raw_html:
-        text = html_to_text(raw_html)
+    text, sanitised = _bodies(w)
     report_type = w.report_type
     is_bounce = _looks_like_bounce(from_addr, return_path, subject, report_type)
     bounce = read_bounce(msg) if is_bounce else None
 
     defects = tuple(dict.fromkeys(w.defects + header_defects))
-    malformed = (any(d in _STRUCTURAL or d.startswith(("PayloadError", "TooManyParts"))
-                     for d in w.defects) or from_addr is None)
+    malformed = (any(d in _STRUCTURAL or d.startswith(_FLAGGING) for d in defects)
+                 or from_addr is None)
     sender_list, _ = H.addresses(msg, "Sender")
     return ParsedEmail(
         raw_sha256=digest,
