@@ -10,14 +10,17 @@ from collections.abc import AsyncIterator
 import asyncpg
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
 from hub.config import Settings
 from hub.errors import ConfigError, HubError
 from hub.outbox import Publisher
 from hub.store.mail_recipients import publish_mail_recipients
-from web.http import hub_error_handler, unexpected_error_handler
+from web.http import http_error_handler, hub_error_handler, unexpected_error_handler
 from web.ingest import IngestWriter
+from web.input_guard import InputGuard
 from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
 from web.realtime.session_guard import SessionGuard
@@ -102,5 +105,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HubError: hub_error_handler, Exception: unexpected_error_handler},
+        middleware=[Middleware(InputGuard)],
+        exception_handlers={HubError: hub_error_handler, HTTPException: http_error_handler,
+                            Exception: unexpected_error_handler},
     )

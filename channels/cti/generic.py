@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-import msgspec
-
 from channels.cti.numbers import to_e164
 from hub.errors import BadInput
 from hub.schema import Envelope, Identity
+from hub.untrusted import decode_json, storable_text
 from hub.voice.callstate import HANGUP_CAUSES, CallSignal, Signal
 
 EVENTS: dict[str, Signal] = {"newCall": "ring", "answer": "answer", "hangup": "hangup"}
@@ -41,6 +40,8 @@ def _form(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise BadInput("body is not UTF-8", code="bad_form") from None
     for key, value in pairs:
+        storable_text(key, "form field name", code="bad_form")
+        storable_text(value, key, code="bad_form")
         if key in ("user[]", "user"):
             out.setdefault("user", []).append(value)
         elif key.startswith("ivr[") and key.endswith("]"):
@@ -56,10 +57,7 @@ def read_payload(body: bytes, content_type: str) -> dict[str, Any]:
     """JSON (recommended by Zammad) or form data, as one dict."""
     ctype = content_type.split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+        data = decode_json(body)
         if not isinstance(data, dict):
             raise BadInput("body must be a JSON object", code="invalid_body")
         return data

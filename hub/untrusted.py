@@ -1,0 +1,108 @@
+"""Decoding and checking input from outside (request bodies, socket frames, query
+strings, forms, provider webhooks) before anything acts on it. Every edge uses these, so
+every edge refuses the same shapes with the same errors:
+
+- JSON is decoded once untyped and walked: nesting deeper than ``MAX_JSON_DEPTH``, or so
+  deep that the decoder itself gives up (``RecursionError``), is refused; so is any integer
+  outside Postgres' ``bigint`` (ids are bigint; larger values would fail at the query).
+- Text Postgres cannot store (NUL; an unpaired surrogate) is refused naming the field,
+  unless the caller keeps it (provider webhooks: the customer's text is cleaned on the
+  ingest path instead, because refusing would make the provider retry forever).
+- Then the typed decode; its validation error names the field (``$.text``).
+
+Pure: raises ``BadInput`` (400) and never does I/O."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, overload
+
+import msgspec
+
+from hub.errors import BadInput
+
+MAX_JSON_DEPTH = 64
+BIGINT_MIN = -(2**63)
+BIGINT_MAX = 2**63 - 1
+
+T = TypeVar("T")
+
+
+def unstorable(text: str) -> str | None:
+    """Why Postgres cannot store this text, or None when it can."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate"
+    return None
+
+
+def storable_text(value: str, field: str, *, code: str = "bad_input") -> str:
+    """``value`` unchanged, or BadInput naming ``field`` when Postgres cannot store it."""
+    why = unstorable(value)
+    if why is not None:
+        raise BadInput(f"{field}: {why}", code=code)
+    return value
+
+
+def positive_id(value: int, field: str) -> int:
+    """An id as the database stores them: a positive bigint."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
+        raise BadInput(f"{field}: a positive integer below 2^63")
+    return value
+
+
+def check_tree(tree: Any, *, keep_text: bool = False, code: str = "invalid_body") -> None:
+    """Walk decoded JSON (iteratively: depth is what we are bounding) and refuse what no
+    handler or column can take. Field names in reasons follow msgspec's ``$.a[0].b``."""
+    stack: list[tuple[Any, int, str]] = [(tree, 0, "$")]
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, str):
+            if not keep_text:
+                storable_text(value, path, code=code)
+        elif isinstance(value, bool) or value is None or isinstance(value, float):
+            continue
+        elif isinstance(value, int):
+            if not BIGINT_MIN <= value <= BIGINT_MAX:
+                raise BadInput(f"{path}: integer out of range (64-bit)", code=code)
+        elif isinstance(value, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise BadInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="bad_json")
+            if isinstance(value, list):
+                stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
+            else:
+                for key, item in value.items():
+                    if not keep_text:
+                        storable_text(key, f"{path} (a key)", code=code)
+                    stack.append((item, depth + 1, f"{path}.{key}"))
+
+
+@overload
+def decode_json(raw: bytes | str, kind: type[T], *, keep_text: bool = ...,
+                code: str = ...) -> T: ...
+@overload
+def decode_json(raw: bytes | str, kind: None = ..., *, keep_text: bool = ...,
+                code: str = ...) -> Any: ...
+def decode_json(raw: bytes | str, kind: Any = None, *, keep_text: bool = False,
+                code: str = "invalid_body") -> Any:
+    """Decode untrusted JSON into ``kind`` (any JSON value when None). Malformed or too
+    deep JSON: BadInput ``bad_json``; a value that fails ``kind`` or the checks above:
+    BadInput ``code`` with the field in the reason."""
+    try:
+        tree = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+    except msgspec.ValidationError as exc:  # e.g. a number too large for a float
+        raise BadInput(str(exc), code=code) from None
+    except RecursionError:
+        raise BadInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                       code="bad_json") from None
+    check_tree(tree, keep_text=keep_text, code=code)
+    if kind is None:
+        return tree
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadInput(str(exc), code=code) from None
