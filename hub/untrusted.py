@@ -8,6 +8,7 @@ every edge refuses the same shapes with the same errors:
 - Text Postgres cannot store (NUL; an unpaired surrogate) is refused naming the field,
   unless the caller keeps it (provider webhooks: the customer's text is cleaned on the
   ingest path instead, because refusing would make the provider retry forever).
+- YAML documents (admin configs) get the same walk (``load_yaml``).
 - Then the typed decode; its validation error names the field (``$.text``).
 
 Pure: raises ``BadInput`` (400) and never does I/O."""
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any, TypeVar, overload
 
 import msgspec
+import yaml
 
 from hub.errors import BadInput
 
@@ -74,7 +76,7 @@ def check_tree(tree: Any, *, keep_text: bool = False, code: str = "invalid_body"
                 stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
             else:
                 for key, item in value.items():
-                    if not keep_text:
+                    if not keep_text and isinstance(key, str):  # YAML keys may be numbers
                         storable_text(key, f"{path} (a key)", code=code)
                     stack.append((item, depth + 1, f"{path}.{key}"))
 
@@ -106,3 +108,20 @@ def decode_json(raw: bytes | str, kind: Any = None, *, keep_text: bool = False,
         return msgspec.json.decode(raw, type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadInput(str(exc), code=code) from None
+
+
+def load_yaml(text: str | bytes, *, code: str = "invalid_body") -> Any:
+    """``yaml.safe_load`` (YAML is a superset of JSON) bounded and checked like JSON.
+    Invalid YAML is BadInput ``bad_yaml`` with the line and column."""
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise BadInput(f"not valid YAML: {where}{problem}"[:400], code="bad_yaml") from None
+    except RecursionError:
+        raise BadInput(f"YAML nested deeper than {MAX_JSON_DEPTH} levels",
+                       code="bad_yaml") from None
+    check_tree(tree, code=code)
+    return tree

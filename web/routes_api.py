@@ -3,6 +3,7 @@ Origin; the API-channel route authenticates with the inbox bearer token."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ Handler = Callable[[Request, HubState, Agent], Awaitable[Response]]
 def agent_route(role: Role = "agent", *, write: bool = False) -> Callable[[Handler], Callable[
         [Request], Awaitable[Response]]]:
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(fn)  # keeps __wrapped__: tests read the handler's body type
         async def endpoint(request: Request) -> Response:
             state: HubState = request.app.state.hub
             if write:
@@ -36,7 +38,6 @@ def agent_route(role: Role = "agent", *, write: bool = False) -> Callable[[Handl
             agent = await agent_from_connection(state, request)
             require_role(agent, role)
             return await fn(request, state, agent)
-        endpoint.__name__ = fn.__name__
         return endpoint
     return wrap
 
