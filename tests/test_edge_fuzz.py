@@ -25,6 +25,7 @@ import msgspec
 import msgspec.inspect as mi
 import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from websockets.asyncio.client import connect
 
 from tests.helpers import login, recv_json
@@ -82,10 +83,10 @@ def _route_query_names(route: Route) -> set[str]:
         return set()
 
 
-def _walk(routes: list[Any], prefix: str = "") -> Iterator[Route | WebSocketRoute]:
+def _walk(routes: list[Any]) -> Iterator[Route | WebSocketRoute]:
     for r in routes:
         if isinstance(r, Mount):
-            continue  # static files
+            continue  # static files only (asserted in the route walk)
         if isinstance(r, Route | WebSocketRoute):
             yield r
 
@@ -286,50 +287,56 @@ def _http_routes(app: Any) -> list[tuple[Route, str]]:
     return out
 
 
+async def walk_route(walk: Walk, route: Route, method: str, cookies: dict[str, str] | None,
+                     names: list[str]) -> None:
+    """Every crafted shape at one route and method (refusals only: nothing may be stored)."""
+    path = walk.path_for(route, {})
+    who = "admin" if cookies else "anonymous"
+    # Ids past bigint and NUL in every path parameter.
+    for name, conv in route.param_convertors.items():
+        bad = str(BIG) if type(conv).__name__ == "IntegerConvertor" else "a%00b"
+        await walk.send(f"{who} path {name}={bad}", method, walk.path_for(route, {name: bad}),
+                        cookies=cookies)
+    # NUL, 2^63, a wrong type and a huge value in every query parameter at once ...
+    for label, value in (("NUL", "a%00b"), ("2^63", str(BIG)), ("wrong type", "banana"),
+                         ("huge", "x" * 4000)):
+        await walk.send(f"{who} query all {label}", method, path, cookies=cookies,
+                        query="&".join(f"{n}={value}" for n in names))
+    # ... and in each parameter the route's module reads, on its own.
+    if cookies:
+        for n in sorted(_route_query_names(route)):
+            for value in ("a%00b", str(BIG), "-1", "banana"):
+                await walk.send(f"{who} query {n}={value}", method, path, query=f"{n}={value}",
+                                cookies=cookies)
+    if method == "GET":
+        return
+    for label, body, ctype in BODIES:
+        await walk.send(f"{who} body {label} ({ctype})", method, path, body=body, ctype=ctype,
+                        cookies=cookies)
+    kind = _body_type(route)
+    if kind is not None:
+        for label, value in broken_variants(kind):
+            await walk.send(f"{who} body {label}", method, path, body=_encode(value),
+                            ctype="application/json", cookies=cookies)
+
+
 async def test_every_route_refuses_crafted_input(hub, db, redis):
     app = hub.app
     admin = await login(hub.base_url, ADMIN)
     bot_token = await _make_bot(hub, admin)
     routes = _http_routes(app)
+    # The walk skips Mounts: they must stay static files, or the walk must learn them.
+    assert all(isinstance(r.app, StaticFiles) for r in app.routes if isinstance(r, Mount))
     assert len(routes) > 60  # the walk really sees the route table
     names = sorted(_query_names())
     before = await _counts(db, redis, hub)
     async with httpx.AsyncClient(base_url=hub.base_url, timeout=30) as client:
         walk = Walk(hub, client, bot_token)
-        for as_admin in (False, True):
-            cookies = {"oh_session": admin} if as_admin else None
+        for cookies in (None, {"oh_session": admin}):
             for route, method in routes:
                 if route.path == "/logout":
                     continue  # would end the admin session; it reads no input anyway
-                path = walk.path_for(route, {})
-                who = "admin" if as_admin else "anonymous"
-                # Ids past bigint and NUL in every path parameter.
-                for name, conv in route.param_convertors.items():
-                    bad = (str(BIG) if type(conv).__name__ == "IntegerConvertor" else "a%00b")
-                    await walk.send(f"{who} path {name}={bad}", method,
-                                    walk.path_for(route, {name: bad}), cookies=cookies)
-                # NUL, 2^63, a wrong type and a huge value in every query parameter.
-                for label, value in (("NUL", "a%00b"), ("2^63", str(BIG)),
-                                     ("wrong type", "banana"), ("huge", "x" * 4000)):
-                    query = "&".join(f"{n}={value}" for n in names)
-                    await walk.send(f"{who} query all {label}", method, path, query=query,
-                                    cookies=cookies)
-                if as_admin:
-                    for n in sorted(_route_query_names(route)):
-                        for value in ("a%00b", str(BIG), "-1", "banana"):
-                            await walk.send(f"{who} query {n}={value}", method, path,
-                                            query=f"{n}={value}", cookies=cookies)
-                if method == "GET":
-                    continue
-                for label, body, ctype in BODIES:
-                    await walk.send(f"{who} body {label} ({ctype})", method, path, body=body,
-                                    ctype=ctype, cookies=cookies)
-                kind = _body_type(route)
-                if kind is not None:
-                    for label, value in broken_variants(kind):
-                        await walk.send(f"{who} body {label}", method, path,
-                                        body=_encode(value), ctype="application/json",
-                                        cookies=cookies)
+                await walk_route(walk, route, method, cookies, names)
         after = await _counts(db, redis, hub)
         # Huge strings may be acceptable input: checked for 5xx only, after the counts.
         for route, method in routes:
@@ -347,6 +354,34 @@ async def test_every_route_refuses_crafted_input(hub, db, redis):
     assert not walk.failures, f"{len(walk.failures)} of {walk.sent}:\n" + "\n".join(
         walk.failures[:80])
     assert after == before
+
+
+async def test_the_walk_catches_a_route_that_answers_500():
+    """A new route decoding JSON its own way (a RecursionError on deep JSON) fails the walk."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from web.http import unexpected_error_handler
+
+    async def naive(request: Request) -> JSONResponse:
+        return JSONResponse({"got": type(msgspec.json.decode(await request.body())).__name__})
+
+    app = Starlette(routes=[Route("/api/v1/naive", naive, methods=["POST"])],
+                    exception_handlers={Exception: unexpected_error_handler})
+
+    class FakeHub:
+        base_url = "http://test"
+        seed = {"api_token": "t", "cti_token": "c",
+                "messaging": {"telegram": {"secret_token": "s"},
+                              "whatsapp": {"app_secret": "m"}}}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        walk = Walk(FakeHub(), client, "b")
+        for route, method in _http_routes(app):
+            await walk_route(walk, route, method, None, ["inbox"])
+    assert any("deep array" in f and "status 500" in f for f in walk.failures), walk.failures
 
 
 # ---- sockets --------------------------------------------------------------------------
@@ -415,6 +450,9 @@ async def test_every_socket_frame_type_refuses_crafted_input(hub, db, redis):
         ("/ws/bot", BotFrame, dict(origin=hub.base_url,
                                    additional_headers={"Authorization": f"Bearer {bot_token}"})),
     ]
+    # A new socket route must be added above (with its frame union) to pass.
+    socket_paths = {r.path for r in _walk(hub.app.routes) if isinstance(r, WebSocketRoute)}
+    assert socket_paths == {p.split("?")[0] for p, _, _ in sockets}
     for path, union, kw in sockets:
         async with connect(f"{hub.ws_url}{path}", max_size=2**24, **kw) as ws:
             hello = await recv_json(ws)
@@ -433,3 +471,4 @@ async def test_socket_handshake_with_nul_closes_1008(hub, query):
         with pytest.raises(ConnectionClosed) as closed:
             await recv_json(ws)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
