@@ -48,6 +48,19 @@ def storable_text(value: str, field: str, *, code: str = "bad_input") -> str:
     return value
 
 
+def is_decimal(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes '²', which ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def parse_int(raw: str, field: str, *, lo: int = 1, hi: int = BIGINT_MAX) -> int:
+    """A decimal integer from text (query string, header, form) within [lo, hi] (default:
+    an id, a positive bigint); else BadInput naming the field."""
+    if not is_decimal(raw) or len(raw) > 19 or not lo <= int(raw) <= hi:
+        raise BadInput(f"{field}: an integer {lo}-{hi}")
+    return int(raw)
+
+
 def positive_id(value: int, field: str) -> int:
     """An id as the database stores them: a positive bigint."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= BIGINT_MAX:

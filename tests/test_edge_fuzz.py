@@ -233,12 +233,14 @@ class Walk:
 
     async def send(self, what: str, method: str, path: str, *, body: bytes = b"",
                    ctype: str | None = None, query: str = "",
-                   cookies: dict[str, str] | None = None) -> httpx.Response | None:
+                   cookies: dict[str, str] | None = None,
+                   extra_headers: dict[str, Any] | None = None) -> httpx.Response | None:
         url = path + (f"?{query}" if query else "")
         self.sent += 1
         try:
             r = await self.client.request(method, url, content=body or None,
-                                          headers=self.headers(path, body, ctype),
+                                          headers={**self.headers(path, body, ctype),
+                                                   **(extra_headers or {})},
                                           cookies=cookies)
         except httpx.HTTPError as exc:
             self.failures.append(f"{method} {url} [{what}]: transport error {exc!r}")
@@ -299,17 +301,22 @@ async def walk_route(walk: Walk, route: Route, method: str, cookies: dict[str, s
                         cookies=cookies)
     # NUL, 2^63, a wrong type and a huge value in every query parameter at once ...
     for label, value in (("NUL", "a%00b"), ("2^63", str(BIG)), ("wrong type", "banana"),
-                         ("huge", "x" * 4000)):
+                         ("superscript digit", "%C2%B2"), ("huge", "x" * 4000)):
         await walk.send(f"{who} query all {label}", method, path, cookies=cookies,
                         query="&".join(f"{n}={value}" for n in names))
     # ... and in each parameter the route's module reads, on its own.
     if cookies:
         for n in sorted(_route_query_names(route)):
-            for value in ("a%00b", str(BIG), "-1", "banana"):
+            for value in ("a%00b", str(BIG), "-1", "banana", "%C2%B2"):
                 await walk.send(f"{who} query {n}={value}", method, path, query=f"{n}={value}",
                                 cookies=cookies)
     if method == "GET":
         return
+    # Numeric headers: '²' (b"\xb2" read as latin-1) passes str.isdigit() but not int().
+    for value in (b"\xb2", str(BIG * 10).encode()):
+        await walk.send(f"{who} If-Match {value!r}", method, path, body=b"{}",
+                        ctype="application/json", cookies=cookies,
+                        extra_headers={"If-Match": value})
     for label, body, ctype in BODIES:
         await walk.send(f"{who} body {label} ({ctype})", method, path, body=body, ctype=ctype,
                         cookies=cookies)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.errors import BadInput, HubError, RateLimited, TooLarge
-from hub.untrusted import decode_json
+from hub.untrusted import decode_json, is_decimal
 
 log = logging.getLogger("omnihub.http")
 T = TypeVar("T")
@@ -30,7 +30,7 @@ class JSON(Response):
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not is_decimal(declared):
             raise BadInput("invalid Content-Length")
         if int(declared) > limit:
             raise TooLarge(f"body larger than {limit} bytes")

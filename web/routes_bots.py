@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 from hub import bot_admin, bots
 from hub.errors import BadInput, NotFound
 from hub.schema import Agent
+from hub.untrusted import parse_int
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
 from web.realtime.bot_socket import bot_socket
@@ -114,13 +115,8 @@ async def deliveries(request: Request, state: HubState, agent: Agent) -> Respons
     status = q.get("status") or None
     if status is not None and status not in bot_admin.DELIVERY_STATUSES:
         raise BadInput(f"status: one of {', '.join(bot_admin.DELIVERY_STATUSES)}")
-    try:
-        limit = int(q.get("limit", "100"))
-        conv = int(q["conversation_id"]) if q.get("conversation_id") else None
-    except ValueError:
-        raise BadInput("limit and conversation_id: integers") from None
-    if not 1 <= limit <= 500 or (conv is not None and not 0 < conv < 2**63):
-        raise BadInput("limit: 1-500; conversation_id: a conversation id")
+    limit = parse_int(q.get("limit", "100"), "limit", hi=500)
+    conv = parse_int(q["conversation_id"], "conversation_id") if q.get("conversation_id") else None
     rows = await bot_admin.list_deliveries(state.pool, _bot_id(request), status=status,
                                            conversation_id=conv, limit=limit)
     return JSON({"deliveries": rows})

@@ -31,7 +31,7 @@ from hub.errors import BadInput, HubError, NotFound, Unauthorized
 from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
 from hub.schema import Agent, Envelope, Identity
 from hub.store import callbacks as cb_store
-from hub.untrusted import decode_json
+from hub.untrusted import decode_json, is_decimal
 from hub.voice.callbacks import CallbackRequest
 from web.http import JSON, error_response, read_body, read_json
 from web.rate_limit import admit_or_refuse
@@ -180,7 +180,7 @@ async def twilio_status(request: Request) -> Response:
     linked = request.query_params.get("callback", "")
     customer = agent_ext = ""
     attributes: dict[str, str] = {}
-    if linked.isdigit():
+    if is_decimal(linked) and len(linked) <= 18:  # a callback id (bigint), else ignored
         cb = await state.pool.fetchrow(
             "SELECT cb.phone, (SELECT extension FROM agent_extensions e"
             "  WHERE e.agent_id = cb.agent_id ORDER BY extension LIMIT 1) AS extension"

@@ -26,7 +26,7 @@ from hub.errors import BadInput, Forbidden, HubError
 from hub.prechat import PrechatConfigError, PrechatInvalid, public_form, validate_answers
 from hub.schema import Agent, Identity
 from hub.store.prechat import get_form, save_form
-from hub.untrusted import decode_json
+from hub.untrusted import decode_json, parse_int
 from web.http import JSON, error_response, read_body
 from web.routes_api import agent_route
 from web.state import HubState
@@ -66,9 +66,7 @@ async def put_prechat(request: Request, state: HubState, agent: Agent) -> Respon
     expected: int | None = None
     if_match = request.headers.get("if-match", "").strip().strip('"')
     if if_match:
-        if not if_match.isdigit():
-            raise BadInput("If-Match: the version number you edited")
-        expected = int(if_match)
+        expected = parse_int(if_match, "If-Match (the version number you edited)", lo=0)
     slug = request.path_params["inbox"]
     try:
         cfg, version = await save_form(state.pool, agent, slug[:64], data, expected)
