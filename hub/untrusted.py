@@ -23,6 +23,9 @@ import yaml
 from hub.errors import BadInput
 
 MAX_JSON_DEPTH = 64
+# Values walked per document. A 256 KiB body holds at most ~130,000; YAML aliases can make
+# a small document name millions (a "billion laughs"), which must not cost a CPU-minute.
+MAX_NODES = 250_000
 BIGINT_MIN = -(2**63)
 BIGINT_MAX = 2**63 - 1
 
@@ -61,19 +64,16 @@ def parse_int(raw: str, field: str, *, lo: int = 1, hi: int = BIGINT_MAX) -> int
     return int(raw)
 
 
-def positive_id(value: int, field: str) -> int:
-    """An id as the database stores them: a positive bigint."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
-        raise BadInput(f"{field}: a positive integer below 2^63")
-    return value
-
-
 def check_tree(tree: Any, *, keep_text: bool = False, code: str = "invalid_body") -> None:
     """Walk decoded JSON (iteratively: depth is what we are bounding) and refuse what no
     handler or column can take. Field names in reasons follow msgspec's ``$.a[0].b``."""
     stack: list[tuple[Any, int, str]] = [(tree, 0, "$")]
+    budget = MAX_NODES
     while stack:
         value, depth, path = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise BadInput(f"more than {MAX_NODES} values in one document", code=code)
         if isinstance(value, str):
             if not keep_text:
                 storable_text(value, path, code=code)

@@ -75,8 +75,6 @@ class _Update(msgspec.Struct):
     callback_query: _Callback | None = None
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class TelegramUpdate:
     update_id: int
