@@ -327,3 +327,15 @@ async def test_nul_in_query_and_login_form_is_refused(hub, db, bystander):
             assert r.status_code == 400, r.text
             assert r.json()["reason"].startswith(field)
     assert await db.fetchval("SELECT count(*) FROM sessions") == sessions
+
+
+async def test_invalid_utf8_text_frame_closes_1007_and_others_carry_on(hub, db, redis,
+                                                                        bystander):
+    before = await _counts(db, redis, hub)
+    cookie = await login(hub.base_url)
+    for ws in (await widget_ws(hub.ws_url, "https://shop.example"),
+               await agent_ws(hub.ws_url, hub.base_url, cookie)):
+        await recv_json(ws)
+        await ws.send(b'{"type": "ping", "x": "\xff\xfe"}', text=True)
+        assert await _closed_code(ws) == 1007  # invalid frame payload data (RFC 6455)
+    assert await _counts(db, redis, hub) == before
