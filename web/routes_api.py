@@ -20,7 +20,7 @@ from hub.schema import Agent, Role
 from hub.store import queries
 from hub.store.uploads import parse_upload_ids
 from web.auth import agent_from_connection, check_same_origin, require_role
-from web.http import JSON, read_json
+from web.http import JSON, path_id, read_json
 from web.jobs import enqueue_delivery
 from web.state import HubState
 
@@ -43,10 +43,7 @@ def agent_route(role: Role = "agent", *, write: bool = False) -> Callable[[Handl
 
 
 def _int_param(request: Request, name: str) -> int:
-    value = request.path_params[name]
-    if not isinstance(value, int) or not (0 < value < 2**63):
-        raise NotFound(f"no such {name}")
-    return value
+    return path_id(request, name)
 
 
 @agent_route()

@@ -11,10 +11,10 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from hub import bot_admin, bots
-from hub.errors import BadInput, NotFound
+from hub.errors import BadInput
 from hub.schema import Agent
 from hub.untrusted import parse_int
-from web.http import JSON, read_json
+from web.http import JSON, path_id, read_json
 from web.jobs import enqueue_delivery
 from web.realtime.bot_socket import bot_socket
 from web.routes_api import agent_route
@@ -47,10 +47,7 @@ class QueueBot(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _bot_id(request: Request) -> int:
-    value = request.path_params["bot_id"]
-    if not 0 < value < 2**63:
-        raise NotFound("no such bot")
-    return int(value)
+    return path_id(request, "bot_id", "bot")
 
 
 @agent_route("admin", write=True)
@@ -154,10 +151,7 @@ async def _bot(request: Request) -> tuple[HubState, bots.Bot]:
 
 
 def _conversation_id(request: Request) -> int:
-    value = request.path_params["conversation_id"]
-    if not 0 < value < 2**63:
-        raise NotFound("no such conversation")
-    return int(value)
+    return path_id(request, "conversation_id", "conversation")
 
 
 async def bot_conversations(request: Request) -> Response:
