@@ -91,21 +91,32 @@ def _walk(routes: list[Any]) -> Iterator[Route | WebSocketRoute]:
             yield r
 
 
+_BODY_CALL = re.compile(r"(?:read_json\(request,|decode_json\(await read_body\([^)]*\),)"
+                        r"\s*([\w\[\]., ]+?)\s*[,)]")
+
+
 def _body_type(route: Route) -> Any:
-    """The struct a handler decodes its JSON body into, read from its source."""
+    """The struct a handler decodes its JSON body into, read from its source (or from a
+    helper of its module that it calls, e.g. ``_submit(request)``)."""
     fn = inspect.unwrap(route.endpoint)
+    candidates = [fn]
     try:
         src = inspect.getsource(fn)
     except (OSError, TypeError):
         return None
-    m = re.search(r"(?:read_json|decode_json)\((?:request|await [^,]+\)),\s*([\w\[\], ]+?)[,)]",
-                  src)
-    if m is None:
-        return None
-    try:
-        return eval(m.group(1), fn.__globals__)
-    except Exception:
-        return None
+    for name in re.findall(r"\b(\w+)\(", src):
+        helper = fn.__globals__.get(name)
+        if inspect.isfunction(helper) and helper.__module__ == fn.__module__:
+            candidates.append(helper)
+    for candidate in candidates:
+        m = _BODY_CALL.search(inspect.getsource(candidate))
+        if m is not None:
+            try:
+                # Names from our own source, resolved in their module.
+                return eval(m.group(1), candidate.__globals__)
+            except Exception:
+                return None
+    return None
 
 
 def sample(t: mi.Type) -> Any:
@@ -176,6 +187,48 @@ def broken_variants(kind: Any) -> Iterator[tuple[str, Any]]:
                            {**base, f.encode_name: {**nested, key: value}})
 
 
+# Routes that decode untyped JSON (no struct to read): a plausible body, broken leaf by leaf.
+UNTYPED_SAMPLES: dict[str, Any] = {
+    "/cti/{token}/events": {"event": "newCall", "from": "+4930555716", "to": "+4930555700",
+                            "direction": "in", "callId": "c-1", "user": ["Agent One"],
+                            "queue": "support", "ivr": {"menu": [1, 2]},
+                            "timestamp": 1700000000},
+    "/api/v1/inboxes/{inbox}/prechat": {
+        "enabled": True, "welcome": "Hi", "phone_region": "DE",
+        "fields": [{"key": "name", "label": "Your name", "required": True},
+                   {"key": "topic", "label": "Topic", "type": "select",
+                    "options": ["Billing", "Shipping"]}],
+        "consent": {"text": "I agree.", "version": "2026-01"}},
+}
+UNTYPED_SAMPLES["/api/v1/cti/{token}"] = UNTYPED_SAMPLES["/cti/{token}/events"]
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    out = dict(value) if isinstance(value, dict) else list(value)
+    out[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return out
+
+
+def leaf_variants(sample_body: Any) -> Iterator[tuple[str, Any]]:
+    for path in _leaves(sample_body):
+        for label, new in (("NUL", NUL), ("2^63", BIG), ("wrong type", [[{}]]),
+                           ("deep", DEEP_MARK)):
+            yield ".".join(map(str, path)) + f" {label}", _replaced(sample_body, path, new)
+
+
 def huge_variants(kind: Any) -> Iterator[tuple[str, Any]]:
     info = mi.type_info(kind)
     if isinstance(info, mi.StructType):
@@ -194,6 +247,7 @@ class Walk:
         self.client = client
         self.bot_token = bot_token
         self.failures: list[str] = []
+        self.accepted: list[str] = []  # 2xx answers to writes: what may have stored something
         self.sent = 0
         creds = hub.seed["messaging"]
         self.tg_secret = creds["telegram"]["secret_token"]
@@ -245,6 +299,8 @@ class Walk:
         except httpx.HTTPError as exc:
             self.failures.append(f"{method} {url} [{what}]: transport error {exc!r}")
             return None
+        if method != "GET" and r.status_code < 300:
+            self.accepted.append(f"{method} {url[:100]!r} [{what}]: {r.status_code}")
         problem = None
         if r.status_code >= 500:
             problem = f"status {r.status_code}"
@@ -324,6 +380,11 @@ async def walk_route(walk: Walk, route: Route, method: str, cookies: dict[str, s
     for label, body, ctype in BODIES:
         await walk.send(f"{who} body {label} ({ctype})", method, path, body=body, ctype=ctype,
                         cookies=cookies)
+    untyped = UNTYPED_SAMPLES.get(route.path) if method != "GET" else None
+    if untyped is not None:
+        for label, value in leaf_variants(untyped):
+            await walk.send(f"{who} body {label}", method, path, body=_encode(value),
+                            ctype="application/json", cookies=cookies)
     if kind is not None:
         for label, value in broken_variants(kind):
             await walk.send(f"{who} body {label}", method, path, body=_encode(value),
@@ -363,7 +424,7 @@ async def test_every_route_refuses_crafted_input(hub, db, redis):
     print(f"{walk.sent} crafted requests")
     assert not walk.failures, f"{len(walk.failures)} of {walk.sent}:\n" + "\n".join(
         walk.failures[:80])
-    assert after == before
+    assert after == before, "\n".join(walk.accepted)
 
 
 async def test_the_walk_catches_a_route_that_answers_500():

@@ -92,6 +92,10 @@ def _users(data: dict[str, Any]) -> tuple[str, ...]:
     return tuple(u.strip()[:200] for u in raw if u.strip())
 
 
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
 def _ivr(data: dict[str, Any]) -> dict[str, str]:
     raw = data.get("ivr", {})
     if raw in (None, ""):
@@ -102,10 +106,10 @@ def _ivr(data: dict[str, Any]) -> dict[str, str]:
     for key, value in raw.items():
         if not isinstance(key, str) or not _IVR_KEY.match(key):
             raise BadInput(f"ivr: bad key {str(key)[:40]!r} (a-z, 0-9, _)", code="invalid_body")
-        if isinstance(value, list):
+        if isinstance(value, list) and all(_scalar(v) for v in value):
             value = "-".join(str(v) for v in value)  # menu choices: [1, 3] -> "1-3"
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise BadInput(f"ivr.{key}: must be a string, a number or a list",
+        if not _scalar(value):
+            raise BadInput(f"ivr.{key}: must be a string, a number or a list of them",
                            code="invalid_body")
         text = str(value).strip()
         if len(text) > 200:
