@@ -30,6 +30,7 @@ import httpx
 
 from channels.media import RefKind
 from channels.send_result import json_or_empty
+from hub.untrusted import is_decimal
 
 MAX_REDIRECTS = 5
 FailureKind = Literal["too_large", "expired", "provider"]
@@ -134,7 +135,7 @@ async def _whatsapp_url(http: httpx.AsyncClient, media_id: str, account: MediaAc
             raise MediaFailure("expired", f"{what}: the provider no longer has this media")
         raise _status_failure(status, what)
     size = data.get("file_size")
-    if isinstance(size, int | str) and str(size).isdigit() and int(size) > limit:
+    if isinstance(size, int | str) and is_decimal(str(size)) and int(size) > limit:
         raise MediaFailure("too_large", f"{what}: {size} bytes, over the {limit} byte limit")
     media_url = data.get("url")
     if not isinstance(media_url, str) or not _http_url(media_url):
@@ -184,7 +185,7 @@ async def open_media(http: httpx.AsyncClient, kind: RefKind, value: str,
             auth = _basic(account.account_sid, account.auth_token)
         resp = await _get(http, value, auth, "media download")
     declared = resp.headers.get("content-length", "")
-    length = int(declared) if declared.isdigit() else None
+    length = int(declared) if is_decimal(declared) else None
     if length is not None and length > limit:
         await resp.aclose()
         raise MediaFailure("too_large", f"{length} bytes, over the {limit} byte limit")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from hub.untrusted import is_decimal
+
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
@@ -33,7 +35,7 @@ def transport_failure(exc: httpx.HTTPError) -> SendResult:
 def http_failure(status: int, error: str, retry_after: str | None = None) -> SendResult:
     retryable = status == 429 or status >= 500
     after: float | None = None
-    if retry_after and retry_after.replace(".", "", 1).isdigit():
+    if retry_after and is_decimal(retry_after.replace(".", "", 1)):
         after = min(float(retry_after), 3600.0)
     return SendResult(False, error=error[:500], retryable=retryable, retry_after_s=after)
 

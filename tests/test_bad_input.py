@@ -218,3 +218,124 @@ async def test_unknown_socket_path_is_refused(hub):
 
     with pytest.raises(InvalidStatus):
         await connect(f"{hub.ws_url}/ws/nope", origin=hub.base_url)
+
+
+# ---- crafted shapes (issue 11): deep JSON, NUL, 2^63 ----------------------------------
+
+DEEP = b'{"a":' * 1000 + b"1" + b"}" * 1000  # ~7 KB: well within every size limit
+ADMIN = ("admin@demo.omnihub.test", "demo-admin")
+
+
+async def _conversation(hub, db) -> int:
+    r = await api_post(hub.base_url, hub.seed["api_token"],
+                       {"source_id": "fuzz-customer", "text": "hello", "message_id": new_id()})
+    assert r.status_code == 202, r.text
+
+    async def found():
+        return await db.fetchval("SELECT conversation_id FROM messages WHERE text = 'hello'")
+
+    from tests.helpers import eventually
+    return int(await eventually(found))
+
+
+async def test_deep_json_gets_400_on_public_routes(hub, db, redis, bystander):
+    before = await _counts(db, redis, hub)
+    creds = hub.seed["messaging"]["telegram"]
+    # Deep inside a field typed Any (the answers), where a typed decode cannot stop it.
+    prechat = (b'{"inbox": "web", "token": "t", "client_id": "c", "text": "hi", "values": '
+               + DEEP + b"}")
+    async with httpx.AsyncClient(base_url=hub.base_url) as c:
+        r = await c.post("/api/v1/widget/prechat", content=prechat,
+                         headers={"Origin": "https://shop.example",
+                                  "Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"] == "bad_json", r.text
+        for path, headers in [
+            ("/api/v1/widget/prechat", {"Origin": "https://shop.example"}),
+            (f"/cti/{hub.seed['cti_token']}/events", {}),
+            ("/webhooks/telegram/telegram",
+             {"X-Telegram-Bot-Api-Secret-Token": creds["secret_token"]}),
+        ]:
+            r = await c.post(path, content=DEEP,
+                             headers={**headers, "Content-Type": "application/json"})
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["error"] == "bad_json" and "nested" in r.json()["reason"]
+    assert await _counts(db, redis, hub) == before
+
+
+async def test_deep_json_and_2_63_ids_get_error_frames(hub, db, redis, bystander):
+    before = await _counts(db, redis, hub)
+    cookie = await login(hub.base_url)
+    agent = await agent_ws(hub.ws_url, hub.base_url, cookie)
+    await recv_json(agent)
+    widget = await widget_ws(hub.ws_url, "https://shop.example")
+    await recv_json(widget)
+    for ws in (agent, widget):
+        await ws.send(DEEP.decode())
+        frame = await recv_until(ws, lambda f: f["type"] == "error")
+        assert frame["code"] == "bad_json" and "nested" in frame["reason"]
+    for kind in ("reply", "typing"):
+        body = {"type": kind, "conversation_id": 2**63}
+        body.update({"client_id": "c", "text": "hi"} if kind == "reply" else {"on": True})
+        await agent.send(json.dumps(body))
+        frame = await recv_until(agent, lambda f: f["type"] == "error")
+        assert frame["code"] == "bad_frame" and "conversation_id" in frame["reason"], frame
+    for ws in (agent, widget):
+        await ws.send(json.dumps({"type": "ping"}))
+        await recv_until(ws, lambda f: f["type"] == "pong")
+        await ws.close()
+    assert await _counts(db, redis, hub) == before
+
+
+async def test_nul_in_agent_reply_is_refused_naming_the_field(hub, db, redis, bystander):
+    conv = await _conversation(hub, db)
+    before = await _counts(db, redis, hub)
+    cookie = await login(hub.base_url, ADMIN)
+    async with httpx.AsyncClient(base_url=hub.base_url, cookies={"oh_session": cookie},
+                                 headers={"Origin": hub.base_url}) as c:
+        r = await c.post(f"/api/v1/conversations/{conv}/messages", json={"text": "a\x00b"})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_body" and "$.text" in r.json()["reason"]
+        assert "NUL" in r.json()["reason"]
+    ws = await agent_ws(hub.ws_url, hub.base_url, cookie)
+    await recv_json(ws)
+    await ws.send(json.dumps({"type": "reply", "conversation_id": conv, "client_id": "n",
+                              "text": "a\x00b"}))
+    frame = await recv_until(ws, lambda f: f["type"] == "error")
+    assert frame["code"] == "bad_frame" and "$.text" in frame["reason"], frame
+    # The same reply without the NUL goes through: the socket is fine.
+    await ws.send(json.dumps({"type": "reply", "conversation_id": conv, "client_id": "ok",
+                              "text": "ab"}))
+    assert (await recv_until(ws, lambda f: f["type"] == "ack"))["client_id"] == "ok"
+    await ws.close()
+    assert (await _counts(db, redis, hub))[0] == before[0] + 1  # only the clean reply
+
+
+async def test_nul_in_query_and_login_form_is_refused(hub, db, bystander):
+    cookie = await login(hub.base_url)
+    async with httpx.AsyncClient(base_url=hub.base_url, cookies={"oh_session": cookie}) as c:
+        r = await c.get("/api/v1/conversations?inbox=%00")
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "bad_input" and "inbox" in r.json()["reason"]
+        r = await c.get("/api/v1/admin/inboxes/web%00")
+        assert r.status_code == 400 and "path" in r.json()["reason"]
+    sessions = await db.fetchval("SELECT count(*) FROM sessions")
+    async with httpx.AsyncClient(base_url=hub.base_url) as c:
+        for field in ("email", "password"):
+            data = {"email": "agent1@demo.omnihub.test", "password": "demo-agent"}
+            data[field] = data[field] + "\x00"
+            r = await c.post("/login", data=data, headers={"Origin": hub.base_url})
+            assert r.status_code == 400, r.text
+            assert r.json()["reason"].startswith(field)
+    assert await db.fetchval("SELECT count(*) FROM sessions") == sessions
+
+
+async def test_invalid_utf8_text_frame_closes_1007_and_others_carry_on(hub, db, redis,
+                                                                        bystander):
+    before = await _counts(db, redis, hub)
+    cookie = await login(hub.base_url)
+    for ws in (await widget_ws(hub.ws_url, "https://shop.example"),
+               await agent_ws(hub.ws_url, hub.base_url, cookie)):
+        await recv_json(ws)
+        await ws.send(b'{"type": "ping", "x": "\xff\xfe"}', text=True)
+        assert await _closed_code(ws) == 1007  # invalid frame payload data (RFC 6455)
+    assert await _counts(db, redis, hub) == before

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
@@ -16,8 +17,9 @@ from hub.config import Settings
 from hub.errors import ConfigError, HubError
 from hub.outbox import Publisher
 from hub.store.mail_recipients import publish_mail_recipients
-from web.http import hub_error_handler, unexpected_error_handler
+from web.http import http_error_handler, hub_error_handler, unexpected_error_handler
 from web.ingest import IngestWriter
+from web.input_guard import InputGuard
 from web.realtime.access import AgentAccess
 from web.realtime.endpoints import agent_socket, widget_socket
 from web.realtime.fanout import Fanout
@@ -102,6 +104,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         # Outermost: sockets need the transport to drop a peer that stopped reading.
-        middleware=[Middleware(TransportCapture)],
-        exception_handlers={HubError: hub_error_handler, Exception: unexpected_error_handler},
+        middleware=[Middleware(TransportCapture), Middleware(InputGuard)],
+        exception_handlers={HubError: hub_error_handler, HTTPException: http_error_handler,
+                            Exception: unexpected_error_handler},
     )

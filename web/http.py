@@ -1,5 +1,6 @@
-"""HTTP edge helpers: bounded JSON bodies decoded into typed structs, and the mapping of
-the error root to JSON responses. No stack trace ever reaches a client."""
+"""HTTP edge helpers: bounded JSON bodies decoded into typed structs (through
+hub.untrusted.decode_json, like every other edge), and the mapping of the error root to
+JSON responses. No stack trace ever reaches a client."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import logging
 from typing import Any, TypeVar
 
 import msgspec
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.errors import BadInput, HubError, RateLimited, TooLarge
+from hub.errors import BadInput, HubError, NotFound, RateLimited, TooLarge
+from hub.untrusted import BIGINT_MAX, decode_json, is_decimal
 
 log = logging.getLogger("omnihub.http")
 T = TypeVar("T")
@@ -27,7 +30,7 @@ class JSON(Response):
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not is_decimal(declared):
             raise BadInput("invalid Content-Length")
         if int(declared) > limit:
             raise TooLarge(f"body larger than {limit} bytes")
@@ -45,13 +48,16 @@ async def read_json(request: Request, kind: type[T], limit: int) -> T:
     ctype = request.headers.get("content-type", "")
     if not ctype.split(";")[0].strip().lower() == "application/json":
         raise BadInput("Content-Type must be application/json", code="unsupported_media_type")
-    body = await read_body(request, limit)
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        raise BadInput(str(exc), code="invalid_body") from None
-    except msgspec.DecodeError as exc:
-        raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+    return decode_json(await read_body(request, limit), kind)
+
+
+def path_id(request: Request, name: str, what: str | None = None) -> int:
+    """An integer path parameter as an id: positive and within bigint, else 404 (the
+    ``int`` convertor takes any run of digits, and Postgres would fail on 2^63)."""
+    value = request.path_params[name]
+    if not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
+        raise NotFound(f"no such {what or name}")
+    return value
 
 
 def error_response(exc: HubError) -> JSON:
@@ -64,6 +70,19 @@ def error_response(exc: HubError) -> JSON:
 async def hub_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
     return error_response(exc)
+
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+               413: "too_large"}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, wrong method, a form it cannot parse) in
+    the same JSON shape as ours."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal")
+    return JSON({"error": code, "reason": exc.detail}, status_code=exc.status_code,
+                headers=exc.headers)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:

@@ -3,6 +3,7 @@ Origin; the API-channel route authenticates with the inbox bearer token."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from hub.schema import Agent, Role
 from hub.store import queries
 from hub.store.uploads import parse_upload_ids
 from web.auth import agent_from_connection, check_same_origin, require_role
-from web.http import JSON, read_json
+from web.http import JSON, path_id, read_json
 from web.jobs import enqueue_delivery
 from web.state import HubState
 
@@ -30,6 +31,7 @@ Handler = Callable[[Request, HubState, Agent], Awaitable[Response]]
 def agent_route(role: Role = "agent", *, write: bool = False) -> Callable[[Handler], Callable[
         [Request], Awaitable[Response]]]:
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(fn)  # keeps __wrapped__: tests read the handler's body type
         async def endpoint(request: Request) -> Response:
             state: HubState = request.app.state.hub
             if write:
@@ -37,16 +39,12 @@ def agent_route(role: Role = "agent", *, write: bool = False) -> Callable[[Handl
             agent = await agent_from_connection(state, request)
             require_role(agent, role)
             return await fn(request, state, agent)
-        endpoint.__name__ = fn.__name__
         return endpoint
     return wrap
 
 
 def _int_param(request: Request, name: str) -> int:
-    value = request.path_params[name]
-    if not isinstance(value, int) or not (0 < value < 2**63):
-        raise NotFound(f"no such {name}")
-    return value
+    return path_id(request, name)
 
 
 @agent_route()

@@ -11,9 +11,10 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from hub import bot_admin, bots
-from hub.errors import BadInput, NotFound
+from hub.errors import BadInput
 from hub.schema import Agent
-from web.http import JSON, read_json
+from hub.untrusted import parse_int
+from web.http import JSON, path_id, read_json
 from web.jobs import enqueue_delivery
 from web.realtime.bot_socket import bot_socket
 from web.routes_api import agent_route
@@ -46,10 +47,7 @@ class QueueBot(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _bot_id(request: Request) -> int:
-    value = request.path_params["bot_id"]
-    if not 0 < value < 2**63:
-        raise NotFound("no such bot")
-    return int(value)
+    return path_id(request, "bot_id", "bot")
 
 
 @agent_route("admin", write=True)
@@ -114,13 +112,8 @@ async def deliveries(request: Request, state: HubState, agent: Agent) -> Respons
     status = q.get("status") or None
     if status is not None and status not in bot_admin.DELIVERY_STATUSES:
         raise BadInput(f"status: one of {', '.join(bot_admin.DELIVERY_STATUSES)}")
-    try:
-        limit = int(q.get("limit", "100"))
-        conv = int(q["conversation_id"]) if q.get("conversation_id") else None
-    except ValueError:
-        raise BadInput("limit and conversation_id: integers") from None
-    if not 1 <= limit <= 500 or (conv is not None and not 0 < conv < 2**63):
-        raise BadInput("limit: 1-500; conversation_id: a conversation id")
+    limit = parse_int(q.get("limit", "100"), "limit", hi=500)
+    conv = parse_int(q["conversation_id"], "conversation_id") if q.get("conversation_id") else None
     rows = await bot_admin.list_deliveries(state.pool, _bot_id(request), status=status,
                                            conversation_id=conv, limit=limit)
     return JSON({"deliveries": rows})
@@ -158,10 +151,7 @@ async def _bot(request: Request) -> tuple[HubState, bots.Bot]:
 
 
 def _conversation_id(request: Request) -> int:
-    value = request.path_params["conversation_id"]
-    if not 0 < value < 2**63:
-        raise NotFound("no such conversation")
-    return int(value)
+    return path_id(request, "conversation_id", "conversation")
 
 
 async def bot_conversations(request: Request) -> Response:

@@ -12,6 +12,7 @@ from hub.contact_merge import merge_contacts, split_contact
 from hub.errors import BadInput
 from hub.schema import Agent
 from hub.store.contacts import MAX_PAGE, contact_identities, contact_timeline
+from hub.untrusted import parse_int
 from hub.verification_actions import request_verification
 from web.http import JSON, read_json
 from web.jobs import enqueue_verification_code
@@ -23,9 +24,7 @@ def _query_int(request: Request, name: str, default: int | None, lo: int, hi: in
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise BadInput(f"{name}: an integer {lo}-{hi}")
-    return int(raw)
+    return parse_int(raw, name, lo=lo, hi=hi)
 
 
 @agent_route()

@@ -11,6 +11,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub.errors import HubError
+from hub.untrusted import storable_text
 from web.auth import COOKIE, agent_from_connection, check_same_origin, log_in, log_out
 from web.state import HubState
 
@@ -49,6 +50,12 @@ async def login_submit(request: Request) -> Response:
         async with request.form(max_files=0, max_fields=4, max_part_size=4096) as form:
             email = str(form.get("email", ""))
             password = str(form.get("password", ""))
+    except HubError:
+        return RedirectResponse("/login?error=1", status_code=303)
+    # Crafted text (NUL...) no browser form sends: a 400 naming the field, not a login try.
+    storable_text(email, "email")
+    storable_text(password, "password")
+    try:
         token = await log_in(state, email, password)
     except HubError:
         return RedirectResponse("/login?error=1", status_code=303)

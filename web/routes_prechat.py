@@ -26,6 +26,7 @@ from hub.errors import BadInput, HubError
 from hub.prechat import PrechatConfigError, PrechatInvalid, public_form, validate_answers
 from hub.schema import Agent, Identity
 from hub.store.prechat import get_form, save_form
+from hub.untrusted import decode_json, parse_int
 from web.http import JSON, error_response, read_body
 from web.routes_api import agent_route
 from web.state import HubState
@@ -40,15 +41,6 @@ from web.widget_prechat import (
 
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_SUBMISSION_BYTES = 64 * 1024
-
-
-def _decode(raw: bytes, kind: Any) -> Any:
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        raise BadInput(str(exc), code="invalid_body") from None
-    except msgspec.DecodeError as exc:
-        raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
 
 
 def _json_type(request: Request, *, allow_text: bool = False) -> None:
@@ -70,13 +62,11 @@ async def get_prechat(request: Request, state: HubState, agent: Agent) -> Respon
 @agent_route("admin", write=True)
 async def put_prechat(request: Request, state: HubState, agent: Agent) -> Response:
     _json_type(request)
-    data = _decode(await read_body(request, MAX_CONFIG_BYTES), Any)
+    data = decode_json(await read_body(request, MAX_CONFIG_BYTES))
     expected: int | None = None
     if_match = request.headers.get("if-match", "").strip().strip('"')
     if if_match:
-        if not if_match.isdigit():
-            raise BadInput("If-Match: the version number you edited")
-        expected = int(if_match)
+        expected = parse_int(if_match, "If-Match (the version number you edited)", lo=0)
     slug = request.path_params["inbox"]
     try:
         cfg, version = await save_form(state.pool, agent, slug[:64], data, expected)
@@ -128,7 +118,8 @@ async def _submit(request: Request) -> Response:
     # text/plain is accepted (a cross-origin widget then needs no CORS preflight); the
     # inbox's allowed origins are checked below either way.
     _json_type(request, allow_text=True)
-    body: Submission = _decode(await read_body(request, MAX_SUBMISSION_BYTES), Submission)
+    body: Submission = decode_json(await read_body(request, MAX_SUBMISSION_BYTES),
+                                   Submission)
     inbox = await state.inbox(body.inbox)
     if inbox.channel != "chat":
         raise BadInput("inbox is not a chat inbox")

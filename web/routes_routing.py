@@ -37,7 +37,7 @@ from hub.routing.service import board, wake_router
 from hub.routing.state import RouterState
 from hub.routing.store import load_state
 from hub.schema import Agent
-from web.http import JSON, read_body, read_json
+from web.http import JSON, path_id, read_body, read_json
 from web.realtime.presence import set_agent_status
 from web.routes_api import agent_route
 from web.state import HubState
@@ -63,10 +63,7 @@ async def _snapshot(request: HTTPConnection, state: HubState
 
 
 def _item_param(request: Request) -> int:
-    value = request.path_params["item_id"]
-    if not isinstance(value, int) or not (0 < value < 2**63):
-        raise NotFound("no such work item")
-    return value
+    return path_id(request, "item_id", "work item")
 
 
 async def _apply(state: HubState, agent: Agent, cfg: CompiledConfig, d: AnyDecision,
@@ -325,7 +322,7 @@ async def config_versions(request: Request, state: HubState, agent: Agent) -> Re
 @agent_route("admin")
 async def get_profile(request: Request, state: HubState, agent: Agent) -> Response:
     cfg = await _configs(request, state).get()
-    profile = cfg.agents.get(request.path_params["agent_id"])
+    profile = cfg.agents.get(path_id(request, "agent_id", "agent"))
     if profile is None:
         raise NotFound("this agent has no routing profile")
     return JSON({"profile": profile, "version": cfg.version})
@@ -342,7 +339,7 @@ class ProfileBody(msgspec.Struct, forbid_unknown_fields=True):
 @agent_route("admin", write=True)
 async def put_profile(request: Request, state: HubState, agent: Agent) -> Response:
     """Change one agent's routing profile: a new config version (validated like any)."""
-    agent_id = request.path_params["agent_id"]
+    agent_id = path_id(request, "agent_id", "agent")
     body = await read_json(request, ProfileBody, state.settings.http_max_body)
     exists = await state.pool.fetchval("SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1)",
                                        agent_id)

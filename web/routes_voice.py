@@ -13,6 +13,7 @@ from starlette.routing import Route
 from hub.errors import BadInput
 from hub.schema import Agent
 from hub.store import voice_actions as va
+from hub.untrusted import parse_int
 from hub.voice.scripts import ScriptError, parse_script
 from web.http import JSON, read_body, read_json
 from web.routes_api import _int_param, agent_route
@@ -23,9 +24,7 @@ def _opt_int(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
-        raise BadInput(f"{name}: a positive integer")
-    return int(raw)
+    return parse_int(raw, name)
 
 
 @agent_route()

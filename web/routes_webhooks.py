@@ -12,6 +12,7 @@ messages are on the ingest stream, and status reports committed, before the 2xx.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import UTC, datetime
 
@@ -28,9 +29,10 @@ from channels.twilio import inbound as twilio_in
 from channels.twilio.signature import SIGNATURE_HEADER as TWILIO_SIGNATURE
 from channels.twilio.signature import verify_form
 from channels.webhook_url import signed_url
-from hub.delivery_status import record_provider_status
+from hub.delivery_status import StatusReport, Watermark, record_provider_status
 from hub.errors import BadInput, Forbidden, Unauthorized
 from hub.schema import Envelope
+from hub.untrusted import storable_text, unstorable
 from web.http import JSON, read_body
 from web.messaging_accounts import directory
 from web.state import HubState
@@ -46,6 +48,21 @@ def _media_type(request: Request) -> str:
 def _require_media_type(request: Request, expected: str) -> None:
     if _media_type(request) != expected:
         raise BadInput(f"Content-Type must be {expected}", code="unsupported_media_type")
+
+
+def _storable(reports: list[StatusReport], marks: list[Watermark] | None = None,
+              ) -> list[StatusReport]:
+    """Status reports go straight to Postgres (not through ingest): an id it cannot store
+    (NUL) is refused like any invalid id; the provider's error text is kept, cleaned."""
+    for m in marks or ():
+        storable_text(m.contact_identity, "sender id")
+    out = []
+    for r in reports:
+        storable_text(r.provider_ref, "status: message id")
+        if unstorable(r.error):
+            r = dataclasses.replace(r, error=r.error.replace("\x00", "\ufffd"))
+        out.append(r)
+    return out
 
 
 async def _submit_all(state: HubState, envelopes: list[Envelope]) -> None:
@@ -74,7 +91,7 @@ async def twilio_sms(request: Request) -> Response:
     if twilio_in.is_status_callback(p):
         report = twilio_in.status_from_twilio(params)
         if report is not None:
-            await record_provider_status(state.pool, state.publisher, [report])
+            await record_provider_status(state.pool, state.publisher, _storable([report]))
     else:
         msg = twilio_in.envelope_from_twilio(account.inbox, account.channel, params,
                                              datetime.now(UTC),
@@ -99,7 +116,8 @@ async def meta_events(request: Request) -> Response:
     batch = parse_meta(body, await accounts.meta(), secret, datetime.now(UTC),
                        media_limit=state.settings.media_max_bytes)
     if batch.reports or batch.marks:
-        await record_provider_status(state.pool, state.publisher, batch.reports, batch.marks)
+        await record_provider_status(state.pool, state.publisher,
+                                     _storable(batch.reports, batch.marks), batch.marks)
     await _submit_all(state, batch.envelopes)
     if batch.ignored:
         log.info("meta webhook: skipped %d events (%s)", len(batch.ignored),

@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-import msgspec
-
 from channels.cti.numbers import to_e164
 from hub.errors import BadInput
 from hub.schema import Envelope, Identity
+from hub.untrusted import decode_json, is_decimal, storable_text
 from hub.voice.callstate import HANGUP_CAUSES, CallSignal, Signal
 
 EVENTS: dict[str, Signal] = {"newCall": "ring", "answer": "answer", "hangup": "hangup"}
@@ -41,6 +40,8 @@ def _form(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise BadInput("body is not UTF-8", code="bad_form") from None
     for key, value in pairs:
+        storable_text(key, "form field name", code="bad_form")
+        storable_text(value, key, code="bad_form")
         if key in ("user[]", "user"):
             out.setdefault("user", []).append(value)
         elif key.startswith("ivr[") and key.endswith("]"):
@@ -56,10 +57,8 @@ def read_payload(body: bytes, content_type: str) -> dict[str, Any]:
     """JSON (recommended by Zammad) or form data, as one dict."""
     ctype = content_type.split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+        # A phone system is a provider: its text is kept and made storable at ingest.
+        data = decode_json(body, keep_text=True)
         if not isinstance(data, dict):
             raise BadInput("body must be a JSON object", code="invalid_body")
         return data
@@ -101,9 +100,11 @@ def callback_link(data: dict[str, Any]) -> str:
     raw = data.get("callbackId", "")
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
-    if not isinstance(raw, str) or not (raw == "" or (raw.isdigit() and len(raw) <= 18)):
+    if not isinstance(raw, str) or not (raw == "" or (is_decimal(raw) and len(raw) <= 18)):
         raise BadInput("callbackId: the callback's id (digits)", code="invalid_body")
     return raw
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
 def _ivr(data: dict[str, Any]) -> dict[str, str]:
@@ -116,10 +117,10 @@ def _ivr(data: dict[str, Any]) -> dict[str, str]:
     for key, value in raw.items():
         if not isinstance(key, str) or not _IVR_KEY.match(key):
             raise BadInput(f"ivr: bad key {str(key)[:40]!r} (a-z, 0-9, _)", code="invalid_body")
-        if isinstance(value, list):
+        if isinstance(value, list) and all(_scalar(v) for v in value):
             value = "-".join(str(v) for v in value)  # menu choices: [1, 3] -> "1-3"
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise BadInput(f"ivr.{key}: must be a string, a number or a list",
+        if not _scalar(value):
+            raise BadInput(f"ivr.{key}: must be a string, a number or a list of them",
                            code="invalid_body")
         text = str(value).strip()
         if len(text) > 200:

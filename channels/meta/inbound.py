@@ -26,6 +26,7 @@ from hub.delivery_status import StatusReport, Watermark
 from hub.errors import BadInput, Forbidden
 from hub.identity import identity_key, normalise_identity
 from hub.schema import AttachmentRef, Channel, Envelope, Identity
+from hub.untrusted import decode_json
 
 MAX_TEXT = 20_000
 OBJECT_CHANNEL: dict[str, Channel] = {
@@ -165,7 +166,6 @@ class _WAValue(msgspec.Struct):
     statuses: list[_WAStatus] = []
 
 
-_payload_decoder = msgspec.json.Decoder(_Payload)
 # Messenger/Instagram name a kind, not a MIME type; the CDN's Content-Type is the truth
 # when the agent downloads it. The kind is enough for the inbox to pick a player.
 _MESSENGER_TYPES = {"image": "image/*", "video": "video/*", "audio": "audio/*",
@@ -333,12 +333,8 @@ def parse_meta(body: bytes, accounts: Mapping[str, MetaAccount], secret: str,
     """Decode a verified webhook body. ``accounts``: external id -> account; ``secret``:
     the app secret that verified the signature (an entry may only name that app's
     accounts)."""
-    try:
-        payload = _payload_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise BadInput(f"invalid payload: {exc}", code="invalid_body") from None
-    except msgspec.DecodeError as exc:
-        raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+    # The customer's text is kept as sent (the ingest path makes it storable).
+    payload = decode_json(body, _Payload, keep_text=True)
     channel = OBJECT_CHANNEL.get(payload.object)
     if channel is None:
         raise BadInput(f"unknown object {payload.object[:40]!r}", code="unknown_event")

@@ -19,6 +19,7 @@ from channels.media import media_ref, split_media, with_notes
 from hub.errors import BadInput
 from hub.identity import normalise_identity
 from hub.schema import AttachmentRef, Envelope
+from hub.untrusted import decode_json
 
 MAX_TEXT = 20_000
 
@@ -74,9 +75,6 @@ class _Update(msgspec.Struct):
     callback_query: _Callback | None = None
 
 
-_decoder = msgspec.json.Decoder(_Update)
-
-
 @dataclass(frozen=True, slots=True)
 class TelegramUpdate:
     update_id: int
@@ -107,12 +105,8 @@ def _media(m: _Message, limit: int) -> list[AttachmentRef | str]:
 
 def update_from_telegram(inbox: str, bot_id: str, body: bytes, now: datetime, *,
                          media_limit: int) -> TelegramUpdate:
-    try:
-        update = _decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise BadInput(f"invalid update: {exc}", code="invalid_body") from None
-    except msgspec.DecodeError as exc:
-        raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+    # The customer's text is kept as sent (the ingest path makes it storable).
+    update = decode_json(body, _Update, keep_text=True)
     uid = update.update_id
 
     def skip(reason: str) -> TelegramUpdate:

@@ -19,6 +19,7 @@ from hub.delivery_status import StatusReport
 from hub.errors import BadInput
 from hub.identity import normalise_identity
 from hub.schema import AttachmentRef, Envelope, Identity, MessageStatus
+from hub.untrusted import is_decimal
 
 MAX_FIELDS = 200
 MAX_BODY = 1600  # Twilio concatenates at most 1600 characters
@@ -100,7 +101,7 @@ def _sender(channel: str, raw: str) -> Identity:
 
 def _media(p: dict[str, str], media_limit: int) -> list[AttachmentRef | str]:
     raw = p.get("NumMedia", "0") or "0"
-    if not raw.isdigit() or int(raw) > MAX_ATTACHMENTS:
+    if not is_decimal(raw) or int(raw) > MAX_ATTACHMENTS:
         raise BadInput(f"NumMedia: an integer 0-{MAX_ATTACHMENTS}")
     items: list[AttachmentRef | str] = []
     for n in range(int(raw)):

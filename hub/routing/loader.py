@@ -17,9 +17,8 @@ from types import MappingProxyType
 from typing import Any, get_args
 
 import msgspec
-import yaml
 
-from hub.errors import ConfigError
+from hub.errors import BadInput, ConfigError
 from hub.routing.config import (
     DEFAULT_WEIGHTS,
     BusinessHours,
@@ -30,6 +29,7 @@ from hub.routing.config import (
 from hub.routing.expr import ExprError, Node, parse
 from hub.routing.hours import parse_period, zone
 from hub.schema import Channel
+from hub.untrusted import load_yaml
 
 CHANNELS: frozenset[str] = frozenset(get_args(Channel))
 MAX_SKILL_LEVEL = 10
@@ -74,14 +74,11 @@ def _from_msgspec(exc: msgspec.ValidationError) -> RoutingConfigError:
 
 
 def parse_yaml(text: str) -> Any:
-    """``yaml.safe_load`` with errors turned into :class:`RoutingConfigError`."""
+    """``hub.untrusted.load_yaml`` with errors turned into :class:`RoutingConfigError`."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise _fail("", f"not valid YAML: {where}{problem}") from None
+        return load_yaml(text)
+    except BadInput as exc:
+        raise _fail("", exc.reason) from None
 
 
 def load_config(source: str | Mapping[str, Any]) -> CompiledConfig:

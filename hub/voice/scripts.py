@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import yaml
 
 from hub.errors import BadInput, Conflict
+from hub.untrusted import decode_json, load_yaml
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _VAR = re.compile(r"\{([^{}]*)\}")
@@ -260,12 +260,9 @@ def parse_script(source: bytes | str, content_type: str = "") -> Script:
     if len(raw) > MAX_SOURCE:
         raise ScriptError("", f"script larger than {MAX_SOURCE} bytes")
     try:
-        if "json" in content_type:
-            data = json.loads(raw)
-        else:
-            data = yaml.safe_load(raw)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ScriptError("", f"not valid YAML/JSON: {str(exc)[:300]}") from None
+        data = decode_json(raw) if "json" in content_type else load_yaml(raw)
+    except BadInput as exc:
+        raise ScriptError("", f"not valid YAML/JSON: {exc.reason[:300]}") from None
     if not isinstance(data, dict):
         raise ScriptError("", "the document must be a mapping with name, start, steps")
     steps = data.get("steps")

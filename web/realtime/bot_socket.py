@@ -51,8 +51,6 @@ class BotPing(msgspec.Struct, tag="ping", tag_field="type", forbid_unknown_field
 
 
 BotFrame = BotReply | BotHandoff | BotPing
-_bot_decoder = msgspec.json.Decoder(BotFrame)
-
 
 class _EventFrame(msgspec.Struct):
     event: AnyEvent
@@ -191,7 +189,7 @@ async def bot_socket(ws: WebSocket) -> None:
 
     async def handle(data: bytes) -> dict[str, Any] | None:
         nonlocal last_check
-        frame = decode_frame(_bot_decoder, data)
+        frame = decode_frame(BotFrame, data)
         if isinstance(frame, BotPing):
             # A socket whose bot.changed event was lost still finds out within a minute.
             if time.monotonic() - last_check > 60 and not await session.check_token():

@@ -30,6 +30,7 @@ from hub.schema import Agent, Author, Identity, encode
 from hub.store.queries import get_conversation, list_messages
 from hub.store.verification import pending_for_conversation
 from hub.streamids import StreamId, parse_stream_id
+from hub.untrusted import decode_json
 from hub.verification_actions import answer_verification, verification_event
 from web.auth import agent_from_connection, check_same_origin, session_token_hash
 from web.jobs import enqueue_delivery
@@ -83,24 +84,19 @@ class WidgetVerifyCode(msgspec.Struct, tag="verify", tag_field="type",
 
 
 AgentFrame = AgentReply | AgentTyping | AgentPing | AgentAccept | AgentDecline
-_agent_decoder = msgspec.json.Decoder(AgentFrame)
-_widget_decoder = msgspec.json.Decoder(WidgetFrame | WidgetVerifyCode)
+WidgetInbound = WidgetFrame | WidgetVerifyCode
 
 
-def decode_frame(decoder: msgspec.json.Decoder, data: bytes) -> Any:  # type: ignore[type-arg]
+def decode_frame(kind: Any, data: bytes) -> Any:
+    """A client frame, decoded like every other input (hub.untrusted): malformed or too
+    deep JSON is ``bad_json``; unstorable text, out-of-range integers and shape errors are
+    ``bad_frame`` naming the field; an unknown ``type`` is ``unknown_type``."""
     try:
-        return decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        try:
-            msgspec.json.decode(data)
-        except msgspec.DecodeError as bad:
-            raise BadInput(f"malformed JSON: {bad}", code="bad_json") from None
-        text = str(exc)
-        if "Invalid value" in text and "`$.type`" in text:
-            raise BadInput(f"unknown frame type: {text}", code="unknown_type") from None
-        raise BadInput(text, code="bad_frame") from None
-    except msgspec.DecodeError as exc:
-        raise BadInput(f"malformed JSON: {exc}", code="bad_json") from None
+        return decode_json(data, kind, code="bad_frame")
+    except BadInput as exc:
+        if exc.code == "bad_frame" and "Invalid value" in exc.reason and "`$.type`" in exc.reason:
+            raise BadInput(f"unknown frame type: {exc.reason}", code="unknown_type") from None
+        raise
 
 
 async def refuse(ws: WebSocket, exc: HubError) -> None:
@@ -151,7 +147,7 @@ async def agent_socket(ws: WebSocket) -> None:
     sock = AgentSocket(session, session_token_hash(ws), agent)
 
     async def handle(data: bytes) -> dict[str, Any] | None:
-        frame = decode_frame(_agent_decoder, data)
+        frame = decode_frame(AgentFrame, data)
         if beat.due():  # any frame proves the socket alive; pings come every 20 s
             await socket_heartbeat(state.redis, state.settings, agent.id)
         if isinstance(frame, AgentPing):
@@ -313,7 +309,7 @@ async def widget_socket(ws: WebSocket) -> None:
     session = SocketSession(ws, state.fanout, sub)
 
     async def handle(data: bytes) -> dict[str, Any] | None:
-        frame = decode_frame(_widget_decoder, data)
+        frame = decode_frame(WidgetInbound, data)
         if isinstance(frame, WidgetPing):
             return {"type": "pong"}
         if isinstance(frame, WidgetTyping):
