@@ -37,7 +37,7 @@ test-random: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy hub
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.core

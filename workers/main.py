@@ -42,7 +42,7 @@ def make_worker_settings(settings: Settings) -> type:
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         ctx["pool"] = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
-        ctx["redis_plain"] = aioredis.from_url(settings.redis_url)
+        ctx["redis_plain"] = aioredis.from_url(settings.redis_url)  # type: ignore[no-untyped-call]
         ctx["publisher"] = Publisher(ctx["redis_plain"], settings)
         ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         # Voice: originate callbacks accepted through the router (workers/voice.py).

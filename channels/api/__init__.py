@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from datetime import datetime
+from typing import Final
 
 import msgspec
 
@@ -13,7 +14,7 @@ from hub.identity import normalise_identity
 from hub.schema import Envelope, Identity
 from hub.tokens import token_digest
 
-CHANNEL = "api"
+CHANNEL: Final = "api"
 
 
 class ApiInboundMessage(msgspec.Struct, forbid_unknown_fields=True):

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
+from typing import Final
 
 import msgspec
 
@@ -15,7 +16,7 @@ from hub.errors import BadInput, Unauthorized
 from hub.identity import identity_key, normalise_identity
 from hub.schema import Envelope, Identity
 
-CHANNEL = "chat"
+CHANNEL: Final = "chat"
 MAX_TEXT = 10_000
 
 

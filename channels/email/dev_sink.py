@@ -129,7 +129,7 @@ def _read_one(file: Path) -> KeptMail | None:
         mtime = file.stat().st_mtime
     except OSError:
         return None  # removed meanwhile
-    msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(data)  # type: ignore[assignment]
+    msg = BytesParser(_class=EmailMessage, policy=policy.default).parsebytes(data)
     headers = [(k, str(v)) for k, v in msg.items()]
     env_from = str(msg.get("X-Omnihub-Envelope-From", ""))
     env_to = str(msg.get("X-Omnihub-Envelope-To", ""))
