@@ -429,7 +429,8 @@ async def test_an_email_inbox_made_in_settings_receives_mail_without_a_restart(
     stored in that inbox; an unknown address still gets 550."""
     import aiosmtplib
 
-    from channels.email.ingest_sink import FileBlobStore, RedisMailSink, refresh_recipients
+    from channels.email.ingest_sink import FileBlobStore, RedisMailSink
+    from channels.email.mail_service import refresh_recipients
     from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
     from hub.store.mail_recipients import recipients_key
 

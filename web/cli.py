@@ -129,7 +129,8 @@ def cmd_router(args: argparse.Namespace) -> int:
 
 
 def cmd_mail(args: argparse.Namespace) -> int:
-    from channels.email.ingest_sink import mail_config_from_env, run_mail
+    from channels.email.ingest_sink import mail_config_from_env
+    from channels.email.mail_service import run_mail
 
     settings = _settings()
     _require(settings, "redis_url")
