@@ -26,7 +26,7 @@ from channels.twilio.inbound import (
     single,
     status_from_twilio,
 )
-from hub.delivery_status import StatusReport, best_status, may_move
+from hub.delivery_rules import StatusReport, best_status, may_move
 from hub.errors import BadInput, Forbidden
 from hub.reply_policy import render_template, window_open
 from tests.fake_providers import (
