@@ -391,6 +391,8 @@ async def walk_route(walk: Walk, route: Route, method: str, cookies: dict[str, s
                             ctype="application/json", cookies=cookies)
 
 
+# Thousands of sequential requests: a hang guard sized for a loaded 2-core machine.
+@pytest.mark.timeout(1200)
 async def test_every_route_refuses_crafted_input(hub, db, redis):
     app = hub.app
     admin = await login(hub.base_url, ADMIN)
@@ -504,6 +506,8 @@ async def _exercise_socket(ws: Any, union: Any, failures: list[str], name: str) 
     return sent
 
 
+# Thousands of sequential requests: a hang guard sized for a loaded 2-core machine.
+@pytest.mark.timeout(1200)
 async def test_every_socket_frame_type_refuses_crafted_input(hub, db, redis):
     from web.realtime.bot_socket import BotFrame
     from web.realtime.endpoints import AgentFrame, WidgetInbound
