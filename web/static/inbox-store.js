@@ -1,3 +1,4 @@
+// @ts-check
 // Agent inbox state and the (pure, idempotent) application of hub events to it.
 //
 // No DOM, no network: main code feeds it REST snapshots and socket events and renders it.
@@ -9,29 +10,9 @@
 //  - events received while a REST snapshot is in flight are kept in a bounded buffer and
 //    re-applied on top of the snapshot (only those after its `last_event_id` change anything).
 
-/** Compare two Redis stream ids ("ms-seq"); a missing id sorts first. */
-export function cmpStreamId(a, b) {
-  if (a === b) return 0;
-  if (!a) return -1;
-  if (!b) return 1;
-  const [am, as = "0"] = String(a).split("-");
-  const [bm, bs = "0"] = String(b).split("-");
-  try {
-    const d = BigInt(am) - BigInt(bm) || BigInt(as) - BigInt(bs);
-    return d < 0n ? -1 : d > 0n ? 1 : 0;
-  } catch (_) {
-    return String(a) < String(b) ? -1 : 1;
-  }
-}
+import { clientIdOf, cmpStreamId, maxStreamId, minStreamId } from "./lib/stream-id.js";
 
-export const maxStreamId = (a, b) => (cmpStreamId(a, b) >= 0 ? a : b);
-export const minStreamId = (a, b) => (!a ? b : !b ? a : cmpStreamId(a, b) <= 0 ? a : b);
-
-/** The client_id a stored message came from: the hub namespaces provider ids
- *  ("agent:<id>:<client_id>"), so take the last ':'-separated part (UUIDs have none). */
-export function clientIdOf(providerId) {
-  return providerId ? String(providerId).split(":").pop() : "";
-}
+export { clientIdOf, cmpStreamId, maxStreamId, minStreamId };
 
 const TYPING_TTL_MS = 7000;
 const BUFFER_MAX = 2000;

@@ -9,7 +9,7 @@
 // POST /api/v1/conversations/{id}/template. Server errors are shown in the picker.
 // Messenger / Instagram: the bar shows the Meta window (standard / HUMAN_AGENT / closed).
 
-import { el } from "./inbox-view.js";
+import { el } from "./lib/dom.js";
 import { timeLeft } from "./inbox-reply.js";
 
 const PLACEHOLDER = /\{\{(\d{1,2})\}\}/g;

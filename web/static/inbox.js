@@ -4,18 +4,20 @@
 // event stream resumed from that id. Every event goes through InboxStore (idempotent upserts),
 // then the UI re-renders on the next animation frame.
 
-import { HubSocket } from "./hub-socket.js";
+import { HubSocket } from "./lib/socket.js";
 import { emailBody, subjectLine } from "./inbox-email.js";
 import { messageMedia } from "./inbox-media.js";
-import { InboxStore, minStreamId } from "./inbox-store.js";
+import { InboxStore } from "./inbox-store.js";
+import { minStreamId } from "./lib/stream-id.js";
 import { ContactPanel } from "./contact-panel.js";
 import { RoutingPanel } from "./inbox-offers.js";
 import { ReplyBar } from "./inbox-reply.js";
 import { Attachments } from "./inbox-attach.js";
 import { installTemplatePicker } from "./inbox-templates.js";
-import {
-  avatar, channelIcon, clock, CHANNEL_LABEL, dayLabel, displayName, el, icon, relTime, renderContext, statusPill,
-} from "./inbox-view.js";
+import { avatar, channelIcon, displayName, icon, renderContext, statusPill } from "./inbox-view.js";
+import { CHANNEL_LABEL } from "./lib/channels.js";
+import { el } from "./lib/dom.js";
+import { clock, dayLabel, relTime } from "./lib/format.js";
 
 const REPLY_ACK_TIMEOUT_MS = 8000;
 const TYPING_IDLE_MS = 3000;
@@ -443,10 +445,7 @@ function startSocket(lastId) {
   });
   socket.lastId = lastId || null;
   socket.connect();
-  window.addEventListener("online", () => socket.kick());
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") socket.kick();
-  });
+  socket.followBrowser();
 }
 
 // ---------------------------------------------------------------------------- rendering
