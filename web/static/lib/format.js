@@ -35,6 +35,16 @@ export function date(iso) {
 }
 
 /**
+ * Date and time in the user's locale ("12/03/2026, 14:05"); "" when missing or unparseable.
+ * @param {string | null | undefined} iso
+ * @returns {string}
+ */
+export function dateTime(iso) {
+  const d = toDate(iso);
+  return d ? d.toLocaleString() : "";
+}
+
+/**
  * "Today", "Yesterday" or "Thu, 12 Mar 2026" (day separators); today when missing.
  * @param {string | null | undefined} iso
  * @param {Date} [today]

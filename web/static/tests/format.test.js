@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { clock, codePoints, date, dayLabel, duration, fileSize, money, relTime, textSize } from "../lib/format.js";
+import { clock, codePoints, date, dateTime, dayLabel, duration, fileSize, money, relTime, textSize } from "../lib/format.js";
 
 const NOW = Date.parse("2026-03-12T12:00:00Z");
 const ago = (s) => new Date(NOW - s * 1000).toISOString();
@@ -68,4 +68,10 @@ test("textSize counts code points as the server does and refuses over the limit"
   assert.equal(over.count, 11);
   assert.equal(over.reason, "Too long: 11 of at most 10 characters.");
   assert.equal(textSize("a".repeat(12000), 10000).reason, "Too long: 12,000 of at most 10,000 characters.");
+});
+
+test("dateTime: locale date and time, nothing for nonsense", () => {
+  assert.ok(dateTime("2026-03-12T10:05:00Z").includes("2026"));
+  assert.equal(dateTime("nope"), "");
+  assert.equal(dateTime(null), "");
 });
