@@ -18,6 +18,9 @@ const out = join(here, "widget.js");
 const entry = readFileSync(join(here, "src/widget/index.js"), "utf8");
 const header = entry.startsWith("/*!") ? entry.slice(0, entry.indexOf("*/") + 2) : "";
 
+// esbuild has already printed what failed (file:line); no stack trace on top.
+const failed = () => process.exit(1);
+
 const result = await build({
   entryPoints: [join(here, "src/widget/index.js")],
   bundle: true,
@@ -31,8 +34,23 @@ const result = await build({
   logLevel: "warning",
   absWorkingDir: here,
   tsconfigRaw: {}, // web/static/tsconfig.json is for tsc only (its "strict" would add a second "use strict")
-});
+}).catch(failed);
 const fresh = result.outputFiles[0].text;
+
+// The pages load their ES modules unbundled (<script type="module">); linking them here
+// makes a missing file or a misspelt import a build error instead of a blank page.
+const PAGE_ENTRIES = ["inbox.js", "inbox-voice.js", "admin.js", "admin-bots.js", "login.js"];
+await build({
+  entryPoints: PAGE_ENTRIES.map((f) => join(here, f)),
+  bundle: true,
+  format: "esm",
+  target: "es2020",
+  write: false,
+  outdir: join(here, "_link_check"), // nothing is written
+  logLevel: "error",
+  absWorkingDir: here,
+  tsconfigRaw: {},
+}).catch(failed);
 
 if (process.argv.includes("--check")) {
   let current = "";

@@ -10,6 +10,7 @@
 // Messenger / Instagram: the bar shows the Meta window (standard / HUMAN_AGENT / closed).
 
 import { el } from "./lib/dom.js";
+import { uuid } from "./lib/stream-id.js";
 import { timeLeft } from "./inbox-reply.js";
 
 const PLACEHOLDER = /\{\{(\d{1,2})\}\}/g;
@@ -50,9 +51,6 @@ export function renderPreview(body, params) {
   return parts;
 }
 
-function uuid() {
-  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
-}
 
 class TemplatePicker {
   constructor(bar, { onMessage }) {

@@ -8,7 +8,8 @@ import { HubSocket } from "./lib/socket.js";
 import { emailBody, subjectLine } from "./inbox-email.js";
 import { messageMedia } from "./inbox-media.js";
 import { InboxStore } from "./inbox-store.js";
-import { minStreamId } from "./lib/stream-id.js";
+import { fetchJson } from "./lib/http.js";
+import { minStreamId, uuid } from "./lib/stream-id.js";
 import { ContactPanel } from "./contact-panel.js";
 import { RoutingPanel } from "./inbox-offers.js";
 import { ReplyBar } from "./inbox-reply.js";
@@ -90,42 +91,9 @@ installTemplatePicker(replyBar, {
 
 // ---------------------------------------------------------------------------- utilities
 
-function uuid() {
-  if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-class ApiError extends Error {
-  constructor(status, code, reason) {
-    super(reason || code || `HTTP ${status}`);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function api(path, { method = "GET", body } = {}) {
-  const res = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: body !== undefined ? { "Content-Type": "application/json", Accept: "application/json" } : { Accept: "application/json" },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  if (res.status === 401) {
-    location.assign("/login");
-    throw new ApiError(401, "unauthorized", "Session expired");
-  }
-  let data = null;
-  try {
-    data = await res.json();
-  } catch (_) {
-    /* empty or non-JSON body */
-  }
-  if (!res.ok) throw new ApiError(res.status, data && data.error, data && data.reason);
-  return data;
+/** REST for the inbox: the server's reason as the error (with .status), /login on 401. */
+function api(path, { method = "GET", body } = {}) {
+  return fetchJson(path, { method, body, headers: { Accept: "application/json" }, loginOn401: true });
 }
 
 function toast(text, tone = "error") {
