@@ -764,6 +764,146 @@ ${text}` : text;
     return p;
   }
 
+  // src/widget/store.js
+  var REMOTE_TYPING_TTL_MS = 7e3;
+  function restoreState(saved) {
+    saved = saved && typeof saved === "object" ? saved : {};
+    return {
+      token: saved.token || null,
+      // last_id is only meaningful together with the messages it was built from.
+      lastId: saved.last_id && Array.isArray(saved.messages) ? saved.last_id : null,
+      conversationId: saved.conversation_id || null,
+      messages: new Map((Array.isArray(saved.messages) ? saved.messages : []).map((m) => [m.id, m])),
+      outbox: Array.isArray(saved.outbox) ? saved.outbox.map((o) => ({ ...o, sentAt: 0 })) : [],
+      acked: /* @__PURE__ */ new Map(),
+      inboxName: saved.inbox_name || "Chat",
+      greeting: saved.greeting || "",
+      conversationStatus: saved.conversation_status || "open",
+      agentTyping: null,
+      open: false,
+      unread: 0,
+      conn: "connecting",
+      errorText: "",
+      prechat: null,
+      availability: saved.availability || { online: true, reason: null },
+      maxText: Number(saved.max_text) || 0,
+      awayEmailLeft: !!saved.away_email_left
+    };
+  }
+  function persisted(state, maxCached) {
+    return {
+      v: 1,
+      token: state.token,
+      last_id: state.lastId,
+      conversation_id: state.conversationId,
+      conversation_status: state.conversationStatus,
+      inbox_name: state.inboxName,
+      greeting: state.greeting,
+      availability: state.availability,
+      max_text: state.maxText,
+      away_email_left: state.awayEmailLeft,
+      messages: sortedMessages(state).slice(-maxCached),
+      outbox: state.outbox.filter((o) => !o.failed).map(({ client_id, text, created_at }) => ({ client_id, text, created_at }))
+    };
+  }
+  function sortedMessages(state) {
+    return Array.from(state.messages.values()).sort((a, b) => a.id - b.id);
+  }
+  function upsertMessage(state, m) {
+    if (!m || typeof m.id !== "number" || m.private) return false;
+    const prev = state.messages.get(m.id);
+    state.messages.set(m.id, prev ? { ...prev, ...m } : m);
+    if (m.provider_id) settleClientId(state, clientIdOf(m.provider_id));
+    return !prev;
+  }
+  function settleClientId(state, clientId) {
+    const i = state.outbox.findIndex((o) => o.client_id === clientId);
+    if (i >= 0) state.outbox.splice(i, 1);
+    state.acked.delete(clientId);
+  }
+  function applyAck(state, clientId) {
+    if (!clientId) return false;
+    const i = state.outbox.findIndex((o2) => o2.client_id === clientId);
+    if (i < 0) return false;
+    const [o] = state.outbox.splice(i, 1);
+    const done = sortedMessages(state).some((m) => clientIdOf(m.provider_id) === clientId);
+    if (!done) state.acked.set(clientId, { client_id: clientId, text: o.text, created_at: o.created_at });
+    return true;
+  }
+  function applyEvent(state, id, ev, now = Date.now()) {
+    const todo = {};
+    if (id && state.lastId && cmpStreamId(id, state.lastId) <= 0) return todo;
+    let fresh = false;
+    switch (ev.type) {
+      case "message.created": {
+        const isNew = upsertMessage(state, ev.message);
+        if (isNew && ev.message.direction === "out") {
+          fresh = true;
+          if (ev.message.author && ev.message.author.kind === "agent") state.agentTyping = null;
+        }
+        if (ev.message && ev.message.conversation_id) state.conversationId = ev.message.conversation_id;
+        break;
+      }
+      case "message.status": {
+        const m = state.messages.get(ev.message_id);
+        if (m) state.messages.set(m.id, { ...m, status: ev.status });
+        break;
+      }
+      case "conversation.created":
+        state.conversationId = ev.conversation.id;
+        state.conversationStatus = ev.conversation.status || "open";
+        break;
+      case "conversation.status":
+        if (!state.conversationId || ev.conversation_id === state.conversationId) {
+          state.conversationStatus = ev.status;
+        }
+        break;
+      case "typing": {
+        const a = ev.author || {};
+        if (a.kind !== "contact") {
+          state.agentTyping = ev.on ? { name: a.name || "Agent", until: now + REMOTE_TYPING_TTL_MS } : null;
+          todo.typing = true;
+        }
+        break;
+      }
+      case "verification.updated":
+        todo.verification = ev;
+        break;
+      default:
+        break;
+    }
+    if (id) state.lastId = id;
+    if (fresh && !state.open) state.unread += 1;
+    return todo;
+  }
+  function applyHello(state, h) {
+    const tokenChanged = !!(state.token && h.visitor_token && h.visitor_token !== state.token);
+    state.token = h.visitor_token || state.token;
+    if (h.inbox) {
+      state.inboxName = h.inbox.name || state.inboxName;
+      state.greeting = h.inbox.greeting || "";
+    }
+    if (tokenChanged) {
+      state.messages.clear();
+      state.acked.clear();
+      state.conversationStatus = "open";
+      state.awayEmailLeft = false;
+    }
+    state.prechat = h.prechat || null;
+    if (h.availability) state.availability = h.availability;
+    if (h.limits && h.limits.text) state.maxText = h.limits.text;
+    if ((h.conversation_id || null) !== state.conversationId) state.conversationStatus = "open";
+    state.conversationId = h.conversation_id || null;
+    if (Array.isArray(h.messages) || h.reset) {
+      state.messages.clear();
+      for (const m of h.messages || []) upsertMessage(state, m);
+    }
+    if (h.last_id && (!state.lastId || h.reset || Array.isArray(h.messages) || tokenChanged)) {
+      state.lastId = h.last_id;
+    }
+    return h.verification ? { verification: h.verification } : {};
+  }
+
   // src/widget/styles.js
   function widgetCss(color) {
     return `
@@ -958,7 +1098,6 @@ ${text}` : text;
   var MAX_CACHED_MESSAGES = 200;
   var TYPING_IDLE_MS = 2500;
   var TYPING_REFRESH_MS = 3e3;
-  var REMOTE_TYPING_TTL_MS = 7e3;
   var RESEND_AFTER_MS = 15e3;
   function startWidget(cfg) {
     const { WS_BASE, INBOX, USER_EMAIL, USER_HASH, COLOR, STORE_KEY, VOICE_INBOX } = cfg;
@@ -972,142 +1111,22 @@ ${text}` : text;
         return null;
       }
     }
-    const saved = loadStore() || {};
-    const state = {
-      token: saved.token || null,
-      // last_id is only meaningful together with the messages it was built from.
-      lastId: saved.last_id && Array.isArray(saved.messages) ? saved.last_id : null,
-      conversationId: saved.conversation_id || null,
-      /** @type {Map<number, object>} message id -> message */
-      messages: new Map((saved.messages || []).map((m) => [m.id, m])),
-      /** unacked customer messages, oldest first: {client_id, text, created_at, sentAt?, failed?} */
-      outbox: Array.isArray(saved.outbox) ? saved.outbox.map((o) => ({ ...o, sentAt: 0 })) : [],
-      /** acked but not yet seen as message.created: client_id -> {client_id, text, created_at} */
-      acked: /* @__PURE__ */ new Map(),
-      inboxName: saved.inbox_name || "Chat",
-      greeting: saved.greeting || "",
-      conversationStatus: saved.conversation_status || "open",
-      agentTyping: null,
-      // {name, until}
-      open: false,
-      unread: 0,
-      conn: "connecting",
-      // connecting | online | offline | error
-      errorText: "",
-      /** the pre-chat form the server asks this (new) visitor to fill in, or null */
-      prechat: null,
-      /** {online, reason, next_open} from the hello: nobody can answer right now when !online */
-      availability: saved.availability || { online: true, reason: null },
-      maxText: Number(saved.max_text) || 0,
-      /** an email left in the away box has been sent with a message */
-      awayEmailLeft: !!saved.away_email_left
-    };
+    const state = restoreState(loadStore());
     function persist() {
-      const msgs = sortedMessages().slice(-MAX_CACHED_MESSAGES);
-      const data = {
-        v: 1,
-        token: state.token,
-        last_id: state.lastId,
-        conversation_id: state.conversationId,
-        conversation_status: state.conversationStatus,
-        inbox_name: state.inboxName,
-        greeting: state.greeting,
-        availability: state.availability,
-        max_text: state.maxText,
-        away_email_left: state.awayEmailLeft,
-        messages: msgs,
-        outbox: state.outbox.filter((o) => !o.failed).map(({ client_id, text, created_at }) => ({ client_id, text, created_at }))
-      };
       try {
-        localStorage.setItem(STORE_KEY, JSON.stringify(data));
+        localStorage.setItem(STORE_KEY, JSON.stringify(persisted(state, MAX_CACHED_MESSAGES)));
       } catch (_) {
       }
     }
-    function sortedMessages() {
-      return Array.from(state.messages.values()).sort((a, b) => a.id - b.id);
+    const sortedMessages2 = () => sortedMessages(state);
+    function applyEvent2(id, ev) {
+      const todo = applyEvent(state, id, ev);
+      if (todo.typing) scheduleTypingExpiry();
+      if (todo.verification) verify.onEvent(todo.verification);
     }
-    function upsertMessage(m) {
-      if (!m || typeof m.id !== "number" || m.private) return false;
-      const prev = state.messages.get(m.id);
-      state.messages.set(m.id, prev ? { ...prev, ...m } : m);
-      if (m.provider_id) settleClientId(clientIdOf(m.provider_id));
-      return !prev;
-    }
-    function settleClientId(clientId) {
-      const i = state.outbox.findIndex((o) => o.client_id === clientId);
-      if (i >= 0) state.outbox.splice(i, 1);
-      state.acked.delete(clientId);
-    }
-    function applyEvent(id, ev) {
-      if (id && state.lastId && cmpStreamId(id, state.lastId) <= 0) return;
-      let fresh = false;
-      switch (ev.type) {
-        case "message.created": {
-          const isNew = upsertMessage(ev.message);
-          if (isNew && ev.message.direction === "out") {
-            fresh = true;
-            if (ev.message.author && ev.message.author.kind === "agent") state.agentTyping = null;
-          }
-          if (ev.message && ev.message.conversation_id) state.conversationId = ev.message.conversation_id;
-          break;
-        }
-        case "message.status": {
-          const m = state.messages.get(ev.message_id);
-          if (m) state.messages.set(m.id, { ...m, status: ev.status });
-          break;
-        }
-        case "conversation.created":
-          state.conversationId = ev.conversation.id;
-          state.conversationStatus = ev.conversation.status || "open";
-          break;
-        case "conversation.status":
-          if (!state.conversationId || ev.conversation_id === state.conversationId) {
-            state.conversationStatus = ev.status;
-          }
-          break;
-        case "typing": {
-          const a = ev.author || {};
-          if (a.kind !== "contact") {
-            state.agentTyping = ev.on ? { name: a.name || "Agent", until: Date.now() + REMOTE_TYPING_TTL_MS } : null;
-            scheduleTypingExpiry();
-          }
-          break;
-        }
-        case "verification.updated":
-          verify.onEvent(ev);
-          break;
-        default:
-          break;
-      }
-      if (id) state.lastId = id;
-      if (fresh && !state.open) state.unread += 1;
-    }
-    function applyHello(h) {
-      const tokenChanged = state.token && h.visitor_token && h.visitor_token !== state.token;
-      state.token = h.visitor_token || state.token;
-      if (h.inbox) {
-        state.inboxName = h.inbox.name || state.inboxName;
-        state.greeting = h.inbox.greeting || "";
-      }
-      if (tokenChanged) {
-        state.messages.clear();
-        state.acked.clear();
-        state.conversationStatus = "open";
-        state.awayEmailLeft = false;
-      }
-      state.prechat = h.prechat || null;
-      if (h.verification) verify.onEvent(h.verification);
-      if (h.availability) state.availability = h.availability;
-      if (h.limits && h.limits.text) state.maxText = h.limits.text;
-      if ((h.conversation_id || null) !== state.conversationId) state.conversationStatus = "open";
-      state.conversationId = h.conversation_id || null;
-      if (Array.isArray(h.messages) || h.reset) {
-        state.messages.clear();
-        for (const m of h.messages || []) upsertMessage(m);
-      }
-      if (h.last_id && (!state.lastId || h.reset || Array.isArray(h.messages) || tokenChanged)) {
-        state.lastId = h.last_id;
-      }
+    function applyHello2(h) {
+      const todo = applyHello(state, h);
+      if (todo.verification) verify.onEvent(todo.verification);
     }
     let refusedOnce = false;
     let withoutToken = false;
@@ -1127,7 +1146,7 @@ ${text}` : text;
       onHello: (f) => {
         refusedOnce = false;
         withoutToken = false;
-        applyHello(f);
+        applyHello2(f);
         autosize();
         persist();
         render();
@@ -1135,7 +1154,7 @@ ${text}` : text;
       },
       onEvent: (id, event) => {
         if (!event) return;
-        applyEvent(id, event);
+        applyEvent2(id, event);
         persist();
         render();
       },
@@ -1169,12 +1188,7 @@ ${text}` : text;
       return socket.send(obj);
     }
     function onAck(clientId) {
-      if (!clientId) return;
-      const i = state.outbox.findIndex((o) => o.client_id === clientId);
-      if (i >= 0) {
-        const [o] = state.outbox.splice(i, 1);
-        const done = sortedMessages().some((m) => clientIdOf(m.provider_id) === clientId);
-        if (!done) state.acked.set(clientId, { client_id: clientId, text: o.text, created_at: o.created_at });
+      if (applyAck(state, clientId)) {
         persist();
         render();
       }
@@ -1475,7 +1489,7 @@ ${text}` : text;
         ));
       }
       const seen = /* @__PURE__ */ new Set();
-      for (const m of sortedMessages()) {
+      for (const m of sortedMessages2()) {
         rows.push(messageRow(m));
         if (m.provider_id) seen.add(clientIdOf(m.provider_id));
       }
@@ -1518,7 +1532,7 @@ ${text}` : text;
           token: state.token,
           lastId: state.lastId,
           conversationId: state.conversationId,
-          messages: sortedMessages(),
+          messages: sortedMessages2(),
           outbox: state.outbox.map((o) => ({ ...o })),
           acked: Array.from(state.acked.values())
         };

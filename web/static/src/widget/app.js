@@ -8,9 +8,13 @@
 import { el } from "../../lib/dom.js";
 import { clock as timeLabel, textSize as textSizeOf } from "../../lib/format.js";
 import { HubSocket } from "../../lib/socket.js";
-import { clientIdOf, cmpStreamId, uuid } from "../../lib/stream-id.js";
+import { clientIdOf, uuid } from "../../lib/stream-id.js";
 import { createCallback } from "./callback.js";
 import { createPrechat } from "./prechat.js";
+import {
+  REMOTE_TYPING_TTL_MS, applyAck, applyEvent as applyEventTo, applyHello as applyHelloTo, persisted, restoreState,
+  sortedMessages as sortedOf,
+} from "./store.js";
 import { ICON_CHAT, ICON_CLOSE, ICON_DOWN, ICON_SEND, widgetCss } from "./styles.js";
 import { createVerify } from "./verify.js";
 
@@ -20,7 +24,6 @@ const COUNTER_FROM = 0.8; // show the character counter from 80 % of the limit
 const MAX_CACHED_MESSAGES = 200;
 const TYPING_IDLE_MS = 2500;
 const TYPING_REFRESH_MS = 3000;
-const REMOTE_TYPING_TTL_MS = 7000;
 const RESEND_AFTER_MS = 15000;
 
 /** @param {import("./config.js").WidgetConfig} cfg */
@@ -38,157 +41,28 @@ export function startWidget(cfg) {
     }
   }
 
-  // ---------------------------------------------------------------- state
-  const saved = loadStore() || {};
-  const state = {
-    token: saved.token || null,
-    // last_id is only meaningful together with the messages it was built from.
-    lastId: saved.last_id && Array.isArray(saved.messages) ? saved.last_id : null,
-    conversationId: saved.conversation_id || null,
-    /** @type {Map<number, object>} message id -> message */
-    messages: new Map((saved.messages || []).map((m) => [m.id, m])),
-    /** unacked customer messages, oldest first: {client_id, text, created_at, sentAt?, failed?} */
-    outbox: Array.isArray(saved.outbox) ? saved.outbox.map((o) => ({ ...o, sentAt: 0 })) : [],
-    /** acked but not yet seen as message.created: client_id -> {client_id, text, created_at} */
-    acked: new Map(),
-    inboxName: saved.inbox_name || "Chat",
-    greeting: saved.greeting || "",
-    conversationStatus: saved.conversation_status || "open",
-    agentTyping: null, // {name, until}
-    open: false,
-    unread: 0,
-    conn: "connecting", // connecting | online | offline | error
-    errorText: "",
-    /** the pre-chat form the server asks this (new) visitor to fill in, or null */
-    prechat: null,
-    /** {online, reason, next_open} from the hello: nobody can answer right now when !online */
-    availability: saved.availability || { online: true, reason: null },
-    maxText: Number(saved.max_text) || 0,
-    /** an email left in the away box has been sent with a message */
-    awayEmailLeft: !!saved.away_email_left,
-  };
+  // ---------------------------------------------------------------- state (store.js)
+  const state = restoreState(loadStore());
 
   function persist() {
-    const msgs = sortedMessages().slice(-MAX_CACHED_MESSAGES);
-    const data = {
-      v: 1,
-      token: state.token,
-      last_id: state.lastId,
-      conversation_id: state.conversationId,
-      conversation_status: state.conversationStatus,
-      inbox_name: state.inboxName,
-      greeting: state.greeting,
-      availability: state.availability,
-      max_text: state.maxText,
-      away_email_left: state.awayEmailLeft,
-      messages: msgs,
-      outbox: state.outbox
-        .filter((o) => !o.failed)
-        .map(({ client_id, text, created_at }) => ({ client_id, text, created_at })),
-    };
     try {
-      localStorage.setItem(STORE_KEY, JSON.stringify(data));
+      localStorage.setItem(STORE_KEY, JSON.stringify(persisted(state, MAX_CACHED_MESSAGES)));
     } catch (_) {
       /* storage full or disabled: the widget still works for this page view */
     }
   }
 
-  function sortedMessages() {
-    return Array.from(state.messages.values()).sort((a, b) => a.id - b.id);
-  }
-
-  // ---------------------------------------------------------------- applying server state
-  function upsertMessage(m) {
-    if (!m || typeof m.id !== "number" || m.private) return false;
-    const prev = state.messages.get(m.id);
-    state.messages.set(m.id, prev ? { ...prev, ...m } : m);
-    if (m.provider_id) settleClientId(clientIdOf(m.provider_id));
-    return !prev;
-  }
-
-  /** A client_id is settled: its stored message exists (or it was acked). */
-  function settleClientId(clientId) {
-    const i = state.outbox.findIndex((o) => o.client_id === clientId);
-    if (i >= 0) state.outbox.splice(i, 1);
-    state.acked.delete(clientId);
-  }
+  const sortedMessages = () => sortedOf(state);
 
   function applyEvent(id, ev) {
-    if (id && state.lastId && cmpStreamId(id, state.lastId) <= 0) return; // already applied
-    let fresh = false;
-    switch (ev.type) {
-      case "message.created": {
-        const isNew = upsertMessage(ev.message);
-        if (isNew && ev.message.direction === "out") {
-          fresh = true;
-          if (ev.message.author && ev.message.author.kind === "agent") state.agentTyping = null;
-        }
-        if (ev.message && ev.message.conversation_id) state.conversationId = ev.message.conversation_id;
-        break;
-      }
-      case "message.status": {
-        const m = state.messages.get(ev.message_id);
-        if (m) state.messages.set(m.id, { ...m, status: ev.status });
-        break;
-      }
-      case "conversation.created":
-        state.conversationId = ev.conversation.id;
-        state.conversationStatus = ev.conversation.status || "open";
-        break;
-      case "conversation.status":
-        if (!state.conversationId || ev.conversation_id === state.conversationId) {
-          state.conversationStatus = ev.status;
-        }
-        break;
-      case "typing": {
-        const a = ev.author || {};
-        if (a.kind !== "contact") {
-          state.agentTyping = ev.on ? { name: a.name || "Agent", until: Date.now() + REMOTE_TYPING_TTL_MS } : null;
-          scheduleTypingExpiry();
-        }
-        break;
-      }
-      case "verification.updated":
-        verify.onEvent(ev);
-        break;
-      default:
-        break; // events the widget does not display
-    }
-    if (id) state.lastId = id;
-    if (fresh && !state.open) state.unread += 1;
+    const todo = applyEventTo(state, id, ev);
+    if (todo.typing) scheduleTypingExpiry();
+    if (todo.verification) verify.onEvent(todo.verification);
   }
 
   function applyHello(h) {
-    const tokenChanged = state.token && h.visitor_token && h.visitor_token !== state.token;
-    state.token = h.visitor_token || state.token;
-    if (h.inbox) {
-      state.inboxName = h.inbox.name || state.inboxName;
-      state.greeting = h.inbox.greeting || "";
-    }
-    if (tokenChanged) {
-      // A different visitor: whatever we cached belongs to someone else's conversation.
-      state.messages.clear();
-      state.acked.clear();
-      state.conversationStatus = "open";
-      state.awayEmailLeft = false;
-    }
-    // The server decides who must fill in the pre-chat form (new visitors only).
-    state.prechat = h.prechat || null;
-    if (h.verification) verify.onEvent(h.verification);
-    if (h.availability) state.availability = h.availability;
-    if (h.limits && h.limits.text) state.maxText = h.limits.text;
-    // null = no open conversation (none yet, or the last one was resolved).
-    if ((h.conversation_id || null) !== state.conversationId) state.conversationStatus = "open";
-    state.conversationId = h.conversation_id || null;
-    if (Array.isArray(h.messages) || h.reset) {
-      state.messages.clear();
-      for (const m of h.messages || []) upsertMessage(m);
-    }
-    // hello.last_id is where the live stream (after the gap, if any) continues from; when we
-    // sent a last_id the gap follows as events, so our own position stays authoritative.
-    if (h.last_id && (!state.lastId || h.reset || Array.isArray(h.messages) || tokenChanged)) {
-      state.lastId = h.last_id;
-    }
+    const todo = applyHelloTo(state, h);
+    if (todo.verification) verify.onEvent(todo.verification);
   }
 
   // ---------------------------------------------------------------- socket
@@ -264,13 +138,7 @@ export function startWidget(cfg) {
   }
 
   function onAck(clientId) {
-    if (!clientId) return;
-    const i = state.outbox.findIndex((o) => o.client_id === clientId);
-    if (i >= 0) {
-      const [o] = state.outbox.splice(i, 1);
-      // Only waiting for its message.created now — unless it already arrived.
-      const done = sortedMessages().some((m) => clientIdOf(m.provider_id) === clientId);
-      if (!done) state.acked.set(clientId, { client_id: clientId, text: o.text, created_at: o.created_at });
+    if (applyAck(state, clientId)) {
       persist();
       render();
     }
