@@ -42,7 +42,7 @@ frontend: $(NODE_STAMP)
 # Without node: skipped with a note locally, an error in CI (OMNIHUB_REQUIRE_SYSTEM_DEPS=1).
 frontend-check:
 	@if command -v node >/dev/null && command -v npm >/dev/null; then \
-		$(MAKE) --no-print-directory $(NODE_STAMP) && \
+		$(MAKE) -s --no-print-directory $(NODE_STAMP) && \
 		node web/static/build.mjs --check && \
 		node_modules/.bin/tsc -p web/static/tsconfig.json && \
 		node --test web/static/tests/; \
