@@ -18,7 +18,7 @@ import { installTemplatePicker } from "./inbox-templates.js";
 import { avatar, channelIcon, displayName, icon, renderContext, statusPill } from "./inbox-view.js";
 import { CHANNEL_LABEL } from "./lib/channels.js";
 import { el } from "./lib/dom.js";
-import { clock, dayLabel, relTime } from "./lib/format.js";
+import { clock, dayLabel, relTime, textSize as textSizeOf } from "./lib/format.js";
 
 const REPLY_ACK_TIMEOUT_MS = 8000;
 const TYPING_IDLE_MS = 3000;
@@ -688,18 +688,9 @@ function applyComposerState() {
 }
 
 /** Length of a reply against the server's limits: {count, near, reason} (reason = refused). */
+/** The reply against hello.limits: code points and, as sent, the socket frame (and REST body). */
 function textSize(text) {
-  let count = 0;
-  for (const _ of text) count += 1; // code points, as the server counts
-  if (!limits.text) return { count, near: false, reason: "" };
-  let reason = "";
-  if (count > limits.text) {
-    reason = `Too long: ${count.toLocaleString("en")} of at most ${limits.text.toLocaleString("en")} characters.`;
-  } else if (limits.frameBytes && new TextEncoder().encode(JSON.stringify(text)).length > limits.frameBytes - 1024) {
-    // As sent (JSON-escaped UTF-8) it would not fit one socket frame (nor a REST body).
-    reason = "Too long: this text is too large to send (many emoji or symbols); shorten it.";
-  }
-  return { count, near: count >= limits.text * COUNTER_FROM, reason };
+  return textSizeOf(text, limits.text, { counterFrom: COUNTER_FROM, frameBytes: limits.frameBytes });
 }
 
 function renderCounter(size) {

@@ -59,10 +59,15 @@
     for (const _ of text) count += 1;
     return count;
   }
-  function textSize(text, max, counterFrom = 0.8) {
+  function textSize(text, max, { counterFrom = 0.8, frameBytes = 0 } = {}) {
     const count = codePoints(text);
     if (!max) return { count, near: false, reason: "" };
-    const reason = count > max ? `Too long: ${count.toLocaleString("en")} of at most ${max.toLocaleString("en")} characters.` : "";
+    let reason = "";
+    if (count > max) {
+      reason = `Too long: ${count.toLocaleString("en")} of at most ${max.toLocaleString("en")} characters.`;
+    } else if (frameBytes && new TextEncoder().encode(JSON.stringify(text)).length > frameBytes - 1024) {
+      reason = "Too long: this text is too large to send (many emoji or symbols); shorten it.";
+    }
     return { count, near: count >= max * counterFrom, reason };
   }
 
@@ -1384,7 +1389,7 @@ ${text}` : text;
       verify.build();
     }
     function textSize2(text) {
-      return textSize(text, state.maxText, COUNTER_FROM);
+      return textSize(text, state.maxText, { counterFrom: COUNTER_FROM });
     }
     const w = { cfg, state, ui, shadow, sendFrame, persist, render, autosize, textSize: textSize2, openPanel };
     const verify = createVerify(w);

@@ -129,16 +129,24 @@ export function codePoints(text) {
 }
 
 /**
- * A message against a server limit: `{count, near, reason}`; `reason` (non-empty) means
- * refused. `near` from `counterFrom` (a fraction) of the limit; no limit, no refusal.
+ * A message against the server's limits: `{count, near, reason}`; `reason` (non-empty)
+ * means refused, and the text is never cut. `near` from `counterFrom` (a fraction) of the
+ * limit. With `frameBytes` (the socket's frame limit) a text whose JSON-escaped UTF-8
+ * would not fit one frame (less 1 KiB for the envelope) is refused too. No limit known
+ * (0, before the first hello): the server alone refuses.
  * @param {string} text
- * @param {number} max 0 = unknown
- * @param {number} [counterFrom]
+ * @param {number} max in code points; 0 = unknown
+ * @param {{counterFrom?: number, frameBytes?: number}} [opts]
  * @returns {{count: number, near: boolean, reason: string}}
  */
-export function textSize(text, max, counterFrom = 0.8) {
+export function textSize(text, max, { counterFrom = 0.8, frameBytes = 0 } = {}) {
   const count = codePoints(text);
   if (!max) return { count, near: false, reason: "" };
-  const reason = count > max ? `Too long: ${count.toLocaleString("en")} of at most ${max.toLocaleString("en")} characters.` : "";
+  let reason = "";
+  if (count > max) {
+    reason = `Too long: ${count.toLocaleString("en")} of at most ${max.toLocaleString("en")} characters.`;
+  } else if (frameBytes && new TextEncoder().encode(JSON.stringify(text)).length > frameBytes - 1024) {
+    reason = "Too long: this text is too large to send (many emoji or symbols); shorten it.";
+  }
   return { count, near: count >= max * counterFrom, reason };
 }

@@ -68,6 +68,15 @@ test("textSize counts code points as the server does and refuses over the limit"
   assert.equal(over.count, 11);
   assert.equal(over.reason, "Too long: 11 of at most 10 characters.");
   assert.equal(textSize("a".repeat(12000), 10000).reason, "Too long: 12,000 of at most 10,000 characters.");
+  assert.equal(textSize("a".repeat(9), 10, { counterFrom: 0.95 }).near, false);
+});
+
+test("textSize refuses a text within the count that would not fit one socket frame", () => {
+  const emoji = "\u{1F600}".repeat(1000); // 1000 code points, 4000 UTF-8 bytes
+  assert.equal(textSize(emoji, 20000, { frameBytes: 8192 }).reason, "");
+  assert.match(textSize(emoji, 20000, { frameBytes: 4096 }).reason, /too large to send/);
+  // JSON escaping counts: control characters become \u00XX (6 bytes each).
+  assert.match(textSize("\u0001".repeat(700), 20000, { frameBytes: 5000 }).reason, /too large to send/);
 });
 
 test("dateTime: locale date and time, nothing for nonsense", () => {

@@ -338,7 +338,7 @@ export function startWidget(cfg) {
 
   /** Text against the server's limit (hello.limits.text): {count, near, reason}. */
   function textSize(text) {
-    return textSizeOf(text, state.maxText, COUNTER_FROM);
+    return textSizeOf(text, state.maxText, { counterFrom: COUNTER_FROM });
   }
 
   // Features with their own UI: the context they are built from.
