@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 1800
 PYTEST_ARGS ?=
 
-.PHONY: dev test test-random lint bench bench-router bench-email bench-webhooks clean reset-dev venv
+.PHONY: dev test test-random lint frontend frontend-check bench bench-router bench-email bench-webhooks clean reset-dev venv
 
 venv: $(STAMP)
 
@@ -25,6 +25,33 @@ $(STAMP): pyproject.toml | $(BIN)/python
 dev: $(STAMP)
 	$(BIN)/omnihub dev
 
+# Front-end tooling (docs/frontend.md "The build"): node is needed to build and check,
+# never to run the hub (widget.js is committed). `npm ci` runs again only when the
+# lock file changes.
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Rebuild web/static/widget.js from web/static/src/widget/ and web/static/lib/.
+frontend: $(NODE_STAMP)
+	node web/static/build.mjs
+
+# The committed widget.js is the build of its sources, JSDoc types check, unit tests pass.
+# Without node: skipped with a note locally, an error in CI (OMNIHUB_REQUIRE_SYSTEM_DEPS=1).
+frontend-check:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		$(MAKE) -s --no-print-directory $(NODE_STAMP) && \
+		node web/static/build.mjs --check && \
+		node_modules/.bin/tsc -p web/static/tsconfig.json && \
+		node --test web/static/tests/; \
+	elif [ "$$OMNIHUB_REQUIRE_SYSTEM_DEPS" = 1 ]; then \
+		echo "frontend-check: node/npm not installed (apt-get install nodejs npm)" >&2; exit 1; \
+	else \
+		echo "frontend-check: skipped, node/npm not installed (apt-get install nodejs npm)" >&2; \
+	fi
+
 # The file order by default; `make test-random` shuffles it (pytest-randomly; the seed is
 # printed at the top; rerun that order with `make test-random PYTEST_ARGS=--randomly-seed=N`).
 test: $(STAMP)
@@ -35,7 +62,7 @@ test-random: $(STAMP)
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
 		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) frontend-check
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -5,6 +5,7 @@
 // every rule and its reason is shown next to the form.
 
 import { api, flash, form, h, secretBox } from "./admin-kit.js";
+import { dateTime } from "./lib/format.js";
 
 const state = { bots: [], queues: [], bot: null, log: [], shown: null };
 
@@ -29,9 +30,7 @@ async function load() {
   }
 }
 
-function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
-}
+const when = dateTime;
 
 function detail(bot) {
   const settings = form("bot-settings", [

@@ -2,20 +2,17 @@
 // carry the server's reason, the flash line, labelled fields, forms that show the
 // server's refusal inside themselves, and the "shown only once" secrets box.
 
-import { el as h } from "./inbox-view.js";
+import { el as h } from "./lib/dom.js";
+import { fetchJson } from "./lib/http.js";
 
 export { h };
 
-export async function api(path, { method = "GET", body } = {}) {
-  const res = await fetch(path, {
-    method, credentials: "same-origin",
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (res.status === 401) { location.href = "/login"; throw new Error("log in again"); }
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
-  return data;
+/** A REST call for the Settings pages: the server's reason as the error, /login on 401.
+ * @param {string} path
+ * @param {{method?: string, body?: unknown}} [opts]
+ */
+export function api(path, { method = "GET", body } = {}) {
+  return fetchJson(path, { method, body, loginOn401: true });
 }
 
 

@@ -3,6 +3,8 @@
 // ("fields[2].options: …"), which is shown inline and marks that row. Saves send
 // If-Match with the version that was loaded, so two admins never overwrite each other.
 
+import { fetchJson } from "./lib/http.js";
+
 const STANDARD = ["name", "email", "phone"];
 
 /** ``tools``: the Settings page's own helpers ({ h, field, flash }). */
@@ -18,17 +20,13 @@ export function prechatEditor(i, { h, field, flash }) {
   const holder = h("div", { "data-testid": "prechat-editor" }, h("p", { class: "muted", text: "Loading…" }));
 
   async function call(method, body, version) {
-    const headers = body ? { "Content-Type": "application/json" } : {};
-    if (version !== undefined) headers["If-Match"] = String(version);
-    const res = await fetch(url, { method, credentials: "same-origin", headers, body: body ? JSON.stringify(body) : undefined });
-    if (res.status === 401) { location.href = "/login"; throw new Error("log in again"); }
-    const data = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      const err = new Error(data.reason || `HTTP ${res.status}`);
-      err.path = data.path || "";
+    const headers = version !== undefined ? { "If-Match": String(version) } : {};
+    try {
+      return await fetchJson(url, { method, body: body || undefined, headers, loginOn401: true });
+    } catch (err) {
+      err.path = (err.data && err.data.path) || ""; // the field the server refused
       throw err;
     }
-    return data;
   }
 
   const rowOf = (f = { key: "", label: "", type: null, required: false, options: [] }) => {

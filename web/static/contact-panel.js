@@ -2,23 +2,11 @@
 // suggestions, appended to the 360° panel. REST only (docs/identity.md); refreshed when
 // a message event arrives for one of the contact's conversations.
 
-import { channelIcon, CHANNEL_LABEL, clock, dayLabel, el } from "./inbox-view.js";
-
-async function getJSON(path, opts = {}) {
-  const res = await fetch(path, {
-    credentials: "same-origin",
-    headers: opts.body ? { "Content-Type": "application/json" } : {},
-    ...opts,
-  });
-  let body = null;
-  try { body = await res.json(); } catch (_) { /* empty */ }
-  if (!res.ok) {
-    const err = new Error((body && body.reason) || `HTTP ${res.status}`);
-    err.status = res.status;
-    throw err;
-  }
-  return body;
-}
+import { channelIcon } from "./inbox-view.js";
+import { CHANNEL_LABEL } from "./lib/channels.js";
+import { el } from "./lib/dom.js";
+import { clock, dayLabel } from "./lib/format.js";
+import { fetchJson } from "./lib/http.js";
 
 export class ContactPanel {
   constructor({ onOpenConversation, onChange, onContactChanged, getMe, toast } = {}) {
@@ -84,8 +72,8 @@ export class ContactPanel {
     this.loading = true;
     try {
       const [page, ids] = await Promise.all([
-        getJSON(`/api/v1/contacts/${id}/timeline?limit=50`),
-        getJSON(`/api/v1/contacts/${id}/identities`),
+        fetchJson(`/api/v1/contacts/${id}/timeline?limit=50`),
+        fetchJson(`/api/v1/contacts/${id}/identities`),
       ]);
       if (this.contactId !== id) return;
       this.timeline = page.items;
@@ -105,7 +93,7 @@ export class ContactPanel {
     const id = this.contactId;
     if (!id || !this.nextBefore) return;
     try {
-      const page = await getJSON(`/api/v1/contacts/${id}/timeline?limit=50&before=${this.nextBefore}`);
+      const page = await fetchJson(`/api/v1/contacts/${id}/timeline?limit=50&before=${this.nextBefore}`);
       if (this.contactId !== id) return;
       this.timeline = [...page.items, ...this.timeline];
       this.nextBefore = page.next_before;
@@ -125,7 +113,7 @@ export class ContactPanel {
     this.busy = true;
     this.onChange();
     try {
-      const res = await getJSON(path, { method: "POST", body: JSON.stringify(body) });
+      const res = await fetchJson(path, { method: "POST", body });
       this.toast(okText, "ok");
       return res;
     } catch (e) {

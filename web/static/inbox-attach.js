@@ -3,13 +3,10 @@
 // with its size or the server's reason, and hands the upload ids to the reply. The
 // server checks sizes, ownership and the channel again when the reply claims them.
 
-import { el } from "./inbox-view.js";
+import { el } from "./lib/dom.js";
+import { fileSize } from "./lib/format.js";
 
 const CHANNELS = new Set(["email"]);
-
-function fmtSize(n) {
-  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1048576).toFixed(1)} MB`;
-}
 
 export class Attachments {
   /** ``foot``: the composer's footer; ``conversationId()``: the open conversation. */
@@ -70,7 +67,7 @@ export class Attachments {
   render() {
     this.chips.replaceChildren(...this.items.map((i) => el("span", {
       class: `attach-chip ${i.state}`, "data-testid": "attach-chip", "data-state": i.state, title: i.error || "",
-    }, `${i.name} · ${i.state === "uploading" ? "uploading…" : i.state === "failed" ? i.error : fmtSize(i.size)}`,
+    }, `${i.name} · ${i.state === "uploading" ? "uploading…" : i.state === "failed" ? i.error : fileSize(i.size)}`,
     el("button", { type: "button", class: "link", "aria-label": `Remove ${i.name}`, text: "×",
       onclick: () => { this.items = this.items.filter((x) => x !== i); this.render(); } }))));
     this.chips.hidden = !this.items.length || this.button.hidden;

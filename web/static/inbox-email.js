@@ -6,7 +6,7 @@
 // inbox.js re-renders the message list often, so the agent's choices (quoted part shown,
 // formatted view open, images allowed) live here per message id, not in the DOM.
 
-import { el } from "./inbox-view.js";
+import { el } from "./lib/dom.js";
 
 const shownQuoted = new Set();
 const shownHtml = new Set();

@@ -9,7 +9,8 @@
 // inbox.js re-renders the message list often: the nodes are kept per message/attachment
 // so an image is not reloaded (or a playing video restarted) on every render.
 
-import { el } from "./inbox-view.js";
+import { el } from "./lib/dom.js";
+import { fileSize } from "./lib/format.js";
 
 // Must match web/routes_media.py INLINE_TYPES (images; audio/video are picked by prefix).
 const INLINE_IMAGES = new Set([
@@ -37,17 +38,11 @@ export function mediaKind(contentType) {
   return "file";
 }
 
-export function humanSize(bytes) {
-  const n = Number(bytes) || 0;
-  if (n <= 0) return "";
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${Math.round(n / 1024)} kB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
-}
+
 
 function describe(a) {
   return [a.content_type && a.content_type !== "application/octet-stream" ? a.content_type : "",
-    humanSize(a.size)].filter(Boolean).join(" · ");
+    fileSize(a.size)].filter(Boolean).join(" · ");
 }
 
 function unavailable(m, a, i, state) {

@@ -3,48 +3,15 @@
 // initial state, socket events (workitem.offered / offer_ended, agent.presence,
 // queue.stats) for everything live. See docs/routing.md.
 
+import { CHANNEL_SHORT } from "./lib/channels.js";
+import { el as h } from "./lib/dom.js";
+import { duration as fmtWait } from "./lib/format.js";
+import { fetchJson as call } from "./lib/http.js";
+
 const CSS_HREF = "/static/inbox-offers.css";
 
-async function call(path, { method = "GET", body } = {}) {
-  const res = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: body !== undefined ? { "Content-Type": "application/json" } : {},
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  let data = null;
-  try { data = await res.json(); } catch (_) { /* empty body */ }
-  if (!res.ok) {
-    const err = new Error((data && data.reason) || `HTTP ${res.status}`);
-    err.status = res.status;
-    throw err;
-  }
-  return data;
-}
-
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "text") node.textContent = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c) node.append(c);
-  return node;
-}
-
-const CHANNEL = { chat: "Chat", email: "Email", voice: "Call", sms: "SMS", whatsapp: "WhatsApp",
-  messenger: "Messenger", instagram: "Instagram", telegram: "Telegram", api: "API", bot: "Bot" };
 const PRESENCE_LABEL = { online: "Available", away: "Away", busy: "Busy", offline: "Offline" };
 const STATUS_OF = { online: "available", away: "away", busy: "busy", offline: "offline" };
-
-function fmtWait(s) {
-  s = Math.max(0, Math.round(s));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-}
 
 export class RoutingPanel {
   constructor({ toast, onOpenConversation } = {}) {
@@ -198,7 +165,7 @@ export class RoutingPanel {
     const who = o.contact_name || `Conversation #${o.conversation_id}`;
     return h("article", { class: "offer-card", "data-testid": "offer-card", "data-item": String(id), "data-channel": o.channel },
       h("header", {},
-        h("span", { class: "offer-channel", text: CHANNEL[o.channel] || o.channel }),
+        h("span", { class: "offer-channel", text: CHANNEL_SHORT[o.channel] || o.channel }),
         h("span", { class: "offer-queue", text: o.queue }),
         h("span", { class: "offer-countdown", "data-testid": "offer-countdown", "data-expires": String(o.expiresMs) })),
       h("div", { class: "offer-who", dir: "auto", text: who }),
@@ -301,7 +268,7 @@ export class RoutingPanel {
         h("td", { text: `${s.agents_available} / ${s.agents_online}` })))));
     const picks = this.pickable.length
       ? h("ul", { class: "pick-list", "data-testid": "pick-list" }, ...this.pickable.map((p) => h("li", {},
-        h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL[p.channel] || p.channel} · ${p.queue} · waiting ${fmtWait(p.waiting_s)}${p.offered ? " · offered" : ""}` }),
+        h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL_SHORT[p.channel] || p.channel} · ${p.queue} · waiting ${fmtWait(p.waiting_s)}${p.offered ? " · offered" : ""}` }),
         h("button", { type: "button", class: "btn", "data-testid": "pick", text: "Pick", onclick: () => this.pick(p) }),
         ...(this.supervises ? [this.moveControls(p)] : []))))
       : h("p", { class: "muted", text: "Nothing waiting that you may pick." });
@@ -314,7 +281,7 @@ export class RoutingPanel {
     if (!this.active.length) return h("p", { class: "muted", text: "No agent holds an item." });
     const name = (p) => p.agent_name || (this.agents.find((a) => a.agent_id === p.agent_id) || {}).name || "another agent";
     return h("ul", { class: "pick-list", "data-testid": "active-list" }, ...this.active.map((p) => h("li", { "data-item": String(p.work_item_id) },
-      h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL[p.channel] || p.channel} · ${p.queue} · ${name(p)}${p.status === "wrapup" ? " (wrap-up)" : ""} · ${fmtWait(p.held_s)}` }),
+      h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL_SHORT[p.channel] || p.channel} · ${p.queue} · ${name(p)}${p.status === "wrapup" ? " (wrap-up)" : ""} · ${fmtWait(p.held_s)}` }),
       this.moveControls(p))));
   }
 

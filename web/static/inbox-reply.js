@@ -6,7 +6,7 @@
 // the agent may pick another one they used here. The bar reloads when the customer
 // writes again (their channel may change, a closed window reopens).
 
-import { el } from "./inbox-view.js";
+import { el } from "./lib/dom.js";
 
 const REFRESH_MS = 30000; // "time left" countdown
 

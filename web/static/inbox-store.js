@@ -1,3 +1,4 @@
+// @ts-check
 // Agent inbox state and the (pure, idempotent) application of hub events to it.
 //
 // No DOM, no network: main code feeds it REST snapshots and socket events and renders it.
@@ -9,33 +10,37 @@
 //  - events received while a REST snapshot is in flight are kept in a bounded buffer and
 //    re-applied on top of the snapshot (only those after its `last_event_id` change anything).
 
-/** Compare two Redis stream ids ("ms-seq"); a missing id sorts first. */
-export function cmpStreamId(a, b) {
-  if (a === b) return 0;
-  if (!a) return -1;
-  if (!b) return 1;
-  const [am, as = "0"] = String(a).split("-");
-  const [bm, bs = "0"] = String(b).split("-");
-  try {
-    const d = BigInt(am) - BigInt(bm) || BigInt(as) - BigInt(bs);
-    return d < 0n ? -1 : d > 0n ? 1 : 0;
-  } catch (_) {
-    return String(a) < String(b) ? -1 : 1;
-  }
-}
+import { clientIdOf, cmpStreamId, maxStreamId, minStreamId } from "./lib/stream-id.js";
 
-export const maxStreamId = (a, b) => (cmpStreamId(a, b) >= 0 ? a : b);
-export const minStreamId = (a, b) => (!a ? b : !b ? a : cmpStreamId(a, b) <= 0 ? a : b);
+export { clientIdOf, cmpStreamId, maxStreamId, minStreamId };
 
-/** The client_id a stored message came from: the hub namespaces provider ids
- *  ("agent:<id>:<client_id>"), so take the last ':'-separated part (UUIDs have none). */
-export function clientIdOf(providerId) {
-  return providerId ? String(providerId).split(":").pop() : "";
-}
+/** @typedef {string | null} StreamId a Redis stream id ("ms-seq"), null when unknown */
+/**
+ * @typedef {{id: number, conversation_id: number, direction?: string, private?: boolean,
+ *   provider_id?: string | null, created_at?: string, status?: string, _v?: StreamId,
+ *   [field: string]: any}} Message
+ */
+/**
+ * @typedef {{id: number, status?: string, channel?: string, assignee_id?: number | null,
+ *   assignee_name?: string, last_message?: Message | null, last_message_at?: string | null,
+ *   created_at?: string, _v?: StreamId, [field: string]: any}} Conversation
+ *   `_v`: the stream id of the snapshot or event that last set its fields
+ */
+/** @typedef {{type: string, [field: string]: any}} HubEvent */
+/** @typedef {{id: StreamId, event: HubEvent, at: number}} BufferedEvent */
+/**
+ * @typedef {{client_id: string, conversation_id: number, text: string, private?: boolean,
+ *   created_at?: string, state: "pending" | "acked" | "failed", message_id?: number,
+ *   error?: string, [field: string]: any}} PendingReply
+ */
+/** @typedef {{assignee: "mine" | "unassigned" | "all", status: string}} ListFilter */
+/** @typedef {{conversations?: any[], last_event_id?: StreamId}} ListSnapshot */
+/** @typedef {{conversation: Conversation, messages?: Message[], last_event_id?: StreamId}} DetailSnapshot */
 
 const TYPING_TTL_MS = 7000;
 const BUFFER_MAX = 2000;
 
+/** @param {Conversation} c */
 function tsOf(c) {
   const t = Date.parse(c.last_message_at || c.created_at || "");
   return Number.isNaN(t) ? 0 : t;
@@ -43,32 +48,40 @@ function tsOf(c) {
 
 export class InboxStore {
   constructor() {
+    /** @type {{id: number, role?: string, [field: string]: any} | null} */
     this.me = null;
-    /** @type {Map<number, object>} conversation id -> Conversation + last_message + _v */
+    /** @type {Map<number, Conversation>} conversation id -> Conversation + last_message + _v */
     this.conversations = new Map();
+    /** @type {number | null} */
     this.currentId = null;
-    /** @type {Map<number, object>} messages of the open conversation, by id */
+    /** @type {Map<number, Message>} messages of the open conversation, by id */
     this.messages = new Map();
+    /** @type {StreamId} */
     this.messagesV = null; // stream id of the open conversation's message snapshot
+    /** @type {any} */
     this.context = null; // {contact, identities, accounts, orders, invoices, conversations}
-    /** conversation id -> Set of unseen incoming message ids */
+    /** @type {Map<number, Set<number>>} conversation id -> unseen incoming message ids */
     this.unread = new Map();
-    /** conversation id -> {name, kind, until} */
+    /** @type {Map<number, {name: string, kind?: string, until: number}>} conversation id -> typing */
     this.typing = new Map();
-    /** client_id -> {client_id, conversation_id, text, private, created_at, state, message_id?, error?} */
+    /** @type {Map<string, PendingReply>} client_id -> pending reply */
     this.pending = new Map();
-    /** queue slug -> {depth, oldest_wait_s, inbox} */
+    /** @type {Map<string, {depth: number, oldest_wait_s: number, inbox: string}>} queue slug -> stats */
     this.queues = new Map();
-    /** recent socket events [{id, event, at}], oldest first */
+    /** @type {BufferedEvent[]} recent socket events, oldest first */
     this.buffer = [];
-    /** conversation ids we saw events for but do not know yet (main fetches them) */
+    /** @type {Set<number>} conversation ids we saw events for but do not know yet (main fetches them) */
     this.missing = new Set();
+    /** @type {ListFilter} */
     this.filter = { assignee: "mine", status: "open" };
   }
 
   // ------------------------------------------------------------------ snapshots
 
-  /** Replace the conversation list with REST snapshots ({conversations, last_event_id}[]). */
+  /**
+   * Replace the conversation list with REST snapshots.
+   * @param {ListSnapshot[]} snapshots
+   */
   loadLists(snapshots) {
     const next = new Map();
     for (const snap of snapshots) {
@@ -85,11 +98,16 @@ export class InboxStore {
       next.set(this.currentId, this.conversations.get(this.currentId));
     }
     this.conversations = next;
-    const oldest = snapshots.reduce((acc, s) => minStreamId(acc, s.last_event_id), null);
+    const oldest = snapshots.reduce((/** @type {StreamId} */ acc, s) => minStreamId(acc, s.last_event_id || null), null);
     this.replayAfter(oldest);
   }
 
-  /** Upsert one conversation from REST (GET /conversations/{id} or an action's answer). */
+  /**
+   * Upsert one conversation from REST (GET /conversations/{id} or an action's answer).
+   * @param {Conversation} conv
+   * @param {StreamId | undefined} lastEventId
+   * @param {Message[]} [messages]
+   */
   upsertConversation(conv, lastEventId, messages) {
     const prev = this.conversations.get(conv.id);
     if (!prev || !lastEventId || !prev._v || cmpStreamId(lastEventId, prev._v) >= 0) {
@@ -107,7 +125,10 @@ export class InboxStore {
     this.missing.delete(conv.id);
   }
 
-  /** Load the open conversation's detail snapshot ({conversation, messages, last_event_id}). */
+  /**
+   * Load the open conversation's detail snapshot.
+   * @param {DetailSnapshot} detail
+   */
   loadConversation(detail) {
     const conv = detail.conversation;
     this.upsertConversation(conv, detail.last_event_id, detail.messages);
@@ -118,6 +139,7 @@ export class InboxStore {
     this.replayAfter(detail.last_event_id);
   }
 
+  /** @param {number | null} id */
   select(id) {
     if (this.currentId !== id) {
       this.currentId = id;
@@ -128,6 +150,7 @@ export class InboxStore {
     if (id) this.unread.delete(id);
   }
 
+  /** @param {StreamId | undefined} lastEventId */
   replayAfter(lastEventId) {
     for (const { id, event, at } of this.buffer) {
       if (!lastEventId || cmpStreamId(id, lastEventId) > 0) this.apply(id, event, at, true);
@@ -136,13 +159,26 @@ export class InboxStore {
 
   // ------------------------------------------------------------------ events
 
-  /** Record a socket event and apply it. Returns the ids of touched conversations. */
+  /**
+   * Record a socket event and apply it.
+   * @param {StreamId} id
+   * @param {HubEvent} event
+   * @param {number} [at] when it arrived (ms)
+   * @returns {number[]} the ids of touched conversations
+   */
   receive(id, event, at = Date.now()) {
     this.buffer.push({ id, event, at });
     if (this.buffer.length > BUFFER_MAX) this.buffer.splice(0, this.buffer.length - BUFFER_MAX);
     return this.apply(id, event, at, false);
   }
 
+  /**
+   * @param {StreamId} id
+   * @param {HubEvent} ev
+   * @param {number} at
+   * @param {boolean} replay
+   * @returns {number[]}
+   */
   apply(id, ev, at, replay) {
     switch (ev.type) {
       case "message.created":
@@ -186,6 +222,12 @@ export class InboxStore {
     }
   }
 
+  /**
+   * @param {StreamId} id
+   * @param {Message} m
+   * @param {boolean} replay
+   * @returns {number[]}
+   */
   applyMessage(id, m, replay) {
     const conv = this.conversations.get(m.conversation_id);
     if (conv) {
@@ -193,7 +235,7 @@ export class InboxStore {
       if (!m.private || !lm) {
         if (!lm || lm.id <= m.id) conv.last_message = m;
       }
-      if (!conv.last_message_at || Date.parse(m.created_at) > Date.parse(conv.last_message_at)) {
+      if (!conv.last_message_at || Date.parse(m.created_at || "") > Date.parse(conv.last_message_at)) {
         conv.last_message_at = m.created_at;
       }
     } else {
@@ -207,14 +249,21 @@ export class InboxStore {
       }
       if (this.typing.has(m.conversation_id) && m.direction === "in") this.typing.delete(m.conversation_id);
     } else if (m.direction === "in" && !m.private && (!conv || !conv._v || cmpStreamId(id, conv._v) > 0)) {
-      if (!this.unread.has(m.conversation_id)) this.unread.set(m.conversation_id, new Set());
-      this.unread.get(m.conversation_id).add(m.id);
+      let unseen = this.unread.get(m.conversation_id);
+      if (!unseen) this.unread.set(m.conversation_id, (unseen = new Set()));
+      unseen.add(m.id);
     }
     this.settleByMessage(m);
     void replay;
     return [m.conversation_id];
   }
 
+  /**
+   * @param {StreamId} id
+   * @param {number} convId
+   * @param {Partial<Conversation>} fields
+   * @returns {number[]}
+   */
   patchConversation(id, convId, fields) {
     const conv = this.conversations.get(convId);
     if (!conv) {
@@ -229,6 +278,7 @@ export class InboxStore {
   }
 
   /** A message from a REST answer (e.g. the POST fallback for a reply). */
+  /** @param {Message} m */
   upsertRestMessage(m) {
     if (m.conversation_id === this.currentId && !this.messages.has(m.id)) this.messages.set(m.id, m);
     const conv = this.conversations.get(m.conversation_id);
@@ -241,10 +291,15 @@ export class InboxStore {
 
   // ------------------------------------------------------------------ pending replies
 
+  /** @param {{client_id: string, conversation_id: number, text: string, [field: string]: any}} p */
   addPending(p) {
-    this.pending.set(p.client_id, { state: "pending", ...p });
+    this.pending.set(p.client_id, /** @type {PendingReply} */ ({ state: "pending", ...p }));
   }
 
+  /**
+   * @param {string} clientId
+   * @param {number} [messageId]
+   */
   ack(clientId, messageId) {
     const p = this.pending.get(clientId);
     if (!p) return;
@@ -256,11 +311,16 @@ export class InboxStore {
     if (messageId) p.message_id = messageId;
   }
 
+  /**
+   * @param {string} clientId
+   * @param {string} [reason]
+   */
   fail(clientId, reason) {
     const p = this.pending.get(clientId);
     if (p) Object.assign(p, { state: "failed", error: reason || "not sent" });
   }
 
+  /** @param {Message} m */
   settleByMessage(m) {
     for (const [cid, p] of this.pending) {
       if (clientIdOf(m.provider_id) === cid || (p.message_id && p.message_id === m.id)) this.pending.delete(cid);
@@ -269,6 +329,10 @@ export class InboxStore {
 
   // ------------------------------------------------------------------ queries
 
+  /**
+   * @param {Conversation} c
+   * @param {ListFilter} [filter]
+   */
   matches(c, filter = this.filter) {
     if (filter.status !== "all" && c.status !== filter.status) return false;
     if (filter.assignee === "mine") return !!this.me && c.assignee_id === this.me.id;
@@ -276,16 +340,22 @@ export class InboxStore {
     return true;
   }
 
+  /**
+   * @param {ListFilter} [filter]
+   * @returns {Conversation[]}
+   */
   list(filter = this.filter) {
     return Array.from(this.conversations.values())
       .filter((c) => this.matches(c, filter))
       .sort((a, b) => tsOf(b) - tsOf(a) || b.id - a.id);
   }
 
+  /** @param {ListFilter["assignee"]} assignee */
   count(assignee) {
     return this.list({ ...this.filter, assignee }).length;
   }
 
+  /** @param {number} id */
   unreadCount(id) {
     const s = this.unread.get(id);
     return s ? s.size : 0;
@@ -312,6 +382,7 @@ export class InboxStore {
     );
   }
 
+  /** @param {number} id */
   typingFor(id) {
     const t = this.typing.get(id);
     if (!t) return null;
@@ -324,12 +395,21 @@ export class InboxStore {
 }
 
 /** A list entry is `{conversation, last_message}` (also accepts a flat Conversation). */
+/**
+ * @param {any} item
+ * @returns {Conversation}
+ */
 export function listItem(item) {
   if (item && item.conversation) return { ...item.conversation, last_message: item.last_message || null };
   return item;
 }
 
+/**
+ * @param {Message[]} messages
+ * @returns {Message | null}
+ */
 function latestVisible(messages) {
+  /** @type {Message | null} */
   let best = null;
   for (const m of messages) if (!best || m.id > best.id) best = m;
   return best;

@@ -9,7 +9,8 @@
 // POST /api/v1/conversations/{id}/template. Server errors are shown in the picker.
 // Messenger / Instagram: the bar shows the Meta window (standard / HUMAN_AGENT / closed).
 
-import { el } from "./inbox-view.js";
+import { el } from "./lib/dom.js";
+import { uuid } from "./lib/stream-id.js";
 import { timeLeft } from "./inbox-reply.js";
 
 const PLACEHOLDER = /\{\{(\d{1,2})\}\}/g;
@@ -50,9 +51,6 @@ export function renderPreview(body, params) {
   return parts;
 }
 
-function uuid() {
-  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
-}
 
 class TemplatePicker {
   constructor(bar, { onMessage }) {

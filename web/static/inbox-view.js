@@ -1,22 +1,10 @@
-// Small DOM and formatting helpers for the agent inbox, plus the customer context panel.
+// The inbox's icons, avatars and names, plus the customer context panel. The DOM builder,
+// formatting and channel labels are the kernel's (lib/).
 // User data is only ever inserted as text (textContent / attributes), never as HTML.
 
-export const CURRENCY = "EUR";
-
-export function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  if (attrs) {
-    for (const [k, v] of Object.entries(attrs)) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? "" : String(v));
-    }
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
-  return node;
-}
+import { CHANNEL_LABEL, channelIconName } from "./lib/channels.js";
+import { el } from "./lib/dom.js";
+import { date, money, relTime } from "./lib/format.js";
 
 const PATHS = {
   chat: '<path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/>',
@@ -39,16 +27,6 @@ const PATHS = {
   inbox: '<path d="M22 12h-6l-2 3h-4l-2-3H2"/><path d="M5.5 5.1L2 12v6a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2v-6l-3.5-6.9A2 2 0 0 0 16.8 4H7.2a2 2 0 0 0-1.7 1.1z"/>',
 };
 
-const CHANNEL_ICON = {
-  chat: "chat", api: "api", email: "email", sms: "sms", voice: "voice", bot: "bot",
-  whatsapp: "social", messenger: "social", instagram: "social", telegram: "social",
-};
-
-export const CHANNEL_LABEL = {
-  chat: "Web chat", api: "API", email: "Email", sms: "SMS", voice: "Phone", bot: "Bot",
-  whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram", telegram: "Telegram",
-};
-
 /** An inline SVG icon (constant markup only). */
 export function icon(name, size = 16, cls = "icon") {
   const span = document.createElement("span");
@@ -59,7 +37,7 @@ export function icon(name, size = 16, cls = "icon") {
 }
 
 export function channelIcon(channel, size = 14) {
-  const i = icon(CHANNEL_ICON[channel] || "social", size, `icon ch ch-${channel}`);
+  const i = icon(channelIconName(channel), size, `icon ch ch-${channel}`);
   i.title = CHANNEL_LABEL[channel] || channel;
   return i;
 }
@@ -94,44 +72,6 @@ export function avatar(name, size = "md") {
   return el("span", {
     class: `avatar avatar-${size}`, style: `--h:${h}`, "aria-hidden": "true", text: initials(name),
   });
-}
-
-export function relTime(iso, now = Date.now()) {
-  const t = Date.parse(iso || "");
-  if (Number.isNaN(t)) return "";
-  const s = Math.max(0, Math.round((now - t) / 1000));
-  if (s < 45) return "now";
-  if (s < 3600) return `${Math.round(s / 60)}m`;
-  if (s < 86400) return `${Math.round(s / 3600)}h`;
-  if (s < 7 * 86400) return `${Math.round(s / 86400)}d`;
-  return new Date(t).toLocaleDateString([], { day: "numeric", month: "short" });
-}
-
-export function clock(iso) {
-  const d = new Date(iso || Date.now());
-  return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
-
-export function dayLabel(iso) {
-  const d = new Date(iso || Date.now());
-  if (Number.isNaN(d.getTime())) return "";
-  const today = new Date();
-  const y = new Date(today);
-  y.setDate(today.getDate() - 1);
-  if (d.toDateString() === today.toDateString()) return "Today";
-  if (d.toDateString() === y.toDateString()) return "Yesterday";
-  return d.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short", year: "numeric" });
-}
-
-export function date(iso) {
-  const d = new Date(iso || "");
-  return Number.isNaN(d.getTime()) ? String(iso || "") : d.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
-}
-
-const moneyFmt = new Intl.NumberFormat(undefined, { style: "currency", currency: CURRENCY });
-export function money(v) {
-  const n = typeof v === "number" ? v : parseFloat(v);
-  return Number.isFinite(n) ? moneyFmt.format(n) : String(v ?? "");
 }
 
 function pill(text, tone) {

@@ -6,7 +6,8 @@
 // agent get a "Call now" button. inbox.js re-dispatches every event as `omnihub:event`.
 // All text goes through textContent: nothing from a caller is parsed as HTML.
 
-import { el } from "./inbox-view.js";
+import { el } from "./lib/dom.js";
+import { fetchJson } from "./lib/http.js";
 
 const panel = el("aside", { class: "voice-panel", id: "voice-panel", "data-testid": "call-panel",
   "aria-label": "Call", hidden: true });
@@ -16,17 +17,7 @@ let me = null;
 let current = null; // { call, context, known, script, view, dispositions, error }
 let dispositions = null;
 
-async function api(path, { method = "GET", body } = {}) {
-  const res = await fetch(path, {
-    method, credentials: "same-origin",
-    headers: body !== undefined ? { "Content-Type": "application/json" } : {},
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  let data = null;
-  try { data = await res.json(); } catch (_) { /* no body */ }
-  if (!res.ok) throw new Error((data && (data.reason || data.error)) || `HTTP ${res.status}`);
-  return data;
-}
+const api = fetchJson;
 
 const STATE_LABEL = {
   ringing: "Ringing", answered: "On call", completed: "Call ended", missed: "Missed call",

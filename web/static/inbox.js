@@ -4,18 +4,21 @@
 // event stream resumed from that id. Every event goes through InboxStore (idempotent upserts),
 // then the UI re-renders on the next animation frame.
 
-import { HubSocket } from "./hub-socket.js";
+import { HubSocket } from "./lib/socket.js";
 import { emailBody, subjectLine } from "./inbox-email.js";
 import { messageMedia } from "./inbox-media.js";
-import { InboxStore, minStreamId } from "./inbox-store.js";
+import { InboxStore } from "./inbox-store.js";
+import { fetchJson } from "./lib/http.js";
+import { minStreamId, uuid } from "./lib/stream-id.js";
 import { ContactPanel } from "./contact-panel.js";
 import { RoutingPanel } from "./inbox-offers.js";
 import { ReplyBar } from "./inbox-reply.js";
 import { Attachments } from "./inbox-attach.js";
 import { installTemplatePicker } from "./inbox-templates.js";
-import {
-  avatar, channelIcon, clock, CHANNEL_LABEL, dayLabel, displayName, el, icon, relTime, renderContext, statusPill,
-} from "./inbox-view.js";
+import { avatar, channelIcon, displayName, icon, renderContext, statusPill } from "./inbox-view.js";
+import { CHANNEL_LABEL } from "./lib/channels.js";
+import { el } from "./lib/dom.js";
+import { clock, dayLabel, relTime, textSize as textSizeOf } from "./lib/format.js";
 
 const REPLY_ACK_TIMEOUT_MS = 8000;
 const TYPING_IDLE_MS = 3000;
@@ -88,42 +91,9 @@ installTemplatePicker(replyBar, {
 
 // ---------------------------------------------------------------------------- utilities
 
-function uuid() {
-  if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-class ApiError extends Error {
-  constructor(status, code, reason) {
-    super(reason || code || `HTTP ${status}`);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function api(path, { method = "GET", body } = {}) {
-  const res = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: body !== undefined ? { "Content-Type": "application/json", Accept: "application/json" } : { Accept: "application/json" },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  if (res.status === 401) {
-    location.assign("/login");
-    throw new ApiError(401, "unauthorized", "Session expired");
-  }
-  let data = null;
-  try {
-    data = await res.json();
-  } catch (_) {
-    /* empty or non-JSON body */
-  }
-  if (!res.ok) throw new ApiError(res.status, data && data.error, data && data.reason);
-  return data;
+/** REST for the inbox: the server's reason as the error (with .status), /login on 401. */
+function api(path, { method = "GET", body } = {}) {
+  return fetchJson(path, { method, body, headers: { Accept: "application/json" }, loginOn401: true });
 }
 
 function toast(text, tone = "error") {
@@ -443,10 +413,7 @@ function startSocket(lastId) {
   });
   socket.lastId = lastId || null;
   socket.connect();
-  window.addEventListener("online", () => socket.kick());
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") socket.kick();
-  });
+  socket.followBrowser();
 }
 
 // ---------------------------------------------------------------------------- rendering
@@ -721,18 +688,9 @@ function applyComposerState() {
 }
 
 /** Length of a reply against the server's limits: {count, near, reason} (reason = refused). */
+/** The reply against hello.limits: code points and, as sent, the socket frame (and REST body). */
 function textSize(text) {
-  let count = 0;
-  for (const _ of text) count += 1; // code points, as the server counts
-  if (!limits.text) return { count, near: false, reason: "" };
-  let reason = "";
-  if (count > limits.text) {
-    reason = `Too long: ${count.toLocaleString("en")} of at most ${limits.text.toLocaleString("en")} characters.`;
-  } else if (limits.frameBytes && new TextEncoder().encode(JSON.stringify(text)).length > limits.frameBytes - 1024) {
-    // As sent (JSON-escaped UTF-8) it would not fit one socket frame (nor a REST body).
-    reason = "Too long: this text is too large to send (many emoji or symbols); shorten it.";
-  }
-  return { count, near: count >= limits.text * COUNTER_FROM, reason };
+  return textSizeOf(text, limits.text, { counterFrom: COUNTER_FROM, frameBytes: limits.frameBytes });
 }
 
 function renderCounter(size) {

@@ -3,8 +3,9 @@
  *   <script src="https://HUB/widget.js" data-inbox="web"
  *           data-user-email="…" data-user-hash="…"></script>
  *
- * Plain modern JavaScript, no dependencies, no build step. Everything renders inside a
- * Shadow DOM so the host page's CSS cannot break it (and ours cannot leak out).
+ * Built from web/static/src/widget/ and web/static/lib/ by `make frontend` (esbuild);
+ * do not edit widget.js by hand. Everything renders inside a Shadow DOM so the host
+ * page's CSS cannot break it (and ours cannot leak out).
  *
  * Invariants (see docs/frontend.md):
  *  - events are applied idempotently: messages are upserted by id and shown ordered by id;
@@ -18,60 +19,59 @@
  *    accepted (its answers and first message go to POST /api/v1/widget/prechat together);
  *    `data-phone-region="DE"` on the tag sets the region for numbers without +<country>.
  */
+"use strict";
 (() => {
-  "use strict";
-
-  if (window.OmnihubWidget && window.OmnihubWidget.__omnihub) return; // loaded twice
-
-  // ---------------------------------------------------------------- configuration
-  const script =
-    document.currentScript ||
-    Array.from(document.querySelectorAll("script[src]")).find(
-      (s) => /\/widget\.js(\?|#|$)/.test(s.src) && s.dataset.inbox,
-    ) ||
-    Array.from(document.querySelectorAll("script[src]")).find((s) =>
-      /\/widget\.js(\?|#|$)/.test(s.src),
-    );
-  if (!script) {
-    console.error("[omnihub] cannot locate the widget <script> tag");
-    return;
-  }
-  const HUB = new URL(script.src, location.href).origin;
-  const WS_BASE = HUB.replace(/^http/, "ws") + "/ws/widget";
-  const INBOX = script.dataset.inbox || "web";
-  const USER_EMAIL = script.dataset.userEmail || "";
-  const USER_HASH = script.dataset.userHash || "";
-  const COLOR = /^#[0-9a-fA-F]{3,8}$/.test(script.dataset.color || "") ? script.dataset.color : "#2563eb";
-  const STORE_KEY = `omnihub:widget:v1:${HUB}:${INBOX}:${USER_EMAIL || "anon"}`;
-  // "Call me back" (docs/voice.md): shown when the tag names a voice inbox.
-  const VOICE_INBOX = /^[a-z0-9][a-z0-9_-]{0,62}$/.test(script.dataset.voiceInbox || "") ? script.dataset.voiceInbox : "";
-  // Region for phone numbers typed without +<country> in the pre-chat form (else the inbox's).
-  const PHONE_REGION = /^[A-Za-z]{2}$/.test(script.dataset.phoneRegion || "") ? script.dataset.phoneRegion.toUpperCase() : "";
-
-  // The longest message (characters = code points, as the server counts) comes from the
-  // server's hello (limits.text); until the first hello the server alone refuses.
-  const COUNTER_FROM = 0.8; // show the character counter from 80 % of the limit
-  const MAX_CACHED_MESSAGES = 200;
-  const BACKOFF_BASE_MS = 500;
-  const BACKOFF_MAX_MS = 30000;
-  const PING_EVERY_MS = 20000;
-  const PONG_TIMEOUT_MS = 10000;
-  const TYPING_IDLE_MS = 2500;
-  const TYPING_REFRESH_MS = 3000;
-  const REMOTE_TYPING_TTL_MS = 7000;
-  const RESEND_AFTER_MS = 15000;
-
-  // ---------------------------------------------------------------- helpers
-  function uuid() {
-    if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  // lib/dom.js
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (v === void 0 || v === null || v === false) continue;
+        if (k === "class") node.className = String(v);
+        else if (k === "text") node.textContent = String(v);
+        else if (k.startsWith("on") && typeof v === "function") node.addEventListener(
+          k.slice(2),
+          /** @type {EventListener} */
+          v
+        );
+        else node.setAttribute(k, v === true ? "" : String(v));
+      }
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === void 0 || c === false) continue;
+      node.append(typeof c === "number" ? String(c) : c);
+    }
+    return node;
   }
 
-  /** Compare two Redis stream ids ("ms-seq"); a missing id sorts first. */
+  // lib/format.js
+  function toDate(v) {
+    if (v === null || v === void 0 || v === "") return null;
+    const d = v instanceof Date ? v : new Date(v);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+  function clock(iso) {
+    const d = iso ? toDate(iso) : /* @__PURE__ */ new Date();
+    return d ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+  }
+  function codePoints(text) {
+    let count = 0;
+    for (const _ of text) count += 1;
+    return count;
+  }
+  function textSize(text, max, { counterFrom = 0.8, frameBytes = 0 } = {}) {
+    const count = codePoints(text);
+    if (!max) return { count, near: false, reason: "" };
+    let reason = "";
+    if (count > max) {
+      reason = `Too long: ${count.toLocaleString("en")} of at most ${max.toLocaleString("en")} characters.`;
+    } else if (frameBytes && new TextEncoder().encode(JSON.stringify(text)).length > frameBytes - 1024) {
+      reason = "Too long: this text is too large to send (many emoji or symbols); shorten it.";
+    }
+    return { count, near: count >= max * counterFrom, reason };
+  }
+
+  // lib/stream-id.js
   function cmpStreamId(a, b) {
     if (a === b) return 0;
     if (!a) return -1;
@@ -85,78 +85,718 @@
       return String(a) < String(b) ? -1 : 1;
     }
   }
+  var maxStreamId = (a, b) => cmpStreamId(a, b) >= 0 ? a : b;
+  function clientIdOf(providerId) {
+    return providerId ? String(providerId).split(":").pop() || "" : "";
+  }
+  function uuid() {
+    if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = b[6] & 15 | 64;
+    b[8] = b[8] & 63 | 128;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    if (attrs) {
-      for (const [k, v] of Object.entries(attrs)) {
-        if (v === undefined || v === null || v === false) continue;
-        if (k === "class") node.className = v;
-        else if (k === "text") node.textContent = v;
-        else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-        else node.setAttribute(k, v === true ? "" : String(v));
+  // lib/socket.js
+  var BACKOFF_BASE_MS = 500;
+  var BACKOFF_MAX_MS = 3e4;
+  var PING_MS = 2e4;
+  var PONG_TIMEOUT_MS = 1e4;
+  function backoffDelay(attempt, random = Math.random) {
+    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(Math.max(0, attempt), 16));
+    return Math.round(cap / 2 + random() * (cap / 2));
+  }
+  function closeAction(code) {
+    if (code === 1008) return "refused";
+    if (code === 1003 || code === 1009) return "slow";
+    return "retry";
+  }
+  var HubSocket = class {
+    /**
+     * @param {string | (() => string)} target a path on this origin ("/ws/agent", resumed with
+     *   `?last_id=`) or a function building the full URL for each connect (the widget's)
+     * @param {SocketHandlers} handlers
+     * @param {SocketOptions} [options]
+     */
+    constructor(target, handlers, options = {}) {
+      this.target = target;
+      this.h = handlers;
+      this.WS = options.WebSocket || globalThis.WebSocket;
+      this.random = options.random || Math.random;
+      this.lastId = null;
+      this.ws = null;
+      this.attempt = 0;
+      this.timer = 0;
+      this.pingTimer = 0;
+      this.pongTimer = 0;
+      this.stopped = false;
+      this.ready = false;
+      this.status = "idle";
+      this.nextRetryAt = 0;
+      this.helloTail = null;
+    }
+    /** @returns {string} */
+    url() {
+      if (typeof this.target === "function") return this.target();
+      const base = location.origin.replace(/^http/, "ws") + this.target;
+      return this.lastId ? `${base}?last_id=${encodeURIComponent(this.lastId)}` : base;
+    }
+    /** @param {SocketStatus} s */
+    setStatus(s) {
+      this.status = s;
+      if (this.h.onStatus) this.h.onStatus(s, this);
+    }
+    connect() {
+      if (this.stopped) return;
+      clearTimeout(this.timer);
+      this.timer = 0;
+      if (this.ws) return;
+      this.setStatus("connecting");
+      let ws;
+      try {
+        ws = new this.WS(this.url());
+      } catch (e) {
+        console.error("[omnihub] websocket", e);
+        this.retry(false);
+        return;
+      }
+      this.ws = ws;
+      this.ready = false;
+      ws.onmessage = (e) => {
+        if (ws !== this.ws) return;
+        this.armPong(false);
+        let f;
+        try {
+          f = JSON.parse(e.data);
+        } catch (_) {
+          return;
+        }
+        if (f && typeof f === "object") this.onFrame(f);
+      };
+      ws.onclose = (e) => {
+        if (ws !== this.ws) return;
+        this.ws = null;
+        this.ready = false;
+        this.stopPing();
+        this.onClosed(e.code, e.reason || "");
+      };
+      ws.onerror = () => {
+      };
+    }
+    /**
+     * @param {number} code
+     * @param {string} reason
+     */
+    onClosed(code, reason) {
+      const action = closeAction(code);
+      if (action === "refused") {
+        const again = this.h.onRefused ? this.h.onRefused(reason) === true : false;
+        if (again && !this.stopped) {
+          this.connect();
+          return;
+        }
+        this.stopped = true;
+        this.setStatus("refused");
+        return;
+      }
+      if (this.h.onClose) this.h.onClose(code, reason);
+      this.retry(action === "slow");
+    }
+    /** @param {any} f */
+    onFrame(f) {
+      if (f.type === "hello") {
+        this.ready = true;
+        this.attempt = 0;
+        const resumed = !!this.lastId;
+        this.helloTail = f.last_id || null;
+        if (!this.lastId) this.lastId = this.helloTail;
+        this.setStatus("online");
+        this.startPing();
+        if (this.h.onHello) this.h.onHello(f, resumed);
+        return;
+      }
+      if (f.type === "event") {
+        if (f.id) this.lastId = this.lastId ? maxStreamId(this.lastId, f.id) : f.id;
+        if (this.h.onEvent) this.h.onEvent(f.id, f.event);
+        return;
+      }
+      if (f.type === "reload") {
+        this.lastId = this.helloTail || null;
+      }
+      if (this.h.onFrame) this.h.onFrame(f);
+    }
+    /**
+     * Schedule the next connect (unless stopped or already scheduled).
+     * @param {boolean} slow wait the maximum delay
+     */
+    retry(slow) {
+      if (this.stopped || this.timer) {
+        if (this.stopped) this.setStatus("offline");
+        return;
+      }
+      const delay = slow ? BACKOFF_MAX_MS : backoffDelay(this.attempt, this.random);
+      this.attempt += 1;
+      this.nextRetryAt = Date.now() + delay;
+      this.setStatus("offline");
+      this.timer = setTimeout(() => {
+        this.timer = 0;
+        this.connect();
+      }, delay);
+    }
+    /** Reconnect now if not connected (the browser came back online, the tab is visible). */
+    kick() {
+      if (this.stopped) return;
+      this.attempt = 0;
+      if (!this.ws) this.connect();
+    }
+    /**
+     * Send a frame once `hello` arrived on an open socket.
+     * @param {object} obj
+     * @returns {boolean} false when it could not be sent (the caller keeps it for later)
+     */
+    send(obj) {
+      if (!this.ws || !this.ready || this.ws.readyState !== 1) return false;
+      try {
+        this.ws.send(JSON.stringify(obj));
+        return true;
+      } catch (_) {
+        return false;
       }
     }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
-
-  function timeLabel(iso) {
-    const d = iso ? new Date(iso) : new Date();
-    if (Number.isNaN(d.getTime())) return "";
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  }
-
-  /** The client_id a stored message came from. The hub namespaces provider ids
-   *  ("visitor:…:<client_id>"), so compare the last ':'-separated part (UUIDs have none). */
-  function clientIdOf(providerId) {
-    return providerId ? String(providerId).split(":").pop() : "";
-  }
-
-  function loadStore() {
-    try {
-      const raw = localStorage.getItem(STORE_KEY);
-      if (!raw) return null;
-      const s = JSON.parse(raw);
-      return s && s.v === 1 ? s : null;
-    } catch (_) {
-      return null;
+    /**
+     * Drop the current socket; the next one resumes from lastId.
+     * @param {number} [code]
+     * @param {string} [reason]
+     */
+    drop(code = 4e3, reason = "client reconnect") {
+      if (this.ws) this.ws.close(code, reason);
     }
-  }
-
-  // ---------------------------------------------------------------- state
-  const saved = loadStore() || {};
-  const state = {
-    token: saved.token || null,
-    // last_id is only meaningful together with the messages it was built from.
-    lastId: saved.last_id && Array.isArray(saved.messages) ? saved.last_id : null,
-    conversationId: saved.conversation_id || null,
-    /** @type {Map<number, object>} message id -> message */
-    messages: new Map((saved.messages || []).map((m) => [m.id, m])),
-    /** unacked customer messages, oldest first: {client_id, text, created_at, sentAt?, failed?} */
-    outbox: Array.isArray(saved.outbox) ? saved.outbox.map((o) => ({ ...o, sentAt: 0 })) : [],
-    /** acked but not yet seen as message.created: client_id -> {client_id, text, created_at} */
-    acked: new Map(),
-    inboxName: saved.inbox_name || "Chat",
-    greeting: saved.greeting || "",
-    conversationStatus: saved.conversation_status || "open",
-    agentTyping: null, // {name, until}
-    open: false,
-    unread: 0,
-    conn: "connecting", // connecting | online | offline | error
-    errorText: "",
-    /** the pre-chat form the server asks this (new) visitor to fill in, or null */
-    prechat: null,
-    /** {online, reason, next_open} from the hello: nobody can answer right now when !online */
-    availability: saved.availability || { online: true, reason: null },
-    maxText: Number(saved.max_text) || 0,
-    /** an email left in the away box has been sent with a message */
-    awayEmailLeft: !!saved.away_email_left,
+    /** Go offline until resume() (tests: simulate a network loss). */
+    pause() {
+      this.stopped = true;
+      clearTimeout(this.timer);
+      this.timer = 0;
+      if (this.ws) this.ws.close(4003, "paused");
+      this.setStatus("offline");
+    }
+    /** Leave pause(): reconnect now if not connected. */
+    resume() {
+      this.stopped = false;
+      this.kick();
+    }
+    /** Leave pause() and replace the current socket, if any, with a fresh one now. */
+    restart() {
+      this.stopped = false;
+      this.attempt = 0;
+      if (this.ws) this.drop(4002, "client reconnect");
+      else this.connect();
+    }
+    close() {
+      this.stopped = true;
+      clearTimeout(this.timer);
+      this.timer = 0;
+      this.stopPing();
+      if (this.ws) this.ws.close(1e3, "bye");
+      this.ws = null;
+    }
+    startPing() {
+      this.stopPing();
+      this.pingTimer = setInterval(() => {
+        if (this.send({ type: "ping" })) this.armPong(true);
+        if (this.h.onTick) this.h.onTick();
+      }, PING_MS);
+    }
+    stopPing() {
+      clearInterval(this.pingTimer);
+      clearTimeout(this.pongTimer);
+      this.pingTimer = 0;
+      this.pongTimer = 0;
+    }
+    /** @param {boolean} on after a ping: any frame proves the socket alive, silence kills it */
+    armPong(on) {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = 0;
+      if (on) this.pongTimer = setTimeout(() => this.drop(4001, "pong timeout"), PONG_TIMEOUT_MS);
+    }
+    /**
+     * Reconnect at once when the browser comes back online or the tab becomes visible, and
+     * drop the socket when the browser reports the network gone (instead of waiting for the
+     * ping watchdog; the widget only). Call once per page.
+     * @param {{dropWhenOffline?: boolean, onBrowserOffline?: () => void}} [opts]
+     *   `onBrowserOffline`: called when offline is reported while no socket is open
+     */
+    followBrowser({ dropWhenOffline = false, onBrowserOffline } = {}) {
+      window.addEventListener("online", () => this.kick());
+      if (dropWhenOffline) {
+        window.addEventListener("offline", () => {
+          if (this.ws) this.drop(4004, "browser offline");
+          else if (onBrowserOffline) onBrowserOffline();
+        });
+      }
+      document.addEventListener("visibilitychange", () => {
+        if (document.visibilityState === "visible") this.kick();
+      });
+    }
   };
 
-  function persist() {
-    const msgs = sortedMessages().slice(-MAX_CACHED_MESSAGES);
-    const data = {
+  // src/widget/callback.js
+  function createCallback(w) {
+    const { cfg, shadow, ui, openPanel } = w;
+    const { HUB, VOICE_INBOX } = cfg;
+    const KEY = `omnihub:callback:v1:${HUB}:${VOICE_INBOX}`;
+    const LABELS = {
+      received: "Request received. We will call you shortly.",
+      requested: "You are in the queue. An agent will call you shortly.",
+      offered: "An agent is about to call you.",
+      dialing: "We are calling you now…",
+      connected: "Connected with an agent.",
+      completed: "Call completed. Thank you!",
+      failed: "We could not reach you. You can ask for another call.",
+      cancelled: "This callback was cancelled."
+    };
+    const FINAL = /* @__PURE__ */ new Set(["completed", "failed", "cancelled"]);
+    let pollTimer = 0;
+    const c = {};
+    function load() {
+      try {
+        return JSON.parse(localStorage.getItem(KEY) || "null");
+      } catch (_) {
+        return null;
+      }
+    }
+    function save(v) {
+      try {
+        v ? localStorage.setItem(KEY, JSON.stringify(v)) : localStorage.removeItem(KEY);
+      } catch (_) {
+      }
+    }
+    function show(mode) {
+      c.form.hidden = mode !== "form";
+      c.statusBox.hidden = mode !== "status";
+      c.toggle.setAttribute("aria-expanded", String(mode === "form"));
+    }
+    function setStatus(status, reason) {
+      c.statusText.textContent = LABELS[status] || status;
+      c.statusBox.dataset.status = status;
+      c.again.hidden = !FINAL.has(status);
+      if (reason) c.statusText.textContent += ` ${reason}`;
+    }
+    async function poll() {
+      const cur = load();
+      if (!cur) return;
+      try {
+        const res = await fetch(`${HUB}/api/v1/callbacks/status/${encodeURIComponent(cur.id)}`, { cache: "no-store" });
+        if (res.ok) {
+          const s = await res.json();
+          setStatus(s.status, s.reason || "");
+          if (s.final) {
+            save({ ...cur, final: true, status: s.status });
+            return;
+          }
+        }
+      } catch (_) {
+      }
+      pollTimer = setTimeout(poll, 2e3);
+    }
+    async function submit(e) {
+      e.preventDefault();
+      c.error.hidden = true;
+      const id = uuid();
+      c.submit.disabled = true;
+      try {
+        const res = await fetch(`${HUB}/api/v1/callbacks`, {
+          method: "POST",
+          headers: { "Content-Type": "text/plain" },
+          body: JSON.stringify({
+            inbox: VOICE_INBOX,
+            phone: c.phone.value,
+            topic: c.topic.value,
+            request_id: id,
+            language: (navigator.language || "").slice(0, 10)
+          })
+        });
+        const data = await res.json().catch(() => ({}));
+        if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
+        save({ id, phone: data.phone });
+        show("status");
+        setStatus("received");
+        clearTimeout(pollTimer);
+        pollTimer = setTimeout(poll, 1e3);
+      } catch (err) {
+        c.error.textContent = err.message;
+        c.error.hidden = false;
+      } finally {
+        c.submit.disabled = false;
+      }
+    }
+    c.build = () => {
+      c.toggle = el("button", {
+        type: "button",
+        class: "cb-toggle",
+        "data-testid": "callback-toggle",
+        "aria-expanded": "false",
+        text: "Call me back",
+        onclick: () => show(c.form.hidden ? load() && !load().final ? "status" : "form" : "none")
+      });
+      c.phone = el("input", { type: "tel", autocomplete: "tel", required: true, placeholder: "+49 30 1234567", "aria-label": "Your phone number", "data-testid": "callback-phone" });
+      c.topic = el("input", { type: "text", maxlength: 200, placeholder: "What is it about? (optional)", "aria-label": "Topic", "data-testid": "callback-topic" });
+      c.error = el("div", { class: "err", role: "alert", "data-testid": "callback-error", hidden: true });
+      c.submit = el("button", { type: "submit", class: "cb-submit", text: "Call me", "data-testid": "callback-submit" });
+      c.form = el("form", { class: "cb-form", "data-testid": "callback-form", hidden: true }, c.phone, c.topic, c.error, c.submit);
+      c.form.addEventListener("submit", submit);
+      c.statusText = el("span", { "data-testid": "callback-status", role: "status" });
+      c.again = el("button", { type: "button", class: "cb-link", text: "Ask for another call", hidden: true, onclick: () => {
+        save(null);
+        show("form");
+      } });
+      c.statusBox = el("div", { class: "cb-status", hidden: true }, c.statusText, c.again);
+      shadow.append(el("style", { text: `
+      .cb-bar { padding: 8px 14px; border-bottom: 1px solid #e5e7eb; background: #f8fafc; }
+      .cb-toggle, .cb-submit { font: inherit; border: 1px solid var(--c); color: var(--c); background: #fff; border-radius: 8px; padding: 6px 10px; cursor: pointer; }
+      .cb-submit { background: var(--c); color: #fff; }
+      .cb-form { display: flex; flex-direction: column; gap: 6px; margin-top: 8px; }
+      .cb-form input { font: inherit; padding: 7px 9px; border: 1px solid #d1d5db; border-radius: 8px; }
+      .cb-status { margin-top: 8px; font-size: 14px; display: flex; flex-direction: column; gap: 4px; }
+      .cb-link { font: inherit; border: 0; background: none; color: var(--c); text-decoration: underline; cursor: pointer; padding: 0; align-self: flex-start; }
+    ` }));
+      const bar = el("div", { class: "cb-bar" }, c.toggle, c.form, c.statusBox);
+      ui.list.before(bar);
+      const cur = load();
+      if (cur && !cur.final) {
+        show("status");
+        setStatus("received");
+        poll();
+      } else if (cur && cur.final) {
+        show("status");
+        setStatus(cur.status);
+      }
+    };
+    c.open = () => {
+      openPanel();
+      show(load() && !load().final ? "status" : "form");
+      c.phone.focus();
+    };
+    return c;
+  }
+
+  // src/widget/prechat.js
+  function createPrechat(w) {
+    const { cfg, state, ui, shadow, persist, render, autosize, textSize: textSize2 } = w;
+    const { HUB, INBOX, PHONE_REGION, USER_EMAIL } = cfg;
+    const EMAIL = /^[^@\s<>"]{1,64}@[^@\s<>"]{1,255}$/;
+    const PHONE = /^[+0-9 ()./-]{3,32}$/;
+    const AWAY_TEXT = {
+      outside_hours: "We're closed right now. Leave a message and your email and we'll get back to you.",
+      no_agents_online: "We're away right now. Leave a message and your email and we'll get back to you."
+    };
+    const p = { specs: [], inputs: {}, errs: {}, builtFor: "", busy: false, clientId: null };
+    p.active = () => !!state.prechat;
+    let adopted = "";
+    p.adoptMessage = (text) => {
+      adopted = adopted ? `${adopted}
+${text}` : text;
+      if (p.inputs.message && !p.inputs.message.value) p.inputs.message.value = adopted;
+    };
+    p.focus = () => {
+      const first = p.specs.map((s) => p.inputs[s.key]).find(Boolean);
+      if (first) first.focus();
+    };
+    function check(spec, input) {
+      if (input.type === "checkbox") {
+        if (spec.required && !input.checked) return spec.key === "consent" ? "please agree to continue" : "must be checked";
+        return "";
+      }
+      const v = input.value.trim();
+      if (!v) return spec.required ? "required" : "";
+      if (spec.type === "email" && !EMAIL.test(v)) return "not a valid email address (name@example.com)";
+      if (spec.type === "phone" && !PHONE.test(v)) return "not a valid phone number";
+      if (spec.key === "message") return textSize2(v).reason;
+      return "";
+    }
+    function setError(key, reason) {
+      const input = p.inputs[key];
+      const err = p.errs[key];
+      if (!input || !err) return false;
+      err.textContent = reason || "";
+      err.hidden = !reason;
+      if (reason) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+      return true;
+    }
+    function showErrors(errors) {
+      const other = [];
+      for (const s of p.specs) setError(s.key, "");
+      for (const [k, reason] of Object.entries(errors)) {
+        if (!setError(k, reason)) other.push(`${k}: ${reason}`);
+      }
+      p.formErr.textContent = other.join(" · ");
+      p.formErr.hidden = !other.length;
+      const first = p.specs.find((s) => errors[s.key]);
+      return first ? p.inputs[first.key] : null;
+    }
+    function fieldRow(spec) {
+      const id = `oh-pc-${spec.key}`;
+      const errId = `${id}-err`;
+      const common = {
+        id,
+        name: spec.key,
+        "aria-describedby": errId,
+        "data-testid": `prechat-field-${spec.key}`,
+        required: spec.required,
+        "aria-required": spec.required ? "true" : null
+      };
+      let input;
+      if (spec.type === "select") {
+        input = el(
+          "select",
+          common,
+          el("option", { value: "", text: "Choose…" }),
+          ...spec.options.map((o) => el("option", { value: o, text: o }))
+        );
+      } else if (spec.type === "checkbox") {
+        input = el("input", { ...common, type: "checkbox" });
+      } else if (spec.type === "message") {
+        input = el("textarea", { ...common, rows: 3, placeholder: "How can we help?" });
+      } else {
+        const [type, auto] = spec.type === "email" ? ["email", "email"] : spec.type === "phone" ? ["tel", "tel"] : ["text", spec.key === "name" ? "name" : "off"];
+        input = el("input", {
+          ...common,
+          type,
+          autocomplete: auto,
+          maxlength: spec.max_length || (spec.key === "name" ? 100 : 500),
+          placeholder: spec.placeholder || (spec.type === "phone" ? "+49 30 1234567" : null)
+        });
+      }
+      p.inputs[spec.key] = input;
+      p.errs[spec.key] = el("div", { class: "pc-err", id: errId, "data-testid": `prechat-error-${spec.key}`, hidden: true });
+      input.addEventListener("blur", () => setError(spec.key, check(spec, input)));
+      input.addEventListener(spec.type === "checkbox" || spec.type === "select" ? "change" : "input", () => {
+        if (input.getAttribute("aria-invalid")) setError(spec.key, check(spec, input));
+      });
+      const mark = spec.required ? el("span", { class: "req", "aria-hidden": "true", text: " *" }) : null;
+      if (spec.type === "checkbox") {
+        return el("div", { class: "pc-row pc-check" }, input, el("label", { for: id, text: spec.label }, mark), p.errs[spec.key]);
+      }
+      return el("div", { class: "pc-row" }, el("label", { for: id, text: spec.label }, mark), input, p.errs[spec.key]);
+    }
+    function build(form) {
+      p.inputs = {};
+      p.errs = {};
+      p.specs = [...form.fields, { key: "message", label: "Your message", type: "message", required: true }];
+      if (form.consent) p.specs.push({ key: "consent", label: form.consent.text, type: "checkbox", required: form.consent.required });
+      p.formErr = el("div", { class: "pc-formerr", role: "alert", "data-testid": "prechat-form-error", hidden: true });
+      p.submitBtn = el("button", { type: "submit", class: "pc-submit", "data-testid": "prechat-submit", text: "Start chat" });
+      const away = state.availability && state.availability.online === false;
+      const f = el(
+        "form",
+        { class: "pc", novalidate: true, "data-testid": "prechat-form", "aria-labelledby": "oh-pc-title" },
+        el("h3", { id: "oh-pc-title", class: "pc-title", text: away ? "Leave us a message" : "Before we start" }),
+        form.welcome ? el("p", { class: "pc-welcome", "data-testid": "prechat-welcome", text: form.welcome }) : null,
+        ...p.specs.map(fieldRow),
+        p.formErr,
+        p.submitBtn,
+        el("p", { class: "pc-note", text: "* required" })
+      );
+      f.addEventListener("submit", onSubmit);
+      if (adopted) p.inputs.message.value = adopted;
+      p.box.replaceChildren(f);
+    }
+    async function post(values, text, consent) {
+      p.clientId = p.clientId || uuid();
+      const body = { inbox: INBOX, token: state.token, values, client_id: p.clientId, text, region: PHONE_REGION };
+      if (consent !== void 0) body.consent = consent;
+      const res = await fetch(`${HUB}/api/v1/widget/prechat`, {
+        method: "POST",
+        headers: { "Content-Type": "text/plain" },
+        body: JSON.stringify(body)
+      });
+      const data = await res.json().catch(() => ({}));
+      return { ok: res.status === 202, status: res.status, data };
+    }
+    function accepted(text) {
+      const id = p.clientId;
+      p.clientId = null;
+      adopted = "";
+      state.acked.set(id, { client_id: id, text, created_at: (/* @__PURE__ */ new Date()).toISOString() });
+      state.prechat = null;
+      persist();
+      render(true);
+    }
+    async function onSubmit(e) {
+      e.preventDefault();
+      if (p.busy) return;
+      const errors = {};
+      for (const s of p.specs) {
+        const reason = check(s, p.inputs[s.key]);
+        if (reason) errors[s.key] = reason;
+      }
+      const bad = showErrors(errors);
+      if (bad) {
+        bad.focus();
+        return;
+      }
+      if (!state.token) {
+        showErrors({ form: "still connecting, please try again in a moment" });
+        return;
+      }
+      const values = {};
+      for (const s of p.specs) {
+        if (s.key === "message" || s.key === "consent") continue;
+        const input = p.inputs[s.key];
+        values[s.key] = input.type === "checkbox" ? input.checked : input.value;
+      }
+      const text = p.inputs.message.value.trim();
+      p.busy = true;
+      p.submitBtn.disabled = true;
+      try {
+        const r = await post(values, text, p.inputs.consent ? p.inputs.consent.checked : void 0);
+        if (r.ok) {
+          accepted(text);
+          setTimeout(() => ui.input.focus(), 0);
+          return;
+        }
+        const first = showErrors(r.data.fields || { form: r.data.reason || `HTTP ${r.status}` });
+        if (first) first.focus();
+      } catch (_) {
+        showErrors({ form: "could not reach us; check your connection and try again" });
+      } finally {
+        p.busy = false;
+        p.submitBtn.disabled = false;
+      }
+    }
+    p.awayEmailPending = () => !p.away.hidden && !p.awayEmail.parentNode.hidden && !!p.awayEmail.value.trim();
+    p.sendWithAwayEmail = async (text) => {
+      const email = p.awayEmail.value.trim();
+      const setAwayErr = (reason) => {
+        p.awayErr.textContent = reason || "";
+        p.awayErr.hidden = !reason;
+        if (reason) p.awayEmail.setAttribute("aria-invalid", "true");
+        else p.awayEmail.removeAttribute("aria-invalid");
+      };
+      if (!EMAIL.test(email)) {
+        setAwayErr("not a valid email address (name@example.com)");
+        p.awayEmail.focus();
+        return;
+      }
+      if (!state.token || p.busy) return;
+      p.busy = true;
+      try {
+        const r = await post({ email }, text.trim());
+        if (r.ok) {
+          setAwayErr("");
+          state.awayEmailLeft = true;
+          ui.input.value = "";
+          autosize();
+          accepted(text.trim());
+          return;
+        }
+        const f = r.data.fields || {};
+        setAwayErr(f.email || Object.entries(f).map(([k, v]) => `${k}: ${v}`).join(" · ") || r.data.reason || `HTTP ${r.status}`);
+      } catch (_) {
+        setAwayErr("could not reach us; try again");
+      } finally {
+        p.busy = false;
+      }
+    };
+    p.build = () => {
+      shadow.append(el("style", { text: `
+      .pc-box { flex: 1; overflow-y: auto; background: #f8fafc; padding: 14px; }
+      .pc { display: flex; flex-direction: column; gap: 10px; background: #fff; border: 1px solid #e5e7eb; border-radius: 12px; padding: 14px; }
+      .pc-title { margin: 0; font-size: 15px; }
+      .pc-welcome { margin: 0; color: #374151; }
+      .pc-row { display: flex; flex-direction: column; gap: 4px; }
+      .pc-row label { font-size: 13px; font-weight: 600; color: #374151; }
+      .pc-row input, .pc-row select, .pc-row textarea, .away input { font: inherit; padding: 7px 9px; border: 1px solid #d1d5db; border-radius: 8px; color: inherit; background: #fff; }
+      .pc-row textarea { resize: vertical; min-height: 60px; }
+      .pc-row [aria-invalid=true], .away [aria-invalid=true] { border-color: #dc2626; }
+      .pc-check { flex-direction: row; flex-wrap: wrap; align-items: flex-start; gap: 8px; }
+      .pc-check label { font-weight: 400; flex: 1; }
+      .pc-check .pc-err { flex-basis: 100%; }
+      .pc-err, .pc-formerr { color: #b91c1c; font-size: 12.5px; }
+      .pc-row input:focus-visible, .pc-row select:focus-visible, .pc-row textarea:focus-visible, .pc-submit:focus-visible, .away input:focus-visible { outline: 3px solid #93c5fd; outline-offset: 1px; }
+      .req { color: #b91c1c; }
+      .pc-submit { font: inherit; border: 0; border-radius: 8px; padding: 9px 12px; background: var(--c); color: #fff; font-weight: 600; }
+      .pc-submit:disabled { opacity: .6; }
+      .pc-note { margin: 0; font-size: 11.5px; color: #6b7280; }
+      .away { padding: 8px 14px; background: #fffbeb; border-top: 1px solid #fde68a; font-size: 13px; color: #92400e; display: flex; flex-direction: column; gap: 6px; }
+      .away label { font-size: 12.5px; font-weight: 600; }
+    ` }));
+      p.box = el("div", { class: "pc-box", "data-testid": "prechat", hidden: true });
+      ui.list.after(p.box);
+      p.awayText = el("span", { "data-testid": "widget-away-text" });
+      p.awayEmail = el("input", {
+        id: "oh-away-email",
+        type: "email",
+        autocomplete: "email",
+        maxlength: 320,
+        placeholder: "name@example.com",
+        "aria-describedby": "oh-away-err",
+        "data-testid": "away-email"
+      });
+      p.awayErr = el("div", { class: "pc-err", id: "oh-away-err", "data-testid": "away-email-error", hidden: true });
+      p.away = el(
+        "div",
+        { class: "away", role: "status", "data-testid": "widget-away", hidden: true },
+        p.awayText,
+        el("div", { class: "pc-row" }, el("label", { for: "oh-away-email", text: "Your email, so we can reply" }), p.awayEmail, p.awayErr)
+      );
+      ui.composer.before(p.away);
+    };
+    p.render = () => {
+      if (!p.box) return;
+      const form = state.prechat;
+      const key = form ? JSON.stringify(form) : "";
+      if (key !== p.builtFor) {
+        p.builtFor = key;
+        if (form) {
+          build(form);
+          if (state.open) setTimeout(p.focus, 0);
+        } else p.box.replaceChildren();
+      }
+      p.box.hidden = !form;
+      ui.list.hidden = !!form;
+      ui.typing.hidden = !!form;
+      ui.composer.hidden = !!form;
+      const a = state.availability || {};
+      const away = a.online === false;
+      p.away.hidden = !away || !!form;
+      const askEmail = !USER_EMAIL && !state.awayEmailLeft;
+      p.awayEmail.parentNode.hidden = !askEmail;
+      const text = AWAY_TEXT[a.reason] || AWAY_TEXT.no_agents_online;
+      p.awayText.textContent = askEmail ? text : text.replace(" and your email", "");
+    };
+    return p;
+  }
+
+  // src/widget/store.js
+  var REMOTE_TYPING_TTL_MS = 7e3;
+  function restoreState(saved) {
+    saved = saved && typeof saved === "object" ? saved : {};
+    return {
+      token: saved.token || null,
+      // last_id is only meaningful together with the messages it was built from.
+      lastId: saved.last_id && Array.isArray(saved.messages) ? saved.last_id : null,
+      conversationId: saved.conversation_id || null,
+      messages: new Map((Array.isArray(saved.messages) ? saved.messages : []).map((m) => [m.id, m])),
+      outbox: Array.isArray(saved.outbox) ? saved.outbox.map((o) => ({ ...o, sentAt: 0 })) : [],
+      acked: /* @__PURE__ */ new Map(),
+      inboxName: saved.inbox_name || "Chat",
+      greeting: saved.greeting || "",
+      conversationStatus: saved.conversation_status || "open",
+      agentTyping: null,
+      open: false,
+      unread: 0,
+      conn: "connecting",
+      errorText: "",
+      prechat: null,
+      availability: saved.availability || { online: true, reason: null },
+      maxText: Number(saved.max_text) || 0,
+      awayEmailLeft: !!saved.away_email_left
+    };
+  }
+  function persisted(state, maxCached) {
+    return {
       v: 1,
       token: state.token,
       last_id: state.lastId,
@@ -167,44 +807,41 @@
       availability: state.availability,
       max_text: state.maxText,
       away_email_left: state.awayEmailLeft,
-      messages: msgs,
-      outbox: state.outbox
-        .filter((o) => !o.failed)
-        .map(({ client_id, text, created_at }) => ({ client_id, text, created_at })),
+      messages: sortedMessages(state).slice(-maxCached),
+      outbox: state.outbox.filter((o) => !o.failed).map(({ client_id, text, created_at }) => ({ client_id, text, created_at }))
     };
-    try {
-      localStorage.setItem(STORE_KEY, JSON.stringify(data));
-    } catch (_) {
-      /* storage full or disabled: the widget still works for this page view */
-    }
   }
-
-  function sortedMessages() {
+  function sortedMessages(state) {
     return Array.from(state.messages.values()).sort((a, b) => a.id - b.id);
   }
-
-  // ---------------------------------------------------------------- applying server state
-  function upsertMessage(m) {
+  function upsertMessage(state, m) {
     if (!m || typeof m.id !== "number" || m.private) return false;
     const prev = state.messages.get(m.id);
     state.messages.set(m.id, prev ? { ...prev, ...m } : m);
-    if (m.provider_id) settleClientId(clientIdOf(m.provider_id));
+    if (m.provider_id) settleClientId(state, clientIdOf(m.provider_id));
     return !prev;
   }
-
-  /** A client_id is settled: its stored message exists (or it was acked). */
-  function settleClientId(clientId) {
+  function settleClientId(state, clientId) {
     const i = state.outbox.findIndex((o) => o.client_id === clientId);
     if (i >= 0) state.outbox.splice(i, 1);
     state.acked.delete(clientId);
   }
-
-  function applyEvent(id, ev) {
-    if (id && state.lastId && cmpStreamId(id, state.lastId) <= 0) return; // already applied
+  function applyAck(state, clientId) {
+    if (!clientId) return false;
+    const i = state.outbox.findIndex((o2) => o2.client_id === clientId);
+    if (i < 0) return false;
+    const [o] = state.outbox.splice(i, 1);
+    const done = sortedMessages(state).some((m) => clientIdOf(m.provider_id) === clientId);
+    if (!done) state.acked.set(clientId, { client_id: clientId, text: o.text, created_at: o.created_at });
+    return true;
+  }
+  function applyEvent(state, id, ev, now = Date.now()) {
+    const todo = {};
+    if (id && state.lastId && cmpStreamId(id, state.lastId) <= 0) return todo;
     let fresh = false;
     switch (ev.type) {
       case "message.created": {
-        const isNew = upsertMessage(ev.message);
+        const isNew = upsertMessage(state, ev.message);
         if (isNew && ev.message.direction === "out") {
           fresh = true;
           if (ev.message.author && ev.message.author.kind === "agent") state.agentTyping = null;
@@ -229,370 +866,56 @@
       case "typing": {
         const a = ev.author || {};
         if (a.kind !== "contact") {
-          state.agentTyping = ev.on ? { name: a.name || "Agent", until: Date.now() + REMOTE_TYPING_TTL_MS } : null;
-          scheduleTypingExpiry();
+          state.agentTyping = ev.on ? { name: a.name || "Agent", until: now + REMOTE_TYPING_TTL_MS } : null;
+          todo.typing = true;
         }
         break;
       }
       case "verification.updated":
-        verify.onEvent(ev);
+        todo.verification = ev;
         break;
       default:
-        break; // events the widget does not display
+        break;
     }
     if (id) state.lastId = id;
     if (fresh && !state.open) state.unread += 1;
+    return todo;
   }
-
-  function applyHello(h) {
-    const tokenChanged = state.token && h.visitor_token && h.visitor_token !== state.token;
+  function applyHello(state, h) {
+    const tokenChanged = !!(state.token && h.visitor_token && h.visitor_token !== state.token);
     state.token = h.visitor_token || state.token;
     if (h.inbox) {
       state.inboxName = h.inbox.name || state.inboxName;
       state.greeting = h.inbox.greeting || "";
     }
     if (tokenChanged) {
-      // A different visitor: whatever we cached belongs to someone else's conversation.
       state.messages.clear();
       state.acked.clear();
       state.conversationStatus = "open";
       state.awayEmailLeft = false;
     }
-    // The server decides who must fill in the pre-chat form (new visitors only).
     state.prechat = h.prechat || null;
-    if (h.verification) verify.onEvent(h.verification);
     if (h.availability) state.availability = h.availability;
     if (h.limits && h.limits.text) state.maxText = h.limits.text;
-    // null = no open conversation (none yet, or the last one was resolved).
     if ((h.conversation_id || null) !== state.conversationId) state.conversationStatus = "open";
     state.conversationId = h.conversation_id || null;
     if (Array.isArray(h.messages) || h.reset) {
       state.messages.clear();
-      for (const m of h.messages || []) upsertMessage(m);
+      for (const m of h.messages || []) upsertMessage(state, m);
     }
-    // hello.last_id is where the live stream (after the gap, if any) continues from; when we
-    // sent a last_id the gap follows as events, so our own position stays authoritative.
     if (h.last_id && (!state.lastId || h.reset || Array.isArray(h.messages) || tokenChanged)) {
       state.lastId = h.last_id;
     }
+    return h.verification ? { verification: h.verification } : {};
   }
 
-  // ---------------------------------------------------------------- socket
-  let ws = null;
-  let attempt = 0;
-  let reconnectTimer = 0;
-  let pingTimer = 0;
-  let pongTimer = 0;
-  let stopped = false;
-  let refusedOnce = false; // 1008 seen once: retried without the (maybe stale) token
-  let withoutToken = false;
-
-  function socketUrl() {
-    const q = new URLSearchParams({ inbox: INBOX });
-    if (state.token && !withoutToken) q.set("token", state.token);
-    if (state.lastId && !withoutToken) q.set("last_id", state.lastId);
-    if (USER_EMAIL && USER_HASH) {
-      q.set("email", USER_EMAIL);
-      q.set("hash", USER_HASH);
-    }
-    return `${WS_BASE}?${q}`;
-  }
-
-  function connect() {
-    if (stopped) return;
-    clearTimeout(reconnectTimer);
-    reconnectTimer = 0;
-    if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) return;
-    setConn("connecting");
-    let sock;
-    try {
-      sock = new WebSocket(socketUrl());
-    } catch (e) {
-      console.error("[omnihub] websocket:", e);
-      scheduleReconnect();
-      return;
-    }
-    ws = sock;
-    sock.__opened = false;
-    sock.__helloed = false;
-    sock.onopen = () => {
-      sock.__opened = true;
-    };
-    sock.onmessage = (e) => {
-      if (sock !== ws) return;
-      let frame;
-      try {
-        frame = JSON.parse(e.data);
-      } catch (_) {
-        return;
-      }
-      onFrame(sock, frame);
-    };
-    sock.onclose = (e) => {
-      if (sock !== ws) return;
-      ws = null;
-      stopPing();
-      onClose(sock, e.code, e.reason);
-    };
-    sock.onerror = () => {
-      /* onclose follows with the details */
-    };
-  }
-
-  function onFrame(sock, f) {
-    armPongWatch(false);
-    switch (f.type) {
-      case "hello":
-        sock.__helloed = true;
-        attempt = 0;
-        refusedOnce = false;
-        withoutToken = false;
-        applyHello(f);
-        setConn("online");
-        autosize(); // the hello may bring (or change) the length limit
-        persist();
-        render();
-        startPing();
-        flushOutbox(true);
-        break;
-      case "event":
-        if (f.event) {
-          applyEvent(f.id, f.event);
-          persist();
-          render();
-        }
-        break;
-      case "ack":
-        onAck(f.client_id);
-        break;
-      case "verify_result":
-        verify.onResult(f);
-        break;
-      case "error":
-        onErrorFrame(f);
-        break;
-      case "reload":
-        // The gap after our last_id is gone: take a fresh snapshot via a new hello.
-        state.lastId = null;
-        persist();
-        if (ws) ws.close(4000, "reload");
-        break;
-      case "pong":
-      default:
-        break;
-    }
-  }
-
-  function onAck(clientId) {
-    if (!clientId) return;
-    const i = state.outbox.findIndex((o) => o.client_id === clientId);
-    if (i >= 0) {
-      const [o] = state.outbox.splice(i, 1);
-      // Only waiting for its message.created now — unless it already arrived.
-      const done = sortedMessages().some((m) => clientIdOf(m.provider_id) === clientId);
-      if (!done) state.acked.set(clientId, { client_id: clientId, text: o.text, created_at: o.created_at });
-      persist();
-      render();
-    }
-  }
-
-  function onErrorFrame(f) {
-    if (f.verification_id) {
-      verify.onError(f);
-      return;
-    }
-    if (f.code === "prechat_required" && f.client_id) {
-      // Typed before the hello asked for the form: the text moves into the form instead.
-      const i = state.outbox.findIndex((x) => x.client_id === f.client_id);
-      if (i >= 0) prechat.adoptMessage(state.outbox.splice(i, 1)[0].text);
-      persist();
-      render();
-      return;
-    }
-    if (!f.client_id) {
-      console.warn("[omnihub] server refused a frame:", f.code, f.reason);
-      return;
-    }
-    const o = state.outbox.find((x) => x.client_id === f.client_id);
-    if (!o) return;
-    if (f.code === "overloaded") {
-      o.sentAt = Date.now(); // the resend watchdog tries again later
-      return;
-    }
-    o.failed = true;
-    o.error = f.reason || f.code || "not sent";
-    persist();
-    render();
-  }
-
-  function onClose(sock, code, reason) {
-    if (code === 1008) {
-      if (state.token && !refusedOnce) {
-        // Maybe our stored visitor token is stale (e.g. the hub's data was reset): try once
-        // without it. The old token is kept until a new hello replaces it.
-        refusedOnce = true;
-        withoutToken = true;
-        connect();
-        return;
-      }
-      stopped = true;
-      // The hub says why (e.g. this site is not an allowed origin of the inbox): shown in
-      // the widget, not only in the console, so whoever embeds it sees what to fix.
-      state.errorText = reason ? `Chat is unavailable on this page: ${reason}.` : "Chat is unavailable on this page right now.";
-      console.error("[omnihub] widget connection refused (1008):", reason || "");
-      setConn("error");
-      return;
-    }
-    // A retry without the token that failed for another reason (network, restart): go back
-    // to the stored token rather than risk starting a new visitor.
-    withoutToken = false;
-    refusedOnce = false;
-    scheduleReconnect(code === 1003 || code === 1009);
-  }
-
-  function scheduleReconnect(slow) {
-    if (stopped) {
-      setConn("offline");
-      return;
-    }
-    if (reconnectTimer) return;
-    setConn("offline");
-    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16));
-    const delay = slow ? BACKOFF_MAX_MS : Math.round(cap / 2 + Math.random() * (cap / 2)); // jitter
-    attempt += 1;
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = 0;
-      connect();
-    }, delay);
-  }
-
-  function sendFrame(obj) {
-    if (!ws || ws.readyState !== WebSocket.OPEN || !ws.__helloed) return false;
-    try {
-      ws.send(JSON.stringify(obj));
-      return true;
-    } catch (_) {
-      return false;
-    }
-  }
-
-  function startPing() {
-    stopPing();
-    pingTimer = setInterval(() => {
-      if (sendFrame({ type: "ping" })) armPongWatch(true);
-      flushOutbox(false);
-    }, PING_EVERY_MS);
-  }
-
-  function stopPing() {
-    clearInterval(pingTimer);
-    clearTimeout(pongTimer);
-    pingTimer = 0;
-    pongTimer = 0;
-  }
-
-  /** After a ping, any frame proves the socket alive; silence means it is dead. */
-  function armPongWatch(arm) {
-    clearTimeout(pongTimer);
-    pongTimer = 0;
-    if (arm) {
-      pongTimer = setTimeout(() => {
-        if (ws) ws.close(4001, "pong timeout");
-      }, PONG_TIMEOUT_MS);
-    }
-  }
-
-  function flushOutbox(all) {
-    const now = Date.now();
-    for (const o of state.outbox) {
-      if (o.failed) continue;
-      if (!all && o.sentAt && now - o.sentAt < RESEND_AFTER_MS) continue;
-      if (sendFrame({ type: "message", client_id: o.client_id, text: o.text })) o.sentAt = now;
-      else break;
-    }
-  }
-
-  // ---------------------------------------------------------------- typing (customer side)
-  let typingOn = false;
-  let typingSentAt = 0;
-  let typingIdleTimer = 0;
-
-  function noteTyping() {
-    const now = Date.now();
-    if (!typingOn || now - typingSentAt > TYPING_REFRESH_MS) {
-      if (sendFrame({ type: "typing", on: true })) {
-        typingOn = true;
-        typingSentAt = now;
-      }
-    }
-    clearTimeout(typingIdleTimer);
-    typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
-  }
-
-  function stopTyping() {
-    clearTimeout(typingIdleTimer);
-    if (typingOn) sendFrame({ type: "typing", on: false });
-    typingOn = false;
-  }
-
-  let typingExpiryTimer = 0;
-  function scheduleTypingExpiry() {
-    clearTimeout(typingExpiryTimer);
-    if (!state.agentTyping) return;
-    typingExpiryTimer = setTimeout(() => {
-      if (state.agentTyping && state.agentTyping.until <= Date.now()) {
-        state.agentTyping = null;
-        render();
-      }
-    }, REMOTE_TYPING_TTL_MS + 50);
-  }
-
-  // ---------------------------------------------------------------- public actions
-  function send(text) {
-    text = String(text ?? "").trim();
-    if (!text) return null;
-    if (textSize(text).reason) return null; // refused in the composer, never cut
-    const o = { client_id: uuid(), text, created_at: new Date().toISOString(), sentAt: 0 };
-    state.outbox.push(o);
-    persist();
-    stopTyping();
-    if (sendFrame({ type: "message", client_id: o.client_id, text })) o.sentAt = Date.now();
-    else if (!ws && !stopped) connect();
-    render(true);
-    return o.client_id;
-  }
-
-  function retry(clientId) {
-    const o = state.outbox.find((x) => x.client_id === clientId);
-    if (!o) return;
-    o.failed = false;
-    o.error = "";
-    o.sentAt = 0;
-    persist();
-    flushOutbox(true);
-    render();
-  }
-
-  function openPanel() {
-    state.open = true;
-    state.unread = 0;
-    render(true);
-    setTimeout(() => (prechat.active() ? prechat.focus() : ui.input.focus()), 0);
-  }
-
-  function closePanel() {
-    state.open = false;
-    stopTyping();
-    render();
-    ui.bubble.focus();
-  }
-
-  // ---------------------------------------------------------------- UI
-  const CSS = `
+  // src/widget/styles.js
+  function widgetCss(color) {
+    return `
   :host { all: initial; }
   * { box-sizing: border-box; }
   [hidden] { display: none !important; }
-  .root { --c: ${COLOR}; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  .root { --c: ${color}; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
     color: #111827; position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; }
   button { font: inherit; cursor: pointer; }
   .bubble { width: 60px; height: 60px; border-radius: 50%; border: 0; background: var(--c); color: #fff;
@@ -655,128 +978,52 @@
   @media (max-width: 480px) { .root { right: 12px; bottom: 12px; } .panel { height: calc(100vh - 100px); } }
   @media (prefers-reduced-motion: reduce) { .panel, .bubble { animation: none; transition: none; } }
   `;
-
-  const ICON_CHAT =
-    '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/></svg>';
-  const ICON_CLOSE =
-    '<svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>';
-  const ICON_DOWN =
-    '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M6 9l6 6 6-6"/></svg>';
-  const ICON_SEND =
-    '<svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M22 2L11 13"/><path d="M22 2l-7 20-4-9-9-4 20-7z"/></svg>';
-
-  function svg(markup) {
-    const t = document.createElement("template");
-    t.innerHTML = markup; // constant markup only, never user data
-    return t.content.firstChild;
   }
+  var ICON_CHAT = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/></svg>';
+  var ICON_CLOSE = '<svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>';
+  var ICON_DOWN = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M6 9l6 6 6-6"/></svg>';
+  var ICON_SEND = '<svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M22 2L11 13"/><path d="M22 2l-7 20-4-9-9-4 20-7z"/></svg>';
 
-  const host = el("div", { id: "omnihub-widget", "data-omnihub": "widget" });
-  const shadow = host.attachShadow({ mode: "open" });
-  const ui = {};
-
-  function buildUI() {
-    shadow.append(el("style", { text: CSS }));
-    ui.status = el("span", { class: "conn", "data-testid": "widget-status", "data-state": "connecting", role: "status" },
-      el("span", { class: "dot" }), el("span", { class: "conn-text", text: "Connecting…" }));
-    ui.title = el("h2", { id: "oh-title", text: state.inboxName });
-    ui.sub = el("p", { text: "We typically reply in a few minutes" });
-    ui.closeBtn = el("button", { class: "icon-btn", type: "button", "aria-label": "Close chat", "data-testid": "widget-close", onclick: closePanel });
-    ui.closeBtn.append(svg(ICON_CLOSE));
-    ui.list = el("div", { class: "msgs", "data-testid": "widget-messages", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
-    ui.typing = el("div", { class: "typing", "data-testid": "widget-typing", "aria-live": "polite" });
-    ui.input = el("textarea", {
-      rows: 1, placeholder: "Write a message…", "aria-label": "Message", "data-testid": "widget-input",
-      "aria-describedby": "oh-count",
-    });
-    ui.count = el("div", { class: "count", id: "oh-count", "data-testid": "widget-count", "aria-live": "polite", hidden: true });
-    ui.sendBtn = el("button", { class: "send", type: "button", "aria-label": "Send message", "data-testid": "widget-send", disabled: true });
-    ui.sendBtn.append(svg(ICON_SEND));
-    ui.err = el("div", { class: "err", "data-testid": "widget-error", hidden: true, role: "alert" });
-    ui.panel = el("section", { class: "panel", role: "dialog", "aria-labelledby": "oh-title", "data-testid": "widget-panel", hidden: true },
-      el("header", { class: "head" }, el("div", { class: "titles" }, ui.title, ui.sub, ui.status), ui.closeBtn),
-      ui.list, ui.typing, ui.err, ui.count,
-      ui.composer = el("div", { class: "composer" }, ui.input, ui.sendBtn),
-      el("div", { class: "foot", text: "Powered by omnihub" }));
-    ui.badge = el("span", { class: "badge", "data-testid": "widget-unread", hidden: true, "aria-hidden": "true" });
-    ui.bubbleIcon = el("span", { style: "display:grid;place-items:center" });
-    ui.bubble = el("button", {
-      class: "bubble", type: "button", "aria-label": "Open chat", "aria-expanded": "false", "data-testid": "widget-bubble",
-      onclick: () => (state.open ? closePanel() : openPanel()),
-    }, ui.bubbleIcon, ui.badge);
-    ui.root = el("div", { class: "root" }, ui.panel, ui.bubble);
-    shadow.append(ui.root);
-
-    const submit = () => {
-      const text = ui.input.value;
-      if (!text.trim() || textSize(text.trim()).reason) return;
-      if (prechat.awayEmailPending()) {
-        prechat.sendWithAwayEmail(text); // clears the input when accepted
-        return;
-      }
-      ui.input.value = "";
-      autosize();
-      send(text);
-    };
-    ui.sendBtn.addEventListener("click", submit);
-    ui.input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
-        e.preventDefault();
-        submit();
-      }
-    });
-    ui.input.addEventListener("input", () => {
-      autosize();
-      if (ui.input.value.trim()) noteTyping();
-      else stopTyping();
-    });
-    ui.root.addEventListener("keydown", (e) => {
-      if (e.key === "Escape" && state.open) {
-        e.stopPropagation();
-        closePanel();
-      }
-    });
-    if (VOICE_INBOX) callback.build();
-    prechat.build();
-    verify.build();
-  }
-
-  // ---------------------------------------------------------------- verification code
-  // An agent asked to verify the email/phone this visitor typed (docs/identity.md
-  // "Verifying a claim"): the server pushes `verification.updated` over this socket (and
-  // an open one in the hello); the visitor types the code here and it goes back as a
-  // `verify` frame. The texts never say whether the address belongs to a customer.
-  const verify = (() => {
-    const OPEN = new Set(["requested", "sent", "wrong_code"]);
+  // src/widget/verify.js
+  function createVerify(w) {
+    const { shadow, ui, sendFrame } = w;
+    const OPEN = /* @__PURE__ */ new Set(["requested", "sent", "wrong_code"]);
     const CLOSED_TEXT = {
       expired: "That code has expired. Ask the agent for a new one.",
       locked: "Too many wrong codes. Ask the agent for a new one.",
       undeliverable: "We could not send the code. The agent will help you another way.",
-      superseded: "",
+      superseded: ""
     };
     const v = { current: null, note: "", done: false };
-
     v.build = () => {
       const style = el("style", { text: `
-        .vf { padding: 10px 14px; border-top: 1px solid #e5e7eb; background: #eff6ff; font-size: 13px; }
-        .vf p { margin: 0 0 6px; }
-        .vf form { display: flex; gap: 8px; }
-        .vf input { flex: 1; min-width: 0; border: 1px solid #d1d5db; border-radius: 10px; padding: 7px 10px; font: inherit;
-          letter-spacing: .2em; }
-        .vf button { border: 0; border-radius: 10px; padding: 7px 12px; background: var(--c); color: #fff; }
-        .vf .vf-note { margin: 6px 0 0; color: #1e3a8a; }
-        .vf .vf-note[data-kind=bad] { color: #991b1b; }` });
+      .vf { padding: 10px 14px; border-top: 1px solid #e5e7eb; background: #eff6ff; font-size: 13px; }
+      .vf p { margin: 0 0 6px; }
+      .vf form { display: flex; gap: 8px; }
+      .vf input { flex: 1; min-width: 0; border: 1px solid #d1d5db; border-radius: 10px; padding: 7px 10px; font: inherit;
+        letter-spacing: .2em; }
+      .vf button { border: 0; border-radius: 10px; padding: 7px 12px; background: var(--c); color: #fff; }
+      .vf .vf-note { margin: 6px 0 0; color: #1e3a8a; }
+      .vf .vf-note[data-kind=bad] { color: #991b1b; }` });
       shadow.append(style);
-      v.input = el("input", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: "9",
-        "aria-label": "Verification code", "data-testid": "verify-code", placeholder: "6-digit code" });
+      v.input = el("input", {
+        inputmode: "numeric",
+        autocomplete: "one-time-code",
+        maxlength: "9",
+        "aria-label": "Verification code",
+        "data-testid": "verify-code",
+        placeholder: "6-digit code"
+      });
       v.submitBtn = el("button", { type: "submit", "data-testid": "verify-submit", text: "Confirm" });
       v.prompt = el("p", { "data-testid": "verify-prompt" });
       v.noteEl = el("p", { class: "vf-note", role: "status", "data-testid": "verify-note" });
-      v.form = el("form", { onsubmit: (e) => { e.preventDefault(); v.submit(); } }, v.input, v.submitBtn);
+      v.form = el("form", { onsubmit: (e) => {
+        e.preventDefault();
+        v.submit();
+      } }, v.input, v.submitBtn);
       v.box = el("div", { class: "vf", "data-testid": "verify-box", hidden: true }, v.prompt, v.form, v.noteEl);
       ui.composer.before(v.box);
     };
-
     v.submit = () => {
       const cur = v.current;
       const code = (v.input.value || "").replace(/[\s-]/g, "");
@@ -791,14 +1038,11 @@
       }
       v.submitBtn.disabled = true;
     };
-
     v.setNote = (text, kind) => {
       v.note = text;
       v.noteKind = kind || "";
       v.render();
     };
-
-    /** A verification.updated event (or the hello's open one). */
     v.onEvent = (ev) => {
       if (!ev) return;
       if (OPEN.has(ev.status)) {
@@ -821,7 +1065,6 @@
       }
       v.render();
     };
-
     v.onResult = (f) => {
       if (v.submitBtn) v.submitBtn.disabled = false;
       if (f.outcome === "verified") {
@@ -832,16 +1075,13 @@
       }
       if (f.outcome !== "wrong_code") v.current = null;
       else if (v.input) v.input.select();
-      v.setNote(f.attempts_left && f.outcome === "wrong_code"
-        ? `${f.text} (${f.attempts_left} ${f.attempts_left === 1 ? "try" : "tries"} left)` : f.text, "bad");
+      v.setNote(f.attempts_left && f.outcome === "wrong_code" ? `${f.text} (${f.attempts_left} ${f.attempts_left === 1 ? "try" : "tries"} left)` : f.text, "bad");
     };
-
     v.onError = (f) => {
       if (v.submitBtn) v.submitBtn.disabled = false;
       if (f.code === "no_verification") v.current = null;
       v.setNote(f.code === "bad_code" ? "Please enter the 6 digits from the message." : "This code is no longer valid.", "bad");
     };
-
     v.render = () => {
       if (!v.box) return;
       const cur = v.current;
@@ -849,573 +1089,514 @@
       v.form.hidden = !cur;
       v.prompt.hidden = !cur;
       if (cur) {
-        v.prompt.textContent = cur.status === "requested"
-          ? `To confirm it's you, we're sending a 6-digit code to ${cur.target}. Enter it here:`
-          : `To confirm it's you, we sent a 6-digit code to ${cur.target}. Enter it here:`;
+        v.prompt.textContent = cur.status === "requested" ? `To confirm it's you, we're sending a 6-digit code to ${cur.target}. Enter it here:` : `To confirm it's you, we sent a 6-digit code to ${cur.target}. Enter it here:`;
       }
       v.noteEl.hidden = !v.note;
       v.noteEl.textContent = v.note;
       v.noteEl.dataset.kind = v.noteKind || "";
     };
     return v;
-  })();
+  }
 
-  // ---------------------------------------------------------------- "Call me back"
-  // Self-contained: a form in the panel → POST /api/v1/callbacks (JSON as text/plain, so a
-  // shop on another origin needs no CORS preflight) → poll the status until it is final.
-  // The request id is the idempotency key and is kept in localStorage across reloads.
-  const callback = (() => {
-    const KEY = `omnihub:callback:v1:${HUB}:${VOICE_INBOX}`;
-    const LABELS = {
-      received: "Request received. We will call you shortly.",
-      requested: "You are in the queue. An agent will call you shortly.",
-      offered: "An agent is about to call you.",
-      dialing: "We are calling you now…",
-      connected: "Connected with an agent.",
-      completed: "Call completed. Thank you!",
-      failed: "We could not reach you. You can ask for another call.",
-      cancelled: "This callback was cancelled.",
-    };
-    const FINAL = new Set(["completed", "failed", "cancelled"]);
-    let pollTimer = 0;
-    const c = {};
-
-    function load() {
-      try { return JSON.parse(localStorage.getItem(KEY) || "null"); } catch (_) { return null; }
-    }
-    function save(v) {
-      try { v ? localStorage.setItem(KEY, JSON.stringify(v)) : localStorage.removeItem(KEY); } catch (_) { /* private mode */ }
-    }
-    function show(mode) {
-      c.form.hidden = mode !== "form";
-      c.statusBox.hidden = mode !== "status";
-      c.toggle.setAttribute("aria-expanded", String(mode === "form"));
-    }
-    function setStatus(status, reason) {
-      c.statusText.textContent = LABELS[status] || status;
-      c.statusBox.dataset.status = status;
-      c.again.hidden = !FINAL.has(status);
-      if (reason) c.statusText.textContent += ` ${reason}`;
-    }
-    async function poll() {
-      const cur = load();
-      if (!cur) return;
+  // src/widget/app.js
+  var COUNTER_FROM = 0.8;
+  var MAX_CACHED_MESSAGES = 200;
+  var TYPING_IDLE_MS = 2500;
+  var TYPING_REFRESH_MS = 3e3;
+  var RESEND_AFTER_MS = 15e3;
+  function startWidget(cfg) {
+    const { WS_BASE, INBOX, USER_EMAIL, USER_HASH, COLOR, STORE_KEY, VOICE_INBOX } = cfg;
+    function loadStore() {
       try {
-        const res = await fetch(`${HUB}/api/v1/callbacks/status/${encodeURIComponent(cur.id)}`, { cache: "no-store" });
-        if (res.ok) {
-          const s = await res.json();
-          setStatus(s.status, s.reason || "");
-          if (s.final) { save({ ...cur, final: true, status: s.status }); return; }
-        }
-      } catch (_) { /* offline: try again */ }
-      pollTimer = setTimeout(poll, 2000);
-    }
-    async function submit(e) {
-      e.preventDefault();
-      c.error.hidden = true;
-      const id = uuid();
-      c.submit.disabled = true;
-      try {
-        const res = await fetch(`${HUB}/api/v1/callbacks`, {
-          method: "POST", headers: { "Content-Type": "text/plain" },
-          body: JSON.stringify({ inbox: VOICE_INBOX, phone: c.phone.value, topic: c.topic.value, request_id: id,
-            language: (navigator.language || "").slice(0, 10) }),
-        });
-        const data = await res.json().catch(() => ({}));
-        if (!res.ok) throw new Error(data.reason || `HTTP ${res.status}`);
-        save({ id, phone: data.phone });
-        show("status");
-        setStatus("received");
-        clearTimeout(pollTimer);
-        pollTimer = setTimeout(poll, 1000);
-      } catch (err) {
-        c.error.textContent = err.message;
-        c.error.hidden = false;
-      } finally {
-        c.submit.disabled = false;
-      }
-    }
-    c.build = () => {
-      c.toggle = el("button", { type: "button", class: "cb-toggle", "data-testid": "callback-toggle", "aria-expanded": "false", text: "Call me back",
-        onclick: () => show(c.form.hidden ? (load() && !load().final ? "status" : "form") : "none") });
-      c.phone = el("input", { type: "tel", autocomplete: "tel", required: true, placeholder: "+49 30 1234567", "aria-label": "Your phone number", "data-testid": "callback-phone" });
-      c.topic = el("input", { type: "text", maxlength: 200, placeholder: "What is it about? (optional)", "aria-label": "Topic", "data-testid": "callback-topic" });
-      c.error = el("div", { class: "err", role: "alert", "data-testid": "callback-error", hidden: true });
-      c.submit = el("button", { type: "submit", class: "cb-submit", text: "Call me", "data-testid": "callback-submit" });
-      c.form = el("form", { class: "cb-form", "data-testid": "callback-form", hidden: true }, c.phone, c.topic, c.error, c.submit);
-      c.form.addEventListener("submit", submit);
-      c.statusText = el("span", { "data-testid": "callback-status", role: "status" });
-      c.again = el("button", { type: "button", class: "cb-link", text: "Ask for another call", hidden: true, onclick: () => { save(null); show("form"); } });
-      c.statusBox = el("div", { class: "cb-status", hidden: true }, c.statusText, c.again);
-      shadow.append(el("style", { text: `
-        .cb-bar { padding: 8px 14px; border-bottom: 1px solid #e5e7eb; background: #f8fafc; }
-        .cb-toggle, .cb-submit { font: inherit; border: 1px solid var(--c); color: var(--c); background: #fff; border-radius: 8px; padding: 6px 10px; cursor: pointer; }
-        .cb-submit { background: var(--c); color: #fff; }
-        .cb-form { display: flex; flex-direction: column; gap: 6px; margin-top: 8px; }
-        .cb-form input { font: inherit; padding: 7px 9px; border: 1px solid #d1d5db; border-radius: 8px; }
-        .cb-status { margin-top: 8px; font-size: 14px; display: flex; flex-direction: column; gap: 4px; }
-        .cb-link { font: inherit; border: 0; background: none; color: var(--c); text-decoration: underline; cursor: pointer; padding: 0; align-self: flex-start; }
-      ` }));
-      const bar = el("div", { class: "cb-bar" }, c.toggle, c.form, c.statusBox);
-      ui.list.before(bar);
-      const cur = load();
-      if (cur && !cur.final) { show("status"); setStatus("received"); poll(); }
-      else if (cur && cur.final) { show("status"); setStatus(cur.status); }
-    };
-    c.open = () => { openPanel(); show(load() && !load().final ? "status" : "form"); c.phone.focus(); };
-    return c;
-  })();
-
-  // ---------------------------------------------------------------- pre-chat form, away box
-  // The server's hello says whether this (new) visitor must fill in a form and whether
-  // anyone can answer now (docs/frontend.md "Pre-chat form and away state"). Answers and
-  // the first message go together to POST /api/v1/widget/prechat (JSON as text/plain, so
-  // no CORS preflight); problems come back per field and are shown next to the field.
-  const prechat = (() => {
-    const EMAIL = /^[^@\s<>"]{1,64}@[^@\s<>"]{1,255}$/;
-    const PHONE = /^[+0-9 ()./-]{3,32}$/;
-    const AWAY_TEXT = {
-      outside_hours: "We're closed right now. Leave a message and your email and we'll get back to you.",
-      no_agents_online: "We're away right now. Leave a message and your email and we'll get back to you.",
-    };
-    const p = { specs: [], inputs: {}, errs: {}, builtFor: "", busy: false, clientId: null };
-
-    p.active = () => !!state.prechat;
-    let adopted = "";
-    p.adoptMessage = (text) => {
-      adopted = adopted ? `${adopted}\n${text}` : text;
-      if (p.inputs.message && !p.inputs.message.value) p.inputs.message.value = adopted;
-    };
-    p.focus = () => {
-      const first = p.specs.map((s) => p.inputs[s.key]).find(Boolean);
-      if (first) first.focus();
-    };
-
-    function check(spec, input) {
-      if (input.type === "checkbox") {
-        if (spec.required && !input.checked) return spec.key === "consent" ? "please agree to continue" : "must be checked";
-        return "";
-      }
-      const v = input.value.trim();
-      if (!v) return spec.required ? "required" : "";
-      if (spec.type === "email" && !EMAIL.test(v)) return "not a valid email address (name@example.com)";
-      if (spec.type === "phone" && !PHONE.test(v)) return "not a valid phone number";
-      if (spec.key === "message") return textSize(v).reason;
-      return "";
-    }
-
-    function setError(key, reason) {
-      const input = p.inputs[key];
-      const err = p.errs[key];
-      if (!input || !err) return false;
-      err.textContent = reason || "";
-      err.hidden = !reason;
-      if (reason) input.setAttribute("aria-invalid", "true");
-      else input.removeAttribute("aria-invalid");
-      return true;
-    }
-
-    /** Show a {key: reason} map inline; returns the first field with a problem. */
-    function showErrors(errors) {
-      const other = [];
-      for (const s of p.specs) setError(s.key, "");
-      for (const [k, reason] of Object.entries(errors)) {
-        if (!setError(k, reason)) other.push(`${k}: ${reason}`);
-      }
-      p.formErr.textContent = other.join(" · ");
-      p.formErr.hidden = !other.length;
-      const first = p.specs.find((s) => errors[s.key]);
-      return first ? p.inputs[first.key] : null;
-    }
-
-    function fieldRow(spec) {
-      const id = `oh-pc-${spec.key}`;
-      const errId = `${id}-err`;
-      const common = {
-        id, name: spec.key, "aria-describedby": errId, "data-testid": `prechat-field-${spec.key}`,
-        required: spec.required, "aria-required": spec.required ? "true" : null,
-      };
-      let input;
-      if (spec.type === "select") {
-        input = el("select", common, el("option", { value: "", text: "Choose…" }),
-          ...spec.options.map((o) => el("option", { value: o, text: o })));
-      } else if (spec.type === "checkbox") {
-        input = el("input", { ...common, type: "checkbox" });
-      } else if (spec.type === "message") {
-        input = el("textarea", { ...common, rows: 3, placeholder: "How can we help?" });
-      } else {
-        const [type, auto] = spec.type === "email" ? ["email", "email"] : spec.type === "phone" ? ["tel", "tel"] : ["text", spec.key === "name" ? "name" : "off"];
-        input = el("input", { ...common, type, autocomplete: auto, maxlength: spec.max_length || (spec.key === "name" ? 100 : 500),
-          placeholder: spec.placeholder || (spec.type === "phone" ? "+49 30 1234567" : null) });
-      }
-      p.inputs[spec.key] = input;
-      p.errs[spec.key] = el("div", { class: "pc-err", id: errId, "data-testid": `prechat-error-${spec.key}`, hidden: true });
-      // Inline validation: a field is checked when the visitor leaves it, and re-checked
-      // as they fix it once it showed a problem.
-      input.addEventListener("blur", () => setError(spec.key, check(spec, input)));
-      input.addEventListener(spec.type === "checkbox" || spec.type === "select" ? "change" : "input", () => {
-        if (input.getAttribute("aria-invalid")) setError(spec.key, check(spec, input));
-      });
-      const mark = spec.required ? el("span", { class: "req", "aria-hidden": "true", text: " *" }) : null;
-      if (spec.type === "checkbox") {
-        return el("div", { class: "pc-row pc-check" }, input, el("label", { for: id, text: spec.label }, mark), p.errs[spec.key]);
-      }
-      return el("div", { class: "pc-row" }, el("label", { for: id, text: spec.label }, mark), input, p.errs[spec.key]);
-    }
-
-    function build(form) {
-      p.inputs = {};
-      p.errs = {};
-      p.specs = [...form.fields, { key: "message", label: "Your message", type: "message", required: true }];
-      if (form.consent) p.specs.push({ key: "consent", label: form.consent.text, type: "checkbox", required: form.consent.required });
-      p.formErr = el("div", { class: "pc-formerr", role: "alert", "data-testid": "prechat-form-error", hidden: true });
-      p.submitBtn = el("button", { type: "submit", class: "pc-submit", "data-testid": "prechat-submit", text: "Start chat" });
-      const away = state.availability && state.availability.online === false;
-      const f = el("form", { class: "pc", novalidate: true, "data-testid": "prechat-form", "aria-labelledby": "oh-pc-title" },
-        el("h3", { id: "oh-pc-title", class: "pc-title", text: away ? "Leave us a message" : "Before we start" }),
-        form.welcome ? el("p", { class: "pc-welcome", "data-testid": "prechat-welcome", text: form.welcome }) : null,
-        ...p.specs.map(fieldRow), p.formErr, p.submitBtn,
-        el("p", { class: "pc-note", text: "* required" }));
-      f.addEventListener("submit", onSubmit);
-      if (adopted) p.inputs.message.value = adopted;
-      p.box.replaceChildren(f);
-    }
-
-    async function post(values, text, consent) {
-      p.clientId = p.clientId || uuid(); // the same id on every retry: the hub dedupes on it
-      const body = { inbox: INBOX, token: state.token, values, client_id: p.clientId, text, region: PHONE_REGION };
-      if (consent !== undefined) body.consent = consent;
-      const res = await fetch(`${HUB}/api/v1/widget/prechat`, {
-        method: "POST", headers: { "Content-Type": "text/plain" }, body: JSON.stringify(body),
-      });
-      const data = await res.json().catch(() => ({}));
-      return { ok: res.status === 202, status: res.status, data };
-    }
-
-    function accepted(text) {
-      const id = p.clientId;
-      p.clientId = null;
-      adopted = "";
-      state.acked.set(id, { client_id: id, text, created_at: new Date().toISOString() });
-      state.prechat = null;
-      persist();
-      render(true);
-    }
-
-    async function onSubmit(e) {
-      e.preventDefault();
-      if (p.busy) return;
-      const errors = {};
-      for (const s of p.specs) {
-        const reason = check(s, p.inputs[s.key]);
-        if (reason) errors[s.key] = reason;
-      }
-      const bad = showErrors(errors);
-      if (bad) { bad.focus(); return; }
-      if (!state.token) { showErrors({ form: "still connecting, please try again in a moment" }); return; }
-      const values = {};
-      for (const s of p.specs) {
-        if (s.key === "message" || s.key === "consent") continue;
-        const input = p.inputs[s.key];
-        values[s.key] = input.type === "checkbox" ? input.checked : input.value;
-      }
-      const text = p.inputs.message.value.trim();
-      p.busy = true;
-      p.submitBtn.disabled = true;
-      try {
-        const r = await post(values, text, p.inputs.consent ? p.inputs.consent.checked : undefined);
-        if (r.ok) { accepted(text); setTimeout(() => ui.input.focus(), 0); return; }
-        const first = showErrors(r.data.fields || { form: r.data.reason || `HTTP ${r.status}` });
-        if (first) first.focus();
+        const raw = localStorage.getItem(STORE_KEY);
+        if (!raw) return null;
+        const s = JSON.parse(raw);
+        return s && s.v === 1 ? s : null;
       } catch (_) {
-        showErrors({ form: "could not reach us; check your connection and try again" });
-      } finally {
-        p.busy = false;
-        p.submitBtn.disabled = false;
+        return null;
       }
     }
-
-    // ---- away box: "we're away", plus an optional email sent with the next message
-    p.awayEmailPending = () => !p.away.hidden && !p.awayEmail.parentNode.hidden && !!p.awayEmail.value.trim();
-
-    p.sendWithAwayEmail = async (text) => {
-      const email = p.awayEmail.value.trim();
-      const setAwayErr = (reason) => {
-        p.awayErr.textContent = reason || "";
-        p.awayErr.hidden = !reason;
-        if (reason) p.awayEmail.setAttribute("aria-invalid", "true");
-        else p.awayEmail.removeAttribute("aria-invalid");
-      };
-      if (!EMAIL.test(email)) { setAwayErr("not a valid email address (name@example.com)"); p.awayEmail.focus(); return; }
-      if (!state.token || p.busy) return;
-      p.busy = true;
+    const state = restoreState(loadStore());
+    function persist() {
       try {
-        const r = await post({ email }, text.trim());
-        if (r.ok) {
-          setAwayErr("");
-          state.awayEmailLeft = true;
-          ui.input.value = "";
-          autosize();
-          accepted(text.trim());
+        localStorage.setItem(STORE_KEY, JSON.stringify(persisted(state, MAX_CACHED_MESSAGES)));
+      } catch (_) {
+      }
+    }
+    const sortedMessages2 = () => sortedMessages(state);
+    function applyEvent2(id, ev) {
+      const todo = applyEvent(state, id, ev);
+      if (todo.typing) scheduleTypingExpiry();
+      if (todo.verification) verify.onEvent(todo.verification);
+    }
+    function applyHello2(h) {
+      const todo = applyHello(state, h);
+      if (todo.verification) verify.onEvent(todo.verification);
+    }
+    let refusedOnce = false;
+    let withoutToken = false;
+    function socketUrl() {
+      const q = new URLSearchParams({ inbox: INBOX });
+      if (state.token && !withoutToken) q.set("token", state.token);
+      if (state.lastId && !withoutToken) q.set("last_id", state.lastId);
+      if (USER_EMAIL && USER_HASH) {
+        q.set("email", USER_EMAIL);
+        q.set("hash", USER_HASH);
+      }
+      return `${WS_BASE}?${q}`;
+    }
+    const SOCKET_STATE = { idle: "connecting", connecting: "connecting", online: "online", offline: "offline", refused: "error" };
+    const socket = new HubSocket(socketUrl, {
+      onStatus: (s) => setConn(SOCKET_STATE[s] || "offline"),
+      onHello: (f) => {
+        refusedOnce = false;
+        withoutToken = false;
+        applyHello2(f);
+        autosize();
+        persist();
+        render();
+        flushOutbox(true);
+      },
+      onEvent: (id, event) => {
+        if (!event) return;
+        applyEvent2(id, event);
+        persist();
+        render();
+      },
+      onFrame: (f) => {
+        if (f.type === "ack") onAck(f.client_id);
+        else if (f.type === "verify_result") verify.onResult(f);
+        else if (f.type === "error") onErrorFrame(f);
+        else if (f.type === "reload") {
+          state.lastId = null;
+          persist();
+          socket.drop(4e3, "reload");
+        }
+      },
+      onRefused: (reason) => {
+        if (state.token && !refusedOnce) {
+          refusedOnce = true;
+          withoutToken = true;
+          return true;
+        }
+        state.errorText = reason ? `Chat is unavailable on this page: ${reason}.` : "Chat is unavailable on this page right now.";
+        console.error("[omnihub] widget connection refused (1008):", reason || "");
+        return false;
+      },
+      onClose: () => {
+        withoutToken = false;
+        refusedOnce = false;
+      },
+      onTick: () => flushOutbox(false)
+    });
+    function sendFrame(obj) {
+      return socket.send(obj);
+    }
+    function onAck(clientId) {
+      if (applyAck(state, clientId)) {
+        persist();
+        render();
+      }
+    }
+    function onErrorFrame(f) {
+      if (f.verification_id) {
+        verify.onError(f);
+        return;
+      }
+      if (f.code === "prechat_required" && f.client_id) {
+        const i = state.outbox.findIndex((x) => x.client_id === f.client_id);
+        if (i >= 0) prechat.adoptMessage(state.outbox.splice(i, 1)[0].text);
+        persist();
+        render();
+        return;
+      }
+      if (!f.client_id) {
+        console.warn("[omnihub] server refused a frame:", f.code, f.reason);
+        return;
+      }
+      const o = state.outbox.find((x) => x.client_id === f.client_id);
+      if (!o) return;
+      if (f.code === "overloaded") {
+        o.sentAt = Date.now();
+        return;
+      }
+      o.failed = true;
+      o.error = f.reason || f.code || "not sent";
+      persist();
+      render();
+    }
+    function flushOutbox(all) {
+      const now = Date.now();
+      for (const o of state.outbox) {
+        if (o.failed) continue;
+        if (!all && o.sentAt && now - o.sentAt < RESEND_AFTER_MS) continue;
+        if (sendFrame({ type: "message", client_id: o.client_id, text: o.text })) o.sentAt = now;
+        else break;
+      }
+    }
+    let typingOn = false;
+    let typingSentAt = 0;
+    let typingIdleTimer = 0;
+    function noteTyping() {
+      const now = Date.now();
+      if (!typingOn || now - typingSentAt > TYPING_REFRESH_MS) {
+        if (sendFrame({ type: "typing", on: true })) {
+          typingOn = true;
+          typingSentAt = now;
+        }
+      }
+      clearTimeout(typingIdleTimer);
+      typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+    }
+    function stopTyping() {
+      clearTimeout(typingIdleTimer);
+      if (typingOn) sendFrame({ type: "typing", on: false });
+      typingOn = false;
+    }
+    let typingExpiryTimer = 0;
+    function scheduleTypingExpiry() {
+      clearTimeout(typingExpiryTimer);
+      if (!state.agentTyping) return;
+      typingExpiryTimer = setTimeout(() => {
+        if (state.agentTyping && state.agentTyping.until <= Date.now()) {
+          state.agentTyping = null;
+          render();
+        }
+      }, REMOTE_TYPING_TTL_MS + 50);
+    }
+    function send(text) {
+      text = String(text ?? "").trim();
+      if (!text) return null;
+      if (textSize2(text).reason) return null;
+      const o = { client_id: uuid(), text, created_at: (/* @__PURE__ */ new Date()).toISOString(), sentAt: 0 };
+      state.outbox.push(o);
+      persist();
+      stopTyping();
+      if (sendFrame({ type: "message", client_id: o.client_id, text })) o.sentAt = Date.now();
+      else if (!socket.ws && !socket.stopped) socket.connect();
+      render(true);
+      return o.client_id;
+    }
+    function retry(clientId) {
+      const o = state.outbox.find((x) => x.client_id === clientId);
+      if (!o) return;
+      o.failed = false;
+      o.error = "";
+      o.sentAt = 0;
+      persist();
+      flushOutbox(true);
+      render();
+    }
+    function openPanel() {
+      state.open = true;
+      state.unread = 0;
+      render(true);
+      setTimeout(() => prechat.active() ? prechat.focus() : ui.input.focus(), 0);
+    }
+    function closePanel() {
+      state.open = false;
+      stopTyping();
+      render();
+      ui.bubble.focus();
+    }
+    function svg(markup) {
+      const t = document.createElement("template");
+      t.innerHTML = markup;
+      return t.content.firstChild;
+    }
+    const host = el("div", { id: "omnihub-widget", "data-omnihub": "widget" });
+    const shadow = host.attachShadow({ mode: "open" });
+    const ui = {};
+    function buildUI() {
+      shadow.append(el("style", { text: widgetCss(COLOR) }));
+      ui.status = el(
+        "span",
+        { class: "conn", "data-testid": "widget-status", "data-state": "connecting", role: "status" },
+        el("span", { class: "dot" }),
+        el("span", { class: "conn-text", text: "Connecting…" })
+      );
+      ui.title = el("h2", { id: "oh-title", text: state.inboxName });
+      ui.sub = el("p", { text: "We typically reply in a few minutes" });
+      ui.closeBtn = el("button", { class: "icon-btn", type: "button", "aria-label": "Close chat", "data-testid": "widget-close", onclick: closePanel });
+      ui.closeBtn.append(svg(ICON_CLOSE));
+      ui.list = el("div", { class: "msgs", "data-testid": "widget-messages", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+      ui.typing = el("div", { class: "typing", "data-testid": "widget-typing", "aria-live": "polite" });
+      ui.input = el("textarea", {
+        rows: 1,
+        placeholder: "Write a message…",
+        "aria-label": "Message",
+        "data-testid": "widget-input",
+        "aria-describedby": "oh-count"
+      });
+      ui.count = el("div", { class: "count", id: "oh-count", "data-testid": "widget-count", "aria-live": "polite", hidden: true });
+      ui.sendBtn = el("button", { class: "send", type: "button", "aria-label": "Send message", "data-testid": "widget-send", disabled: true });
+      ui.sendBtn.append(svg(ICON_SEND));
+      ui.err = el("div", { class: "err", "data-testid": "widget-error", hidden: true, role: "alert" });
+      ui.panel = el(
+        "section",
+        { class: "panel", role: "dialog", "aria-labelledby": "oh-title", "data-testid": "widget-panel", hidden: true },
+        el("header", { class: "head" }, el("div", { class: "titles" }, ui.title, ui.sub, ui.status), ui.closeBtn),
+        ui.list,
+        ui.typing,
+        ui.err,
+        ui.count,
+        ui.composer = el("div", { class: "composer" }, ui.input, ui.sendBtn),
+        el("div", { class: "foot", text: "Powered by omnihub" })
+      );
+      ui.badge = el("span", { class: "badge", "data-testid": "widget-unread", hidden: true, "aria-hidden": "true" });
+      ui.bubbleIcon = el("span", { style: "display:grid;place-items:center" });
+      ui.bubble = el("button", {
+        class: "bubble",
+        type: "button",
+        "aria-label": "Open chat",
+        "aria-expanded": "false",
+        "data-testid": "widget-bubble",
+        onclick: () => state.open ? closePanel() : openPanel()
+      }, ui.bubbleIcon, ui.badge);
+      ui.root = el("div", { class: "root" }, ui.panel, ui.bubble);
+      shadow.append(ui.root);
+      const submit = () => {
+        const text = ui.input.value;
+        if (!text.trim() || textSize2(text.trim()).reason) return;
+        if (prechat.awayEmailPending()) {
+          prechat.sendWithAwayEmail(text);
           return;
         }
-        const f = r.data.fields || {};
-        setAwayErr(f.email || Object.entries(f).map(([k, v]) => `${k}: ${v}`).join(" · ") || r.data.reason || `HTTP ${r.status}`);
-      } catch (_) {
-        setAwayErr("could not reach us; try again");
-      } finally {
-        p.busy = false;
-      }
-    };
-
-    p.build = () => {
-      shadow.append(el("style", { text: `
-        .pc-box { flex: 1; overflow-y: auto; background: #f8fafc; padding: 14px; }
-        .pc { display: flex; flex-direction: column; gap: 10px; background: #fff; border: 1px solid #e5e7eb; border-radius: 12px; padding: 14px; }
-        .pc-title { margin: 0; font-size: 15px; }
-        .pc-welcome { margin: 0; color: #374151; }
-        .pc-row { display: flex; flex-direction: column; gap: 4px; }
-        .pc-row label { font-size: 13px; font-weight: 600; color: #374151; }
-        .pc-row input, .pc-row select, .pc-row textarea, .away input { font: inherit; padding: 7px 9px; border: 1px solid #d1d5db; border-radius: 8px; color: inherit; background: #fff; }
-        .pc-row textarea { resize: vertical; min-height: 60px; }
-        .pc-row [aria-invalid=true], .away [aria-invalid=true] { border-color: #dc2626; }
-        .pc-check { flex-direction: row; flex-wrap: wrap; align-items: flex-start; gap: 8px; }
-        .pc-check label { font-weight: 400; flex: 1; }
-        .pc-check .pc-err { flex-basis: 100%; }
-        .pc-err, .pc-formerr { color: #b91c1c; font-size: 12.5px; }
-        .pc-row input:focus-visible, .pc-row select:focus-visible, .pc-row textarea:focus-visible, .pc-submit:focus-visible, .away input:focus-visible { outline: 3px solid #93c5fd; outline-offset: 1px; }
-        .req { color: #b91c1c; }
-        .pc-submit { font: inherit; border: 0; border-radius: 8px; padding: 9px 12px; background: var(--c); color: #fff; font-weight: 600; }
-        .pc-submit:disabled { opacity: .6; }
-        .pc-note { margin: 0; font-size: 11.5px; color: #6b7280; }
-        .away { padding: 8px 14px; background: #fffbeb; border-top: 1px solid #fde68a; font-size: 13px; color: #92400e; display: flex; flex-direction: column; gap: 6px; }
-        .away label { font-size: 12.5px; font-weight: 600; }
-      ` }));
-      p.box = el("div", { class: "pc-box", "data-testid": "prechat", hidden: true });
-      ui.list.after(p.box);
-      p.awayText = el("span", { "data-testid": "widget-away-text" });
-      p.awayEmail = el("input", { id: "oh-away-email", type: "email", autocomplete: "email", maxlength: 320, placeholder: "name@example.com",
-        "aria-describedby": "oh-away-err", "data-testid": "away-email" });
-      p.awayErr = el("div", { class: "pc-err", id: "oh-away-err", "data-testid": "away-email-error", hidden: true });
-      p.away = el("div", { class: "away", role: "status", "data-testid": "widget-away", hidden: true }, p.awayText,
-        el("div", { class: "pc-row" }, el("label", { for: "oh-away-email", text: "Your email, so we can reply" }), p.awayEmail, p.awayErr));
-      ui.composer.before(p.away);
-    };
-
-    p.render = () => {
-      if (!p.box) return;
-      const form = state.prechat;
-      const key = form ? JSON.stringify(form) : "";
-      if (key !== p.builtFor) {
-        p.builtFor = key;
-        if (form) {
-          build(form);
-          // The form may arrive (hello) after the panel opened: put the caret in it.
-          if (state.open) setTimeout(p.focus, 0);
-        } else p.box.replaceChildren();
-      }
-      p.box.hidden = !form;
-      ui.list.hidden = !!form;
-      ui.typing.hidden = !!form;
-      ui.composer.hidden = !!form;
-      const a = state.availability || {};
-      const away = a.online === false;
-      p.away.hidden = !away || !!form;
-      // Identified shop users are known already; a visitor who left an email is too.
-      const askEmail = !USER_EMAIL && !state.awayEmailLeft;
-      p.awayEmail.parentNode.hidden = !askEmail;
-      const text = AWAY_TEXT[a.reason] || AWAY_TEXT.no_agents_online;
-      p.awayText.textContent = askEmail ? text : text.replace(" and your email", "");
-    };
-    return p;
-  })();
-
-
-  /** A message against the server's limit: {count, near, reason} (reason = refused). */
-  function textSize(text) {
-    let count = 0;
-    for (const _ of text) count += 1; // code points, as the server counts
-    const max = state.maxText;
-    if (!max) return { count, near: false, reason: "" };
-    const reason = count > max ? `Too long: ${count.toLocaleString("en")} of at most ${max.toLocaleString("en")} characters.` : "";
-    return { count, near: count >= max * COUNTER_FROM, reason };
-  }
-
-  function autosize() {
-    ui.input.style.height = "auto";
-    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + "px";
-    const text = ui.input.value.trim();
-    const size = textSize(text);
-    ui.count.hidden = !size.near && !size.reason;
-    ui.count.textContent = size.reason || `${size.count.toLocaleString("en")} / ${state.maxText.toLocaleString("en")}`;
-    ui.count.classList.toggle("over", !!size.reason);
-    ui.sendBtn.disabled = !text || !!size.reason;
-    ui.sendBtn.title = size.reason;
-  }
-
-  function setConn(c) {
-    state.conn = c;
-    renderStatus();
-  }
-
-  /** The one status the header shows, from the socket and the inbox's availability:
-   *  connected + someone can answer → Online; connected + away → We're away;
-   *  not connected → Reconnecting… (or Offline when the browser is, or we stopped). */
-  function visitorStatus() {
-    if (state.conn === "online") {
-      return state.availability && state.availability.online === false
-        ? { key: "away", label: "We're away" } : { key: "online", label: "Online" };
-    }
-    if (state.conn === "offline") {
-      return stopped || navigator.onLine === false ? { key: "offline", label: "Offline" } : { key: "reconnecting", label: "Reconnecting…" };
-    }
-    if (state.conn === "error") return { key: "error", label: "Unavailable" };
-    return { key: "connecting", label: "Connecting…" };
-  }
-
-  function renderStatus() {
-    if (!ui.status) return;
-    const s = visitorStatus();
-    ui.status.dataset.state = state.conn; // the socket (tests, styling hooks)
-    ui.status.dataset.status = s.key; // what the visitor is told
-    ui.status.querySelector(".conn-text").textContent = s.label;
-    // The reply-time promise only while someone can actually answer.
-    ui.sub.hidden = s.key !== "online";
-    ui.err.hidden = !state.errorText;
-    ui.err.textContent = state.errorText;
-  }
-
-  function messageRow(m) {
-    const kind = (m.author && m.author.kind) || (m.direction === "in" ? "contact" : "agent");
-    const cls = kind === "system" ? "system" : m.direction === "in" ? "in" : "out";
-    const row = el("div", {
-      class: `row ${cls}`, "data-testid": "widget-message", "data-message-id": m.id,
-      "data-direction": m.direction, "data-status": m.status || "",
-    });
-    if (cls === "out") row.append(el("div", { class: "who", text: (m.author && m.author.name) || (kind === "bot" ? "Bot" : "Agent") }));
-    row.append(el("div", { class: "b", dir: "auto", text: m.text || "" }));
-    if (cls !== "system") {
-      const meta = [timeLabel(m.created_at)];
-      if (cls === "in" && m.status === "read") meta.push("Seen");
-      if (m.status === "failed") meta.push("Not delivered");
-      row.append(el("div", { class: "meta", text: meta.filter(Boolean).join(" · ") }));
-    }
-    return row;
-  }
-
-  function pendingRow(o, acked) {
-    const row = el("div", {
-      class: `row in ${o.failed ? "failed" : "pending"}`, "data-testid": "widget-message",
-      "data-client-id": o.client_id, "data-direction": "in", "data-status": o.failed ? "failed" : acked ? "sent" : "pending",
-    }, el("div", { class: "b", dir: "auto", text: o.text }));
-    const meta = el("div", { class: "meta" });
-    if (o.failed) {
-      meta.append(`Not sent (${o.error}) · `,
-        el("button", { type: "button", text: "Retry", onclick: () => retry(o.client_id) }));
-    } else {
-      meta.textContent = acked ? "Sent" : state.conn === "online" ? "Sending…" : "Waiting for connection…";
-    }
-    row.append(meta);
-    return row;
-  }
-
-  function render(forceBottom) {
-    if (!ui.root) return;
-    ui.panel.hidden = !state.open;
-    ui.bubble.setAttribute("aria-expanded", String(state.open));
-    ui.bubble.setAttribute("aria-label", state.open ? "Minimise chat" : state.unread ? `Open chat, ${state.unread} unread` : "Open chat");
-    ui.bubbleIcon.replaceChildren(svg(state.open ? ICON_DOWN : ICON_CHAT));
-    ui.badge.hidden = !state.unread || state.open;
-    ui.badge.textContent = state.unread > 9 ? "9+" : String(state.unread);
-    ui.title.textContent = state.inboxName;
-    renderStatus();
-    prechat.render();
-    verify.render();
-
-    const list = ui.list;
-    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-    const rows = [];
-    if (state.greeting) {
-      rows.push(el("div", { class: "row out greet" }, el("div", { class: "who", text: state.inboxName }),
-        el("div", { class: "b", dir: "auto", text: state.greeting })));
-    }
-    const seen = new Set();
-    for (const m of sortedMessages()) {
-      rows.push(messageRow(m));
-      if (m.provider_id) seen.add(clientIdOf(m.provider_id));
-    }
-    for (const o of state.acked.values()) if (!seen.has(o.client_id)) rows.push(pendingRow(o, true));
-    for (const o of state.outbox) if (!seen.has(o.client_id)) rows.push(pendingRow(o, false));
-    if (state.conversationStatus === "resolved") {
-      rows.push(el("div", { class: "row system" }, el("div", { class: "b", text: "This conversation was marked as resolved. Write to start a new one." })));
-    }
-    list.replaceChildren(...rows);
-    if (forceBottom || nearBottom) list.scrollTop = list.scrollHeight;
-
-    const t = state.agentTyping && state.agentTyping.until > Date.now() ? state.agentTyping : null;
-    ui.typing.replaceChildren();
-    if (t) {
-      ui.typing.append(el("span", { class: "dots", "aria-hidden": "true" }, el("span"), el("span"), el("span")),
-        el("span", { text: `${t.name} is typing…` }));
-    }
-  }
-
-  // ---------------------------------------------------------------- boot
-  function boot() {
-    buildUI();
-    document.body.appendChild(host);
-    render();
-    connect();
-    // Come back quickly when the network or the tab does.
-    window.addEventListener("online", () => {
-      attempt = 0;
-      if (!ws) connect();
-    });
-    // The browser knows it lost the network: do not claim "Online" until the pings notice.
-    window.addEventListener("offline", () => {
-      if (ws) ws.close(4004, "browser offline");
-      else renderStatus();
-    });
-    document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible" && !ws && !stopped) {
-        attempt = 0;
-        connect();
-      }
-    });
-    window.addEventListener("pagehide", stopTyping);
-  }
-
-  window.OmnihubWidget = {
-    __omnihub: true,
-    open: () => openPanel(),
-    close: () => closePanel(),
-    toggle: () => (state.open ? closePanel() : openPanel()),
-    send: (text) => send(text),
-    /** Open the "Call me back" form (needs data-voice-inbox on the tag). */
-    callback: () => (VOICE_INBOX ? callback.open() : undefined),
-    /** Test/debug hooks (not a stable API). */
-    get state() {
-      return {
-        connection: state.conn, token: state.token, lastId: state.lastId, conversationId: state.conversationId,
-        messages: sortedMessages(), outbox: state.outbox.map((o) => ({ ...o })), acked: Array.from(state.acked.values()),
+        ui.input.value = "";
+        autosize();
+        send(text);
       };
-    },
-    /** Drop the socket and stay offline (tests: simulate a network loss). */
-    disconnect: () => {
-      stopped = true;
-      clearTimeout(reconnectTimer);
-      reconnectTimer = 0;
-      if (ws) ws.close(4003, "client disconnect");
-    },
-    /** Reconnect now (resumes with last_id). */
-    reconnect: () => {
-      stopped = false;
-      attempt = 0;
-      if (ws) ws.close(4002, "client reconnect");
-      else connect();
-    },
-  };
+      ui.sendBtn.addEventListener("click", submit);
+      ui.input.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+          e.preventDefault();
+          submit();
+        }
+      });
+      ui.input.addEventListener("input", () => {
+        autosize();
+        if (ui.input.value.trim()) noteTyping();
+        else stopTyping();
+      });
+      ui.root.addEventListener("keydown", (e) => {
+        if (e.key === "Escape" && state.open) {
+          e.stopPropagation();
+          closePanel();
+        }
+      });
+      if (VOICE_INBOX) callback.build();
+      prechat.build();
+      verify.build();
+    }
+    function textSize2(text) {
+      return textSize(text, state.maxText, { counterFrom: COUNTER_FROM });
+    }
+    const w = { cfg, state, ui, shadow, sendFrame, persist, render, autosize, textSize: textSize2, openPanel };
+    const verify = createVerify(w);
+    const callback = createCallback(w);
+    const prechat = createPrechat(w);
+    function autosize() {
+      ui.input.style.height = "auto";
+      ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + "px";
+      const text = ui.input.value.trim();
+      const size = textSize2(text);
+      ui.count.hidden = !size.near && !size.reason;
+      ui.count.textContent = size.reason || `${size.count.toLocaleString("en")} / ${state.maxText.toLocaleString("en")}`;
+      ui.count.classList.toggle("over", !!size.reason);
+      ui.sendBtn.disabled = !text || !!size.reason;
+      ui.sendBtn.title = size.reason;
+    }
+    function setConn(c) {
+      state.conn = c;
+      renderStatus();
+    }
+    function visitorStatus() {
+      if (state.conn === "online") {
+        return state.availability && state.availability.online === false ? { key: "away", label: "We're away" } : { key: "online", label: "Online" };
+      }
+      if (state.conn === "offline") {
+        return socket.stopped || navigator.onLine === false ? { key: "offline", label: "Offline" } : { key: "reconnecting", label: "Reconnecting…" };
+      }
+      if (state.conn === "error") return { key: "error", label: "Unavailable" };
+      return { key: "connecting", label: "Connecting…" };
+    }
+    function renderStatus() {
+      if (!ui.status) return;
+      const s = visitorStatus();
+      ui.status.dataset.state = state.conn;
+      ui.status.dataset.status = s.key;
+      ui.status.querySelector(".conn-text").textContent = s.label;
+      ui.sub.hidden = s.key !== "online";
+      ui.err.hidden = !state.errorText;
+      ui.err.textContent = state.errorText;
+    }
+    function messageRow(m) {
+      const kind = m.author && m.author.kind || (m.direction === "in" ? "contact" : "agent");
+      const cls = kind === "system" ? "system" : m.direction === "in" ? "in" : "out";
+      const row = el("div", {
+        class: `row ${cls}`,
+        "data-testid": "widget-message",
+        "data-message-id": m.id,
+        "data-direction": m.direction,
+        "data-status": m.status || ""
+      });
+      if (cls === "out") row.append(el("div", { class: "who", text: m.author && m.author.name || (kind === "bot" ? "Bot" : "Agent") }));
+      row.append(el("div", { class: "b", dir: "auto", text: m.text || "" }));
+      if (cls !== "system") {
+        const meta = [clock(m.created_at)];
+        if (cls === "in" && m.status === "read") meta.push("Seen");
+        if (m.status === "failed") meta.push("Not delivered");
+        row.append(el("div", { class: "meta", text: meta.filter(Boolean).join(" · ") }));
+      }
+      return row;
+    }
+    function pendingRow(o, acked) {
+      const row = el("div", {
+        class: `row in ${o.failed ? "failed" : "pending"}`,
+        "data-testid": "widget-message",
+        "data-client-id": o.client_id,
+        "data-direction": "in",
+        "data-status": o.failed ? "failed" : acked ? "sent" : "pending"
+      }, el("div", { class: "b", dir: "auto", text: o.text }));
+      const meta = el("div", { class: "meta" });
+      if (o.failed) {
+        meta.append(
+          `Not sent (${o.error}) · `,
+          el("button", { type: "button", text: "Retry", onclick: () => retry(o.client_id) })
+        );
+      } else {
+        meta.textContent = acked ? "Sent" : state.conn === "online" ? "Sending…" : "Waiting for connection…";
+      }
+      row.append(meta);
+      return row;
+    }
+    function render(forceBottom) {
+      if (!ui.root) return;
+      ui.panel.hidden = !state.open;
+      ui.bubble.setAttribute("aria-expanded", String(state.open));
+      ui.bubble.setAttribute("aria-label", state.open ? "Minimise chat" : state.unread ? `Open chat, ${state.unread} unread` : "Open chat");
+      ui.bubbleIcon.replaceChildren(svg(state.open ? ICON_DOWN : ICON_CHAT));
+      ui.badge.hidden = !state.unread || state.open;
+      ui.badge.textContent = state.unread > 9 ? "9+" : String(state.unread);
+      ui.title.textContent = state.inboxName;
+      renderStatus();
+      prechat.render();
+      verify.render();
+      const list = ui.list;
+      const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+      const rows = [];
+      if (state.greeting) {
+        rows.push(el(
+          "div",
+          { class: "row out greet" },
+          el("div", { class: "who", text: state.inboxName }),
+          el("div", { class: "b", dir: "auto", text: state.greeting })
+        ));
+      }
+      const seen = /* @__PURE__ */ new Set();
+      for (const m of sortedMessages2()) {
+        rows.push(messageRow(m));
+        if (m.provider_id) seen.add(clientIdOf(m.provider_id));
+      }
+      for (const o of state.acked.values()) if (!seen.has(o.client_id)) rows.push(pendingRow(o, true));
+      for (const o of state.outbox) if (!seen.has(o.client_id)) rows.push(pendingRow(o, false));
+      if (state.conversationStatus === "resolved") {
+        rows.push(el("div", { class: "row system" }, el("div", { class: "b", text: "This conversation was marked as resolved. Write to start a new one." })));
+      }
+      list.replaceChildren(...rows);
+      if (forceBottom || nearBottom) list.scrollTop = list.scrollHeight;
+      const t = state.agentTyping && state.agentTyping.until > Date.now() ? state.agentTyping : null;
+      ui.typing.replaceChildren();
+      if (t) {
+        ui.typing.append(
+          el("span", { class: "dots", "aria-hidden": "true" }, el("span"), el("span"), el("span")),
+          el("span", { text: `${t.name} is typing…` })
+        );
+      }
+    }
+    function boot() {
+      buildUI();
+      document.body.appendChild(host);
+      render();
+      socket.connect();
+      socket.followBrowser({ dropWhenOffline: true, onBrowserOffline: renderStatus });
+      window.addEventListener("pagehide", stopTyping);
+    }
+    window.OmnihubWidget = {
+      __omnihub: true,
+      open: () => openPanel(),
+      close: () => closePanel(),
+      toggle: () => state.open ? closePanel() : openPanel(),
+      send: (text) => send(text),
+      /** Open the "Call me back" form (needs data-voice-inbox on the tag). */
+      callback: () => VOICE_INBOX ? callback.open() : void 0,
+      /** Test/debug hooks (not a stable API). */
+      get state() {
+        return {
+          connection: state.conn,
+          token: state.token,
+          lastId: state.lastId,
+          conversationId: state.conversationId,
+          messages: sortedMessages2(),
+          outbox: state.outbox.map((o) => ({ ...o })),
+          acked: Array.from(state.acked.values())
+        };
+      },
+      /** Drop the socket and stay offline (tests: simulate a network loss). */
+      disconnect: () => socket.pause(),
+      /** Reconnect now (resumes with last_id). */
+      reconnect: () => socket.restart()
+    };
+    if (document.body) boot();
+    else document.addEventListener("DOMContentLoaded", boot, { once: true });
+  }
 
-  if (document.body) boot();
-  else document.addEventListener("DOMContentLoaded", boot, { once: true });
+  // src/widget/config.js
+  function findScript() {
+    const current = (
+      /** @type {HTMLScriptElement | null} */
+      document.currentScript
+    );
+    if (current) return current;
+    const scripts = Array.from(document.querySelectorAll("script[src]"));
+    const ours = scripts.filter((s) => /\/widget\.js(\?|#|$)/.test(
+      /** @type {HTMLScriptElement} */
+      s.src
+    ));
+    return (
+      /** @type {HTMLScriptElement | null} */
+      ours.find((s) => (
+        /** @type {HTMLScriptElement} */
+        s.dataset.inbox
+      )) || ours[0] || null
+    );
+  }
+  function readConfig(script, pageHref) {
+    const d = script.dataset;
+    const HUB = new URL(script.src, pageHref).origin;
+    const INBOX = d.inbox || "web";
+    const USER_EMAIL = d.userEmail || "";
+    return {
+      HUB,
+      WS_BASE: HUB.replace(/^http/, "ws") + "/ws/widget",
+      INBOX,
+      USER_EMAIL,
+      USER_HASH: d.userHash || "",
+      COLOR: /^#[0-9a-fA-F]{3,8}$/.test(d.color || "") ? String(d.color) : "#2563eb",
+      STORE_KEY: `omnihub:widget:v1:${HUB}:${INBOX}:${USER_EMAIL || "anon"}`,
+      VOICE_INBOX: /^[a-z0-9][a-z0-9_-]{0,62}$/.test(d.voiceInbox || "") ? String(d.voiceInbox) : "",
+      PHONE_REGION: /^[A-Za-z]{2}$/.test(d.phoneRegion || "") ? String(d.phoneRegion).toUpperCase() : ""
+    };
+  }
+
+  // src/widget/index.js
+  var loaded = (
+    /** @type {any} */
+    window.OmnihubWidget
+  );
+  if (!(loaded && loaded.__omnihub)) {
+    const script = findScript();
+    if (script) startWidget(readConfig(script, location.href));
+    else console.error("[omnihub] cannot locate the widget <script> tag");
+  }
 })();
