@@ -22,6 +22,7 @@ async def test_settings_shows_what_is_missing_and_fixes_it(browser, hub, db):
                              "demo-admin")
     try:
         await page.goto(f"{hub.base_url}/admin")
+        await expect(page.locator("body[data-ready=true]")).to_have_count(1)
         # A new agent, as an admin makes one today: no inboxes, no routing profile.
         await page.locator(".admin-tabs [data-tab=agents]").click()
         new = page.get_by_test_id("new-agent")

@@ -15,7 +15,7 @@ const ACCOUNT_FIELDS = {
 const CHANNELS = ["chat", "email", "sms", "whatsapp", "messenger", "instagram", "telegram", "api", "voice"];
 const ROLES = ["agent", "supervisor", "admin"];
 
-const state = { inboxes: [], queues: [], agents: [], routingQueues: [], inbox: null, agent: null, tab: "inboxes" };
+const state = { inboxes: [], queues: [], agents: [], routingQueues: [], inbox: null, agent: null, tab: "inboxes", loaded: false };
 
 // ---- inboxes ---------------------------------------------------------------------------
 
@@ -271,7 +271,9 @@ function showTab(tab) {
   document.getElementById("inboxes").hidden = tab !== "inboxes";
   document.getElementById("agents").hidden = tab !== "agents";
   document.getElementById("bots").hidden = tab !== "bots"; // rendered by admin-bots.js
-  if (tab === "agents") renderAgents(); // the inbox choices follow inboxes made meanwhile
+  // The inbox choices follow inboxes made meanwhile. Not before the first load: main()
+  // renders then, and would replace a form the admin had already started typing into.
+  if (tab === "agents" && state.loaded) renderAgents();
 }
 
 async function main() {
@@ -282,6 +284,7 @@ async function main() {
     flash(`Could not load the settings: ${e.message}`);
     return;
   }
+  state.loaded = true;
   renderInboxes();
   renderAgents();
   document.body.dataset.ready = "true";
