@@ -27,11 +27,11 @@ from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.parse import parse_email
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
+from hub.conversations.store.persist import persist_inbound_batch
+from hub.email.rules import reply_address
+from hub.email.store.cases import EmailOptions
 from hub.jobs import email_ack_job_id
 from hub.schema import MessageStatusChanged, decode_event
-from hub.store.email_cases import EmailOptions
-from hub.store.persist import persist_inbound_batch
-from hub.threading import reply_address
 from tests.conftest import SECRET_KEY
 from tests.helpers import eventually
 

@@ -39,8 +39,8 @@ from channels.email.ingest_sink import (
     MailConfig,
     RedisMailSink,
     mail_config_from_env,
-    run_mail,
 )
+from channels.email.service import run_mail
 from hub.config import Settings
 from hub.errors import ConfigError
 from tests.email_hostile import unparseable_mails

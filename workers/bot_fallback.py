@@ -11,7 +11,7 @@ the humans of its item's queue when:
   reply or hand-off since their first message after the bot's last reply →
   "bot did not respond (…)".
 
-Idempotent and safe with several workers: each hand-off is ``hub.bots.release_held``,
+Idempotent and safe with several workers: each hand-off is ``hub.bots.actions.bots.release_held``,
 which locks the conversation and moves the item only if the bot still holds it, so two
 sweepers hand a conversation off once."""
 
@@ -22,9 +22,9 @@ from typing import Any
 
 import asyncpg
 
-from hub.bot_admin import DISABLED_REASON
-from hub.bot_presence import bots_with_sockets
-from hub.bots import release_held
+from hub.bots.actions.admin import DISABLED_REASON
+from hub.bots.actions.bots import release_held
+from hub.bots.presence import bots_with_sockets
 from hub.outbox import publish_committed
 
 log = logging.getLogger("omnihub.botfallback")

@@ -34,10 +34,10 @@ from channels.email.compose import OutgoingMail, Parent, build_auto_ack, new_mes
 from channels.email.smtp_sender import SmtpRelay, send_mail
 from channels.email.templates import AckTemplate
 from hub.config import Settings
+from hub.conversations.store.queries import message_from
 from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.outbox import publish_committed, write_outbox
 from hub.schema import AnyEvent, MessageCreated
-from hub.store.queries import message_from
 from workers.delivery import OUTCOME_UNKNOWN
 from workers.email_send import inbox_mailbox, relay_or_fail, retry_delay
 from workers.senders import Undeliverable

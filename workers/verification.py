@@ -23,10 +23,10 @@ from channels.email.compose import OutgoingMail, new_message_id
 from channels.email.smtp_sender import SmtpRelay, send_mail
 from channels.twilio.send import send_twilio_message
 from hub.config import Settings
+from hub.contacts.actions.verification import verification_event
+from hub.contacts.rules.verification import CODE_TTL_S, derive_code
+from hub.contacts.store import verification as store
 from hub.outbox import publish_committed, write_outbox
-from hub.store import verification as store
-from hub.verification import CODE_TTL_S, derive_code
-from hub.verification_actions import verification_event
 
 log = logging.getLogger("omnihub.worker")
 MAX_SEND_TRIES = 3

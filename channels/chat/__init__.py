@@ -11,8 +11,8 @@ from datetime import datetime
 
 import msgspec
 
+from hub.contacts.rules.identity import identity_key, normalise_identity
 from hub.errors import BadInput, Unauthorized
-from hub.identity import identity_key, normalise_identity
 from hub.schema import Envelope, Identity
 
 CHANNEL = "chat"

@@ -22,6 +22,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from hub.config import Settings
+from hub.conversations.store.queries import agent_name, message_from
 from hub.outbox import Publisher, publish_committed, write_outbox
 from hub.routing.atomic import JournalRecord, journal_decoder
 from hub.routing.decisions import (
@@ -56,7 +57,6 @@ from hub.schema import (
     WorkItemTransferred,
     WorkItemUpdated,
 )
-from hub.store.queries import agent_name, message_from
 
 log = logging.getLogger("omnihub.router.persist")
 
