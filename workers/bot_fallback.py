@@ -25,7 +25,7 @@ import asyncpg
 from hub.bots.actions.admin import DISABLED_REASON
 from hub.bots.actions.bots import release_held
 from hub.bots.presence import bots_with_sockets
-from hub.outbox import publish_committed
+from hub.unit_of_work import unit_of_work
 
 log = logging.getLogger("omnihub.botfallback")
 
@@ -85,14 +85,14 @@ async def sweep_stuck_bots(ctx: dict[str, Any]) -> int:
                                  settings.bot_unreachable_grace_s)
         if reason is None:
             continue
-        async with pool.acquire() as conn:
-            async with conn.transaction():
+        async with unit_of_work(pool, ctx["publisher"]) as uow:
+            async with uow.transaction() as conn:
                 published = await release_held(
                     conn, row["bot_id"], row["conversation_id"], reason=reason,
                     actor_id=None, cause="disabled" if reason == DISABLED_REASON else "sweep")
+                if published is not None:
+                    uow.adopt(published)
         if published is not None:
-            # After the connection is back: publishing takes one of its own.
-            await publish_committed(pool, ctx["publisher"], published)
             handed += 1
             log.info("bot %d: conversation %d handed to humans: %s", row["bot_id"],
                      row["conversation_id"], reason)

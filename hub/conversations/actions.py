@@ -20,7 +20,7 @@ from hub.conversations.rules import ReplyRoute, choose_reply_route, reply_routes
 from hub.conversations.store.queries import agent_name, get_conversation, message_from
 from hub.errors import BadInput, Conflict, Forbidden
 from hub.messaging.store import claim_uploads
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.outbox import Publisher
 from hub.schema import (
     Agent,
     AnyEvent,
@@ -36,6 +36,7 @@ from hub.schema import (
     WorkItemCreated,
     WorkItemUpdated,
 )
+from hub.unit_of_work import unit_of_work
 
 MAX_TEXT = 20_000
 _MSG_COLS = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
@@ -96,8 +97,8 @@ async def post_agent_reply(
     text, client_id = validate_reply(text, client_id)
     provider_id = f"agent:{agent.id}:{client_id}"
     events: list[AnyEvent] = []
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             # Lock first, then read: the status and assignee checked below are current.
             await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
                                conversation_id)
@@ -167,10 +168,7 @@ async def post_agent_reply(
                     by_agent_id=agent.id, agent_name=agent.name,
                 ))
                 events.extend(await _work_item_event(conn, conv, "assigned", agent.id))
-            rows = await write_outbox(conn, events)
-    # After the connection is back: publish_committed takes one of its own, and holding
-    # two per request deadlocks a busy pool.
-    await publish_committed(pool, publisher, rows)
+            await uow.emit(events)
     return message, True
 
 
@@ -180,8 +178,8 @@ async def assign_conversation(
 ) -> Conversation:
     """Assign (or unassign with None). Agents may only take unassigned conversations for
     themselves or release their own; supervisors and admins may assign anyone."""
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             conv = await get_conversation(conn, actor, conversation_id)
             current = await conn.fetchval(
                 "SELECT assignee_id FROM conversations WHERE id = $1 FOR UPDATE", conv.id
@@ -213,11 +211,8 @@ async def assign_conversation(
                 conn, conv, "assigned" if agent_id else "queued", agent_id))
             await _audit(conn, actor, "conversation.assign", f"conversation:{conv.id}",
                          f'{{"from": {current or "null"}, "to": {agent_id or "null"}}}')
-            rows = await write_outbox(conn, events)
+            await uow.emit(events)
             conv = await get_conversation(conn, actor, conversation_id)
-    # After the connection is back: publish_committed takes one of its own, and holding
-    # two per request deadlocks a busy pool.
-    await publish_committed(pool, publisher, rows)
     return conv
 
 
@@ -227,8 +222,8 @@ async def set_conversation_status(
 ) -> Conversation:
     if status not in ("open", "pending", "resolved"):
         raise BadInput("status: one of open, pending, resolved")
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
                                conversation_id)
             conv = await get_conversation(conn, actor, conversation_id)
@@ -262,11 +257,8 @@ async def set_conversation_status(
                                                   work_item=WorkItem(**dict(item))))
             await _audit(conn, actor, "conversation.status", f"conversation:{conv.id}",
                          f'{{"status": "{status}"}}')
-            rows = await write_outbox(conn, events)
+            await uow.emit(events)
             conv = await get_conversation(conn, actor, conversation_id)
-    # After the connection is back: publish_committed takes one of its own, and holding
-    # two per request deadlocks a busy pool.
-    await publish_committed(pool, publisher, rows)
     return conv
 
 

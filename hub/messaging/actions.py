@@ -17,9 +17,10 @@ from datetime import datetime
 
 import asyncpg
 
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.outbox import Publisher
 from hub.schema import AnyEvent, MessageStatus, MessageStatusChanged
 from hub.storable import storable_text
+from hub.unit_of_work import unit_of_work
 
 RANK: dict[str, int] = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 MAX_ERROR = 500
@@ -153,12 +154,11 @@ async def record_provider_status(pool: asyncpg.Pool, publisher: Publisher,
     # Committed before the provider gets its 2xx: a NUL in its text must not fail it.
     reports = [replace(r, provider_ref=storable_text(r.provider_ref),
                        error=storable_text(r.error)) for r in reports]
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             events = await apply_status_reports(conn, reports)
             events.extend(await apply_watermarks(conn, marks))
-            rows = await write_outbox(conn, events)
-        await publish_committed(pool, publisher, rows)
+            await uow.emit(events)
     return len(events)
 
 
@@ -166,8 +166,8 @@ async def record_sent(pool: asyncpg.Pool, publisher: Publisher, message_id: int,
                       provider: str, provider_ref: str) -> None:
     """The send worker got the provider's id: remember it, mark the message sent, and
     apply any report that arrived before we knew the id."""
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             await conn.execute(
                 "INSERT INTO outbound_provider_ids (provider, provider_ref, message_id)"
                 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -179,5 +179,4 @@ async def record_sent(pool: asyncpg.Pool, publisher: Publisher, message_id: int,
             )
             reports = [("sent", ""), *((r["status"], r["error"]) for r in early)]
             event = await _apply_to_message(conn, message_id, reports)
-            rows = await write_outbox(conn, [event] if event else [])
-        await publish_committed(pool, publisher, rows)
+            await uow.emit([event] if event else [])

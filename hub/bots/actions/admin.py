@@ -15,8 +15,9 @@ import asyncpg
 
 from hub.bots.actions.bots import hash_bot_token, new_bot_token, release_held
 from hub.errors import BadInput, NotFound
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.outbox import Publisher
 from hub.schema import BotChanged
+from hub.unit_of_work import UnitOfWork, unit_of_work
 
 SECRET_PREFIX = "ohs_"
 MAX_GRACE_S = 3600
@@ -74,9 +75,9 @@ async def _audit(conn: asyncpg.Connection, actor_id: int, action: str, bot_id: i
         actor_id, action, f"bot:{bot_id}", json.dumps(details))
 
 
-async def _changed(conn: asyncpg.Connection, row: asyncpg.Record, change: str, actor_id: int,
-                   recheck_at: datetime | None = None) -> list[Any]:
-    return await write_outbox(conn, [BotChanged(
+async def _changed(uow: UnitOfWork, row: asyncpg.Record, change: str, actor_id: int,
+                   recheck_at: datetime | None = None) -> None:
+    await uow.emit([BotChanged(
         bot_id=row["id"], active=row["active"], change=change,  # type: ignore[arg-type]
         recheck_at=recheck_at, by_agent_id=actor_id)])
 
@@ -122,16 +123,15 @@ async def update_bot(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, bo
             sets.append(f"{column} = ${len(args)}")
     if not sets:
         raise BadInput("nothing to change: give name, webhook_url or handoff_after_s")
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             row = await conn.fetchrow(
                 f"UPDATE bots SET {', '.join(sets)}, updated_at = now() WHERE id = $1"
                 f" RETURNING {_BOT_COLS}", *args)
             if row is None:
                 raise NotFound("no such bot")
             await _audit(conn, actor_id, "bot.update", bot_id, changes)
-            rows = await _changed(conn, row, "updated", actor_id)
-    await publish_committed(pool, publisher, rows)
+            await _changed(uow, row, "updated", actor_id)
     return bot_view(row)
 
 
@@ -142,8 +142,8 @@ async def set_active(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, bo
     the item's queue with the reason "bot disabled". Returns (bot, items handed off).
     Enabling affects new items only. Repeating either is harmless (and a repeated
     disable hands off anything a racing pipeline batch gave the bot meanwhile)."""
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             before = await conn.fetchval("SELECT active FROM bots WHERE id = $1 FOR UPDATE",
                                          bot_id)
             if before is None:
@@ -151,18 +151,16 @@ async def set_active(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, bo
             row = await conn.fetchrow(
                 f"UPDATE bots SET active = $2, updated_at = now() WHERE id = $1"
                 f" RETURNING {_BOT_COLS}", bot_id, active)
-            rows: list[Any] = []
             if before != active:
                 await _audit(conn, actor_id, "bot.enable" if active else "bot.disable",
                              bot_id, {})
-                rows = await _changed(conn, row, "enabled" if active else "disabled",
+                await _changed(uow, row, "enabled" if active else "disabled",
                                       actor_id)
             if not active:
                 await conn.execute(
                     "UPDATE bot_deliveries SET status = 'cancelled', last_error = $2,"
                     " updated_at = now() WHERE bot_id = $1 AND status = 'pending'",
                     bot_id, DISABLED_REASON)
-    await publish_committed(pool, publisher, rows)
     handed = 0 if active else await hand_off_all(pool, publisher, bot_id, DISABLED_REASON,
                                                  actor_id=actor_id, cause="disabled")
     return bot_view(row), handed
@@ -175,12 +173,13 @@ async def hand_off_all(pool: asyncpg.Pool, publisher: Publisher, bot_id: int, re
                              " AND bot_id = $1 ORDER BY id", bot_id)
     handed = 0
     for r in convs:
-        async with pool.acquire() as conn:
-            async with conn.transaction():
+        async with unit_of_work(pool, publisher) as uow:
+            async with uow.transaction() as conn:
                 rows = await release_held(conn, bot_id, r["conversation_id"], reason=reason,
                                           actor_id=actor_id, cause=cause)
+                if rows is not None:
+                    uow.adopt(rows)
         if rows is not None:
-            await publish_committed(pool, publisher, rows)
             handed += 1
     return handed
 
@@ -191,8 +190,8 @@ async def rotate_token(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, 
     a token from an earlier rotation stops at once. Returns (token, old valid until)."""
     validate_grace(grace_s)
     token = new_bot_token()
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             row = await conn.fetchrow(
                 "UPDATE bots SET prev_token_hash = CASE WHEN $3 > 0 THEN token_hash END,"
                 " prev_token_until = CASE WHEN $3 > 0 THEN now() + make_interval(secs => $3)"
@@ -202,8 +201,7 @@ async def rotate_token(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, 
                 raise NotFound("no such bot")
             until = row["prev_token_until"]
             await _audit(conn, actor_id, "bot.token_rotate", bot_id, {"grace_s": grace_s})
-            rows = await _changed(conn, row, "token_rotated", actor_id, until)
-    await publish_committed(pool, publisher, rows)
+            await _changed(uow, row, "token_rotated", actor_id, until)
     return token, until
 
 
@@ -213,8 +211,8 @@ async def rotate_webhook_secret(pool: asyncpg.Pool, publisher: Publisher, actor_
     signature with the old secret as well, so the bot can switch without losing one."""
     validate_grace(grace_s)
     secret = new_webhook_secret()
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             row = await conn.fetchrow(
                 "UPDATE bots SET prev_webhook_secret = CASE WHEN $3 > 0 THEN webhook_secret"
                 " END, prev_webhook_secret_until = CASE WHEN $3 > 0 THEN"
@@ -224,8 +222,7 @@ async def rotate_webhook_secret(pool: asyncpg.Pool, publisher: Publisher, actor_
             if row is None:
                 raise NotFound("no such bot")
             await _audit(conn, actor_id, "bot.secret_rotate", bot_id, {"grace_s": grace_s})
-            rows = await _changed(conn, row, "secret_rotated", actor_id)
-    await publish_committed(pool, publisher, rows)
+            await _changed(uow, row, "secret_rotated", actor_id)
     return secret, row["prev_webhook_secret_until"]
 
 

@@ -24,8 +24,9 @@ import asyncpg
 from hub.conversations.actions import LIVE_CHANNELS, validate_reply
 from hub.conversations.store.queries import message_from
 from hub.errors import BadInput, Conflict, Forbidden, NotFound, Unauthorized
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.outbox import Publisher, write_outbox
 from hub.schema import AnyEvent, Message, MessageCreated, WorkItem, WorkItemUpdated
+from hub.unit_of_work import unit_of_work
 
 TOKEN_PREFIX = "ohb_"
 MAX_REASON = 500
@@ -116,8 +117,8 @@ async def post_bot_reply(pool: asyncpg.Pool, publisher: Publisher, bot: Bot,
     """Store a bot reply (idempotent on client_id). Returns (message, created)."""
     text, client_id = validate_reply(text, client_id)
     provider_id = f"bot:{bot.id}:{client_id}"
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             conv = await conn.fetchrow(
                 "SELECT channel, inbox FROM conversations WHERE id = $1", conversation_id)
             if conv is not None:
@@ -139,9 +140,8 @@ async def post_bot_reply(pool: asyncpg.Pool, publisher: Publisher, bot: Bot,
             message = message_from(row)
             await conn.execute("UPDATE conversations SET last_message_at = $2 WHERE id = $1",
                                conv["id"], message.created_at)
-            rows = await write_outbox(conn, [MessageCreated(inbox=conv["inbox"],
+            await uow.emit([MessageCreated(inbox=conv["inbox"],
                                                             message=message)])
-    await publish_committed(pool, publisher, rows)
     return message, True
 
 
@@ -154,8 +154,8 @@ async def hand_off(pool: asyncpg.Pool, publisher: Publisher, bot: Bot, conversat
         raise BadInput("queue: a queue slug")
     if not 1 <= len(reason) <= MAX_REASON:
         raise BadInput(f"reason: 1-{MAX_REASON} characters")
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             conv = await _held_item(conn, bot, conversation_id)
             if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM queues WHERE slug = $1)",
                                        queue):
@@ -164,7 +164,7 @@ async def hand_off(pool: asyncpg.Pool, publisher: Publisher, bot: Bot, conversat
             if released is None:
                 raise Conflict("the work item changed; not handed off")
             work_item, rows = released
-    await publish_committed(pool, publisher, rows)
+            uow.adopt(rows)
     return work_item
 
 

@@ -18,7 +18,7 @@ import asyncpg
 from hub.contacts.rules.identity import identity_key, parse_identity_key
 from hub.conversations.store.queries import message_from
 from hub.errors import BadInput, Conflict, Forbidden, NotFound
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.outbox import Publisher
 from hub.schema import (
     Agent,
     AnyEvent,
@@ -29,6 +29,7 @@ from hub.schema import (
     WorkItem,
     WorkItemUpdated,
 )
+from hub.unit_of_work import unit_of_work
 
 _MSG_COLS = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
              " private, channel, provider_id, status, attachments, created_at")
@@ -75,13 +76,10 @@ async def merge_contacts(pool: asyncpg.Pool, publisher: Publisher, actor: Agent,
                          survivor_id: int, merged_id: int) -> dict[str, Any]:
     """Merge ``merged_id`` into ``survivor_id``. Agents and above; an agent must share an
     inbox with both contacts."""
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             result, events = await merge_in_transaction(conn, actor, survivor_id, merged_id)
-            rows = await write_outbox(conn, events)
-    # Publish after giving the connection back: holding it while publish_committed takes
-    # another one starves the pool under concurrent merges.
-    await publish_committed(pool, publisher, rows)
+            await uow.emit(events)
     return result
 
 
@@ -218,8 +216,8 @@ async def split_contact(pool: asyncpg.Pool, publisher: Publisher, actor: Agent,
     if len(name) > 200:
         raise BadInput("name: at most 200 characters")
     events: list[AnyEvent] = []
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             ids = [contact_id] + ([merge["merged_id"]] if merge else [])
             contacts = await _lock_contacts(conn, ids)
             if contact_id not in contacts:
@@ -275,9 +273,6 @@ async def split_contact(pool: asyncpg.Pool, publisher: Publisher, actor: Agent,
             })
             events.append(ContactSplit(contact_id=contact_id, new_contact_id=target,
                                        conversation_ids=moved_convs, by_agent_id=actor.id))
-            rows = await write_outbox(conn, events)
-    # Publish after giving the connection back: holding it while publish_committed takes
-    # another one starves the pool under concurrent merges.
-    await publish_committed(pool, publisher, rows)
+            await uow.emit(events)
     return {"contact_id": contact_id, "new_contact_id": target, "audit_id": audit_id,
             "identities": keys, "conversations": moved_convs}

@@ -36,8 +36,9 @@ from hub.contacts.rules.verification import (
 from hub.contacts.store import verification as store
 from hub.contacts.store.contacts import live_contact_id, visible_inboxes
 from hub.errors import BadInput, Conflict, NotFound, RateLimited
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.outbox import Publisher
 from hub.schema import Agent, AnyEvent, VerificationStatus, VerificationUpdated
+from hub.unit_of_work import unit_of_work
 
 
 def verification_event(row: asyncpg.Record | dict[str, Any], status: VerificationStatus,
@@ -77,8 +78,8 @@ async def request_verification(pool: asyncpg.Pool, publisher: Publisher, setting
     if ident.kind not in ("email", "phone"):
         raise BadInput("claim: only an email or phone claim can be verified")
     via = channel_for(ident.kind)
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             live = await live_contact_id(conn, contact_id)
             inboxes = await visible_inboxes(conn, actor, live)
             if await store.identity_owner(conn, ident.kind, ident.value) == live:
@@ -112,9 +113,8 @@ async def request_verification(pool: asyncpg.Pool, publisher: Publisher, setting
                                   "verification_id": row["id"], "claim": f"{ident.kind}:"
                                   f"{ident.value}", "via": via, "conversation_id": conv["id"],
                                   "superseded": superseded}))
-            outbox = await write_outbox(conn, [verification_event(
+            await uow.emit([verification_event(
                 row, "requested", by_agent_id=actor.id)])
-    await publish_committed(pool, publisher, outbox)
     return _agent_view(row)
 
 
@@ -140,8 +140,8 @@ async def answer_verification(pool: asyncpg.Pool, publisher: Publisher, settings
     if typed is None:
         raise BadInput("code: the 6 digits from the message", code="bad_code")
     events: list[AnyEvent] = []
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             row = await store.lock_for_answer(conn, verification_id, conversation_id, claimant)
             if row is None:  # another visitor's verification, or none at all
                 raise NotFound("no such verification", code="no_verification")
@@ -168,8 +168,7 @@ async def answer_verification(pool: asyncpg.Pool, publisher: Publisher, settings
             if status is not None:
                 events.insert(0, verification_event(row, status, attempts=judged.attempts))
             events.extend(link_events)
-            outbox = await write_outbox(conn, events)
-    await publish_committed(pool, publisher, outbox)
+            await uow.emit(events)
     return {"type": "verify_result", "verification_id": verification_id,
             "outcome": judged.outcome, "attempts_left": judged.attempts_left,
             "text": VISITOR_TEXT[judged.outcome]}

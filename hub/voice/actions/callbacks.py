@@ -18,7 +18,7 @@ import msgspec
 
 from hub.conversations.store.queries import agent_name
 from hub.errors import Conflict, Forbidden, NotFound
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.outbox import Publisher
 from hub.schema import (
     Agent,
     AnyEvent,
@@ -27,6 +27,7 @@ from hub.schema import (
     WorkItem,
     WorkItemUpdated,
 )
+from hub.unit_of_work import unit_of_work
 from hub.voice.rules.callbacks import TERMINAL, failure_code, failure_message, next_status
 
 MAX_ATTEMPTS = 3
@@ -91,8 +92,8 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
     assigned, conversation assigned if free). None if it is not waiting any more (a
     second job for the same acceptance does nothing)."""
     events: list[AnyEvent] = []
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             r = await conn.fetchrow(
                 f"SELECT {_CB_COLS} FROM callbacks WHERE work_item_id = $1"
                 " AND status IN ('requested', 'offered') AND ($2::bigint IS NULL OR id = $2)"
@@ -118,7 +119,7 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
                     "UPDATE callbacks SET status = 'failed', reason = $2, updated_at = now()"
                     f" WHERE id = $1 RETURNING {_CB_COLS}", r["id"], problem)
                 events.append(_event(done))
-                rows = await write_outbox(conn, events)
+                await uow.emit(events)
                 claimed = None
             else:
                 done = await conn.fetchrow(
@@ -136,12 +137,11 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
                         inbox=r["inbox"], conversation_id=r["conversation_id"],
                         agent_id=agent_id, by_agent_id=agent_id,
                         agent_name=await agent_name(conn, agent_id)))
-                rows = await write_outbox(conn, events)
+                await uow.emit(events)
                 claimed = DialPlan(
                     callback_id=r["id"], attempt=done["attempts"], inbox=r["inbox"],
                     phone=r["phone"], agent_id=agent_id, extension=str(extension),
                     kind=originator["kind"], config=msgspec.json.decode(originator["config"]))
-    await publish_committed(pool, publisher, rows)
     return claimed
 
 
@@ -152,8 +152,8 @@ async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id
     failure with attempts left makes the callback ``requested`` again, still with the
     dialling agent's work item. Returns the stored status."""
     events: list[AnyEvent] = []
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             r = await conn.fetchrow(f"SELECT {_CB_COLS} FROM callbacks WHERE id = $1"
                                     " FOR UPDATE", callback_id)
             if r is None:
@@ -173,8 +173,7 @@ async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id
                 f" updated_at = now() WHERE id = $1 RETURNING {_CB_COLS}",
                 callback_id, wanted, reason[:300], provider_call_id)
             events.append(_event(done))
-            rows = await write_outbox(conn, events)
-    await publish_committed(pool, publisher, rows)
+            await uow.emit(events)
     return str(wanted)
 
 

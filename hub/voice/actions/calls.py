@@ -11,8 +11,9 @@ import msgspec
 
 from hub.conversations.store.queries import get_conversation
 from hub.errors import BadInput, Conflict, Forbidden, NotFound
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.outbox import Publisher
 from hub.schema import Agent, AnyEvent, CallInfo, CallUpdated, WorkItem, WorkItemUpdated
+from hub.unit_of_work import unit_of_work
 from hub.voice.rules import scripts as sc
 from hub.voice.store import context as voice_context
 from hub.voice.store.calls import _CALL_COLS, _ITEM_COLS, call_info
@@ -65,8 +66,8 @@ async def save_wrapup(pool: asyncpg.Pool, publisher: Publisher, agent: Agent,
     if len(notes) > MAX_NOTES:
         raise BadInput(f"notes: at most {MAX_NOTES} characters")
     events: list[AnyEvent] = []
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             r = await conn.fetchrow(
                 f"SELECT {_CALL_COLS}, wrapup_ended_at FROM calls WHERE id = $1 FOR UPDATE",
                 call_row_id)
@@ -105,8 +106,7 @@ async def save_wrapup(pool: asyncpg.Pool, publisher: Publisher, agent: Agent,
                 "INSERT INTO audit_log (actor_id, action, subject, details)"
                 " VALUES ($1, 'call.wrapup', $2, $3)", agent.id, f"call:{call_row_id}",
                 msgspec.json.encode({"disposition": disposition}).decode())
-            rows = await write_outbox(conn, events)
-    await publish_committed(pool, publisher, rows)
+            await uow.emit(events)
     return info
 
 
