@@ -24,16 +24,6 @@ from starlette.routing import Route
 
 from channels.recipients import recipient_for
 from hub.conversations import actions
-from hub.conversations.reply_policy import (
-    PLACEHOLDER,
-    TemplateChoice,
-    inbound_uses,
-    last_inbound_at,
-    meta_window_for,
-    render_template,
-    window_closes_at,
-    window_open,
-)
 from hub.conversations.rules import (
     NO_REPLY_CHANNEL,
     ReplyRoute,
@@ -43,6 +33,16 @@ from hub.conversations.rules import (
 from hub.conversations.store import queries
 from hub.errors import BadInput
 from hub.languages import normalize_tag
+from hub.messaging.reply_policy import (
+    PLACEHOLDER,
+    TemplateChoice,
+    inbound_uses,
+    last_inbound_at,
+    meta_window_for,
+    render_template,
+    window_closes_at,
+    window_open,
+)
 from hub.messaging.rules import META_SOCIAL
 from hub.schema import Agent, Conversation
 from web.http import JSON, read_json

@@ -4,8 +4,9 @@
 - store: ``store/persist`` (one inbound batch in one transaction, channel steps from
   ``hub.ingest_steps``), ``store/ingest_rows`` (contacts, conversations, work items,
   message rows), ``store/queries`` (read models, scoped by what the agent may see).
-- actions: ``actions`` (reply, assign, status), ``reply_policy`` (channel rules checked
-  inside the reply transaction).
+- actions: ``actions`` (reply, assign, status; a channel's own reply rules are
+  ``hub.messaging.reply_policy``).
+- ``steps``: the protocols of the channels' ingest steps (table: ``hub.ingest_steps``).
 - runners: ``pipeline`` (the ingest consumer), ``dead_letters`` (entries it could not
   store).
 

@@ -10,15 +10,16 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
-from hub.conversations.reply_policy import (
+from hub.channels_table import channels_where
+from hub.conversations.rules import ReplyRoute, choose_reply_route, reply_routes
+from hub.conversations.store.queries import agent_name, get_conversation, message_from
+from hub.errors import BadInput, Conflict, Forbidden
+from hub.messaging.reply_policy import (
     TemplateChoice,
     enforce_reply_policy,
     inbound_uses,
     record_template,
 )
-from hub.conversations.rules import ReplyRoute, choose_reply_route, reply_routes
-from hub.conversations.store.queries import agent_name, get_conversation, message_from
-from hub.errors import BadInput, Conflict, Forbidden
 from hub.messaging.store import claim_uploads
 from hub.outbox import Publisher
 from hub.schema import (
@@ -42,9 +43,9 @@ MAX_TEXT = 20_000
 _MSG_COLS = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
              " private, channel, provider_id, status, attachments, created_at, attributes")
 # Channels whose replies reach the customer through the events stream itself.
-LIVE_CHANNELS = frozenset({"chat"})
+LIVE_CHANNELS = channels_where(live=True)
 # Channels whose senders deliver uploaded files with a reply.
-ATTACHMENT_CHANNELS = frozenset({"email"})
+ATTACHMENT_CHANNELS = channels_where(attachments=True)
 
 
 def validate_reply(text: str, client_id: str) -> tuple[str, str]:

@@ -20,10 +20,11 @@ from redis.exceptions import RedisError, ResponseError
 
 from hub.config import Settings
 from hub.conversations.dead_letters import add_dead_letter
+from hub.conversations.steps import IngestSteps
 from hub.conversations.store.ingest_rows import InboxCache
 from hub.conversations.store.persist import persist_inbound_batch
-from hub.email.store.cases import EmailOptions
-from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
+from hub.ingest_steps import ingest_steps_for
+from hub.jobs import PendingJob, job_id
 from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
 from hub.schema import AnyEvent, Envelope, decode_envelope
 
@@ -72,7 +73,8 @@ def default_consumer_name() -> str:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis,
+                 steps: IngestSteps | None = None) -> None:
         self.settings = settings
         self.pool = pool
         self.redis = redis
@@ -80,10 +82,8 @@ class Pipeline:
         self.consumer = settings.consumer_name or default_consumer_name()
         self.stream = settings.ingest_stream
         self.inbox_cache = InboxCache()
-        self.email = EmailOptions(
-            secrets=(settings.secret_key,) if settings.secret_key else (),
-            subject_fallback=settings.email_subject_fallback,
-        )
+        # The channels' persistence steps (hub/ingest_steps.py), configured from settings.
+        self.steps = steps or ingest_steps_for(settings)
         # Outbox rows already published; deleted inside the next transaction (or when
         # idle) so the DELETE costs no round trip of its own.
         self._published: list[int] = []
@@ -113,7 +113,7 @@ class Pipeline:
                     done, self._published = self._published, []
                     try:
                         result = await persist_inbound_batch(conn, good, self.inbox_cache,
-                                                            email=self.email)
+                                                            steps=self.steps)
                         rows = await write_outbox(conn, result.events, forget=done)
                     except BaseException:
                         self._published.extend(done)
@@ -140,22 +140,23 @@ class Pipeline:
             # Script cache flushed (server restart): publish the plain way.
             await self.publisher.publish(rows)
         self._published.extend(seq for seq, _, _ in rows)
-        if result.acks:
-            await self.enqueue_acks(result.acks)
+        if result.jobs:
+            await self.enqueue_jobs(result.jobs)
         return stored
 
-    async def enqueue_acks(self, conversation_ids: Sequence[int]) -> None:
-        """After commit: one acknowledgement job per new email case (the job id makes a
-        repeat a no-op). A lost enqueue is not fatal: the rows stay 'pending' and the
-        worker's sweeper enqueues them again."""
+    async def enqueue_jobs(self, jobs: Sequence[PendingJob]) -> None:
+        """After commit: the jobs the steps asked for (an email case's acknowledgement).
+        Job ids make a repeat a no-op. A lost enqueue is not fatal: the rows stay pending
+        and the job's sweeper enqueues them again."""
         arq = ArqRedis(connection_pool=self.redis.connection_pool)
-        for cid in conversation_ids:
+        for job in jobs:
             try:
-                await arq.enqueue_job(SEND_EMAIL_ACK, cid, _job_id=email_ack_job_id(self.settings, cid),
+                await arq.enqueue_job(job.function, *job.args,
+                                      _job_id=job_id(self.settings, job.key),
                                       _queue_name=self.settings.arq_queue)
             except (RedisError, OSError) as exc:
-                log.warning("enqueueing the acknowledgement of conversation %d failed (the"
-                            " sweeper will retry): %r", cid, exc)
+                log.warning("enqueueing job %s failed (its sweeper will retry): %r",
+                            job.key, exc)
 
     async def flush_published(self) -> None:
         """Delete published outbox rows now (when the stream is idle)."""

@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.channels_table import channels_where
 from hub.errors import BadInput
 
-ROUTABLE = frozenset({"chat", "api", "sms", "whatsapp", "messenger", "instagram",
-                      "telegram"})
+ROUTABLE = channels_where(routable_reply=True)
 # Channels that cannot carry a written reply at all (a call is audio).
-NO_TEXT = frozenset({"voice"})
+NO_TEXT = channels_where(text=False)
 NO_REPLY_CHANNEL = ("This conversation has no written channel to reply on (phone calls"
                     " cannot carry a text): add a private note or call the customer.")
 

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from hub.channels_table import is_live
 from hub.config import Settings
 from hub.conversations.store.queries import agent_name, message_from
 from hub.outbox import Publisher
@@ -279,7 +280,7 @@ class _Writer:
         c = self.ctx[item_id]
         if not text.strip():
             return
-        live = c.channel == "chat"
+        live = is_live(c.channel)
         row = await self.conn.fetchrow(
             "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
             " direction, author_kind, author_name, text, status)"

@@ -21,7 +21,8 @@ from typing import Any
 
 import asyncpg
 
-from hub.conversations.actions import LIVE_CHANNELS, validate_reply
+from hub.channels_table import is_live
+from hub.conversations.actions import validate_reply
 from hub.conversations.store.queries import message_from
 from hub.errors import BadInput, Conflict, Forbidden, NotFound, Unauthorized
 from hub.outbox import Publisher, write_outbox
@@ -129,7 +130,7 @@ async def post_bot_reply(pool: asyncpg.Pool, publisher: Publisher, bot: Bot,
                 if existing is not None:
                     return message_from(existing), False  # a retry of a stored reply
             conv = await _held_item(conn, bot, conversation_id)
-            status = "sent" if conv["channel"] in LIVE_CHANNELS else "queued"
+            status = "sent" if is_live(conv["channel"]) else "queued"
             row = await conn.fetchrow(
                 "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
                 " direction, author_kind, author_name, bot_id, text, status)"

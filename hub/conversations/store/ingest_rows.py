@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from hub.contacts.rules.prechat import routing_attributes as prechat_attributes
+from hub.jobs import PendingJob
 from hub.schema import (
     AnyEvent,
     Author,
@@ -35,8 +36,8 @@ class BatchResult:
     stored: int = 0
     duplicates: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
-    # Email cases whose acknowledgement is pending: enqueue their job after commit.
-    acks: list[int] = field(default_factory=list)
+    # Jobs the channel steps ask for (an email case's acknowledgement): enqueued after commit.
+    jobs: list[PendingJob] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -88,64 +89,6 @@ async def existing_keys(
     return {(r[0], r[1], r[2]) for r in rows}
 
 
-async def resolve_contacts(
-    conn: asyncpg.Connection, wanted: Mapping[str, tuple[str, str, str]]
-) -> dict[str, tuple[int, str]]:
-    """Map identity key -> (contact id, contact name), creating contacts that are missing.
-
-    ``wanted``: identity key -> (kind, value, display name).
-    """
-    keys = sorted(wanted)
-    kinds = [wanted[k][0] for k in keys]
-    values = [wanted[k][1] for k in keys]
-    found: dict[str, tuple[int, str]] = {}
-
-    async def read(kinds_: list[str], values_: list[str]) -> None:
-        rows = await conn.fetch(
-            "SELECT i.kind, i.value, c.id, c.name FROM identities i"
-            " JOIN unnest($1::text[], $2::text[]) AS k(k_kind, k_value)"
-            "   ON i.kind = k.k_kind AND i.value = k.k_value"
-            " JOIN contacts c ON c.id = i.contact_id",
-            kinds_, values_,
-        )
-        for r in rows:
-            found[f"{r[0]}:{r[1]}"] = (r[2], r[3])
-
-    await read(kinds, values)
-    missing = [k for k in keys if k not in found]
-    if not missing:
-        return found
-    names = [wanted[k][2] for k in missing]
-    emails = [wanted[k][1] if wanted[k][0] == "email" else None for k in missing]
-    phones = [wanted[k][1] if wanted[k][0] == "phone" else None for k in missing]
-    created = await conn.fetch(
-        "INSERT INTO contacts (name, email, phone, seed_key)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-        " RETURNING id, seed_key, name",
-        names, emails, phones, missing,
-    )
-    by_key = {r["seed_key"]: (r["id"], r["name"]) for r in created}
-    # Sorted insert order keeps concurrent batches from deadlocking on the PK.
-    linked = await conn.fetch(
-        "INSERT INTO identities (kind, value, contact_id)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])"
-        " ON CONFLICT (kind, value) DO NOTHING RETURNING kind, value",
-        [wanted[k][0] for k in missing],
-        [wanted[k][1] for k in missing],
-        [by_key[k][0] for k in missing],
-    )
-    won = {f"{r[0]}:{r[1]}" for r in linked}
-    for k in won:
-        found[k] = by_key[k]
-    lost = [k for k in missing if k not in won]
-    if lost:
-        await conn.execute(
-            "DELETE FROM contacts WHERE id = ANY($1::bigint[])", [by_key[k][0] for k in lost]
-        )
-        await read([wanted[k][0] for k in lost], [wanted[k][1] for k in lost])
-    return found
-
-
 def conversation_from_row(r: asyncpg.Record, contact_name: str) -> Conversation:
     return Conversation(
         id=r["id"], inbox=r["inbox"], channel=r["channel"], contact_id=r["contact_id"],
@@ -162,7 +105,7 @@ CONV_COLS = ("id, inbox, channel, contact_id, contact_identity, status, assignee
 async def open_conversations(
     conn: asyncpg.Connection,
     wanted: dict[tuple[int, str], tuple[str, str, str, str]],
-    inboxes: dict[str, InboxFacts],
+    inboxes: Mapping[str, InboxFacts],
     events: list[AnyEvent],
 ) -> dict[tuple[int, str], Conversation]:
     """(contact id, inbox) -> the open conversation, created when there is none.

@@ -1,20 +1,22 @@
 """Persist a batch of inbound envelopes in one transaction, idempotently.
 
 The generic steps (contacts, conversations, work items, messages) are in
-``hub.conversations.store.ingest_rows``; voice items go to ``hub.voice.store.calls``, email threading,
-bounces and acknowledgements to ``hub.email.store.cases``, pre-chat answers to
-``hub.contacts.store.prechat``.
+``hub.conversations.store.ingest_rows``. What a channel adds (call events, bounces,
+threading into cases, pre-chat answers) comes from the table of ingest steps,
+``hub/ingest_steps.py`` (protocols and order: ``hub/conversations/steps.py``): this
+module names no channel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
 from hub.contacts.rules.identity import identity_key
 from hub.contacts.store.linking import resolve_sender_contacts
-from hub.contacts.store.prechat import record_submissions
+from hub.conversations.steps import IngestSteps, Item, ThreadStep
 from hub.conversations.store.ingest_rows import (
     BatchResult,
     InboxCache,
@@ -22,23 +24,21 @@ from hub.conversations.store.ingest_rows import (
     insert_messages,
     open_conversations,
 )
-from hub.email.store import cases as email_cases
-from hub.email.store.cases import EmailOptions
+from hub.ingest_steps import DEFAULT_STEPS
 from hub.schema import Author, Envelope, MessageCreated
-from hub.voice.store.calls import is_voice_item, persist_voice_batch
 
 __all__ = ["BatchResult", "InboxCache", "persist_inbound_batch"]
 
 
 async def persist_inbound_batch(
     conn: asyncpg.Connection, batch: Sequence[tuple[str, Envelope]],
-    inbox_cache: InboxCache | None = None, *, email: EmailOptions | None = None,
+    inbox_cache: InboxCache | None = None, *, steps: IngestSteps = DEFAULT_STEPS,
 ) -> BatchResult:
     """Store a batch of inbound envelopes (ingest id, envelope) inside the caller's
-    transaction. Returns the events to publish after commit (and the email cases whose
-    acknowledgement job to enqueue after commit)."""
+    transaction. Returns the events to publish after commit (and the jobs the steps ask
+    to enqueue after commit)."""
     result = BatchResult()
-    unique: dict[tuple[str, str, str], tuple[int, str, Envelope]] = {}
+    unique: dict[tuple[str, str, str], Item] = {}
     key: tuple[str, str, str]
     for index, (ingest_id, env) in enumerate(batch):
         key = (env.channel, env.channel_account, env.provider_id)
@@ -51,7 +51,7 @@ async def persist_inbound_batch(
     inboxes = await (inbox_cache or InboxCache()).get(
         conn, {e.channel_account for _, _, e in unique.values()})
     existing = await existing_keys(conn, [e for _, _, e in unique.values()])
-    todo: list[tuple[int, str, Envelope]] = []
+    todo: list[Item] = []
     for key, item in unique.items():
         env = item[2]
         if key in existing:
@@ -65,30 +65,27 @@ async def persist_inbound_batch(
             result.rejected.append((item[0], "outbound envelopes go through hub.conversations.actions"))
         else:
             todo.append(item)
-    # Voice items (call events, callback requests) are applied by hub/voice/store/calls.py.
-    voice = [item for item in todo if is_voice_item(item[2])]
-    if voice:
-        todo = [item for item in todo if not is_voice_item(item[2])]
-        await persist_voice_batch(conn, voice, inboxes, result)
-    if not todo:
-        return result
-
-    bounces = [item for item in todo if email_cases.is_bounce(item[2])]
-    if bounces:  # never a case: they mark our outbound message failed
-        await email_cases.apply_bounces(conn, bounces, result)
-        todo = [item for item in todo if not email_cases.is_bounce(item[2])]
+    for apart in steps.apart:  # stored by the step, never a message
+        mine = [item for item in todo if apart.takes(item[2])]
+        if mine:
+            todo = [item for item in todo if not apart.takes(item[2])]
+            await apart.store(conn, mine, inboxes, result)
         if not todo:
             return result
 
-    mail = [item for item in todo if item[2].channel == "email"]
-    if mail:
-        await email_cases.lock_threads(conn, mail)
+    threaded: list[tuple[ThreadStep, list[Item]]] = []
+    for threader in steps.threaders:  # the step finds the conversation itself
+        mine = [item for item in todo if threader.takes(item[2])]
+        if mine:
+            threaded.append((threader, mine))
+            await threader.lock(conn, mine)
+    own_thread = {item[0] for _, mine in threaded for item in mine}
     contacts = await resolve_sender_contacts(conn, [e for _, _, e in todo])
     # batch index -> (conversation id, inbox)
     conv_of: dict[int, tuple[int, str]] = {}
     wanted_convs: dict[tuple[int, str], tuple[str, str, str, str]] = {}
-    for _, _, e in todo:
-        if e.channel != "email":
+    for index, _, e in todo:
+        if index not in own_thread:
             cid, cname = contacts[identity_key(e.sender)]
             wanted_convs.setdefault(
                 (cid, e.channel_account),
@@ -97,14 +94,14 @@ async def persist_inbound_batch(
     if wanted_convs:
         convs = await open_conversations(conn, wanted_convs, inboxes, result.events)
         for index, _, e in todo:
-            if e.channel != "email":
+            if index not in own_thread:
                 conv = convs[(contacts[identity_key(e.sender)][0], e.channel_account)]
                 conv_of[index] = (conv.id, conv.inbox)
-    threads = None
-    if mail:
-        threads = await email_cases.thread_emails(conn, mail, contacts, inboxes, result,
-                                                  email or email_cases.EmailOptions())
-        conv_of.update(threads.conversation_of)
+    states: list[Any] = []
+    for threader, mine in threaded:
+        found, state = await threader.thread(conn, mine, contacts, inboxes, result)
+        conv_of.update(found)
+        states.append(state)
     rows = []
     for index, ingest_id, e in todo:
         cname = contacts[identity_key(e.sender)][1]
@@ -117,10 +114,10 @@ async def persist_inbound_batch(
     result.events.extend(
         MessageCreated(inbox=inbox_of[m.conversation_id], message=m) for m in messages
     )
-    if threads is not None:
-        await email_cases.record_email_messages(conn, messages, mail, threads, result)
-    if any(e.prechat is not None for _, _, e in todo):
-        await record_submissions(conn, messages, [e for _, _, e in todo], inbox_of)
+    for (threader, mine), state in zip(threaded, states, strict=True):
+        await threader.after_messages(conn, messages, mine, state, result)
+    for step in steps.after_messages:
+        await step.after_messages(conn, messages, [e for _, _, e in todo], inbox_of)
     result.stored = len(messages)
     result.duplicates += len(todo) - len(messages)
     return result

@@ -48,6 +48,7 @@ from hub.email.rules import (
     normalise_subject,
     verify_reply_token,
 )
+from hub.jobs import SEND_EMAIL_ACK, PendingJob, email_ack_key
 from hub.schema import (
     AnyEvent,
     Conversation,
@@ -371,7 +372,7 @@ async def record_email_messages(
     threads: EmailThreads, result: BatchResult,
 ) -> None:
     """After the messages are inserted: their Message-IDs, and the acknowledgement row of
-    every case opened here (pending jobs go to ``result.acks``)."""
+    every case opened here (pending jobs go to ``result.jobs``)."""
     index_of = {(threads.conversation_of[i][0], e.provider_id): i for i, _, e in mail}
     env_of = {i: e for i, _, e in mail}
     stored = {index_of[(m.conversation_id, m.provider_id)]: m for m in messages
@@ -412,7 +413,8 @@ async def record_email_messages(
         " ON CONFLICT (conversation_id) DO NOTHING RETURNING conversation_id, status",
         *[list(col) for col in zip(*acks, strict=True)],
     )
-    result.acks.extend(sorted(r[0] for r in rows if r[1] == "pending"))
+    result.jobs.extend(PendingJob(SEND_EMAIL_ACK, (cid,), email_ack_key(cid))
+                       for cid in sorted(r[0] for r in rows if r[1] == "pending"))
 
 
 async def apply_bounces(conn: asyncpg.Connection, bounces: Sequence[Item],

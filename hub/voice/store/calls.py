@@ -9,7 +9,7 @@ lives on the ``calls`` row and travels as ``call.*`` events.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -85,7 +85,7 @@ def _call_text(rec: CallRecord) -> str:
 class VoiceBatch:
     """Applies the voice items of one pipeline batch inside its transaction."""
 
-    def __init__(self, conn: asyncpg.Connection, inboxes: dict[str, InboxFacts],
+    def __init__(self, conn: asyncpg.Connection, inboxes: Mapping[str, InboxFacts],
                  result: BatchResult) -> None:
         self.conn = conn
         self.inboxes = inboxes
@@ -426,7 +426,7 @@ def call_attributes(rec: CallRecord) -> dict[str, str]:
 
 async def persist_voice_batch(
     conn: asyncpg.Connection, items: Sequence[tuple[int, str, Envelope]],
-    inboxes: dict[str, InboxFacts], result: BatchResult,
+    inboxes: Mapping[str, InboxFacts], result: BatchResult,
 ) -> None:
     """Apply voice items (index, ingest id, envelope) in stream order."""
     batch = VoiceBatch(conn, inboxes, result)

@@ -16,14 +16,15 @@ from datetime import datetime, timedelta
 import asyncpg
 import msgspec
 
+from hub.channels_table import CHANNELS, facts
 from hub.conversations.rules import InboundUse, ReplyRoute
 from hub.errors import BadInput, Conflict
 from hub.messaging.rules import META_SOCIAL, MetaWindow, human_agent_enabled, meta_window
 from hub.schema import Conversation
 
-WHATSAPP_WINDOW = timedelta(hours=24)
-MAX_TEXT = {"sms": 1600, "whatsapp": 4096, "messenger": 2000, "instagram": 1000,
-            "telegram": 4096}
+WHATSAPP_WINDOW = timedelta(hours=facts("whatsapp").reply_window_h or 24)
+# Per-channel text limits, from the channel table.
+MAX_TEXT = {name: f.max_text for name, f in CHANNELS.items() if f.max_text is not None}
 PLACEHOLDER = re.compile(r"\{\{(\d{1,2})\}\}")
 
 
