@@ -174,7 +174,7 @@ def hub_ws_impl() -> str:
 async def prepare_database(admin_url: str, db_url: str, settings: Any) -> dict[str, Any]:
     import asyncpg
 
-    from hub.store.migrate import apply_migrations
+    from hub.db.migrate import apply_migrations
     from web.seed import seed_demo
 
     admin = await asyncpg.connect(admin_url)
@@ -487,15 +487,15 @@ class _Stopwatch:
 def timed_pipeline_main(out_path: str) -> int:
     """``omnihub pipeline`` with stopwatches on the batch path; writes them on SIGTERM.
 
-    Wraps by name whatever exists (hub.pipeline's persist/outbox calls, every coroutine
-    function of hub.store.persist, redis XREADGROUP and pipeline execute, the asyncpg
+    Wraps by name whatever exists (hub.conversations.pipeline's persist/outbox calls, every coroutine
+    function of hub.conversations.store.persist, redis XREADGROUP and pipeline execute, the asyncpg
     transaction exit = COMMIT), so it survives refactoring of the hub."""
     import asyncpg
     import redis.asyncio.client as rclient
 
-    from hub import pipeline as hp
     from hub.config import settings_from_env
-    from hub.store import persist
+    from hub.conversations import pipeline as hp
+    from hub.conversations.store import persist
 
     watch = _Stopwatch()
     for name, fn in list(vars(persist).items()):

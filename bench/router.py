@@ -193,8 +193,8 @@ async def prepare(db_url: str, admin_url: str, redis_url: str) -> tuple[list[int
     import yaml
 
     from hub.config import settings_from_env
+    from hub.db.migrate import apply_migrations
     from hub.routing.configstore import save_config
-    from hub.store.migrate import apply_migrations
 
     admin = await asyncpg.connect(admin_url)
     try:

@@ -1,12 +1,12 @@
 """Phone numbers from provider payloads to E.164, through the hub's one normaliser
-(``hub.identity.normalise_phone``: ``phonenumbers``, *possible* not *allocated*, so
+(``hub.contacts.rules.identity.normalise_phone``: ``phonenumbers``, *possible* not *allocated*, so
 fictional test ranges work). Providers send international form: Twilio ``+44...``,
 WhatsApp ``wa_id`` digits without the plus. Pure."""
 
 from __future__ import annotations
 
+from hub.contacts.rules.identity import normalise_phone
 from hub.errors import BadInput
-from hub.identity import normalise_phone
 
 
 def to_e164(raw: str, *, field: str = "phone") -> str:

@@ -3,7 +3,24 @@ across the whole Redis and hubs sharing one Redis must not drop each other's job
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from hub.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJob:
+    """A job to enqueue after commit, asked for by an ingest step. ``key`` is the job id
+    without the key prefix (``job_id`` adds it), so a repeat enqueues nothing new."""
+
+    function: str
+    args: tuple[Any, ...]
+    key: str
+
+
+def job_id(settings: Settings, key: str) -> str:
+    return f"{settings.key_prefix}{key}"
 
 DELIVER_MESSAGE = "deliver_message"
 
@@ -15,9 +32,13 @@ def delivery_job_id(settings: Settings, message_id: int) -> str:
 SEND_EMAIL_ACK = "send_email_ack"
 
 
+def email_ack_key(conversation_id: int) -> str:
+    return f"email-ack:{conversation_id}"
+
+
 def email_ack_job_id(settings: Settings, conversation_id: int) -> str:
     """One acknowledgement job per case; the pipeline and the sweeper use the same id."""
-    return f"{settings.key_prefix}email-ack:{conversation_id}"
+    return job_id(settings, email_ack_key(conversation_id))
 
 
 ORIGINATE_CALLBACK = "originate_callback"

@@ -12,8 +12,8 @@ from typing import Literal
 import msgspec
 
 from hub.storable import storable
-from hub.voice.callbacks import CallbackRequest, CallbackStatus
-from hub.voice.callstate import CallSignal, CallState
+from hub.voice.rules.callbacks import CallbackRequest, CallbackStatus
+from hub.voice.rules.callstate import CallSignal, CallState
 
 SCHEMA_VERSION = 1
 
@@ -85,7 +85,7 @@ class PrechatConsent(Base, kw_only=True):
 
 
 class PrechatAnswers(Base, kw_only=True):
-    """A widget visitor's validated pre-chat form (hub/prechat.py). ``email``/``phone``
+    """A widget visitor's validated pre-chat form (hub/contacts/rules/prechat.py). ``email``/``phone``
     are what the visitor TYPED: unverified claims, never identities that link."""
 
     name: str = ""
@@ -410,7 +410,7 @@ class CallbackUpdated(Event, tag="callback.updated", kw_only=True):
     conversation_id: int
     work_item_id: int | None = None
     status: CallbackStatus
-    reason: str = ""          # a short message for agents (hub/voice/callbacks.py)
+    reason: str = ""          # a short message for agents (hub/voice/rules/callbacks.py)
     agent_id: int | None = None
     reason_code: str = ""     # its stable code, e.g. pbx_unreachable
 

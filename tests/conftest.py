@@ -28,7 +28,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from hub.config import Settings, settings_from_env
-from hub.store.migrate import apply_migrations
+from hub.db.migrate import apply_migrations
 from tests.ports import ReservedPort, reserved_ports, running_uvicorn
 from web.embedded import EmbeddedPostgres, EmbeddedValkey, start_on_free_port
 
@@ -165,7 +165,7 @@ async def seeded(db: asyncpg.Pool, settings: Settings) -> dict[str, Any]:
 async def live_hub(settings: Settings, seeded: dict[str, Any]) -> AsyncIterator[LiveHub]:
     """The web app (uvicorn) and one pipeline consumer on ``settings.port`` (reserved by
     ``make_settings``; settings derived with ``msgspec.structs.replace`` keep it)."""
-    from hub.pipeline import run_pipeline
+    from hub.conversations.pipeline import run_pipeline
     from web.app import create_app
 
     reserved = reserved_ports.pop(settings.port)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.admin import AccountBody, check_account, check_origins, masked
+from hub.admin.rules import AccountBody, check_account, check_origins, masked
 from hub.errors import BadInput
 from tests.fake_providers import Webhooks
 from tests.helpers import agent_http, eventually, login
@@ -281,10 +281,10 @@ async def test_two_admins_demoting_each_other_leave_one_admin(hub, db):
 async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(hub, db):
     """An admin whose own role was just taken (a stale actor, as in a race that passed
     the role check) still cannot remove the last admin."""
-    from hub.admin import AgentPatch
+    from hub.admin.rules import AgentPatch
+    from hub.admin.store import update_agent
     from hub.errors import Conflict
     from hub.schema import Agent
-    from hub.store.admin import update_agent
 
     admin_id = await db.fetchval("SELECT id FROM agents WHERE role = 'admin'")
     stale = Agent(id=await db.fetchval("SELECT id FROM agents WHERE role = 'supervisor'"),
@@ -429,10 +429,9 @@ async def test_an_email_inbox_made_in_settings_receives_mail_without_a_restart(
     stored in that inbox; an unknown address still gets 550."""
     import aiosmtplib
 
-    from channels.email.ingest_sink import FileBlobStore, RedisMailSink
-    from channels.email.mail_service import refresh_recipients
+    from channels.email.ingest_sink import FileBlobStore, RedisMailSink, refresh_recipients
     from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
-    from hub.store.mail_recipients import recipients_key
+    from hub.email.store.recipients import recipients_key
 
     recipients = RecipientMap.parse("")
     sink = RedisMailSink(redis, hub.settings.ingest_stream, FileBlobStore(tmp_path / "b"))

@@ -1,4 +1,4 @@
-"""The pure part of bot webhooks (hub/bot_webhooks.py): the signature a bot verifies,
+"""The pure part of bot webhooks (hub/bots/rules.py): the signature a bot verifies,
 the example bot's standalone copy of the check, the backoff and Retry-After rules."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from email.utils import format_datetime
 import pytest
 
 from examples.webhook_bot import verify as example_verify
-from hub import bot_webhooks as wh
+from hub.bots import rules as wh
 
 SECRET = "ohs_test-secret"
 BODY = b'{"id":"d1","type":"message.created","event":{}}'

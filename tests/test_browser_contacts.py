@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hub.conversations.store.persist import persist_inbound_batch
 from hub.schema import Envelope, Identity
-from hub.store.persist import persist_inbound_batch
 from tests.test_browser import ARTIFACTS, PageErrors, browser, login_agent  # noqa: F401
 
 pytestmark = [pytest.mark.browser]

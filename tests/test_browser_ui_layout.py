@@ -33,7 +33,7 @@ from tests.test_voice_browser import cti
 pytestmark = [pytest.mark.browser]
 
 WIDGET_MAX = 10_000  # channels.chat.MAX_TEXT
-AGENT_MAX = 20_000  # hub.actions.MAX_TEXT
+AGENT_MAX = 20_000  # hub.conversations.actions.MAX_TEXT
 RTL_TEXT = "שלום, האינטרנט שלי לא עובד"
 
 

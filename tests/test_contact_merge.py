@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 
-from hub.contact_merge import merge_contacts
+from hub.contacts.actions.merge import merge_contacts
+from hub.conversations.store.persist import persist_inbound_batch
 from hub.errors import Conflict, NotFound
 from hub.outbox import Publisher
 from hub.schema import Agent, Envelope, Identity
-from hub.store.persist import persist_inbound_batch
 from tests.helpers import SUPERVISOR, agent_http, agent_ws, is_event, login, recv_until
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -17,17 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
-import hub.pipeline as pipeline_module
+import hub.conversations.pipeline as pipeline_module
 from hub.config import Settings
-from hub.dead_letters import (
+from hub.conversations.dead_letters import (
     dead_letter_stats,
     get_dead_letter,
     list_dead_letters,
     replay_all_dead_letters,
     replay_dead_letter,
 )
+from hub.conversations.pipeline import GROUP, Pipeline, ensure_group
 from hub.errors import BadInput, NotFound
-from hub.pipeline import GROUP, Pipeline, ensure_group
 from hub.schema import Envelope, Identity, encode, encode_envelope
 from tests.helpers import eventually
 

@@ -5,7 +5,7 @@ socket's hello. Real hub, router task, Postgres, Valkey, HTTP and websockets."""
 from __future__ import annotations
 
 from channels.chat import MAX_TEXT as WIDGET_MAX
-from hub.actions import MAX_TEXT as AGENT_MAX
+from hub.conversations.actions import MAX_TEXT as AGENT_MAX
 from tests.helpers import SUPERVISOR, agent_http, agent_ws, login, recv_json, widget_ws
 from tests.routing_live import AgentClient, configure, doc, running_router, start_chat
 

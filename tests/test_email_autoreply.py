@@ -21,7 +21,7 @@ from channels.email.autoreply import is_system_sender
 from channels.email.compose import Parent
 from channels.email.parse import ParsedEmail
 from channels.email.threading import ConversationRef
-from hub.identity import identity_key
+from hub.contacts.rules.identity import identity_key
 from hub.schema import Identity
 
 OURS = ["help.example"]

@@ -27,11 +27,12 @@ from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.parse import parse_email
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
+from hub.conversations.store.persist import persist_inbound_batch
+from hub.email.rules import reply_address
+from hub.email.store.cases import EmailOptions
+from hub.ingest_steps import ingest_steps
 from hub.jobs import email_ack_job_id
 from hub.schema import MessageStatusChanged, decode_event
-from hub.store.email_cases import EmailOptions
-from hub.store.persist import persist_inbound_batch
-from hub.threading import reply_address
 from tests.conftest import SECRET_KEY
 from tests.helpers import eventually
 
@@ -376,8 +377,9 @@ async def test_in_batch_replies_thread_and_the_subject_fallback_is_configurable(
     async with db.acquire() as conn, conn.transaction():
         result = await persist_inbound_batch(
             conn, [("1-1", first), ("1-2", reply), ("1-3", same_subject)],
-            email=EmailOptions(secrets=(SECRET_KEY,), subject_fallback=fallback))
-    assert result.stored == 3 and len(result.acks) == (1 if fallback else 2)
+            steps=ingest_steps(email=EmailOptions(secrets=(SECRET_KEY,),
+                                                  subject_fallback=fallback)))
+    assert result.stored == 3 and len(result.jobs) == (1 if fallback else 2)
     convs = await db.fetch("SELECT provider_id, conversation_id FROM messages ORDER BY id")
     ids = [r["conversation_id"] for r in convs]
     assert ids[0] == ids[1]  # a reply to a mail of the same batch
@@ -392,15 +394,15 @@ async def test_a_reply_racing_its_parents_uncommitted_batch_joins_the_parents_ca
     reply = envelope(make_mail(subject="Re: Fibre down", message_id="<q@customer.test>",
                                body="Still down, please call me.\n",
                                headers={"In-Reply-To": "<p@customer.test>"}))
-    options = EmailOptions(secrets=(SECRET_KEY,), subject_fallback=False)
+    options = ingest_steps(email=EmailOptions(secrets=(SECRET_KEY,), subject_fallback=False))
     async with db.acquire() as c1, db.acquire() as c2:
         tx1 = c1.transaction()
         await tx1.start()
-        await persist_inbound_batch(c1, [("1-1", first)], email=options)
+        await persist_inbound_batch(c1, [("1-1", first)], steps=options)
 
         async def second() -> None:
             async with c2.transaction():
-                await persist_inbound_batch(c2, [("2-1", reply)], email=options)
+                await persist_inbound_batch(c2, [("2-1", reply)], steps=options)
 
         racing = asyncio.create_task(second())
         try:

@@ -40,7 +40,7 @@ from channels.email.ingest_sink import (
     RedisMailSink,
     mail_config_from_env,
 )
-from channels.email.mail_service import run_mail
+from channels.email.service import run_mail
 from hub.config import Settings
 from hub.errors import ConfigError
 from tests.email_hostile import unparseable_mails

@@ -18,7 +18,7 @@ from channels.email import (
 from channels.email.compose import Parent, build_reply
 from channels.email.envelope import envelope_from_email
 from channels.email.threading import ConversationRef, normalise_subject, reply_token
-from hub.identity import identity_key
+from hub.contacts.rules.identity import identity_key
 from hub.schema import Identity, ThreadHints
 
 SECRET = "s3cret-for-tests"

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hub.contacts.rules.identity import Known, normalise_identity, normalise_phone, resolve_sender
+from hub.conversations.store.persist import persist_inbound_batch
 from hub.errors import BadInput
-from hub.identity import Known, normalise_identity, normalise_phone, resolve_sender
 from hub.schema import Envelope, Identity
-from hub.store.persist import persist_inbound_batch
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 _pids = itertools.count(1)

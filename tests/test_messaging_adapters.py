@@ -26,9 +26,9 @@ from channels.twilio.inbound import (
     single,
     status_from_twilio,
 )
-from hub.delivery_rules import StatusReport, best_status, may_move
 from hub.errors import BadInput, Forbidden
-from hub.reply_policy import render_template, window_open
+from hub.messaging.delivery_rules import StatusReport, best_status, may_move
+from hub.messaging.reply_policy import render_template, window_open
 from tests.fake_providers import (
     instagram_event,
     messenger_event,

@@ -156,7 +156,7 @@ async def test_callback_before_the_send_job_records_the_id(
         hub: LiveHub, fake: FakeProviders, webhooks: Webhooks, db: asyncpg.Pool) -> None:
     """No worker running: the delivered report arrives first, waits, and is applied when
     the send job records the provider id."""
-    from hub.delivery_status import record_sent
+    from hub.messaging.actions import record_sent
 
     ws, http = await _agent(hub)
     async with http:

@@ -1,4 +1,4 @@
-"""Meta's Messenger/Instagram messaging window (hub/meta_window.py): the pure bands, then
+"""Meta's Messenger/Instagram messaging window (hub/messaging/rules.py): the pure bands, then
 against the fake Graph API over real HTTP: within 24 h a RESPONSE, 24 h - 7 d a
 MESSAGE_TAG with HUMAN_AGENT (only where the account allows it), beyond that 409
 ``meta_window_closed`` with nothing stored."""
@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.meta_window import human_agent_enabled, meta_window
+from hub.messaging.rules import human_agent_enabled, meta_window
 from tests.conftest import LiveHub
 from tests.fake_providers import FakeProviders, Webhooks, instagram_event, messenger_event
 from tests.helpers import agent_http, agent_ws, is_event, login, new_id, recv_until

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hub.conversations.pipeline import GROUP, Pipeline, ensure_group
 from hub.outbox import OutboxSweeper, Publisher, write_outbox
-from hub.pipeline import GROUP, Pipeline, ensure_group
 from hub.schema import Envelope, Identity, QueueStats, encode
 from tests.helpers import agent_http, login
 from tests.ports import running_uvicorn

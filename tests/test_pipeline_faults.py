@@ -22,7 +22,7 @@ N = 3000
 _RUNNER = """
 import asyncio, sys
 from hub.config import settings_from_env
-from hub.pipeline import run_pipeline
+from hub.conversations.pipeline import run_pipeline
 import os
 settings = settings_from_env(os.environ)
 asyncio.run(run_pipeline(settings))

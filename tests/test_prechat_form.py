@@ -1,4 +1,4 @@
-"""Pre-chat form, pure core (hub/prechat.py): config validation with field paths, and
+"""Pre-chat form, pure core (hub/contacts/rules/prechat.py): config validation with field paths, and
 server-side validation of every field kind."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hub.prechat import (
+from hub.contacts.rules.prechat import (
     PrechatConfigError,
     PrechatInvalid,
     away_form,

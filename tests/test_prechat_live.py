@@ -309,7 +309,7 @@ async def test_away_state_and_leave_your_email(hub, db):
 
 
 async def test_demo_seed_enables_a_form_once(db, settings):
-    from hub.store.prechat import get_form
+    from hub.contacts.store.prechat import get_form
     from web.seed import seed_demo
 
     async with db.acquire() as conn:

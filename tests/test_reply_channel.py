@@ -1,4 +1,4 @@
-"""The reply channel of a joined conversation (hub/reply_channel.py): the pure choice,
+"""The reply channel of a joined conversation (hub/conversations/rules.py): the pure choice,
 then end to end in a 'join' queue: a verified widget chat, then an SMS from the same
 customer's phone, land in one conversation; the agent's reply goes out as an SMS to the
 fake Twilio over real HTTP; an override back to the widget reaches the widget socket; an
@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 from websockets.asyncio.client import connect
 
+from hub.conversations.rules import InboundUse, ReplyRoute, choose_reply_route, reply_routes
 from hub.errors import BadInput
-from hub.reply_channel import InboundUse, ReplyRoute, choose_reply_route, reply_routes
 from tests.conftest import LiveHub
 from tests.fake_providers import FakeProviders, Webhooks
 from tests.helpers import agent_http, agent_ws, is_event, login, new_id, recv_until

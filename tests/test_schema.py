@@ -16,8 +16,8 @@ from channels.chat import (
     verify_user_hash,
     verify_visitor_token,
 )
+from hub.contacts.rules.identity import identity_key, normalise_identity
 from hub.errors import BadInput, Unauthorized
-from hub.identity import identity_key, normalise_identity
 from hub.outbox import widget_route
 from hub.schema import (
     EVENT_TYPES,

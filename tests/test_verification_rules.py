@@ -1,11 +1,11 @@
-"""The pure rules of claim verification (hub/verification.py): the derived code, input
+"""The pure rules of claim verification (hub/contacts/rules/verification.py): the derived code, input
 cleaning, the answer state machine (expiry, attempts, lock), masking."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hub.verification import (
+from hub.contacts.rules.verification import (
     MAX_ATTEMPTS,
     clean_code,
     derive_code,

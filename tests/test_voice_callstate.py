@@ -17,8 +17,8 @@ from channels.cti.generic import (
 from channels.cti.numbers import require_e164, to_e164
 from hub.errors import BadInput
 from hub.schema import decode_envelope, encode
-from hub.voice.callstate import CallRecord, CallSignal, apply_signal
-from hub.voice.rules import CallerIdRule, CtiRules, cti_reply, matches
+from hub.voice.rules.callstate import CallRecord, CallSignal, apply_signal
+from hub.voice.rules.pbx import CallerIdRule, CtiRules, cti_reply, matches
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 

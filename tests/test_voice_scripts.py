@@ -8,7 +8,7 @@ import json
 import pytest
 
 from hub.errors import BadInput, Conflict
-from hub.voice.scripts import (
+from hub.voice.rules.scripts import (
     ScriptError,
     answer_step,
     back_step,

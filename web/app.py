@@ -14,9 +14,9 @@ from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
 from hub.config import Settings
+from hub.email.store.recipients import publish_mail_recipients
 from hub.errors import ConfigError, HubError
 from hub.outbox import Publisher
-from hub.store.mail_recipients import publish_mail_recipients
 from web.http import http_error_handler, hub_error_handler, unexpected_error_handler
 from web.ingest import IngestWriter
 from web.input_guard import InputGuard

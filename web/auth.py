@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from starlette.requests import HTTPConnection
 
+from hub.conversations.store.queries import load_agent
 from hub.errors import Forbidden, Unauthorized
 from hub.schema import Agent, Role
-from hub.store.queries import load_agent
 from web.passwords import verify_password
 from web.realtime.access import announce_access_change
 from web.state import HubState

@@ -80,7 +80,7 @@ def _run_fast(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from hub.pipeline import run_pipeline
+    from hub.conversations.pipeline import run_pipeline
 
     settings = _settings()
     _require(settings, "database_url", "redis_url")
@@ -130,7 +130,7 @@ def cmd_router(args: argparse.Namespace) -> int:
 
 def cmd_mail(args: argparse.Namespace) -> int:
     from channels.email.ingest_sink import mail_config_from_env
-    from channels.email.mail_service import run_mail
+    from channels.email.service import run_mail
 
     settings = _settings()
     _require(settings, "redis_url")
@@ -246,7 +246,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 async def migrate(database_url: str) -> list[str]:
-    from hub.store.migrate import apply_migrations
+    from hub.db.migrate import apply_migrations
 
     conn = await asyncpg.connect(database_url)
     try:

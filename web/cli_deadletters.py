@@ -1,5 +1,5 @@
 """``omnihub deadletters``: inspect, replay and drop the pipeline's dead letters
-(hub/dead_letters.py; docs/pipeline.md). Needs only REDIS_URL (and the key prefix).
+(hub/conversations/dead_letters.py; docs/pipeline.md). Needs only REDIS_URL (and the key prefix).
 
   omnihub deadletters stats              waiting now, and dead-lettered ever
   omnihub deadletters list [--count N] [--after ID]    one JSON line per dead letter
@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import redis.asyncio as aioredis
 
 from hub.config import Settings
-from hub.dead_letters import (
+from hub.conversations.dead_letters import (
     dead_letter_stats,
     drop_dead_letter,
     get_dead_letter,

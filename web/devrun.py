@@ -78,7 +78,7 @@ def load_secret_key(path: Path) -> str:
 
 async def prepare_database(settings: Settings, admin_url: str | None) -> dict[str, Any]:
     """Create the database (embedded only), apply migrations, seed the demo."""
-    from hub.store.migrate import apply_migrations
+    from hub.db.migrate import apply_migrations
     from web.seed import seed_demo
 
     if admin_url is not None:

@@ -1,7 +1,7 @@
 """Admin REST: inboxes (with what to configure at the provider), their provider
 accounts, and agents. Admin role on every route, Origin on writes; secrets are shown
-once (a new API token or identity secret) and masked ever after. Rules: ``hub.admin``;
-writes and audit rows: ``hub.store.admin``. docs/admin.md."""
+once (a new API token or identity secret) and masked ever after. Rules: ``hub.admin.rules``;
+writes and audit rows: ``hub.admin.store``. docs/admin.md."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.admin import (
+from hub.admin import store
+from hub.admin.rules import (
     AccountBody,
     AckBody,
     AgentCreate,
@@ -26,11 +27,10 @@ from hub.admin import (
     inbox_missing,
 )
 from hub.config import Settings
+from hub.email.store.recipients import publish_mail_recipients
 from hub.routing.config import CompiledConfig
 from hub.routing.configstore import latest_config
 from hub.schema import Agent
-from hub.store import admin as store
-from hub.store.mail_recipients import publish_mail_recipients
 from web.http import JSON, read_json
 from web.passwords import hash_password
 from web.realtime.access import announce_access_change

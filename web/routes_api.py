@@ -14,12 +14,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from channels.api import ApiInboundMessage, envelope_from_api, verify_api_token
-from hub import actions
-from hub.dead_letters import dead_letter_stats
+from hub.conversations import actions
+from hub.conversations.dead_letters import dead_letter_stats
+from hub.conversations.store import queries
 from hub.errors import BadInput, NotFound
+from hub.messaging.store import parse_upload_ids
 from hub.schema import Agent, Role
-from hub.store import queries
-from hub.store.uploads import parse_upload_ids
 from web.auth import agent_from_connection, check_same_origin, require_role
 from web.http import JSON, path_id, read_json
 from web.jobs import enqueue_delivery

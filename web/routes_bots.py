@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
-from hub import bot_admin, bots
+from hub.bots.actions import admin as bot_admin
+from hub.bots.actions import bots
 from hub.errors import BadInput
 from hub.schema import Agent
 from hub.untrusted import parse_int

@@ -31,9 +31,9 @@ from hub.errors import BadInput, HubError, NotFound, Unauthorized
 from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
 from hub.languages import normalize_tag
 from hub.schema import Agent, Envelope, Identity
-from hub.store import callbacks as cb_store
 from hub.untrusted import decode_json, is_decimal
-from hub.voice.callbacks import CallbackRequest
+from hub.voice.actions import callbacks as cb_store
+from hub.voice.rules.callbacks import CallbackRequest
 from web.http import JSON, error_response, read_body, read_json
 from web.rate_limit import admit_or_refuse
 from web.routes_api import _int_param, agent_route

@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.contact_merge import merge_contacts, split_contact
+from hub.contacts.actions.merge import merge_contacts, split_contact
+from hub.contacts.actions.verification import request_verification
+from hub.contacts.store.contacts import MAX_PAGE, contact_identities, contact_timeline
 from hub.errors import BadInput
 from hub.schema import Agent
-from hub.store.contacts import MAX_PAGE, contact_identities, contact_timeline
 from hub.untrusted import parse_int
-from hub.verification_actions import request_verification
 from web.http import JSON, read_json
 from web.jobs import enqueue_verification_code
 from web.routes_api import _int_param, agent_route

@@ -26,7 +26,7 @@ from channels.cti.generic import (
     signal_from_cti,
 )
 from hub.errors import Unauthorized
-from hub.voice.rules import CallerIdRule, CtiRules, cti_reply
+from hub.voice.rules.pbx import CallerIdRule, CtiRules, cti_reply
 from web.http import JSON, read_body
 from web.state import HubState
 

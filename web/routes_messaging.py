@@ -1,5 +1,5 @@
 """Agent REST routes for messaging conversations: where a reply goes (the reply channel
-of a joined conversation, hub/reply_channel.py), the provider's messaging window on that
+of a joined conversation, hub/conversations/rules.py), the provider's messaging window on that
 channel, the approved templates of its inbox (for the composer's template picker), and
 sending a template.
 
@@ -23,17 +23,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from channels.recipients import recipient_for
-from hub import actions
-from hub.errors import BadInput
-from hub.languages import normalize_tag
-from hub.meta_window import META_SOCIAL
-from hub.reply_channel import (
+from hub.conversations import actions
+from hub.conversations.rules import (
     NO_REPLY_CHANNEL,
     ReplyRoute,
     choose_reply_route,
     reply_routes,
 )
-from hub.reply_policy import (
+from hub.conversations.store import queries
+from hub.errors import BadInput
+from hub.languages import normalize_tag
+from hub.messaging.reply_policy import (
     PLACEHOLDER,
     TemplateChoice,
     inbound_uses,
@@ -43,8 +43,8 @@ from hub.reply_policy import (
     window_closes_at,
     window_open,
 )
+from hub.messaging.rules import META_SOCIAL
 from hub.schema import Agent, Conversation
-from hub.store import queries
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
 from web.messaging_accounts import load_account

@@ -22,10 +22,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from channels.chat import WidgetMessage, envelope_from_widget, verify_visitor_token
+from hub.contacts.rules.prechat import (
+    PrechatConfigError,
+    PrechatInvalid,
+    public_form,
+    validate_answers,
+)
+from hub.contacts.store.prechat import get_form, save_form
 from hub.errors import BadInput, HubError
-from hub.prechat import PrechatConfigError, PrechatInvalid, public_form, validate_answers
 from hub.schema import Agent, Identity
-from hub.store.prechat import get_form, save_form
 from hub.untrusted import decode_json, parse_int
 from web.http import JSON, error_response, read_body
 from web.routes_api import agent_route

@@ -1,7 +1,7 @@
 """``POST /api/v1/conversations/{id}/uploads?filename=…``: an agent uploads one file (the
 raw body, its type in Content-Type) to attach to a reply. Stored as a content-addressed
 blob (the mail blob store, fsynced) plus an ``uploads`` row; the reply claims it
-(``hub/store/uploads.py``). Size is checked while reading: over the limit is a 413 and
+(``hub/messaging/store.py``). Size is checked while reading: over the limit is a 413 and
 nothing is kept."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from channels.email.ingest_sink import FileBlobStore
+from hub.conversations.store.queries import get_conversation
 from hub.errors import BadInput
 from hub.schema import Agent
-from hub.store.queries import get_conversation
 from web.download_headers import safe_content_type
 from web.http import JSON, read_body
 from web.routes_api import _int_param, agent_route

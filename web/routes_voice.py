@@ -12,9 +12,9 @@ from starlette.routing import Route
 
 from hub.errors import BadInput
 from hub.schema import Agent
-from hub.store import voice_actions as va
 from hub.untrusted import parse_int
-from hub.voice.scripts import ScriptError, parse_script
+from hub.voice.actions import calls as va
+from hub.voice.rules.scripts import ScriptError, parse_script
 from web.http import JSON, read_body, read_json
 from web.routes_api import _int_param, agent_route
 from web.state import HubState

@@ -29,9 +29,9 @@ from channels.twilio import inbound as twilio_in
 from channels.twilio.signature import SIGNATURE_HEADER as TWILIO_SIGNATURE
 from channels.twilio.signature import verify_form
 from channels.webhook_url import signed_url
-from hub.delivery_rules import StatusReport, Watermark
-from hub.delivery_status import record_provider_status
 from hub.errors import BadInput, Forbidden, Unauthorized
+from hub.messaging.actions import record_provider_status
+from hub.messaging.delivery_rules import StatusReport, Watermark
 from hub.schema import Envelope
 from hub.untrusted import storable_text, unstorable
 from web.http import JSON, read_body

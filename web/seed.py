@@ -21,7 +21,7 @@ import msgspec
 
 from channels.api import hash_api_token
 from hub.config import Settings
-from hub.prechat import parse_config
+from hub.contacts.rules.prechat import parse_config
 from web.passwords import hash_password
 from web.seed_messaging import ensure_messaging_inboxes, messaging_credentials
 from web.seed_routing import seed_routing_config
@@ -275,7 +275,7 @@ async def _ensure_voice(conn: asyncpg.Connection, settings: Settings) -> None:
         "INSERT INTO dispositions (code, label, position) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING",
         [(code, label, n) for n, (code, label) in enumerate(DISPOSITIONS)])
-    from hub.voice.scripts import graph_of, parse_script
+    from hub.voice.rules.scripts import graph_of, parse_script
     script = parse_script(DEMO_SCRIPT)
     await conn.execute(
         "INSERT INTO call_scripts (name, queue, topic, graph, source) VALUES ($1, $2, $3,"

@@ -11,14 +11,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from hub.identity import identity_key
-from hub.prechat import PrechatConfig, away_form, returning_form
+from hub.contacts.rules.identity import identity_key
+from hub.contacts.rules.prechat import PrechatConfig, away_form, returning_form
+from hub.contacts.store.prechat import get_form
 from hub.routing.configstore import ConfigCache
 from hub.routing.hours import is_open, next_open
 from hub.routing.presence import derive_presence
 from hub.routing.store import AGENT_FIELDS, parse_agent, router_keys
 from hub.schema import Identity
-from hub.store.prechat import get_form
 from web.state import HubState
 
 FORM_TTL_S = 5.0

@@ -11,7 +11,7 @@ the humans of its item's queue when:
   reply or hand-off since their first message after the bot's last reply →
   "bot did not respond (…)".
 
-Idempotent and safe with several workers: each hand-off is ``hub.bots.release_held``,
+Idempotent and safe with several workers: each hand-off is ``hub.bots.actions.bots.release_held``,
 which locks the conversation and moves the item only if the bot still holds it, so two
 sweepers hand a conversation off once."""
 
@@ -22,10 +22,10 @@ from typing import Any
 
 import asyncpg
 
-from hub.bot_admin import DISABLED_REASON
-from hub.bot_presence import bots_with_sockets
-from hub.bots import release_held
-from hub.outbox import publish_committed
+from hub.bots.actions.admin import DISABLED_REASON
+from hub.bots.actions.bots import release_held
+from hub.bots.presence import bots_with_sockets
+from hub.unit_of_work import unit_of_work
 
 log = logging.getLogger("omnihub.botfallback")
 
@@ -85,14 +85,14 @@ async def sweep_stuck_bots(ctx: dict[str, Any]) -> int:
                                  settings.bot_unreachable_grace_s)
         if reason is None:
             continue
-        async with pool.acquire() as conn:
-            async with conn.transaction():
+        async with unit_of_work(pool, ctx["publisher"]) as uow:
+            async with uow.transaction() as conn:
                 published = await release_held(
                     conn, row["bot_id"], row["conversation_id"], reason=reason,
                     actor_id=None, cause="disabled" if reason == DISABLED_REASON else "sweep")
+                if published is not None:
+                    uow.adopt(published)
         if published is not None:
-            # After the connection is back: publishing takes one of its own.
-            await publish_committed(pool, ctx["publisher"], published)
             handed += 1
             log.info("bot %d: conversation %d handed to humans: %s", row["bot_id"],
                      row["conversation_id"], reason)

@@ -28,10 +28,10 @@ import httpx
 import msgspec
 from arq.connections import ArqRedis
 
-from hub import bot_webhooks as wh
+from hub.bots import rules as wh
 from hub.config import Settings
+from hub.conversations.pipeline import default_consumer_name
 from hub.jobs import DELIVER_BOT_WEBHOOK
-from hub.pipeline import default_consumer_name
 from hub.schema import (
     AnyEvent,
     ConversationStatusChanged,

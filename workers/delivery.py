@@ -17,8 +17,8 @@ import asyncpg
 from arq import Retry
 
 from hub.jobs import DELIVER_MESSAGE, delivery_job_id
-from hub.outbox import publish_committed, write_outbox
 from hub.schema import MessageStatusChanged
+from hub.unit_of_work import unit_of_work
 from workers.registry import SENDERS
 from workers.senders import OutboundMessage, Undeliverable
 
@@ -34,10 +34,8 @@ async def set_message_status(ctx: dict[str, Any], message_id: int, status: str,
     """Change the status (never back from sent/delivered/read; with ``only_from``, only
     from that status) and tell the inbox."""
     pool: asyncpg.Pool = ctx["pool"]
-    # Publish after the connection is back in the pool: publish_committed takes one of
-    # its own, and holding two per job deadlocks when every job holds one and waits.
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, ctx["publisher"]) as uow:
+        async with uow.transaction() as conn:
             r = await conn.fetchrow(
                 "UPDATE messages m SET status = $2, status_error = $3, status_at = now()"
                 " FROM conversations c WHERE m.id = $1 AND c.id = m.conversation_id"
@@ -48,11 +46,10 @@ async def set_message_status(ctx: dict[str, Any], message_id: int, status: str,
             )
             if r is None:
                 return
-            rows = await write_outbox(conn, [MessageStatusChanged(
+            await uow.emit([MessageStatusChanged(
                 inbox=r["inbox"], conversation_id=r["conversation_id"], message_id=message_id,
                 status=status, error=error[:500],  # type: ignore[arg-type]
             )])
-    await publish_committed(pool, ctx["publisher"], rows)
 
 
 _CLAIM = (

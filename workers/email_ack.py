@@ -34,10 +34,10 @@ from channels.email.compose import OutgoingMail, Parent, build_auto_ack, new_mes
 from channels.email.smtp_sender import SmtpRelay, send_mail
 from channels.email.templates import AckTemplate
 from hub.config import Settings
+from hub.conversations.store.queries import message_from
 from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
-from hub.outbox import publish_committed, write_outbox
 from hub.schema import AnyEvent, MessageCreated
-from hub.store.queries import message_from
+from hub.unit_of_work import unit_of_work
 from workers.delivery import OUTCOME_UNKNOWN
 from workers.email_send import inbox_mailbox, relay_or_fail, retry_delay
 from workers.senders import Undeliverable
@@ -160,8 +160,8 @@ async def _record(ctx: dict[str, Any], conversation_id: int, *, status: str, rea
     commit). False when the row was not in ``only_from`` any more."""
     pool: asyncpg.Pool = ctx["pool"]
     events: list[AnyEvent] = []
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, ctx["publisher"]) as uow:
+        async with uow.transaction() as conn:
             ack = await conn.fetchrow(
                 "UPDATE email_acks SET status = $2, reason = $3, status_at = now()"
                 " WHERE conversation_id = $1 AND status = ANY($4::text[])"
@@ -183,8 +183,7 @@ async def _record(ctx: dict[str, Any], conversation_id: int, *, status: str, rea
                     "UPDATE email_message_ids SET message_row = $3 WHERE inbox = $1"
                     " AND message_id = $2", ack["inbox"], ack["message_id"], row["id"])
             events.append(MessageCreated(inbox=ack["inbox"], message=message_from(row)))
-            rows = await write_outbox(conn, events)
-    await publish_committed(pool, ctx["publisher"], rows)  # with the connection returned
+            await uow.emit(events)
     return True
 
 

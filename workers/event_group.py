@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hub.pipeline import ensure_group
+from hub.conversations.pipeline import ensure_group
 
 log = logging.getLogger("omnihub.worker")
 

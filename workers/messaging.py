@@ -25,9 +25,9 @@ from channels.send_result import SendResult
 from channels.telegram.send import send_telegram_message
 from channels.twilio.send import send_twilio_message
 from hub.config import Settings
-from hub.delivery_status import record_sent
 from hub.errors import BadInput
-from hub.meta_window import ATTR_TAG, ATTR_TYPE
+from hub.messaging.actions import record_sent
+from hub.messaging.rules import ATTR_TAG, ATTR_TYPE
 from workers.senders import Attempt, OutboundMessage, Undeliverable
 
 MAX_TRIES = 6
@@ -54,7 +54,7 @@ class Prepared:
     access_token: str
     to: str
     template: tuple[str, str, list[str]] | None
-    # Messenger/Instagram: what the reply policy decided (hub/meta_window.py).
+    # Messenger/Instagram: what the reply policy decided (hub/messaging/rules.py).
     messaging_type: str = "RESPONSE"
     tag: str = ""
 

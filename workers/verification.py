@@ -23,10 +23,10 @@ from channels.email.compose import OutgoingMail, new_message_id
 from channels.email.smtp_sender import SmtpRelay, send_mail
 from channels.twilio.send import send_twilio_message
 from hub.config import Settings
-from hub.outbox import publish_committed, write_outbox
-from hub.store import verification as store
-from hub.verification import CODE_TTL_S, derive_code
-from hub.verification_actions import verification_event
+from hub.contacts.actions.verification import verification_event
+from hub.contacts.rules.verification import CODE_TTL_S, derive_code
+from hub.contacts.store import verification as store
+from hub.unit_of_work import unit_of_work
 
 log = logging.getLogger("omnihub.worker")
 MAX_SEND_TRIES = 3
@@ -78,8 +78,8 @@ async def _send(ctx: dict[str, Any], row: asyncpg.Record, code: str) -> tuple[bo
 
 async def _finish(ctx: dict[str, Any], verification_id: int, delivery: str, error: str) -> None:
     pool: asyncpg.Pool = ctx["pool"]
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, ctx["publisher"]) as uow:
+        async with uow.transaction() as conn:
             row = await store.record_delivery(conn, verification_id, delivery, error)
             if row is None:
                 return
@@ -87,8 +87,7 @@ async def _finish(ctx: dict[str, Any], verification_id: int, delivery: str, erro
             event = verification_event(
                 row, "sent" if delivery == "sent" else "undeliverable",
                 reason="" if delivery == "sent" else "the code could not be sent")
-            outbox = await write_outbox(conn, [event])
-    await publish_committed(pool, ctx["publisher"], outbox)
+            await uow.emit([event])
 
 
 async def send_verification_code(ctx: dict[str, Any], verification_id: int) -> str:

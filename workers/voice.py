@@ -3,7 +3,7 @@
 
 ``originate_callback(work_item_id, agent_id)`` is idempotent: it claims the callback
 (``requested``/``offered`` → ``dialing``) in a transaction first, so a second run finds
-nothing to do. Provider answers are stored through hub/store/callbacks.py; a transient
+nothing to do. Provider answers are stored through hub/voice/actions/callbacks.py; a transient
 failure with attempts left puts the callback back in the queue.
 """
 
@@ -17,16 +17,16 @@ import msgspec
 from channels.cti.ami import AmiClient, AmiError, AmiOriginate
 from channels.cti.twilio_voice import TwilioError, TwilioVoiceConfig, originate_twilio
 from hub.config import Settings
+from hub.conversations.pipeline import default_consumer_name
 from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
-from hub.pipeline import default_consumer_name
 from hub.schema import WorkItemAccepted, WorkItemReassigned, decode_event
-from hub.store.callbacks import DialPlan, claim_for_dialing, record_originate
+from hub.voice.actions.callbacks import DialPlan, claim_for_dialing, record_originate
 from workers.event_group import Entries, consume_events
 
 log = logging.getLogger("omnihub.voice")
 
 # Asterisk OriginateResponse Reason codes (channel states of the originated leg) → our
-# stable failure codes (hub/voice/callbacks.py DIAL_FAILURES).
+# stable failure codes (hub/voice/rules/callbacks.py DIAL_FAILURES).
 AMI_REASONS = {"1": "agent_no_answer", "3": "agent_no_answer", "5": "agent_busy"}
 Outcome = tuple[str, str, str, bool, str]  # status, reason code, call id, retryable, detail
 

@@ -9,8 +9,8 @@ from typing import Final
 
 import msgspec
 
+from hub.contacts.rules.identity import normalise_identity
 from hub.errors import BadInput, Unauthorized
-from hub.identity import normalise_identity
 from hub.schema import Envelope, Identity
 from hub.tokens import token_digest
 

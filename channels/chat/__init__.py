@@ -12,8 +12,8 @@ from typing import Final
 
 import msgspec
 
+from hub.contacts.rules.identity import identity_key, normalise_identity
 from hub.errors import BadInput, Unauthorized
-from hub.identity import identity_key, normalise_identity
 from hub.schema import Envelope, Identity
 
 CHANNEL: Final = "chat"

@@ -21,7 +21,7 @@ Packet = dict[str, str]
 class AmiError(Exception):
     """The AMI server refused, or the conversation broke; ``permanent`` when a retry
     cannot help (bad login, action refused). ``code`` is the stable reason
-    (hub/voice/callbacks.py DIAL_FAILURES); ``reason`` the detail, for logs only."""
+    (hub/voice/rules/callbacks.py DIAL_FAILURES); ``reason`` the detail, for logs only."""
 
     def __init__(self, reason: str, *, permanent: bool, code: str = "pbx_unreachable"
                  ) -> None:

@@ -18,7 +18,7 @@ from channels.cti.numbers import to_e164
 from hub.errors import BadInput
 from hub.schema import Envelope, Identity
 from hub.untrusted import decode_json, is_decimal, storable_text
-from hub.voice.callstate import HANGUP_CAUSES, CallSignal, Signal
+from hub.voice.rules.callstate import HANGUP_CAUSES, CallSignal, Signal
 
 EVENTS: dict[str, Signal] = {"newCall": "ring", "answer": "answer", "hangup": "hangup"}
 _CALL_ID = re.compile(r"^[A-Za-z0-9_.:@+/-]{1,120}$")

@@ -16,7 +16,7 @@ import httpx
 
 from channels.cti.numbers import to_e164
 from hub.errors import BadInput
-from hub.voice.callstate import CallSignal, Signal
+from hub.voice.rules.callstate import CallSignal, Signal
 
 # CallStatus → (signal, hangup cause)
 _STATUS: dict[str, tuple[Signal, str]] = {
@@ -29,7 +29,7 @@ _STATUS: dict[str, tuple[Signal, str]] = {
 
 
 class TwilioError(Exception):
-    """``code``: the stable reason (hub/voice/callbacks.py DIAL_FAILURES): a refusal
+    """``code``: the stable reason (hub/voice/rules/callbacks.py DIAL_FAILURES): a refusal
     (4xx) is ``provider_refused``, else ``provider_unavailable``; ``reason`` is the
     detail, for logs only."""
 

@@ -10,8 +10,8 @@ from email.utils import getaddresses, parseaddr
 
 from channels.email.charsets import fix_text
 from channels.email.limits import MAX_HEADER_CHARS
+from hub.contacts.rules.identity import normalise_identity
 from hub.errors import BadInput
-from hub.identity import normalise_identity
 
 LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post", "List-Help", "List-Subscribe",
                 "List-Owner", "List-Archive", "Mailing-List")

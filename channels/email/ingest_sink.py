@@ -233,3 +233,22 @@ def mail_config_from_env(env: Mapping[str, str]) -> MailConfig:
         )
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise ConfigError(f"email settings: {exc}") from exc
+
+
+async def refresh_recipients(redis: aioredis.Redis, key: str, recipients: Any) -> None:
+    """Load the inboxes' addresses the hub published (a Redis hash) into ``recipients``."""
+    raw = await redis.hgetall(key)  # type: ignore[misc]
+    recipients.replace_published({k.decode(): v.decode() for k, v in raw.items()})
+
+
+async def keep_recipients_fresh(redis: aioredis.Redis, key: str, recipients: Any,
+                                stop: asyncio.Event, every_s: float = 5.0) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        if stop.is_set():
+            return
+        try:
+            await refresh_recipients(redis, key, recipients)
+        except (OSError, aioredis.RedisError) as exc:
+            log.warning("could not refresh the published mail recipients: %s", exc)

@@ -1,10 +1,10 @@
-"""Email threading: the pure matcher and reply tokens live in ``hub.threading`` (the
+"""Email threading: the pure matcher and reply tokens live in ``hub.email.rules`` (the
 pipeline uses them, and hub/ must not import channels/); re-exported here for the
 email adapters and senders."""
 
 from __future__ import annotations
 
-from hub.threading import (
+from hub.email.rules import (
     MAX_REFERENCE_LOOKUPS,
     ConversationRef,
     Match,

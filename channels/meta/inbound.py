@@ -22,9 +22,9 @@ import msgspec
 
 from channels.media import MAX_ATTACHMENTS, media_ref, split_media, with_notes
 from channels.phones import to_e164
-from hub.delivery_rules import StatusReport, Watermark
+from hub.contacts.rules.identity import identity_key, normalise_identity
 from hub.errors import BadInput, Forbidden
-from hub.identity import identity_key, normalise_identity
+from hub.messaging.delivery_rules import StatusReport, Watermark
 from hub.schema import AttachmentRef, Channel, Envelope, Identity
 from hub.untrusted import decode_json
 

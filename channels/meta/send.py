@@ -5,7 +5,7 @@ ends up in logs).
 - Messenger / Instagram: ``POST {base}/{version}/{page or IG id}/messages`` JSON
   ``{recipient: {id}, messaging_type: RESPONSE, message: {text}}`` -> ``message_id``;
   24 h - 7 d after the person's last message ``messaging_type: MESSAGE_TAG, tag:
-  HUMAN_AGENT`` (protocols.md §2.7; the window is decided in hub/meta_window.py).
+  HUMAN_AGENT`` (protocols.md §2.7; the window is decided in hub/messaging/rules.py).
 - WhatsApp: ``POST {base}/{version}/{phone_number_id}/messages`` JSON
   ``{messaging_product: whatsapp, to, type: text|template, ...}`` -> ``messages[0].id``.
 """

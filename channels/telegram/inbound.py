@@ -16,8 +16,8 @@ from datetime import datetime
 import msgspec
 
 from channels.media import media_ref, split_media, with_notes
+from hub.contacts.rules.identity import normalise_identity
 from hub.errors import BadInput
-from hub.identity import normalise_identity
 from hub.schema import AttachmentRef, Envelope
 from hub.untrusted import decode_json
 

@@ -15,9 +15,9 @@ from urllib.parse import parse_qsl
 
 from channels.media import MAX_ATTACHMENTS, media_ref, split_media, with_notes
 from channels.phones import to_e164
-from hub.delivery_rules import StatusReport
+from hub.contacts.rules.identity import normalise_identity
 from hub.errors import BadInput
-from hub.identity import normalise_identity
+from hub.messaging.delivery_rules import StatusReport
 from hub.schema import AttachmentRef, Envelope, Identity, MessageStatus
 from hub.untrusted import is_decimal
 

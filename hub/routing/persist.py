@@ -21,8 +21,10 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from hub.channels_table import is_live
 from hub.config import Settings
-from hub.outbox import Publisher, publish_committed, write_outbox
+from hub.conversations.store.queries import agent_name, message_from
+from hub.outbox import Publisher
 from hub.routing.atomic import JournalRecord, journal_decoder
 from hub.routing.decisions import (
     AcceptOffer,
@@ -56,7 +58,7 @@ from hub.schema import (
     WorkItemTransferred,
     WorkItemUpdated,
 )
-from hub.store.queries import agent_name, message_from
+from hub.unit_of_work import unit_of_work
 
 log = logging.getLogger("omnihub.router.persist")
 
@@ -278,7 +280,7 @@ class _Writer:
         c = self.ctx[item_id]
         if not text.strip():
             return
-        live = c.channel == "chat"
+        live = is_live(c.channel)
         row = await self.conn.fetchrow(
             "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
             " direction, author_kind, author_name, text, status)"
@@ -296,8 +298,8 @@ async def persist_journal(pool: asyncpg.Pool, redis: aioredis.Redis, settings: S
                           publisher: Publisher, *, limit: int = 500) -> PersistResult:
     """Persist the next journal entries after the committed mark; returns what it did."""
     journal = router_keys(settings).journal
-    async with pool.acquire() as conn:
-        async with conn.transaction():
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
             mark = await conn.fetchval(
                 "SELECT last_id FROM routing_journal_mark FOR UPDATE")
             entries = await redis.xrange(journal, min=f"({mark}", count=limit)
@@ -311,9 +313,8 @@ async def persist_journal(pool: asyncpg.Pool, redis: aioredis.Redis, settings: S
                 await writer.apply(record, now, released, ended)
             last = _text(entries[-1][0])
             await conn.execute("UPDATE routing_journal_mark SET last_id = $1", last)
-            rows = await write_outbox(conn, writer.result.events)
+            await uow.emit(writer.result.events)
     writer.result.entries = len(entries)
-    await publish_committed(pool, publisher, rows)
     # Entries up to the mark are in Postgres; keep the stream short, but keep a minute
     # of persisted entries: a reconcile that read an older mark still sees them.
     keep_from = max(0, int(last.split("-")[0]) - JOURNAL_KEEP_MS)

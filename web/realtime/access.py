@@ -33,9 +33,9 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from hub.config import Settings
+from hub.conversations.store.queries import load_session_agents
 from hub.errors import Unauthorized
 from hub.schema import Agent
-from hub.store.queries import load_session_agents
 from web.realtime.fanout import Fanout
 from web.realtime.session import SocketSession
 

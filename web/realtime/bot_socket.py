@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 from starlette.websockets import WebSocket
 
-from hub import bot_presence, bots
+from hub.bots import presence as bot_presence
+from hub.bots.actions import bots
 from hub.errors import HubError, Unauthorized
 from hub.schema import (
     AnyEvent,
@@ -160,7 +161,7 @@ def _token(ws: WebSocket) -> str:
 
 
 async def _keep_presence(state: HubState, bot_id: int, socket_id: str) -> None:
-    """Tell the stuck-bot sweep this bot has a live socket (hub/bot_presence.py)."""
+    """Tell the stuck-bot sweep this bot has a live socket (hub/bots/presence.py)."""
     while True:
         with contextlib.suppress(Exception):  # Redis down: the sweep sees us go
             await bot_presence.mark_live(state.redis, state.settings, bot_id, socket_id)

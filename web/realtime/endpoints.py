@@ -22,16 +22,16 @@ from channels.chat import (
     verify_user_hash,
     verify_visitor_token,
 )
-from hub import actions
+from hub.contacts.actions.verification import answer_verification, verification_event
+from hub.contacts.rules.identity import identity_key, normalise_identity
+from hub.contacts.rules.prechat import public_form
+from hub.contacts.store.verification import pending_for_conversation
+from hub.conversations import actions
+from hub.conversations.store.queries import get_conversation, list_messages
 from hub.errors import BadInput, HubError, NotFound
-from hub.identity import identity_key, normalise_identity
-from hub.prechat import public_form
 from hub.schema import Agent, Author, Identity, encode
-from hub.store.queries import get_conversation, list_messages
-from hub.store.verification import pending_for_conversation
 from hub.streamids import StreamId, parse_stream_id
 from hub.untrusted import decode_json
-from hub.verification_actions import answer_verification, verification_event
 from web.auth import agent_from_connection, check_same_origin, session_token_hash
 from web.jobs import enqueue_delivery
 from web.realtime.access import AgentSocket, visible_inboxes
@@ -55,7 +55,7 @@ class AgentReply(msgspec.Struct, tag="reply", tag_field="type", forbid_unknown_f
     client_id: str
     text: str
     private: bool = False
-    via: str | None = None  # channel account to reply on (hub/reply_channel.py)
+    via: str | None = None  # channel account to reply on (hub/conversations/rules.py)
 
 
 class AgentTyping(msgspec.Struct, tag="typing", tag_field="type", forbid_unknown_fields=True):

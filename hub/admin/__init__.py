@@ -1,0 +1,5 @@
+"""Admin of inboxes, provider accounts and agents.
+
+- rules: ``rules`` (typed bodies and the pure checks behind web/routes_admin.py).
+- store: ``store`` (each write one transaction with its audit row).
+"""

@@ -1,0 +1,1 @@
+"""Bot state changes: one transaction each, events after commit."""

@@ -1,0 +1,1 @@
+"""Contact state changes: one transaction each, events after commit."""

@@ -1,0 +1,1 @@
+"""Pure contact rules: no I/O."""

@@ -1,0 +1,1 @@
+"""Contact SQL: the only code speaking SQL for contacts."""

@@ -1,0 +1,1 @@
+"""Conversation SQL: inbound persistence and read models."""

@@ -1,1 +1,0 @@
-"""Postgres gateway: the only place in hub/ that speaks SQL."""

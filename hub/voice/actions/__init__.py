@@ -1,0 +1,1 @@
+"""Voice state changes: one transaction each, events after commit."""

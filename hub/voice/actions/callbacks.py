@@ -1,0 +1,221 @@
+"""Callbacks: claim one for dialing when an agent accepts it (or presses "Call now"),
+record what the telephony provider said, and the status a customer may see.
+
+Status moves only forward (hub/voice/rules/callbacks.py); a failed attempt with attempts left
+goes back to ``requested`` with its reason, and the work item stays with the agent who
+dialled (they see why and may press "Call now" again; nothing undoes their "Assign to
+me"). ``callbacks.reason`` holds a stable code (``DIAL_FAILURES``); events and answers
+carry it as ``reason_code`` plus the short message as ``reason``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from hub.conversations.store.queries import agent_name
+from hub.errors import Conflict, Forbidden, NotFound
+from hub.outbox import Publisher
+from hub.schema import (
+    Agent,
+    AnyEvent,
+    CallbackUpdated,
+    ConversationAssigned,
+    WorkItem,
+    WorkItemUpdated,
+)
+from hub.unit_of_work import unit_of_work
+from hub.voice.rules.callbacks import TERMINAL, failure_code, failure_message, next_status
+
+MAX_ATTEMPTS = 3
+_ITEM_COLS = "id, conversation_id, queue, channel, status, priority, agent_id, created_at"
+
+
+@dataclass(frozen=True, slots=True)
+class DialPlan:
+    callback_id: int
+    attempt: int
+    inbox: str
+    phone: str
+    agent_id: int
+    extension: str
+    kind: str                 # 'twilio' | 'ami'
+    config: dict[str, Any]
+
+
+def _event(r: asyncpg.Record) -> CallbackUpdated:
+    return CallbackUpdated(inbox=r["inbox"], callback_id=r["id"],
+                           conversation_id=r["conversation_id"], work_item_id=r["work_item_id"],
+                           status=r["status"], reason=failure_message(r["reason"]),
+                           reason_code=failure_code(r["reason"]), agent_id=r["agent_id"])
+
+
+_CB_COLS = ("id, inbox, conversation_id, work_item_id, contact_id, phone, topic, status,"
+            " reason, attempts, agent_id, provider_call_id, source, created_at, updated_at")
+
+
+async def _item_update(conn: asyncpg.Connection, item_id: int | None, inbox: str,
+                       status: str, agent_id: int | None) -> list[AnyEvent]:
+    if item_id is None:
+        return []
+    r = await conn.fetchrow(
+        "UPDATE work_items SET status = $2, agent_id = $3, updated_at = now()"
+        " WHERE id = $1 AND status NOT IN ('completed', 'cancelled')"
+        f" RETURNING {_ITEM_COLS}", item_id, status, agent_id)
+    return [] if r is None else [WorkItemUpdated(inbox=inbox, work_item=WorkItem(**dict(r)))]
+
+
+async def callback_for_agent(pool: asyncpg.Pool, agent: Agent, callback_id: int
+                             ) -> dict[str, Any]:
+    """"Call now" check: the agent may dial this callback. Returns the row."""
+    r = await pool.fetchrow(
+        f"SELECT {_CB_COLS}, (SELECT assignee_id FROM conversations c"
+        "  WHERE c.id = cb.conversation_id) AS assignee FROM callbacks cb WHERE id = $1",
+        callback_id)
+    if r is None:
+        raise NotFound("no such callback")
+    if not agent.may_see_inbox(r["inbox"]):
+        raise Forbidden("not a member of this inbox")
+    if agent.role == "agent" and r["assignee"] not in (None, agent.id):
+        raise Forbidden("this callback's conversation belongs to another agent")
+    if r["status"] not in ("requested", "offered"):
+        raise Conflict(f"the callback is {r['status']}")
+    return dict(r)
+
+
+async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_id: int,
+                            agent_id: int, callback_id: int | None = None) -> DialPlan | None:
+    """Take the callback of this work item for ``agent_id`` (status → dialing, item
+    assigned, conversation assigned if free). None if it is not waiting any more (a
+    second job for the same acceptance does nothing)."""
+    events: list[AnyEvent] = []
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
+            r = await conn.fetchrow(
+                f"SELECT {_CB_COLS} FROM callbacks WHERE work_item_id = $1"
+                " AND status IN ('requested', 'offered') AND ($2::bigint IS NULL OR id = $2)"
+                " ORDER BY id LIMIT 1 FOR UPDATE", work_item_id, callback_id)
+            if r is None:
+                return None
+            agent_ok = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1 AND a.active AND"
+                " (a.role <> 'agent' OR EXISTS (SELECT 1 FROM agent_inboxes ai"
+                "  WHERE ai.agent_id = a.id AND ai.inbox = $2)))", agent_id, r["inbox"])
+            extension = await conn.fetchval(
+                "SELECT extension FROM agent_extensions WHERE agent_id = $1"
+                " ORDER BY extension LIMIT 1", agent_id)
+            originator = await conn.fetchrow(
+                "SELECT kind, config FROM voice_originators WHERE inbox = $1", r["inbox"])
+            problem = ("agent_not_in_inbox" if not agent_ok else
+                       "no_extension" if extension is None else
+                       "no_provider" if originator is None else "")
+            if problem:
+                # A configuration problem: retrying cannot help; say so to everyone. The
+                # work item stays where it is (the agent sees why).
+                done = await conn.fetchrow(
+                    "UPDATE callbacks SET status = 'failed', reason = $2, updated_at = now()"
+                    f" WHERE id = $1 RETURNING {_CB_COLS}", r["id"], problem)
+                events.append(_event(done))
+                await uow.emit(events)
+                claimed = None
+            else:
+                done = await conn.fetchrow(
+                    "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1,"
+                    " agent_id = $2, reason = '', updated_at = now()"
+                    f" WHERE id = $1 RETURNING {_CB_COLS}", r["id"], agent_id)
+                events.append(_event(done))
+                events.extend(await _item_update(conn, r["work_item_id"], r["inbox"],
+                                                 "assigned", agent_id))
+                assigned = await conn.fetchval(
+                    "UPDATE conversations SET assignee_id = $2 WHERE id = $1"
+                    " AND assignee_id IS NULL RETURNING id", r["conversation_id"], agent_id)
+                if assigned:
+                    events.append(ConversationAssigned(
+                        inbox=r["inbox"], conversation_id=r["conversation_id"],
+                        agent_id=agent_id, by_agent_id=agent_id,
+                        agent_name=await agent_name(conn, agent_id)))
+                await uow.emit(events)
+                claimed = DialPlan(
+                    callback_id=r["id"], attempt=done["attempts"], inbox=r["inbox"],
+                    phone=r["phone"], agent_id=agent_id, extension=str(extension),
+                    kind=originator["kind"], config=msgspec.json.decode(originator["config"]))
+    return claimed
+
+
+async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id: int, *,
+                           status: str, reason: str = "", provider_call_id: str = "",
+                           retryable: bool = False) -> str:
+    """Store the provider's answer (``reason``: a ``DIAL_FAILURES`` code). A retryable
+    failure with attempts left makes the callback ``requested`` again, still with the
+    dialling agent's work item. Returns the stored status."""
+    events: list[AnyEvent] = []
+    async with unit_of_work(pool, publisher) as uow:
+        async with uow.transaction() as conn:
+            r = await conn.fetchrow(f"SELECT {_CB_COLS} FROM callbacks WHERE id = $1"
+                                    " FOR UPDATE", callback_id)
+            if r is None:
+                raise NotFound("no such callback")
+            wanted = status
+            back_to_queue = status == "failed" and retryable and r["attempts"] < MAX_ATTEMPTS
+            if back_to_queue and r["status"] == "dialing":
+                wanted = "requested"
+            elif next_status(r["status"], wanted) is None:
+                if provider_call_id and not r["provider_call_id"]:
+                    await conn.execute("UPDATE callbacks SET provider_call_id = $2"
+                                       " WHERE id = $1", callback_id, provider_call_id)
+                return str(r["status"])
+            done = await conn.fetchrow(
+                "UPDATE callbacks SET status = $2, reason = $3,"
+                " provider_call_id = CASE WHEN $4 = '' THEN provider_call_id ELSE $4 END,"
+                f" updated_at = now() WHERE id = $1 RETURNING {_CB_COLS}",
+                callback_id, wanted, reason[:300], provider_call_id)
+            events.append(_event(done))
+            await uow.emit(events)
+    return str(wanted)
+
+
+async def advance_in_tx(conn: asyncpg.Connection, callback_id: int, status: str,
+                        reason: str, call_id: str) -> list[AnyEvent]:
+    """From the pipeline (a provider's status callback for the dialled call)."""
+    r = await conn.fetchrow(f"SELECT {_CB_COLS} FROM callbacks WHERE id = $1 FOR UPDATE",
+                            callback_id)
+    if r is None or next_status(r["status"], status) is None:
+        return []
+    done = await conn.fetchrow(
+        "UPDATE callbacks SET status = $2, reason = $3, provider_call_id = $4,"
+        f" updated_at = now() WHERE id = $1 RETURNING {_CB_COLS}",
+        callback_id, status, reason[:300], call_id)
+    return [_event(done)]
+
+
+async def public_status(pool: asyncpg.Pool, request_id: str) -> dict[str, Any]:
+    """What the customer's widget may know: status and a short reason, nothing else."""
+    r = await pool.fetchrow(
+        "SELECT status, reason, updated_at FROM callbacks WHERE source_key = $1",
+        f"widget:{request_id}")
+    if r is None:
+        return {"status": "received", "final": False}
+    reason = r["reason"] if r["status"] == "failed" else ""
+    return {"status": r["status"], "final": r["status"] in TERMINAL,
+            "reason": "We could not reach you." if reason else "",
+            "updated_at": r["updated_at"].isoformat()}
+
+
+async def callbacks_of(pool: asyncpg.Pool, agent: Agent, conversation_id: int
+                       ) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        f"SELECT {_CB_COLS} FROM callbacks WHERE conversation_id = $1 ORDER BY id DESC",
+        conversation_id)
+    return [_public_row(r) for r in rows if agent.may_see_inbox(r["inbox"])]
+
+
+def _public_row(r: asyncpg.Record) -> dict[str, Any]:
+    """An agent's view of a callback: the stored code as ``reason_code`` and its
+    message as ``reason`` (never provider text)."""
+    out = dict(r)
+    out["reason_code"] = failure_code(r["reason"])
+    out["reason"] = failure_message(r["reason"])
+    return out

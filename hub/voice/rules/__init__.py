@@ -1,0 +1,1 @@
+"""Pure voice rules: no I/O, no clock."""
