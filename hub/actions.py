@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
+from hub import access
 from hub.errors import BadInput, Conflict, Forbidden
 from hub.outbox import Publisher, publish_committed, write_outbox
 from hub.reply_channel import ReplyRoute, choose_reply_route, reply_routes
@@ -181,7 +182,7 @@ async def assign_conversation(
             current = await conn.fetchval(
                 "SELECT assignee_id FROM conversations WHERE id = $1 FOR UPDATE", conv.id
             )
-            if actor.role == "agent":
+            if not access.allows(actor, "conversation.assign_others"):
                 if agent_id not in (actor.id, None):
                     raise Forbidden("agents can only assign conversations to themselves")
                 if current not in (None, actor.id):

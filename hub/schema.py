@@ -11,6 +11,7 @@ from typing import Literal
 
 import msgspec
 
+from hub.access import sees_inbox
 from hub.storable import storable
 from hub.voice.callbacks import CallbackRequest, CallbackStatus
 from hub.voice.callstate import CallSignal, CallState
@@ -137,7 +138,7 @@ class Agent(Base, kw_only=True):
     inboxes: list[str] = []
 
     def may_see_inbox(self, inbox: str) -> bool:
-        return self.role in ("supervisor", "admin") or inbox in self.inboxes
+        return sees_inbox(self.role, self.inboxes, inbox)
 
 
 class Contact(Base, kw_only=True):

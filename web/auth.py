@@ -1,5 +1,5 @@
 """Agent sessions: argon2 password check, an opaque session token in an HttpOnly cookie,
-only its SHA-256 stored. Role checks live here too."""
+only its SHA-256 stored. Who may do what is hub/access.py's."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from datetime import UTC, datetime, timedelta
 from starlette.requests import HTTPConnection
 
 from hub.errors import Forbidden, Unauthorized
-from hub.schema import Agent, Role
+from hub.schema import Agent
 from hub.store.queries import load_agent
 from web.passwords import verify_password
 from web.realtime.access import announce_access_change
 from web.state import HubState
 
 COOKIE = "oh_session"
-_ROLE_RANK = {"agent": 0, "supervisor": 1, "admin": 2}
 
 
 def session_token_hash(conn: HTTPConnection) -> str:
@@ -69,11 +68,6 @@ async def agent_from_connection(state: HubState, conn: HTTPConnection) -> Agent:
     if agent is None:
         raise Unauthorized("session expired; log in again")
     return agent
-
-
-def require_role(agent: Agent, role: Role) -> None:
-    if _ROLE_RANK[agent.role] < _ROLE_RANK[role]:
-        raise Forbidden(f"needs the {role} role")
 
 
 def check_same_origin(state: HubState, origin: str | None) -> None:

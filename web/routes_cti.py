@@ -28,6 +28,7 @@ from channels.cti.generic import (
 from hub.errors import Unauthorized
 from hub.voice.rules import CallerIdRule, CtiRules, cti_reply
 from web.http import JSON, read_body
+from web.routing_kit import public_route
 from web.state import HubState
 
 
@@ -76,6 +77,7 @@ async def cti_endpoint(state: HubState, token: str) -> CtiEndpoint:
     return endpoint
 
 
+@public_route("CTI endpoint: the endpoint token in the path, checked in the handler")
 async def cti_event(request: Request) -> Response:
     state: HubState = request.app.state.hub
     endpoint = await cti_endpoint(state, request.path_params["token"])

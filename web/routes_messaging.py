@@ -48,7 +48,7 @@ from hub.store import queries
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
 from web.messaging_accounts import load_account
-from web.routes_api import _int_param, agent_route
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 LABEL = {"chat": "Web chat", "api": "API", "email": "Email", "sms": "SMS",
@@ -92,10 +92,10 @@ def _no_route_options(conversation_id: int, now: Any) -> dict[str, Any]:
             "can_reply": False}
 
 
-@agent_route()
+@agent_route("conversation.view")
 async def reply_options(request: Request, state: HubState, agent: Agent) -> Response:
     conv = await queries.get_conversation(state.pool, agent,
-                                          _int_param(request, "conversation_id"))
+                                          pk(request, "conversation_id"))
     via = request.query_params.get("via") or None
     async with state.pool.acquire() as conn:
         uses = await inbound_uses(conn, conv.id)
@@ -150,11 +150,11 @@ class TemplateBody(msgspec.Struct, forbid_unknown_fields=True):
     via: str | None = None
 
 
-@agent_route(write=True)
+@agent_route("conversation.template", write=True)
 async def send_template(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, TemplateBody, state.settings.http_max_body)
     conv = await queries.get_conversation(state.pool, agent,
-                                          _int_param(request, "conversation_id"))
+                                          pk(request, "conversation_id"))
     async with state.pool.acquire() as conn:
         route = choose_reply_route(conv.channel, conv.inbox,
                                    await inbound_uses(conn, conv.id), body.via)
@@ -180,8 +180,8 @@ async def send_template(request: Request, state: HubState, agent: Agent) -> Resp
 
 
 routes = [
-    Route("/api/v1/conversations/{conversation_id:int}/reply-options", reply_options),
-    Route("/api/v1/conversations/{conversation_id:int}/templates", reply_options),
-    Route("/api/v1/conversations/{conversation_id:int}/template", send_template,
+    Route("/api/v1/conversations/{conversation_id:pk}/reply-options", reply_options),
+    Route("/api/v1/conversations/{conversation_id:pk}/templates", reply_options),
+    Route("/api/v1/conversations/{conversation_id:pk}/template", send_template,
           methods=["POST"]),
 ]

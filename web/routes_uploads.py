@@ -20,7 +20,7 @@ from hub.schema import Agent
 from hub.store.queries import get_conversation
 from web.download_headers import safe_content_type
 from web.http import JSON, read_body
-from web.routes_api import _int_param, agent_route
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 
@@ -32,9 +32,9 @@ def clean_filename(raw: str) -> str:
     return name[:200]
 
 
-@agent_route(write=True)
+@agent_route("conversation.upload", write=True)
 async def upload(request: Request, state: HubState, agent: Agent) -> Response:
-    conv = await get_conversation(state.pool, agent, _int_param(request, "conversation_id"))
+    conv = await get_conversation(state.pool, agent, pk(request, "conversation_id"))
     filename = clean_filename(request.query_params.get("filename", ""))
     ctype = safe_content_type(request.headers.get("content-type", ""))
     data = await read_body(request, state.settings.upload_max_bytes)
@@ -51,5 +51,5 @@ async def upload(request: Request, state: HubState, agent: Agent) -> Response:
 
 
 routes = [
-    Route("/api/v1/conversations/{conversation_id:int}/uploads", upload, methods=["POST"]),
+    Route("/api/v1/conversations/{conversation_id:pk}/uploads", upload, methods=["POST"]),
 ]

@@ -17,8 +17,8 @@ from starlette.routing import Route
 from hub.errors import BadInput, NotFound
 from hub.schema import Agent
 from web.http import JSON, read_json
-from web.routes_api import _int_param, agent_route
 from web.routes_cti import hash_cti_token
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 _PATTERN = re.compile(r"^[+0-9* ]{1,40}$")
@@ -84,7 +84,7 @@ def _masked(config: dict[str, Any]) -> dict[str, Any]:
     return {k: ("********" if k in _SECRET_KEYS and v else v) for k, v in config.items()}
 
 
-@agent_route("admin")
+@agent_route("voice.configure")
 async def get_config(request: Request, state: HubState, agent: Agent) -> Response:
     endpoints = await state.pool.fetch(
         "SELECT id, inbox, name, region, blocked_callers, caller_id_rules, default_caller_id"
@@ -103,7 +103,7 @@ async def get_config(request: Request, state: HubState, agent: Agent) -> Respons
     })
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def create_endpoint(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, CtiEndpointBody, state.settings.http_max_body)
     _check_endpoint(body)
@@ -121,7 +121,7 @@ async def create_endpoint(request: Request, state: HubState, agent: Agent) -> Re
                  "url": f"/cti/{token}/events"}, status_code=201)
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def update_endpoint(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, CtiEndpointBody, state.settings.http_max_body)
     _check_endpoint(body)
@@ -130,7 +130,7 @@ async def update_endpoint(request: Request, state: HubState, agent: Agent) -> Re
         "UPDATE cti_endpoints SET inbox = $2, name = $3, region = $4, blocked_callers = $5,"
         " caller_id_rules = $6::jsonb, default_caller_id = $7 WHERE id = $1"
         " RETURNING id, inbox, name, region, blocked_callers, caller_id_rules,"
-        " default_caller_id", _int_param(request, "endpoint"), inbox, body.name,
+        " default_caller_id", pk(request, "endpoint"), inbox, body.name,
         body.region, body.blocked_callers,
         msgspec.json.encode(body.caller_id_rules).decode(), body.default_caller_id)
     if r is None:
@@ -147,7 +147,7 @@ class ExtensionsBody(msgspec.Struct, forbid_unknown_fields=True):
     extensions: list[ExtensionItem]
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def put_extensions(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, ExtensionsBody, state.settings.http_max_body)
     items = [(e.extension.strip(), e.agent_id) for e in body.extensions]
@@ -175,7 +175,7 @@ class OriginatorBody(msgspec.Struct, forbid_unknown_fields=True):
     config: dict[str, str | int | float | bool]
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def put_originator(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, OriginatorBody, state.settings.http_max_body)
     inbox = await _voice_inbox(state, request.path_params["inbox"])
@@ -210,7 +210,7 @@ async def put_originator(request: Request, state: HubState, agent: Agent) -> Res
 routes = [
     Route("/api/v1/voice/config", get_config),
     Route("/api/v1/voice/cti-endpoints", create_endpoint, methods=["POST"]),
-    Route("/api/v1/voice/cti-endpoints/{endpoint:int}", update_endpoint, methods=["PUT"]),
+    Route("/api/v1/voice/cti-endpoints/{endpoint:pk}", update_endpoint, methods=["PUT"]),
     Route("/api/v1/voice/extensions", put_extensions, methods=["PUT"]),
     Route("/api/v1/voice/originators/{inbox}", put_originator, methods=["PUT"]),
 ]

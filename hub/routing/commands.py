@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hub.access import sees_all_inboxes
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.routing.apply import apply
 from hub.routing.config import CompiledConfig
@@ -39,7 +40,7 @@ class Actor:
 
     @property
     def supervises(self) -> bool:
-        return self.role in ("supervisor", "admin")
+        return sees_all_inboxes(self.role)
 
 
 def _checked(cfg: CompiledConfig, state: RouterState, d: AnyDecision, now: float) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from hub.errors import Conflict, Forbidden, NotFound
+from hub import access
+from hub.errors import Conflict, NotFound
 from hub.outbox import Publisher, publish_committed, write_outbox
 from hub.schema import (
     Agent,
@@ -76,10 +77,7 @@ async def callback_for_agent(pool: asyncpg.Pool, agent: Agent, callback_id: int
         callback_id)
     if r is None:
         raise NotFound("no such callback")
-    if not agent.may_see_inbox(r["inbox"]):
-        raise Forbidden("not a member of this inbox")
-    if agent.role == "agent" and r["assignee"] not in (None, agent.id):
-        raise Forbidden("this callback's conversation belongs to another agent")
+    access.require(agent, "callback.call", inbox=r["inbox"], owner=r["assignee"])
     if r["status"] not in ("requested", "offered"):
         raise Conflict(f"the callback is {r['status']}")
     return dict(r)

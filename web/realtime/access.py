@@ -32,6 +32,7 @@ from datetime import datetime
 import asyncpg
 import redis.asyncio as aioredis
 
+from hub import access
 from hub.config import Settings
 from hub.errors import Unauthorized
 from hub.schema import Agent
@@ -65,7 +66,7 @@ async def announce_access_change(redis: aioredis.Redis, settings: Settings, *,
 
 def visible_inboxes(agent: Agent) -> frozenset[str] | None:
     """What an agent socket subscribes to: None = every event (supervisors, admins)."""
-    return None if agent.role in ("supervisor", "admin") else frozenset(agent.inboxes)
+    return access.visible_inboxes(agent)
 
 
 class AgentSocket:

@@ -22,6 +22,7 @@ from channels.chat import (
     verify_user_hash,
     verify_visitor_token,
 )
+from hub import access as policy
 from hub import actions
 from hub.errors import BadInput, HubError, NotFound
 from hub.identity import identity_key, normalise_identity
@@ -44,6 +45,7 @@ from web.realtime.presence import (
 )
 from web.realtime.session import SocketSession, parse_last_id
 from web.routes_routing import answer_offer
+from web.routing_kit import public_route, socket_route
 from web.state import HubState
 from web.widget_prechat import availability, form_to_show, inbox_form, visitor_is_known
 
@@ -84,6 +86,11 @@ class WidgetVerifyCode(msgspec.Struct, tag="verify", tag_field="type",
 
 
 AgentFrame = AgentReply | AgentTyping | AgentPing | AgentAccept | AgentDecline
+# The hub.access action each agent frame asks for, as the matching REST route does.
+FRAME_ACTIONS: dict[type, str] = {
+    AgentReply: "conversation.reply", AgentTyping: "conversation.view",
+    AgentAccept: "routing.answer_offer", AgentDecline: "routing.answer_offer",
+}
 WidgetInbound = WidgetFrame | WidgetVerifyCode
 
 
@@ -120,6 +127,7 @@ async def _start_point(state: HubState, last: StreamId | None) -> tuple[StreamId
     return last, False, tail
 
 
+@socket_route("socket.agent")
 async def agent_socket(ws: WebSocket) -> None:
     state = _state(ws)
     try:
@@ -155,6 +163,7 @@ async def agent_socket(ws: WebSocket) -> None:
         # Every action runs as the agent is now, exactly as a REST request would: a
         # removed inbox, a demotion or an ended session apply to the next frame.
         actor = await access.acting_agent(sock) if access else agent
+        policy.require(actor, FRAME_ACTIONS[type(frame)])
         if isinstance(frame, AgentTyping):
             await _agent_typing(state, actor, frame)
             return None
@@ -258,6 +267,7 @@ async def _answer_code(state: HubState, conv_id: int, identity: Identity,
                 "verification_id": frame.verification_id}
 
 
+@public_route("widget visitor; identity from a signed visitor token or user hash")
 async def widget_socket(ws: WebSocket) -> None:
     state = _state(ws)
     slug = ws.query_params.get("inbox", "")
