@@ -205,6 +205,12 @@ async def public_status(pool: asyncpg.Pool, request_id: str) -> dict[str, Any]:
 
 async def callbacks_of(pool: asyncpg.Pool, agent: Agent, conversation_id: int
                        ) -> list[dict[str, Any]]:
+    # The conversation's inbox decides, as for the conversation itself (not an empty list).
+    inbox = await pool.fetchval("SELECT inbox FROM conversations WHERE id = $1",
+                                conversation_id)
+    if inbox is None:
+        raise NotFound("no such conversation")
+    access.require(agent, "callback.view", inbox=inbox)
     rows = await pool.fetch(
         f"SELECT {_CB_COLS} FROM callbacks WHERE conversation_id = $1 ORDER BY id DESC",
         conversation_id)
