@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 
 from hub.errors import Forbidden, Unauthorized
 from hub.schema import Agent
+from hub.store import web_queries
 from hub.store.queries import load_agent
 from web.passwords import verify_password
 from web.realtime.access import announce_access_change
@@ -31,20 +32,15 @@ def _token_hash(token: str) -> str:
 
 async def log_in(state: HubState, email: str, password: str) -> str:
     """Return a new session token, or raise Unauthorized."""
-    row = await state.pool.fetchrow(
-        "SELECT id, password_hash FROM agents WHERE email = $1 AND active",
-        email.strip().lower()[:320],
-    )
+    row = await web_queries.login_row(state.pool, email.strip().lower()[:320])
     ok = await asyncio.to_thread(verify_password, row["password_hash"] if row else None,
                                  password[:1024])
     if row is None or not ok:
         raise Unauthorized("wrong email or password")
     token = secrets.token_urlsafe(32)
-    await state.pool.execute(
-        "INSERT INTO sessions (token_hash, agent_id, expires_at) VALUES ($1, $2, $3)",
-        _token_hash(token), row["id"],
-        datetime.now(UTC) + timedelta(seconds=state.settings.session_ttl_s),
-    )
+    await web_queries.insert_session(
+        state.pool, _token_hash(token), row["id"],
+        datetime.now(UTC) + timedelta(seconds=state.settings.session_ttl_s))
     return token
 
 
@@ -52,7 +48,7 @@ async def log_out(state: HubState, token: str | None) -> None:
     """End the session; its open sockets close within a second (web/realtime/access.py)."""
     if token:
         digest = _token_hash(token[:200])
-        await state.pool.execute("DELETE FROM sessions WHERE token_hash = $1", digest)
+        await web_queries.delete_session(state.pool, digest)
         await announce_access_change(state.redis, state.settings, token_hash=digest)
 
 
@@ -60,10 +56,7 @@ async def agent_from_connection(state: HubState, conn: HTTPConnection) -> Agent:
     token = conn.cookies.get(COOKIE)
     if not token or len(token) > 200:
         raise Unauthorized("log in first")
-    agent_id = await state.pool.fetchval(
-        "SELECT agent_id FROM sessions WHERE token_hash = $1 AND expires_at > now()",
-        _token_hash(token),
-    )
+    agent_id = await web_queries.session_agent_id(state.pool, _token_hash(token))
     agent = await load_agent(state.pool, agent_id) if agent_id else None
     if agent is None:
         raise Unauthorized("session expired; log in again")

@@ -30,6 +30,7 @@ from hub.routing.config import CompiledConfig
 from hub.routing.configstore import latest_config
 from hub.schema import Agent
 from hub.store import admin as store
+from hub.store import web_queries
 from hub.store.mail_recipients import publish_mail_recipients
 from web.http import JSON, read_json
 from web.passwords import hash_password
@@ -97,7 +98,7 @@ def _with_routing(agent: dict[str, Any], cfg: CompiledConfig | None) -> dict[str
 
 @agent_route("admin.manage")
 async def list_inboxes(request: Request, state: HubState, agent: Agent) -> Response:
-    queues = [r[0] for r in await state.pool.fetch("SELECT slug FROM queues ORDER BY slug")]
+    queues = await web_queries.queue_slugs(state.pool)
     cfg = await _routing(state)
     return JSON({"inboxes": [_with_setup(state, i, cfg)
                              for i in await store.list_inboxes(state.pool)],

@@ -16,7 +16,7 @@ from hub import actions
 from hub.dead_letters import dead_letter_stats
 from hub.errors import BadInput, NotFound
 from hub.schema import Agent
-from hub.store import queries
+from hub.store import queries, web_queries
 from hub.store.uploads import parse_upload_ids
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
@@ -137,7 +137,7 @@ async def api_inbound_message(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     state: HubState = request.app.state.hub
     await state.redis.ping()
-    await state.pool.fetchval("SELECT 1")
+    await web_queries.ping(state.pool)
     # Dead letters are an alarm (docs/pipeline.md): monitoring alerts on a rising total.
     return JSON({"ok": True, "sockets": state.fanout.socket_count,
                  "dead_letters": await dead_letter_stats(state.redis, state.settings)})

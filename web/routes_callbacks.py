@@ -32,6 +32,8 @@ from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
 from hub.languages import normalize_tag
 from hub.schema import Agent, Envelope, Identity
 from hub.store import callbacks as cb_store
+from hub.store import web_queries
+from hub.store.voice_admin_queries import twilio_originator_config
 from hub.untrusted import decode_json, is_decimal
 from hub.voice.callbacks import CallbackRequest
 from web.http import JSON, error_response, read_body, read_json
@@ -171,11 +173,10 @@ async def twilio_status(request: Request) -> Response:
     account, when the number's status callback points here)."""
     state: HubState = request.app.state.hub
     slug = request.path_params["inbox"]
-    row = await state.pool.fetchrow(
-        "SELECT config FROM voice_originators WHERE inbox = $1 AND kind = 'twilio'", slug[:64])
-    if row is None:
+    stored = await twilio_originator_config(state.pool, slug[:64])
+    if stored is None:
         raise Unauthorized("no Twilio voice account for this inbox")
-    config = msgspec.json.decode(row["config"])
+    config = msgspec.json.decode(stored)
     body = await read_body(request, state.settings.webhook_max_body)
     try:
         params = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -191,10 +192,7 @@ async def twilio_status(request: Request) -> Response:
     customer = agent_ext = ""
     attributes: dict[str, str] = {}
     if is_decimal(linked) and len(linked) <= 18:  # a callback id (bigint), else ignored
-        cb = await state.pool.fetchrow(
-            "SELECT cb.phone, (SELECT extension FROM agent_extensions e"
-            "  WHERE e.agent_id = cb.agent_id ORDER BY extension LIMIT 1) AS extension"
-            " FROM callbacks cb WHERE cb.id = $1 AND cb.inbox = $2", int(linked), slug)
+        cb = await web_queries.callback_dial_target(state.pool, int(linked), slug)
         if cb is not None:
             customer, agent_ext = cb["phone"], cb["extension"] or ""
             attributes["callback_id"] = linked

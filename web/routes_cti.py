@@ -26,6 +26,7 @@ from channels.cti.generic import (
     signal_from_cti,
 )
 from hub.errors import Unauthorized
+from hub.store import web_queries
 from hub.voice.rules import CallerIdRule, CtiRules, cti_reply
 from web.http import JSON, read_body
 from web.routing_kit import public_route
@@ -58,9 +59,7 @@ async def cti_endpoint(state: HubState, token: str) -> CtiEndpoint:
     hit = _cache.get(key)
     now = time.monotonic()
     if hit is None or now - hit[0] > _CACHE_S:
-        r = await state.pool.fetchrow(
-            "SELECT id, inbox, token_hash, region, blocked_callers, caller_id_rules,"
-            " default_caller_id FROM cti_endpoints WHERE token_hash = $1", digest)
+        r = await web_queries.cti_endpoint_by_hash(state.pool, digest)
         endpoint = None if r is None else CtiEndpoint(
             id=r["id"], inbox=r["inbox"], token_hash=r["token_hash"], region=r["region"],
             rules=CtiRules(

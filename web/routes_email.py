@@ -22,6 +22,7 @@ from channels.email.ingest_sink import FileBlobStore
 from channels.media import parse_ref
 from hub.errors import Forbidden, NotFound
 from hub.schema import Agent, AttachmentRef
+from hub.store import web_queries
 from web.download_headers import content_disposition, safe_content_type
 from web.routes_media import proxy_attachment
 from web.routing_kit import agent_route, pk
@@ -29,9 +30,7 @@ from web.state import HubState
 
 
 async def _message_blobs(state: HubState, agent: Agent, message_id: int) -> tuple[str, str]:
-    r = await state.pool.fetchrow(
-        "SELECT m.raw_ref, m.attachments, c.inbox FROM messages m"
-        " JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1", message_id)
+    r = await web_queries.message_blobs(state.pool, message_id)
     if r is None:
         raise NotFound("no such message")
     if not agent.may_see_inbox(r["inbox"]):

@@ -38,6 +38,7 @@ from hub.routing.service import board, wake_router
 from hub.routing.state import RouterState
 from hub.routing.store import load_state
 from hub.schema import Agent
+from hub.store import web_queries
 from web.http import JSON, read_body, read_json
 from web.realtime.presence import set_agent_status
 from web.routing_kit import agent_route, pk
@@ -118,11 +119,7 @@ async def _with_conversations(state: HubState, offers: list[dict[str, Any]]
                               ) -> list[dict[str, Any]]:
     if not offers:
         return offers
-    rows = await state.pool.fetch(
-        "SELECT wi.id, wi.conversation_id, c.inbox, ct.name, c.subject FROM work_items wi"
-        " JOIN conversations c ON c.id = wi.conversation_id"
-        " JOIN contacts ct ON ct.id = c.contact_id WHERE wi.id = ANY($1::bigint[])",
-        [o["work_item_id"] for o in offers])
+    rows = await web_queries.work_item_labels(state.pool, [o["work_item_id"] for o in offers])
     by_id = {r[0]: r for r in rows}
     for o in offers:
         r = by_id.get(o["work_item_id"])
@@ -195,8 +192,7 @@ async def _with_agent_names(state: HubState, items: list[dict[str, Any]]) -> Non
     """The holder's name beside its id: the board shows people, not ids (also for agents
     without a routing profile, who are not in the board's agent list)."""
     ids = sorted({i["agent_id"] for i in items if i.get("agent_id") is not None})
-    names = {r[0]: r[1] for r in await state.pool.fetch(
-        "SELECT id, name FROM agents WHERE id = ANY($1::bigint[])", ids)} if ids else {}
+    names = await web_queries.agent_names(state.pool, ids)
     for i in items:
         i["agent_name"] = names.get(i.get("agent_id"), "")
 
@@ -205,8 +201,7 @@ async def _board_agents(state: HubState, cfg: CompiledConfig, snap: RouterState,
                         now: float) -> list[dict[str, Any]]:
     """Agents with a routing profile: the targets a supervisor may hand work to."""
     ids = sorted(cfg.agents)
-    names = {r[0]: r[1] for r in await state.pool.fetch(
-        "SELECT id, name FROM agents WHERE id = ANY($1::bigint[])", ids)}
+    names = await web_queries.agent_names(state.pool, ids)
     return [{"agent_id": a, "name": names.get(a, f"agent {a}"),
              "presence": derive_presence(snap.agents.get(a), cfg.raw.presence, now)}
             for a in ids]
@@ -342,8 +337,7 @@ async def put_profile(request: Request, state: HubState, agent: Agent) -> Respon
     """Change one agent's routing profile: a new config version (validated like any)."""
     agent_id = pk(request, "agent_id")
     body = await read_json(request, ProfileBody, state.settings.http_max_body)
-    exists = await state.pool.fetchval("SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1)",
-                                       agent_id)
+    exists = await web_queries.agent_exists(state.pool, agent_id)
     if not exists:
         raise NotFound("no such agent")
     cfg = await _configs(request, state).get()

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from channels.email.ingest_sink import FileBlobStore
 from hub.errors import BadInput
 from hub.schema import Agent
+from hub.store import web_queries
 from hub.store.queries import get_conversation
 from web.download_headers import safe_content_type
 from web.http import JSON, read_body
@@ -42,10 +43,8 @@ async def upload(request: Request, state: HubState, agent: Agent) -> Response:
         raise BadInput("the file is empty")
     ref = await asyncio.to_thread(FileBlobStore(state.settings.mail_blob_dir).put, data)
     upload_id = uuid.uuid4()
-    await state.pool.execute(
-        "INSERT INTO uploads (id, agent_id, conversation_id, ref, filename, content_type, size)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)", upload_id, agent.id, conv.id, ref, filename,
-        ctype, len(data))
+    await web_queries.insert_upload(state.pool, upload_id, agent.id, conv.id, ref, filename,
+                                    ctype, len(data))
     return JSON({"upload": {"id": str(upload_id), "filename": filename, "content_type": ctype,
                             "size": len(data)}}, status_code=201)
 

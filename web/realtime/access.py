@@ -28,8 +28,8 @@ import logging
 import time
 from collections import defaultdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import asyncpg
 import redis.asyncio as aioredis
 
 from hub import access
@@ -37,8 +37,12 @@ from hub.config import Settings
 from hub.errors import Unauthorized
 from hub.schema import Agent
 from hub.store.queries import load_session_agents
+from hub.store.web_queries import DB_ERRORS
 from web.realtime.fanout import Fanout
 from web.realtime.session import SocketSession
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("omnihub.realtime")
 
@@ -217,7 +221,7 @@ class AgentAccess:
                     if msg is not None and msg.get("type") == "message":
                         try:
                             await self._on_notice(msg["data"])
-                        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        except (OSError, *DB_ERRORS):
                             # Postgres hiccup: the sweep and the next action re-check.
                             log.warning("access notice not applied", exc_info=True)
             except (OSError, aioredis.RedisError) as exc:
@@ -235,7 +239,7 @@ class AgentAccess:
                 closed = await self.check_all()
                 if closed:
                     log.info("closed %d agent sockets whose session ended", closed)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, *DB_ERRORS) as exc:
                 log.warning("session sweep failed (will retry): %s", exc)
 
     async def start(self) -> None:

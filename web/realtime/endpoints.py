@@ -28,6 +28,7 @@ from hub.errors import BadInput, HubError, NotFound
 from hub.identity import identity_key, normalise_identity
 from hub.prechat import public_form
 from hub.schema import Agent, Author, Identity, encode
+from hub.store import web_queries
 from hub.store.queries import get_conversation, list_messages
 from hub.store.verification import pending_for_conversation
 from hub.streamids import StreamId, parse_stream_id
@@ -233,12 +234,8 @@ def _prechat_claims(ws: WebSocket, identity: Identity) -> tuple[Identity, ...]:
 
 
 async def _open_conversation(state: HubState, inbox: str, identity: Identity) -> int:
-    cid = await state.pool.fetchval(
-        "SELECT c.id FROM conversations c JOIN identities i ON i.contact_id = c.contact_id"
-        " WHERE i.kind = $1 AND i.value = $2 AND c.inbox = $3 AND c.status <> 'resolved'",
-        identity.kind, identity.value, inbox,
-    )
-    return int(cid or 0)
+    return await web_queries.open_conversation_of(state.pool, inbox, identity.kind,
+                                                  identity.value)
 
 
 async def _pending_prompt(state: HubState, conv_id: int, identity: Identity
