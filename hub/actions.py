@@ -30,6 +30,7 @@ from hub.schema import (
     WorkItemCreated,
     WorkItemUpdated,
 )
+from hub.store.agent_queries import active_agent_sees_inbox
 from hub.store.queries import agent_name, get_conversation, message_from
 from hub.store.uploads import claim_uploads
 
@@ -188,13 +189,7 @@ async def assign_conversation(
                 if current not in (None, actor.id):
                     raise Conflict("already assigned to another agent")
             if agent_id is not None:
-                ok = await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1 AND a.active AND"
-                    " (a.role <> 'agent' OR EXISTS (SELECT 1 FROM agent_inboxes ai"
-                    "  WHERE ai.agent_id = a.id AND ai.inbox = $2)))",
-                    agent_id, conv.inbox,
-                )
-                if not ok:
+                if not await active_agent_sees_inbox(conn, agent_id, conv.inbox):
                     raise BadInput("agent_id: no active agent in this inbox")
             if current == agent_id:
                 return conv

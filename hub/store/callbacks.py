@@ -27,6 +27,7 @@ from hub.schema import (
     WorkItem,
     WorkItemUpdated,
 )
+from hub.store.agent_queries import active_agent_sees_inbox
 from hub.store.queries import agent_name
 from hub.voice.callbacks import TERMINAL, failure_code, failure_message, next_status
 
@@ -97,10 +98,7 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
                 " ORDER BY id LIMIT 1 FOR UPDATE", work_item_id, callback_id)
             if r is None:
                 return None
-            agent_ok = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1 AND a.active AND"
-                " (a.role <> 'agent' OR EXISTS (SELECT 1 FROM agent_inboxes ai"
-                "  WHERE ai.agent_id = a.id AND ai.inbox = $2)))", agent_id, r["inbox"])
+            agent_ok = await active_agent_sees_inbox(conn, agent_id, r["inbox"])
             extension = await conn.fetchval(
                 "SELECT extension FROM agent_extensions WHERE agent_id = $1"
                 " ORDER BY extension LIMIT 1", agent_id)
