@@ -17,16 +17,12 @@ SQL = re.compile(r"\b(SELECT |INSERT INTO|UPDATE |DELETE FROM)")
 
 # Where pools and connections are created (the app, the worker, the CLI and dev runner).
 ASYNCPG_RUNTIME = {"web/app.py", "workers/main.py", "web/cli.py", "web/devrun.py"}
-# Type hints for the pool the worker hands its jobs (not moved yet either).
-ASYNCPG_NOT_YET_MOVED = {"workers/senders.py"}
 
-# Not moved yet: demo seeding (web/seed*.py) and the workers' job bodies.
+# Not moved yet: demo seeding (web/seed*.py, web/devrun.py) and four workers' job bodies.
 SQL_NOT_YET_MOVED = {
     "web/devrun.py", "web/seed.py", "web/seed_messaging.py", "web/seed_routing.py",
-    "workers/bot_fallback.py", "workers/bot_webhooks.py",
-    "workers/delivery.py", "workers/email_ack.py", "workers/email_send.py",
-    "workers/messaging.py", "workers/verification.py",
-    "workers/voice.py", "workers/webhook_send.py",
+    "workers/bot_webhooks.py", "workers/delivery.py", "workers/email_ack.py",
+    "workers/email_send.py",
 }
 
 
@@ -97,7 +93,7 @@ def test_the_not_yet_moved_list_only_shrinks():
 def test_asyncpg_is_imported_only_where_pools_are_made():
     offenders = {rel: lines for rel, tree in _sources()
                  if (lines := _runtime_asyncpg_imports(tree))
-                 and rel not in ASYNCPG_RUNTIME | ASYNCPG_NOT_YET_MOVED | SQL_NOT_YET_MOVED}
+                 and rel not in ASYNCPG_RUNTIME | SQL_NOT_YET_MOVED}
     assert offenders == {}, f"asyncpg imported outside stores and pool creation: {offenders}"
 
 

@@ -14,9 +14,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from arq import Retry
 
 from channels.email.compose import OutgoingMail, new_message_id
@@ -25,8 +24,12 @@ from channels.twilio.send import send_twilio_message
 from hub.config import Settings
 from hub.outbox import publish_committed, write_outbox
 from hub.store import verification as store
+from hub.store import worker_queries
 from hub.verification import CODE_TTL_S, derive_code
 from hub.verification_actions import verification_event
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("omnihub.worker")
 MAX_SEND_TRIES = 3
@@ -107,9 +110,7 @@ async def send_verification_code(ctx: dict[str, Any], verification_id: int) -> s
         return "sent"
     tries = int(ctx.get("job_try", 1))
     if retryable and tries < MAX_SEND_TRIES:
-        await ctx["pool"].execute(
-            "UPDATE identity_verifications SET delivery = 'queued', delivery_error = $2"
-            " WHERE id = $1 AND delivery = 'sending'", verification_id, error[:500])
+        await worker_queries.requeue_verification(ctx["pool"], verification_id, error[:500])
         raise Retry(defer=timedelta(seconds=5 * tries))
     await _finish(ctx, verification_id, "failed", error)
     return "failed"
