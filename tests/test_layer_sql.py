@@ -18,10 +18,9 @@ SQL = re.compile(r"\b(SELECT |INSERT INTO|UPDATE |DELETE FROM)")
 # Where pools and connections are created (the app, the worker, the CLI and dev runner).
 ASYNCPG_RUNTIME = {"web/app.py", "workers/main.py", "web/cli.py", "web/devrun.py"}
 
-# Not moved yet: demo seeding (web/seed*.py, web/devrun.py) and the bot webhook worker.
+# Not moved yet: demo seeding (web/seed*.py) and the dev runner's database creation.
 SQL_NOT_YET_MOVED = {
     "web/devrun.py", "web/seed.py", "web/seed_messaging.py", "web/seed_routing.py",
-    "workers/bot_webhooks.py",
 }
 
 
