@@ -8,9 +8,9 @@ for the resource-level part (inbox membership, ownership).
 Principals: an anonymous caller, an agent (role ``agent`` < ``supervisor`` < ``admin``;
 agents also carry the inboxes they are members of), or a bot (a bearer token scoped to
 the queues it fronts). Supervisors and admins see every inbox; an agent sees the inboxes
-it is a member of. A refused action is 401 (no principal), 403 (wrong role or not a
-member of the inbox) or 404 (when even saying "it exists" would leak: not used for inbox
-scope today, where the stores keep their historical 403).
+it is a member of. A refused action is 401 (nobody logged in) or 403 (the role is
+missing, the inbox is not the agent's, or the resource belongs to another agent); a
+missing resource stays the store's 404.
 """
 
 from __future__ import annotations
