@@ -220,3 +220,15 @@ async def test_out_of_range_ids_are_json_404_before_the_handler(hub):
                 assert r.json()["error"] == "not_found", r.text
         r = await client.get(f"/api/v1/conversations/{BIGINT_MAX}")
         assert r.status_code == 401  # in range: the route matched and asks for a session
+
+
+def test_every_agent_socket_action_names_a_policy_rule():
+    """The socket asks the same policy as REST: each agent frame that acts (all but
+    ping) maps to a hub.access action."""
+    from typing import get_args
+
+    from web.realtime.endpoints import FRAME_ACTIONS, AgentFrame, AgentPing
+
+    acting = {t for t in get_args(AgentFrame) if t is not AgentPing}
+    assert set(FRAME_ACTIONS) == acting
+    assert all(action in access.RULES for action in FRAME_ACTIONS.values())
