@@ -11,6 +11,7 @@ from typing import Literal
 
 import msgspec
 
+from hub.access import Role, sees_inbox
 from hub.storable import storable
 from hub.voice.rules.callbacks import CallbackRequest, CallbackStatus
 from hub.voice.rules.callstate import CallSignal, CallState
@@ -31,7 +32,6 @@ WorkItemStatus = Literal["queued", "offered", "assigned", "wrapup", "completed",
                          "ringing", "bot"]
 MessageStatus = Literal["received", "queued", "sending", "sent", "delivered", "read", "failed"]
 AuthorKind = Literal["contact", "agent", "bot", "system"]
-Role = Literal["agent", "supervisor", "admin"]
 Presence = Literal["online", "away", "busy", "offline"]
 
 
@@ -137,7 +137,7 @@ class Agent(Base, kw_only=True):
     inboxes: list[str] = []
 
     def may_see_inbox(self, inbox: str) -> bool:
-        return self.role in ("supervisor", "admin") or inbox in self.inboxes
+        return sees_inbox(self.role, self.inboxes, inbox)
 
 
 class Contact(Base, kw_only=True):

@@ -264,7 +264,7 @@ class Walk:
         for name, conv in route.param_convertors.items():
             if name in override:
                 values[name] = override[name]
-            elif type(conv).__name__ == "IntegerConvertor":
+            elif type(conv).__name__ in ("IntegerConvertor", "PkConvertor"):
                 values[name] = str(MISSING_ID)
             elif name == "inbox":
                 values[name] = "telegram" if "telegram" in route.path else "web"
@@ -361,7 +361,7 @@ async def walk_route(walk: Walk, route: Route, method: str, cookies: dict[str, s
     kind = _body_type(route) if method != "GET" else None
     body = _encode(sample(mi.type_info(kind))) if kind is not None else b""
     for name, conv in route.param_convertors.items():
-        bad = str(BIG) if type(conv).__name__ == "IntegerConvertor" else "a%00b"
+        bad = str(BIG) if type(conv).__name__ in ("IntegerConvertor", "PkConvertor") else "a%00b"
         await walk.send(f"{who} path {name}={bad}", method, walk.path_for(route, {name: bad}),
                         body=body, ctype="application/json" if body else None,
                         cookies=cookies)

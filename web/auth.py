@@ -1,5 +1,5 @@
 """Agent sessions: argon2 password check, an opaque session token in an HttpOnly cookie,
-only its SHA-256 stored. Role checks live here too."""
+only its SHA-256 stored. Who may do what is hub/access.py's."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 from starlette.requests import HTTPConnection
 
 from hub.conversations.store.queries import load_agent
+from hub.db import web_queries
 from hub.errors import Forbidden, Unauthorized
-from hub.schema import Agent, Role
+from hub.schema import Agent
 from web.passwords import verify_password
 from web.realtime.access import announce_access_change
 from web.state import HubState
 
 COOKIE = "oh_session"
-_ROLE_RANK = {"agent": 0, "supervisor": 1, "admin": 2}
 
 
 def session_token_hash(conn: HTTPConnection) -> str:
@@ -32,20 +32,15 @@ def _token_hash(token: str) -> str:
 
 async def log_in(state: HubState, email: str, password: str) -> str:
     """Return a new session token, or raise Unauthorized."""
-    row = await state.pool.fetchrow(
-        "SELECT id, password_hash FROM agents WHERE email = $1 AND active",
-        email.strip().lower()[:320],
-    )
+    row = await web_queries.login_row(state.pool, email.strip().lower()[:320])
     ok = await asyncio.to_thread(verify_password, row["password_hash"] if row else None,
                                  password[:1024])
     if row is None or not ok:
         raise Unauthorized("wrong email or password")
     token = secrets.token_urlsafe(32)
-    await state.pool.execute(
-        "INSERT INTO sessions (token_hash, agent_id, expires_at) VALUES ($1, $2, $3)",
-        _token_hash(token), row["id"],
-        datetime.now(UTC) + timedelta(seconds=state.settings.session_ttl_s),
-    )
+    await web_queries.insert_session(
+        state.pool, _token_hash(token), row["id"],
+        datetime.now(UTC) + timedelta(seconds=state.settings.session_ttl_s))
     return token
 
 
@@ -53,7 +48,7 @@ async def log_out(state: HubState, token: str | None) -> None:
     """End the session; its open sockets close within a second (web/realtime/access.py)."""
     if token:
         digest = _token_hash(token[:200])
-        await state.pool.execute("DELETE FROM sessions WHERE token_hash = $1", digest)
+        await web_queries.delete_session(state.pool, digest)
         await announce_access_change(state.redis, state.settings, token_hash=digest)
 
 
@@ -61,19 +56,11 @@ async def agent_from_connection(state: HubState, conn: HTTPConnection) -> Agent:
     token = conn.cookies.get(COOKIE)
     if not token or len(token) > 200:
         raise Unauthorized("log in first")
-    agent_id = await state.pool.fetchval(
-        "SELECT agent_id FROM sessions WHERE token_hash = $1 AND expires_at > now()",
-        _token_hash(token),
-    )
+    agent_id = await web_queries.session_agent_id(state.pool, _token_hash(token))
     agent = await load_agent(state.pool, agent_id) if agent_id else None
     if agent is None:
         raise Unauthorized("session expired; log in again")
     return agent
-
-
-def require_role(agent: Agent, role: Role) -> None:
-    if _ROLE_RANK[agent.role] < _ROLE_RANK[role]:
-        raise Forbidden(f"needs the {role} role")
 
 
 def check_same_origin(state: HubState, origin: str | None) -> None:

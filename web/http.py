@@ -12,8 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.errors import BadInput, HubError, NotFound, RateLimited, TooLarge
-from hub.untrusted import BIGINT_MAX, decode_json, is_decimal
+from hub.errors import BadInput, HubError, RateLimited, TooLarge
+from hub.untrusted import decode_json, is_decimal
 
 log = logging.getLogger("omnihub.http")
 T = TypeVar("T")
@@ -49,15 +49,6 @@ async def read_json(request: Request, kind: type[T], limit: int) -> T:
     if not ctype.split(";")[0].strip().lower() == "application/json":
         raise BadInput("Content-Type must be application/json", code="unsupported_media_type")
     return decode_json(await read_body(request, limit), kind)
-
-
-def path_id(request: Request, name: str, what: str | None = None) -> int:
-    """An integer path parameter as an id: positive and within bigint, else 404 (the
-    ``int`` convertor takes any run of digits, and Postgres would fail on 2^63)."""
-    value = request.path_params[name]
-    if not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
-        raise NotFound(f"no such {what or name}")
-    return value
 
 
 def error_response(exc: HubError) -> JSON:

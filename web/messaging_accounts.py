@@ -8,12 +8,16 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import asyncpg
 import msgspec
 from starlette.requests import Request
 
 from channels.meta.inbound import MetaAccount
+from hub.db import web_queries
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 class Template(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,10 +43,6 @@ class ChannelAccount:
     templates: tuple[Template, ...]
 
 
-_COLS = ("a.inbox, i.channel, a.provider, a.external_id, a.account_sid, a.auth_token,"
-         " a.access_token, a.app_secret, a.verify_token, a.secret_token, a.templates")
-
-
 def account_from(r: asyncpg.Record) -> ChannelAccount:
     templates = msgspec.json.decode(r["templates"], type=tuple[Template, ...])
     return ChannelAccount(r["inbox"], r["channel"], r["provider"], r["external_id"],
@@ -52,9 +52,7 @@ def account_from(r: asyncpg.Record) -> ChannelAccount:
 
 async def load_account(conn: asyncpg.Connection | asyncpg.Pool,
                        inbox: str) -> ChannelAccount | None:
-    r = await conn.fetchrow(
-        f"SELECT {_COLS} FROM channel_accounts a JOIN inboxes i ON i.slug = a.inbox"
-        " WHERE a.inbox = $1", inbox)
+    r = await web_queries.account_row(conn, inbox)
     return account_from(r) if r else None
 
 
@@ -72,8 +70,7 @@ class AccountDirectory:
             age = time.monotonic() - self._loaded_at
             if age < (1.0 if force else self._ttl):
                 return
-            rows = await self._pool.fetch(
-                f"SELECT {_COLS} FROM channel_accounts a JOIN inboxes i ON i.slug = a.inbox")
+            rows = await web_queries.account_rows(self._pool)
             accounts = [account_from(r) for r in rows]
             self._by_inbox = {a.inbox: a for a in accounts}
             self._by_external = {(a.provider, a.external_id): a for a in accounts}

@@ -27,6 +27,7 @@ from hub.admin.rules import (
     inbox_missing,
 )
 from hub.config import Settings
+from hub.db import web_queries
 from hub.email.store.recipients import publish_mail_recipients
 from hub.routing.config import CompiledConfig
 from hub.routing.configstore import latest_config
@@ -34,7 +35,7 @@ from hub.schema import Agent
 from web.http import JSON, read_json
 from web.passwords import hash_password
 from web.realtime.access import announce_access_change
-from web.routes_api import _int_param, agent_route
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 
@@ -95,22 +96,22 @@ def _with_routing(agent: dict[str, Any], cfg: CompiledConfig | None) -> dict[str
         queues=list(profile.queues) if profile else None)}
 
 
-@agent_route("admin")
+@agent_route("admin.manage")
 async def list_inboxes(request: Request, state: HubState, agent: Agent) -> Response:
-    queues = [r[0] for r in await state.pool.fetch("SELECT slug FROM queues ORDER BY slug")]
+    queues = await web_queries.queue_slugs(state.pool)
     cfg = await _routing(state)
     return JSON({"inboxes": [_with_setup(state, i, cfg)
                              for i in await store.list_inboxes(state.pool)],
                  "queues": queues})
 
 
-@agent_route("admin")
+@agent_route("admin.manage")
 async def get_inbox(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"inbox": _with_setup(state, await store.get_inbox(
         state.pool, request.path_params["inbox"]), await _routing(state))})
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def put_members(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, MembersBody, state.settings.http_max_body)
     inbox, changed = await store.put_inbox_members(state.pool, agent,
@@ -120,7 +121,7 @@ async def put_members(request: Request, state: HubState, agent: Agent) -> Respon
     return JSON({"inbox": _with_setup(state, inbox, await _routing(state))})
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def create_inbox(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, InboxCreate, state.settings.http_max_body)
     inbox, shown = await store.create_inbox(state.pool, agent, body)
@@ -130,7 +131,7 @@ async def create_inbox(request: Request, state: HubState, agent: Agent) -> Respo
                 status_code=201)
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def update_inbox(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, InboxPatch, state.settings.http_max_body)
     inbox = await store.update_inbox(state.pool, agent, request.path_params["inbox"], body)
@@ -139,43 +140,43 @@ async def update_inbox(request: Request, state: HubState, agent: Agent) -> Respo
     return JSON({"inbox": _with_setup(state, inbox, await _routing(state))})
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def rotate_secret(request: Request, state: HubState, agent: Agent) -> Response:
     shown = await store.rotate_inbox_secret(state.pool, agent, request.path_params["inbox"])
     return JSON({"secrets": shown})
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def put_account(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, AccountBody, state.settings.http_max_body)
     inbox = await store.put_account(state.pool, agent, request.path_params["inbox"], body)
     return JSON({"inbox": _with_setup(state, inbox, await _routing(state))})
 
 
-@agent_route("admin")
+@agent_route("admin.manage")
 async def get_templates(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"templates": await store.get_templates(state.pool, request.path_params["inbox"])})
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def put_templates(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, list[TemplateBody], state.settings.http_max_body)
     return JSON({"templates": await store.put_templates(
         state.pool, agent, request.path_params["inbox"], body)})
 
 
-@agent_route("admin")
+@agent_route("admin.manage")
 async def get_ack(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON(await store.get_ack(state.pool, request.path_params["inbox"]))
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def put_ack(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, AckBody, state.settings.http_max_body)
     return JSON(await store.put_ack(state.pool, agent, request.path_params["inbox"], body))
 
 
-@agent_route("admin")
+@agent_route("admin.manage")
 async def list_agents(request: Request, state: HubState, agent: Agent) -> Response:
     cfg = await _routing(state)
     return JSON({"agents": [_with_routing(a, cfg) for a in await store.list_agents(state.pool)],
@@ -183,7 +184,7 @@ async def list_agents(request: Request, state: HubState, agent: Agent) -> Respon
                  "routing_queues": list(cfg.queue_order) if cfg else []})
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def create_agent(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, AgentCreate, state.settings.http_max_body)
     digest = await asyncio.to_thread(hash_password, check_password(body.password))
@@ -191,12 +192,12 @@ async def create_agent(request: Request, state: HubState, agent: Agent) -> Respo
                                         await _routing(state))}, status_code=201)
 
 
-@agent_route("admin", write=True)
+@agent_route("admin.manage", write=True)
 async def update_agent(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, AgentPatch, state.settings.http_max_body)
     digest = (await asyncio.to_thread(hash_password, check_password(body.password))
               if body.password is not None else None)
-    agent_id = _int_param(request, "agent_id")
+    agent_id = pk(request, "agent_id")
     updated = await store.update_agent(state.pool, agent, agent_id, body, digest)
     # Inboxes, role, deactivation, password: the agent's open sockets follow within a
     # second on every web process, as REST does at once.
@@ -218,5 +219,5 @@ routes = [
     Route("/api/v1/admin/inboxes/{inbox}/acknowledgement", put_ack, methods=["PUT"]),
     Route("/api/v1/admin/agents", list_agents),
     Route("/api/v1/admin/agents", create_agent, methods=["POST"]),
-    Route("/api/v1/admin/agents/{agent_id:int}", update_agent, methods=["PATCH"]),
+    Route("/api/v1/admin/agents/{agent_id:pk}", update_agent, methods=["PATCH"]),
 ]

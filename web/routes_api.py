@@ -1,11 +1,9 @@
-"""REST routes. Every agent route authenticates, checks the role, and for writes the
-Origin; the API-channel route authenticates with the inbox bearer token."""
+"""REST routes. Every agent route declares its hub.access action (web/routing_kit.py);
+the API-channel route authenticates with the inbox bearer token."""
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -17,42 +15,22 @@ from channels.api import ApiInboundMessage, envelope_from_api, verify_api_token
 from hub.conversations import actions
 from hub.conversations.dead_letters import dead_letter_stats
 from hub.conversations.store import queries
+from hub.db import web_queries
 from hub.errors import BadInput, NotFound
 from hub.messaging.store import parse_upload_ids
-from hub.schema import Agent, Role
-from web.auth import agent_from_connection, check_same_origin, require_role
-from web.http import JSON, path_id, read_json
+from hub.schema import Agent
+from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
+from web.routing_kit import agent_route, pk, public_route
 from web.state import HubState
 
-Handler = Callable[[Request, HubState, Agent], Awaitable[Response]]
 
-
-def agent_route(role: Role = "agent", *, write: bool = False) -> Callable[[Handler], Callable[
-        [Request], Awaitable[Response]]]:
-    def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
-        @functools.wraps(fn)  # keeps __wrapped__: tests read the handler's body type
-        async def endpoint(request: Request) -> Response:
-            state: HubState = request.app.state.hub
-            if write:
-                check_same_origin(state, request.headers.get("origin"))
-            agent = await agent_from_connection(state, request)
-            require_role(agent, role)
-            return await fn(request, state, agent)
-        return endpoint
-    return wrap
-
-
-def _int_param(request: Request, name: str) -> int:
-    return path_id(request, name)
-
-
-@agent_route()
+@agent_route("session.me")
 async def me(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"agent": agent})
 
 
-@agent_route()
+@agent_route("conversation.list")
 async def list_conversations(request: Request, state: HubState, agent: Agent) -> Response:
     q = request.query_params
     status = q.get("status", "open")
@@ -67,18 +45,18 @@ async def list_conversations(request: Request, state: HubState, agent: Agent) ->
     return JSON({"conversations": items, "last_event_id": tail})
 
 
-@agent_route()
+@agent_route("conversation.view")
 async def get_conversation(request: Request, state: HubState, agent: Agent) -> Response:
-    cid = _int_param(request, "conversation_id")
+    cid = pk(request, "conversation_id")
     tail = await state.fanout.tail_id()
     conv = await queries.get_conversation(state.pool, agent, cid)
     messages = await queries.list_messages(state.pool, cid)
     return JSON({"conversation": conv, "messages": messages, "last_event_id": tail})
 
 
-@agent_route()
+@agent_route("contact.view")
 async def contact_context(request: Request, state: HubState, agent: Agent) -> Response:
-    ctx = await queries.contact_context(state.pool, agent, _int_param(request, "contact_id"))
+    ctx = await queries.contact_context(state.pool, agent, pk(request, "contact_id"))
     return JSON(ctx)
 
 
@@ -92,13 +70,13 @@ class ReplyBody(msgspec.Struct, forbid_unknown_fields=True):
     attachments: list[str] = []
 
 
-@agent_route(write=True)
+@agent_route("conversation.reply", write=True)
 async def post_message(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, ReplyBody, state.settings.http_max_body)
     client_id = body.client_id or f"rest:{uuid.uuid4()}"
     uploads = parse_upload_ids(body.attachments, state.settings.upload_max_files)
     message, created = await actions.post_agent_reply(
-        state.pool, state.publisher, agent, _int_param(request, "conversation_id"),
+        state.pool, state.publisher, agent, pk(request, "conversation_id"),
         text=body.text, client_id=client_id, private=body.private, via=body.via,
         attachments=uploads, max_attachment_bytes=state.settings.upload_max_total_bytes,
     )
@@ -111,12 +89,12 @@ class AssignBody(msgspec.Struct, forbid_unknown_fields=True):
     agent_id: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
-@agent_route(write=True)
+@agent_route("conversation.assign", write=True)
 async def assign(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, AssignBody, state.settings.http_max_body)
     target = agent.id if body.agent_id is msgspec.UNSET else body.agent_id
     conv = await actions.assign_conversation(
-        state.pool, state.publisher, agent, _int_param(request, "conversation_id"), target)
+        state.pool, state.publisher, agent, pk(request, "conversation_id"), target)
     return JSON({"conversation": conv})
 
 
@@ -124,16 +102,17 @@ class StatusBody(msgspec.Struct, forbid_unknown_fields=True):
     status: str
 
 
-@agent_route(write=True)
+@agent_route("conversation.set_status", write=True)
 async def set_status(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, StatusBody, state.settings.http_max_body)
     conv = await actions.set_conversation_status(
-        state.pool, state.publisher, agent, _int_param(request, "conversation_id"),
+        state.pool, state.publisher, agent, pk(request, "conversation_id"),
         body.status,  # type: ignore[arg-type]  # validated by the action
     )
     return JSON({"conversation": conv})
 
 
+@public_route("API channel: the inbox's bearer token, checked in the handler")
 async def api_inbound_message(request: Request) -> Response:
     """API channel: an integration injects a customer message into an inbox."""
     state: HubState = request.app.state.hub
@@ -155,10 +134,11 @@ async def api_inbound_message(request: Request) -> Response:
                 status_code=202)
 
 
+@public_route("health probe")
 async def healthz(request: Request) -> Response:
     state: HubState = request.app.state.hub
     await state.redis.ping()
-    await state.pool.fetchval("SELECT 1")
+    await web_queries.ping(state.pool)
     # Dead letters are an alarm (docs/pipeline.md): monitoring alerts on a rising total.
     return JSON({"ok": True, "sockets": state.fanout.socket_count,
                  "dead_letters": await dead_letter_stats(state.redis, state.settings)})
@@ -168,11 +148,11 @@ routes = [
     Route("/healthz", healthz),
     Route("/api/v1/me", me),
     Route("/api/v1/conversations", list_conversations),
-    Route("/api/v1/conversations/{conversation_id:int}", get_conversation),
-    Route("/api/v1/conversations/{conversation_id:int}/messages", post_message,
+    Route("/api/v1/conversations/{conversation_id:pk}", get_conversation),
+    Route("/api/v1/conversations/{conversation_id:pk}/messages", post_message,
           methods=["POST"]),
-    Route("/api/v1/conversations/{conversation_id:int}/assign", assign, methods=["POST"]),
-    Route("/api/v1/conversations/{conversation_id:int}/status", set_status, methods=["POST"]),
-    Route("/api/v1/contacts/{contact_id:int}/context", contact_context),
+    Route("/api/v1/conversations/{conversation_id:pk}/assign", assign, methods=["POST"]),
+    Route("/api/v1/conversations/{conversation_id:pk}/status", set_status, methods=["POST"]),
+    Route("/api/v1/contacts/{contact_id:pk}/context", contact_context),
     Route("/api/v1/inboxes/{inbox}/messages", api_inbound_message, methods=["POST"]),
 ]

@@ -15,10 +15,10 @@ from hub.bots.actions import bots
 from hub.errors import BadInput
 from hub.schema import Agent
 from hub.untrusted import parse_int
-from web.http import JSON, path_id, read_json
+from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
 from web.realtime.bot_socket import bot_socket
-from web.routes_api import agent_route
+from web.routing_kit import agent_route, bot_route, pk
 from web.state import HubState
 
 
@@ -48,10 +48,10 @@ class QueueBot(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _bot_id(request: Request) -> int:
-    return path_id(request, "bot_id", "bot")
+    return pk(request, "bot_id")
 
 
-@agent_route("admin", write=True)
+@agent_route("bots.manage", write=True)
 async def create(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, NewBot, state.settings.http_max_body)
     bot, token, secret = await bot_admin.create_bot(
@@ -60,12 +60,12 @@ async def create(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"bot": bot, "token": token, "webhook_secret": secret}, status_code=201)
 
 
-@agent_route("supervisor")
+@agent_route("bots.view")
 async def list_bots(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"bots": await bot_admin.list_bots(state.pool)})
 
 
-@agent_route("admin", write=True)
+@agent_route("bots.manage", write=True)
 async def update(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, BotChanges, state.settings.http_max_body)
     changes = {f: getattr(body, f) for f in body.__struct_fields__
@@ -75,7 +75,7 @@ async def update(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"bot": bot})
 
 
-@agent_route("admin", write=True)
+@agent_route("bots.manage", write=True)
 async def disable(request: Request, state: HubState, agent: Agent) -> Response:
     await read_json(request, NoBody, state.settings.http_max_body)
     bot, handed = await bot_admin.set_active(state.pool, state.publisher, agent.id,
@@ -83,7 +83,7 @@ async def disable(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"bot": bot, "handed_off": handed})
 
 
-@agent_route("admin", write=True)
+@agent_route("bots.manage", write=True)
 async def enable(request: Request, state: HubState, agent: Agent) -> Response:
     await read_json(request, NoBody, state.settings.http_max_body)
     bot, _ = await bot_admin.set_active(state.pool, state.publisher, agent.id,
@@ -91,7 +91,7 @@ async def enable(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"bot": bot})
 
 
-@agent_route("admin", write=True)
+@agent_route("bots.manage", write=True)
 async def rotate_token(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, Rotation, state.settings.http_max_body)
     token, until = await bot_admin.rotate_token(state.pool, state.publisher, agent.id,
@@ -99,7 +99,7 @@ async def rotate_token(request: Request, state: HubState, agent: Agent) -> Respo
     return JSON({"token": token, "old_token_valid_until": until})
 
 
-@agent_route("admin", write=True)
+@agent_route("bots.manage", write=True)
 async def rotate_secret(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, Rotation, state.settings.http_max_body)
     secret, until = await bot_admin.rotate_webhook_secret(
@@ -107,7 +107,7 @@ async def rotate_secret(request: Request, state: HubState, agent: Agent) -> Resp
     return JSON({"webhook_secret": secret, "old_secret_valid_until": until})
 
 
-@agent_route("admin")
+@agent_route("bots.manage")
 async def deliveries(request: Request, state: HubState, agent: Agent) -> Response:
     q = request.query_params
     status = q.get("status") or None
@@ -120,7 +120,7 @@ async def deliveries(request: Request, state: HubState, agent: Agent) -> Respons
     return JSON({"deliveries": rows})
 
 
-@agent_route("admin", write=True)
+@agent_route("bots.manage", write=True)
 async def set_queue_bot(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, QueueBot, state.settings.http_max_body)
     if body.bot_id is not None and not 0 < body.bot_id < 2**63:
@@ -152,15 +152,17 @@ async def _bot(request: Request) -> tuple[HubState, bots.Bot]:
 
 
 def _conversation_id(request: Request) -> int:
-    return path_id(request, "conversation_id", "conversation")
+    return pk(request, "conversation_id")
 
 
+@bot_route()
 async def bot_conversations(request: Request) -> Response:
     state, bot = await _bot(request)
     return JSON({"bot": {"id": bot.id, "name": bot.name},
                  "conversations": await bots.held_conversations(state.pool, bot)})
 
 
+@bot_route()
 async def bot_reply(request: Request) -> Response:
     state, bot = await _bot(request)
     body = await read_json(request, BotReplyBody, state.settings.http_max_body)
@@ -172,6 +174,7 @@ async def bot_reply(request: Request) -> Response:
     return JSON({"message": message}, status_code=201 if created else 200)
 
 
+@bot_route()
 async def bot_handoff(request: Request) -> Response:
     state, bot = await _bot(request)
     body = await read_json(request, BotHandoffBody, state.settings.http_max_body)
@@ -183,17 +186,17 @@ async def bot_handoff(request: Request) -> Response:
 routes = [
     Route("/api/v1/bots", create, methods=["POST"]),
     Route("/api/v1/bots", list_bots, methods=["GET"]),
-    Route("/api/v1/bots/{bot_id:int}", update, methods=["PATCH"]),
-    Route("/api/v1/bots/{bot_id:int}/disable", disable, methods=["POST"]),
-    Route("/api/v1/bots/{bot_id:int}/enable", enable, methods=["POST"]),
-    Route("/api/v1/bots/{bot_id:int}/token", rotate_token, methods=["POST"]),
-    Route("/api/v1/bots/{bot_id:int}/webhook-secret", rotate_secret, methods=["POST"]),
-    Route("/api/v1/bots/{bot_id:int}/deliveries", deliveries, methods=["GET"]),
+    Route("/api/v1/bots/{bot_id:pk}", update, methods=["PATCH"]),
+    Route("/api/v1/bots/{bot_id:pk}/disable", disable, methods=["POST"]),
+    Route("/api/v1/bots/{bot_id:pk}/enable", enable, methods=["POST"]),
+    Route("/api/v1/bots/{bot_id:pk}/token", rotate_token, methods=["POST"]),
+    Route("/api/v1/bots/{bot_id:pk}/webhook-secret", rotate_secret, methods=["POST"]),
+    Route("/api/v1/bots/{bot_id:pk}/deliveries", deliveries, methods=["GET"]),
     Route("/api/v1/queues/{queue}/bot", set_queue_bot, methods=["POST"]),
     WebSocketRoute("/ws/bot", bot_socket),
     Route("/api/v1/bot/conversations", bot_conversations),
-    Route("/api/v1/bot/conversations/{conversation_id:int}/messages", bot_reply,
+    Route("/api/v1/bot/conversations/{conversation_id:pk}/messages", bot_reply,
           methods=["POST"]),
-    Route("/api/v1/bot/conversations/{conversation_id:int}/handoff", bot_handoff,
+    Route("/api/v1/bot/conversations/{conversation_id:pk}/handoff", bot_handoff,
           methods=["POST"]),
 ]

@@ -25,9 +25,11 @@ from channels.cti.generic import (
     read_payload,
     signal_from_cti,
 )
+from hub.db import web_queries
 from hub.errors import Unauthorized
 from hub.voice.rules.pbx import CallerIdRule, CtiRules, cti_reply
 from web.http import JSON, read_body
+from web.routing_kit import public_route
 from web.state import HubState
 
 
@@ -57,9 +59,7 @@ async def cti_endpoint(state: HubState, token: str) -> CtiEndpoint:
     hit = _cache.get(key)
     now = time.monotonic()
     if hit is None or now - hit[0] > _CACHE_S:
-        r = await state.pool.fetchrow(
-            "SELECT id, inbox, token_hash, region, blocked_callers, caller_id_rules,"
-            " default_caller_id FROM cti_endpoints WHERE token_hash = $1", digest)
+        r = await web_queries.cti_endpoint_by_hash(state.pool, digest)
         endpoint = None if r is None else CtiEndpoint(
             id=r["id"], inbox=r["inbox"], token_hash=r["token_hash"], region=r["region"],
             rules=CtiRules(
@@ -76,6 +76,7 @@ async def cti_endpoint(state: HubState, token: str) -> CtiEndpoint:
     return endpoint
 
 
+@public_route("CTI endpoint: the endpoint token in the path, checked in the handler")
 async def cti_event(request: Request) -> Response:
     state: HubState = request.app.state.hub
     endpoint = await cti_endpoint(state, request.path_params["token"])

@@ -18,6 +18,7 @@ from channels.email.dev_sink import KeptMail, read_mailbox
 from hub.errors import HubError
 from web.auth import agent_from_connection
 from web.http import JSON
+from web.routing_kit import public_route
 from web.state import HubState
 
 _CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none';"
@@ -67,6 +68,7 @@ async def _kept(state: HubState) -> list[KeptMail]:
     return await asyncio.to_thread(read_mailbox, Path(state.settings.dev_mailbox_dir))
 
 
+@public_route("dev mailbox (make dev only)")
 async def mailbox_page(request: Request) -> Response:
     state: HubState = request.app.state.hub
     try:
@@ -85,6 +87,7 @@ async def mailbox_page(request: Request) -> Response:
     return HTMLResponse(page, headers=_HEADERS)
 
 
+@public_route("dev mailbox (make dev only)")
 async def mailbox_json(request: Request) -> Response:
     state: HubState = request.app.state.hub
     await agent_from_connection(state, request)  # 401 (JSON) when not signed in

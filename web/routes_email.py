@@ -20,18 +20,17 @@ from starlette.routing import Route
 
 from channels.email.ingest_sink import FileBlobStore
 from channels.media import parse_ref
+from hub.db import web_queries
 from hub.errors import Forbidden, NotFound
 from hub.schema import Agent, AttachmentRef
 from web.download_headers import content_disposition, safe_content_type
-from web.routes_api import _int_param, agent_route
 from web.routes_media import proxy_attachment
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 
 async def _message_blobs(state: HubState, agent: Agent, message_id: int) -> tuple[str, str]:
-    r = await state.pool.fetchrow(
-        "SELECT m.raw_ref, m.attachments, c.inbox FROM messages m"
-        " JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1", message_id)
+    r = await web_queries.message_blobs(state.pool, message_id)
     if r is None:
         raise NotFound("no such message")
     if not agent.may_see_inbox(r["inbox"]):
@@ -54,9 +53,9 @@ def _blob_response(state: HubState, ref: str, ctype: str, disposition: str) -> R
     })
 
 
-@agent_route()
+@agent_route("attachment.download")
 async def raw_message(request: Request, state: HubState, agent: Agent) -> Response:
-    message_id = _int_param(request, "message_id")
+    message_id = pk(request, "message_id")
     raw_ref, _ = await _message_blobs(state, agent, message_id)
     if not raw_ref:
         raise NotFound("this message has no stored original")
@@ -64,9 +63,9 @@ async def raw_message(request: Request, state: HubState, agent: Agent) -> Respon
                           content_disposition(f"message-{message_id}.eml", "message.eml"))
 
 
-@agent_route()
+@agent_route("attachment.download")
 async def attachment(request: Request, state: HubState, agent: Agent) -> Response:
-    message_id = _int_param(request, "message_id")
+    message_id = pk(request, "message_id")
     index = request.path_params["index"]
     _, attachments_json = await _message_blobs(state, agent, message_id)
     refs = msgspec.json.decode(attachments_json, type=list[AttachmentRef])
@@ -80,6 +79,6 @@ async def attachment(request: Request, state: HubState, agent: Agent) -> Respons
 
 
 routes = [
-    Route("/api/v1/messages/{message_id:int}/raw", raw_message),
-    Route("/api/v1/messages/{message_id:int}/attachments/{index:int}", attachment),
+    Route("/api/v1/messages/{message_id:pk}/raw", raw_message),
+    Route("/api/v1/messages/{message_id:pk}/attachments/{index:int}", attachment),
 ]

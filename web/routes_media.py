@@ -42,6 +42,7 @@ from starlette.types import Receive, Scope, Send
 
 from channels.media import parse_ref
 from channels.media_fetch import MediaAccount, MediaFailure, ProviderBases, Upstream, open_media
+from hub.db import web_queries
 from hub.errors import BadGateway, Gone, Overloaded, TooLarge
 from hub.schema import AttachmentRef, AttachmentState
 from web.download_headers import content_disposition, safe_content_type
@@ -98,10 +99,7 @@ def _slots(app: Starlette, state: HubState) -> asyncio.Semaphore:
 async def mark_attachment(state: HubState, message_id: int, index: int,
                           value: AttachmentState) -> None:
     """Record what the provider told us, so the inbox labels it and nobody refetches."""
-    await state.pool.execute(
-        "UPDATE messages SET attachments = jsonb_set(attachments,"
-        " ARRAY[$2::text, 'state'], to_jsonb($3::text))"
-        " WHERE id = $1 AND jsonb_array_length(attachments) > $2", message_id, index, value)
+    await web_queries.mark_attachment_state(state.pool, message_id, index, value)
 
 
 def _too_large(limit: int, detail: str = "") -> TooLarge:
@@ -159,8 +157,7 @@ async def proxy_attachment(request: Request, state: HubState, message_id: int, i
         raise _too_large(limit)
     if ref.state == "expired":
         raise _expired()
-    inbox = await state.pool.fetchval("SELECT channel_account FROM messages WHERE id = $1",
-                                      message_id)
+    inbox = await web_queries.message_channel_account(state.pool, message_id)
     account = await directory(request).by_inbox(inbox or "")
     if account is None:
         raise BadGateway("no provider account is configured for this inbox",

@@ -14,9 +14,8 @@ sending a template.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +30,7 @@ from hub.conversations.rules import (
     reply_routes,
 )
 from hub.conversations.store import queries
+from hub.db import web_queries
 from hub.errors import BadInput
 from hub.languages import normalize_tag
 from hub.messaging.reply_policy import (
@@ -48,8 +48,11 @@ from hub.schema import Agent, Conversation
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery
 from web.messaging_accounts import load_account
-from web.routes_api import _int_param, agent_route
+from web.routing_kit import agent_route, pk
 from web.state import HubState
+
+if TYPE_CHECKING:
+    import asyncpg
 
 LABEL = {"chat": "Web chat", "api": "API", "email": "Email", "sms": "SMS",
          "whatsapp": "WhatsApp", "messenger": "Messenger", "instagram": "Instagram",
@@ -59,13 +62,9 @@ LABEL = {"chat": "Web chat", "api": "API", "email": "Email", "sms": "SMS",
 async def _route_rows(conn: asyncpg.Connection, conv: Conversation,
                       routes: list[ReplyRoute]) -> list[dict[str, Any]]:
     """Each route with its inbox name and the customer's address there."""
-    accounts = {r["slug"]: r for r in await conn.fetch(
-        "SELECT i.slug, i.name, a.external_id FROM inboxes i"
-        " LEFT JOIN channel_accounts a ON a.inbox = i.slug WHERE i.slug = ANY($1::text[])",
-        [r.account for r in routes])}
-    identities = [conv.contact_identity, *await conn.fetchval(
-        "SELECT coalesce(array_agg(kind || ':' || value ORDER BY created_at), '{}')"
-        " FROM identities WHERE contact_id = $1", conv.contact_id)]
+    accounts = await web_queries.reply_inboxes(conn, [r.account for r in routes])
+    identities = [conv.contact_identity,
+                  *await web_queries.contact_identity_keys(conn, conv.contact_id)]
     out = []
     for r in routes:
         acc = accounts.get(r.account)
@@ -92,20 +91,20 @@ def _no_route_options(conversation_id: int, now: Any) -> dict[str, Any]:
             "can_reply": False}
 
 
-@agent_route()
+@agent_route("conversation.view")
 async def reply_options(request: Request, state: HubState, agent: Agent) -> Response:
     conv = await queries.get_conversation(state.pool, agent,
-                                          _int_param(request, "conversation_id"))
+                                          pk(request, "conversation_id"))
     via = request.query_params.get("via") or None
     async with state.pool.acquire() as conn:
         uses = await inbound_uses(conn, conv.id)
         routes = reply_routes(conv.channel, conv.inbox, uses)
         if not routes:  # phone calls only: nothing can carry a written reply
-            return JSON(_no_route_options(conv.id, await conn.fetchval("SELECT now()")))
+            return JSON(_no_route_options(conv.id, await web_queries.db_now(conn)))
         route = choose_reply_route(conv.channel, conv.inbox, uses, via)
         account = await load_account(conn, route.account)
         last = await last_inbound_at(conn, conv.contact_id, route.account)
-        now = await conn.fetchval("SELECT now()")
+        now = await web_queries.db_now(conn)
         rows = await _route_rows(conn, conv, routes)
         meta = (await meta_window_for(conn, conv.contact_id, route)
                 if route.channel in META_SOCIAL else None)
@@ -150,11 +149,11 @@ class TemplateBody(msgspec.Struct, forbid_unknown_fields=True):
     via: str | None = None
 
 
-@agent_route(write=True)
+@agent_route("conversation.template", write=True)
 async def send_template(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, TemplateBody, state.settings.http_max_body)
     conv = await queries.get_conversation(state.pool, agent,
-                                          _int_param(request, "conversation_id"))
+                                          pk(request, "conversation_id"))
     async with state.pool.acquire() as conn:
         route = choose_reply_route(conv.channel, conv.inbox,
                                    await inbound_uses(conn, conv.id), body.via)
@@ -180,8 +179,8 @@ async def send_template(request: Request, state: HubState, agent: Agent) -> Resp
 
 
 routes = [
-    Route("/api/v1/conversations/{conversation_id:int}/reply-options", reply_options),
-    Route("/api/v1/conversations/{conversation_id:int}/templates", reply_options),
-    Route("/api/v1/conversations/{conversation_id:int}/template", send_template,
+    Route("/api/v1/conversations/{conversation_id:pk}/reply-options", reply_options),
+    Route("/api/v1/conversations/{conversation_id:pk}/templates", reply_options),
+    Route("/api/v1/conversations/{conversation_id:pk}/template", send_template,
           methods=["POST"]),
 ]

@@ -12,7 +12,8 @@ from starlette.staticfiles import StaticFiles
 
 from hub.errors import HubError
 from hub.untrusted import storable_text
-from web.auth import COOKIE, agent_from_connection, check_same_origin, log_in, log_out
+from web.auth import COOKIE, check_same_origin, log_in, log_out
+from web.routing_kit import mark_public, page_route, public_route
 from web.state import HubState
 
 HERE = Path(__file__).parent
@@ -35,14 +36,17 @@ def _page(name: str) -> FileResponse:
                                  "Referrer-Policy": "same-origin", **_NO_STORE})
 
 
+@public_route("redirect to the inbox")
 async def index(request: Request) -> Response:
     return RedirectResponse("/inbox", status_code=303)
 
 
+@public_route("login form")
 async def login_page(request: Request) -> Response:
     return _page("login.html")
 
 
+@public_route("login: checks the password")
 async def login_submit(request: Request) -> Response:
     state: HubState = request.app.state.hub
     try:
@@ -65,6 +69,7 @@ async def login_submit(request: Request) -> Response:
     return resp
 
 
+@public_route("ends the caller's own session (same origin)")
 async def logout(request: Request) -> Response:
     state: HubState = request.app.state.hub
     check_same_origin(state, request.headers.get("origin"))
@@ -74,31 +79,23 @@ async def logout(request: Request) -> Response:
     return resp
 
 
+@page_route("page.inbox")
 async def inbox_page(request: Request) -> Response:
-    state: HubState = request.app.state.hub
-    try:
-        await agent_from_connection(state, request)
-    except HubError:
-        return RedirectResponse("/login", status_code=303)
     return _page("inbox.html")
 
 
+@page_route("page.admin")
 async def admin_page(request: Request) -> Response:
     """Settings: admins only (the API checks again on every call)."""
-    state: HubState = request.app.state.hub
-    try:
-        agent = await agent_from_connection(state, request)
-    except HubError:
-        return RedirectResponse("/login", status_code=303)
-    if agent.role != "admin":
-        return RedirectResponse("/inbox", status_code=303)
     return _page("admin.html")
 
 
+@public_route("demo shop page")
 async def demo_page(request: Request) -> Response:
     return FileResponse(TEMPLATES / "demo.html", media_type="text/html")
 
 
+@public_route("widget script embedded by customer sites")
 async def widget_js(request: Request) -> Response:
     # Loaded cross-origin by customer sites: short cache so fixes roll out.
     return FileResponse(STATIC / "widget.js", media_type="text/javascript",
@@ -115,5 +112,6 @@ routes = [
     Route("/admin", admin_page),
     Route("/demo", demo_page),
     Route("/widget.js", widget_js),
-    Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
+    Mount("/static", app=mark_public(StaticFiles(directory=STATIC, check_dir=False),
+                                    "static assets"), name="static"),
 ]

@@ -33,7 +33,7 @@ from hub.errors import BadInput, HubError
 from hub.schema import Agent, Identity
 from hub.untrusted import decode_json, parse_int
 from web.http import JSON, error_response, read_body
-from web.routes_api import agent_route
+from web.routing_kit import agent_route, public_route
 from web.state import HubState
 from web.widget_prechat import (
     availability,
@@ -57,14 +57,14 @@ def _json_type(request: Request, *, allow_text: bool = False) -> None:
 # ---- admin ----------------------------------------------------------------------------
 
 
-@agent_route("admin")
+@agent_route("prechat.configure")
 async def get_prechat(request: Request, state: HubState, agent: Agent) -> Response:
     inbox = await state.inbox(request.path_params["inbox"])
     cfg, version = await get_form(state.pool, inbox.slug)
     return JSON({"inbox": inbox.slug, "version": version, "config": cfg})
 
 
-@agent_route("admin", write=True)
+@agent_route("prechat.configure", write=True)
 async def put_prechat(request: Request, state: HubState, agent: Agent) -> Response:
     _json_type(request)
     data = decode_json(await read_body(request, MAX_CONFIG_BYTES))
@@ -106,6 +106,7 @@ def _cors(resp: Response, request: Request) -> Response:
     return resp
 
 
+@public_route("widget visitor, rate limited")
 async def submit_prechat(request: Request) -> Response:
     """Errors carry the CORS header too, so a widget on a shop's origin can show them."""
     try:
@@ -164,6 +165,7 @@ async def _submit(request: Request) -> Response:
                 status_code=202)
 
 
+@public_route("CORS preflight")
 async def prechat_preflight(request: Request) -> Response:
     """CORS preflight for JSON bodies; the real check is the inbox's allowed origins."""
     return _cors(Response(status_code=204, headers={
@@ -171,6 +173,7 @@ async def prechat_preflight(request: Request) -> Response:
         "Access-Control-Max-Age": "600"}), request)
 
 
+@public_route("widget visitor reads the public form")
 async def widget_form(request: Request) -> Response:
     """The form and availability of an inbox, as the widget's hello carries them (for
     shops that render their own form)."""

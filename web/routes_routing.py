@@ -18,6 +18,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hub import access
+from hub.db import web_queries
 from hub.errors import BadInput, Forbidden, NotFound
 from hub.outbox import Publisher
 from hub.routing import commands
@@ -37,9 +39,9 @@ from hub.routing.service import board, wake_router
 from hub.routing.state import RouterState
 from hub.routing.store import load_state
 from hub.schema import Agent
-from web.http import JSON, path_id, read_body, read_json
+from web.http import JSON, read_body, read_json
 from web.realtime.presence import set_agent_status
-from web.routes_api import agent_route
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 
@@ -63,7 +65,7 @@ async def _snapshot(request: HTTPConnection, state: HubState
 
 
 def _item_param(request: Request) -> int:
-    return path_id(request, "item_id", "work item")
+    return pk(request, "item_id")
 
 
 async def _apply(state: HubState, agent: Agent, cfg: CompiledConfig, d: AnyDecision,
@@ -117,11 +119,7 @@ async def _with_conversations(state: HubState, offers: list[dict[str, Any]]
                               ) -> list[dict[str, Any]]:
     if not offers:
         return offers
-    rows = await state.pool.fetch(
-        "SELECT wi.id, wi.conversation_id, c.inbox, ct.name, c.subject FROM work_items wi"
-        " JOIN conversations c ON c.id = wi.conversation_id"
-        " JOIN contacts ct ON ct.id = c.contact_id WHERE wi.id = ANY($1::bigint[])",
-        [o["work_item_id"] for o in offers])
+    rows = await web_queries.work_item_labels(state.pool, [o["work_item_id"] for o in offers])
     by_id = {r[0]: r for r in rows}
     for o in offers:
         r = by_id.get(o["work_item_id"])
@@ -130,35 +128,35 @@ async def _with_conversations(state: HubState, offers: list[dict[str, Any]]
     return offers
 
 
-@agent_route()
+@agent_route("routing.offers")
 async def my_offers(request: Request, state: HubState, agent: Agent) -> Response:
     """Pending offers: the agent's own; supervisors may ask for everyone's (?all=1)."""
     cfg, snap, now = await _snapshot(request, state)
     everyone = request.query_params.get("all") == "1"
-    if everyone and agent.role == "agent":
+    if everyone and not access.allows(agent, "routing.see_everyone"):
         raise Forbidden("only supervisors see other agents' offers")
     offers = _offer_view(cfg, snap, None if everyone else agent.id, now)
     return JSON({"offers": await _with_conversations(state, offers), "now": now})
 
 
-@agent_route(write=True)
+@agent_route("routing.answer_offer", write=True)
 async def accept(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON(await answer_offer(request, state, agent, _item_param(request), True))
 
 
-@agent_route(write=True)
+@agent_route("routing.answer_offer", write=True)
 async def decline(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON(await answer_offer(request, state, agent, _item_param(request), False))
 
 
-@agent_route(write=True)
+@agent_route("routing.answer_offer", write=True)
 async def pick(request: Request, state: HubState, agent: Agent) -> Response:
     cfg, snap, now = await _snapshot(request, state)
     d = commands.pick(cfg, snap, _actor(agent), _item_param(request), now)
     return await _run(request, state, agent, cfg, d, now)
 
 
-@agent_route(write=True)
+@agent_route("routing.answer_offer", write=True)
 async def complete(request: Request, state: HubState, agent: Agent) -> Response:
     """The holder finished: wrap-up starts (capacity stays in use until it ends)."""
     cfg, snap, now = await _snapshot(request, state)
@@ -166,7 +164,7 @@ async def complete(request: Request, state: HubState, agent: Agent) -> Response:
     return await _run(request, state, agent, cfg, d, now)
 
 
-@agent_route()
+@agent_route("queue.view")
 async def queue_board(request: Request, state: HubState, agent: Agent) -> Response:
     """The queues the agent may see with their numbers and the items they may pick;
     supervisors also get the items in progress and the agents they may hand work to."""
@@ -194,8 +192,7 @@ async def _with_agent_names(state: HubState, items: list[dict[str, Any]]) -> Non
     """The holder's name beside its id: the board shows people, not ids (also for agents
     without a routing profile, who are not in the board's agent list)."""
     ids = sorted({i["agent_id"] for i in items if i.get("agent_id") is not None})
-    names = {r[0]: r[1] for r in await state.pool.fetch(
-        "SELECT id, name FROM agents WHERE id = ANY($1::bigint[])", ids)} if ids else {}
+    names = await web_queries.agent_names(state.pool, ids)
     for i in items:
         i["agent_name"] = names.get(i.get("agent_id"), "")
 
@@ -204,8 +201,7 @@ async def _board_agents(state: HubState, cfg: CompiledConfig, snap: RouterState,
                         now: float) -> list[dict[str, Any]]:
     """Agents with a routing profile: the targets a supervisor may hand work to."""
     ids = sorted(cfg.agents)
-    names = {r[0]: r[1] for r in await state.pool.fetch(
-        "SELECT id, name FROM agents WHERE id = ANY($1::bigint[])", ids)}
+    names = await web_queries.agent_names(state.pool, ids)
     return [{"agent_id": a, "name": names.get(a, f"agent {a}"),
              "presence": derive_presence(snap.agents.get(a), cfg.raw.presence, now)}
             for a in ids]
@@ -215,10 +211,10 @@ class StatusBody(msgspec.Struct, forbid_unknown_fields=True):
     status: str
 
 
-@agent_route()
+@agent_route("routing.presence")
 async def get_presence(request: Request, state: HubState, agent: Agent) -> Response:
     cfg, snap, now = await _snapshot(request, state)
-    if agent.role == "agent":
+    if not access.allows(agent, "routing.see_everyone"):
         ids = [agent.id]
     else:
         ids = sorted(set(cfg.agents) | set(snap.agents))
@@ -228,7 +224,7 @@ async def get_presence(request: Request, state: HubState, agent: Agent) -> Respo
     return JSON({"agents": out})
 
 
-@agent_route(write=True)
+@agent_route("routing.presence", write=True)
 async def put_presence(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, StatusBody, state.settings.http_max_body)
     await set_agent_status(state.redis, state.settings, agent.id, body.status)
@@ -248,7 +244,7 @@ class TransferBody(msgspec.Struct, forbid_unknown_fields=True):
     agent_id: int | None = None
 
 
-@agent_route("supervisor", write=True)
+@agent_route("queue.reassign", write=True)
 async def reassign(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, ReassignBody, state.settings.http_max_body)
     cfg, snap, now = await _snapshot(request, state)
@@ -257,7 +253,7 @@ async def reassign(request: Request, state: HubState, agent: Agent) -> Response:
     return await _run(request, state, agent, cfg, d, now)
 
 
-@agent_route(write=True)
+@agent_route("routing.answer_offer", write=True)
 async def transfer(request: Request, state: HubState, agent: Agent) -> Response:
     """To a queue (supervisors, or the item's holder) or to an agent (supervisors)."""
     body = await read_json(request, TransferBody, state.settings.http_max_body)
@@ -283,7 +279,7 @@ def _config_error(exc: RoutingConfigError) -> Response:
                  "problem": exc.problem}, status_code=422)
 
 
-@agent_route("admin")
+@agent_route("routing.configure")
 async def get_config(request: Request, state: HubState, agent: Agent) -> Response:
     found = await latest_config(state.pool)
     if found is None:
@@ -294,7 +290,7 @@ async def get_config(request: Request, state: HubState, agent: Agent) -> Respons
                  "config": msgspec.to_builtins(cfg.raw)})
 
 
-@agent_route("admin", write=True)
+@agent_route("routing.configure", write=True)
 async def put_config(request: Request, state: HubState, agent: Agent) -> Response:
     """A new config as YAML (``application/yaml`` / ``text/yaml``) or JSON."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -314,15 +310,15 @@ async def put_config(request: Request, state: HubState, agent: Agent) -> Respons
     return JSON({"version": cfg.version, "content_hash": cfg.content_hash}, status_code=201)
 
 
-@agent_route("admin")
+@agent_route("routing.configure")
 async def config_versions(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"versions": await list_versions(state.pool)})
 
 
-@agent_route("admin")
+@agent_route("routing.configure")
 async def get_profile(request: Request, state: HubState, agent: Agent) -> Response:
     cfg = await _configs(request, state).get()
-    profile = cfg.agents.get(path_id(request, "agent_id", "agent"))
+    profile = cfg.agents.get(pk(request, "agent_id"))
     if profile is None:
         raise NotFound("this agent has no routing profile")
     return JSON({"profile": profile, "version": cfg.version})
@@ -336,13 +332,12 @@ class ProfileBody(msgspec.Struct, forbid_unknown_fields=True):
     max_per_channel: dict[str, int] | None = None
 
 
-@agent_route("admin", write=True)
+@agent_route("routing.configure", write=True)
 async def put_profile(request: Request, state: HubState, agent: Agent) -> Response:
     """Change one agent's routing profile: a new config version (validated like any)."""
-    agent_id = path_id(request, "agent_id", "agent")
+    agent_id = pk(request, "agent_id")
     body = await read_json(request, ProfileBody, state.settings.http_max_body)
-    exists = await state.pool.fetchval("SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1)",
-                                       agent_id)
+    exists = await web_queries.agent_exists(state.pool, agent_id)
     if not exists:
         raise NotFound("no such agent")
     cfg = await _configs(request, state).get()
@@ -380,15 +375,15 @@ routes = [
     Route("/api/v1/routing/queues", queue_board),
     Route("/api/v1/routing/presence", get_presence),
     Route("/api/v1/routing/presence", put_presence, methods=["PUT", "POST"]),
-    Route("/api/v1/work-items/{item_id:int}/accept", accept, methods=["POST"]),
-    Route("/api/v1/work-items/{item_id:int}/decline", decline, methods=["POST"]),
-    Route("/api/v1/work-items/{item_id:int}/pick", pick, methods=["POST"]),
-    Route("/api/v1/work-items/{item_id:int}/complete", complete, methods=["POST"]),
-    Route("/api/v1/work-items/{item_id:int}/reassign", reassign, methods=["POST"]),
-    Route("/api/v1/work-items/{item_id:int}/transfer", transfer, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:pk}/accept", accept, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:pk}/decline", decline, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:pk}/pick", pick, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:pk}/complete", complete, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:pk}/reassign", reassign, methods=["POST"]),
+    Route("/api/v1/work-items/{item_id:pk}/transfer", transfer, methods=["POST"]),
     Route("/api/v1/routing/config", get_config),
     Route("/api/v1/routing/config", put_config, methods=["PUT"]),
     Route("/api/v1/routing/config/versions", config_versions),
-    Route("/api/v1/routing/agents/{agent_id:int}", get_profile),
-    Route("/api/v1/routing/agents/{agent_id:int}", put_profile, methods=["PUT"]),
+    Route("/api/v1/routing/agents/{agent_id:pk}", get_profile),
+    Route("/api/v1/routing/agents/{agent_id:pk}", put_profile, methods=["PUT"]),
 ]

@@ -16,11 +16,12 @@ from starlette.routing import Route
 
 from channels.email.ingest_sink import FileBlobStore
 from hub.conversations.store.queries import get_conversation
+from hub.db import web_queries
 from hub.errors import BadInput
 from hub.schema import Agent
 from web.download_headers import safe_content_type
 from web.http import JSON, read_body
-from web.routes_api import _int_param, agent_route
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 
@@ -32,9 +33,9 @@ def clean_filename(raw: str) -> str:
     return name[:200]
 
 
-@agent_route(write=True)
+@agent_route("conversation.upload", write=True)
 async def upload(request: Request, state: HubState, agent: Agent) -> Response:
-    conv = await get_conversation(state.pool, agent, _int_param(request, "conversation_id"))
+    conv = await get_conversation(state.pool, agent, pk(request, "conversation_id"))
     filename = clean_filename(request.query_params.get("filename", ""))
     ctype = safe_content_type(request.headers.get("content-type", ""))
     data = await read_body(request, state.settings.upload_max_bytes)
@@ -42,14 +43,12 @@ async def upload(request: Request, state: HubState, agent: Agent) -> Response:
         raise BadInput("the file is empty")
     ref = await asyncio.to_thread(FileBlobStore(state.settings.mail_blob_dir).put, data)
     upload_id = uuid.uuid4()
-    await state.pool.execute(
-        "INSERT INTO uploads (id, agent_id, conversation_id, ref, filename, content_type, size)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)", upload_id, agent.id, conv.id, ref, filename,
-        ctype, len(data))
+    await web_queries.insert_upload(state.pool, upload_id, agent.id, conv.id, ref, filename,
+                                    ctype, len(data))
     return JSON({"upload": {"id": str(upload_id), "filename": filename, "content_type": ctype,
                             "size": len(data)}}, status_code=201)
 
 
 routes = [
-    Route("/api/v1/conversations/{conversation_id:int}/uploads", upload, methods=["POST"]),
+    Route("/api/v1/conversations/{conversation_id:pk}/uploads", upload, methods=["POST"]),
 ]

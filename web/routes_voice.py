@@ -16,7 +16,7 @@ from hub.untrusted import parse_int
 from hub.voice.actions import calls as va
 from hub.voice.rules.scripts import ScriptError, parse_script
 from web.http import JSON, read_body, read_json
-from web.routes_api import _int_param, agent_route
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 
@@ -27,7 +27,7 @@ def _opt_int(request: Request, name: str) -> int | None:
     return parse_int(raw, name)
 
 
-@agent_route()
+@agent_route("call.view")
 async def list_calls(request: Request, state: HubState, agent: Agent) -> Response:
     calls = await va.list_calls(state.pool, agent,
                                 conversation_id=_opt_int(request, "conversation_id"),
@@ -35,9 +35,9 @@ async def list_calls(request: Request, state: HubState, agent: Agent) -> Respons
     return JSON({"calls": calls})
 
 
-@agent_route()
+@agent_route("call.view")
 async def get_call(request: Request, state: HubState, agent: Agent) -> Response:
-    return JSON({"call": await va.get_call(state.pool, agent, _int_param(request, "call"))})
+    return JSON({"call": await va.get_call(state.pool, agent, pk(request, "call"))})
 
 
 class WrapupBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -45,15 +45,15 @@ class WrapupBody(msgspec.Struct, forbid_unknown_fields=True):
     notes: str = ""
 
 
-@agent_route(write=True)
+@agent_route("call.wrapup", write=True)
 async def wrapup(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, WrapupBody, state.settings.http_max_body)
     call = await va.save_wrapup(state.pool, state.publisher, agent,
-                                _int_param(request, "call"), body.disposition, body.notes)
+                                pk(request, "call"), body.disposition, body.notes)
     return JSON({"call": call})
 
 
-@agent_route()
+@agent_route("voice.scripts")
 async def get_dispositions(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"dispositions": await va.dispositions(state.pool)})
 
@@ -67,7 +67,7 @@ class DispositionsBody(msgspec.Struct, forbid_unknown_fields=True):
     dispositions: list[DispositionItem]
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def put_dispositions(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, DispositionsBody, state.settings.http_max_body)
     items = [(d.code.strip(), d.label.strip()) for d in body.dispositions]
@@ -84,7 +84,7 @@ async def put_dispositions(request: Request, state: HubState, agent: Agent) -> R
     return JSON({"dispositions": await va.dispositions(state.pool)})
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def upload_script(request: Request, state: HubState, agent: Agent) -> Response:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/json", "application/yaml", "application/x-yaml",
@@ -101,16 +101,16 @@ async def upload_script(request: Request, state: HubState, agent: Agent) -> Resp
     return JSON({"script": stored}, status_code=201)
 
 
-@agent_route()
+@agent_route("voice.scripts")
 async def get_scripts(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"scripts": await va.list_scripts(state.pool)})
 
 
-@agent_route()
+@agent_route("conversation.view")
 async def get_conversation_script(request: Request, state: HubState, agent: Agent
                                   ) -> Response:
     return JSON(await va.conversation_script(
-        state.pool, agent, _int_param(request, "conversation_id"),
+        state.pool, agent, pk(request, "conversation_id"),
         _opt_int(request, "script_id")))
 
 
@@ -120,23 +120,23 @@ class ScriptStepBody(msgspec.Struct, forbid_unknown_fields=True):
     value: str | None  # None: go back one step
 
 
-@agent_route(write=True)
+@agent_route("voice.script_step", write=True)
 async def post_script_step(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, ScriptStepBody, state.settings.http_max_body)
-    return JSON(await va.walk_script(state.pool, agent, _int_param(request, "conversation_id"),
+    return JSON(await va.walk_script(state.pool, agent, pk(request, "conversation_id"),
                                      body.script_id, body.step, body.value))
 
 
 routes = [
     Route("/api/v1/calls", list_calls),
-    Route("/api/v1/calls/{call:int}", get_call),
-    Route("/api/v1/calls/{call:int}/wrapup", wrapup, methods=["POST"]),
+    Route("/api/v1/calls/{call:pk}", get_call),
+    Route("/api/v1/calls/{call:pk}/wrapup", wrapup, methods=["POST"]),
     Route("/api/v1/voice/dispositions", get_dispositions, methods=["GET"]),
     Route("/api/v1/voice/dispositions", put_dispositions, methods=["PUT"]),
     Route("/api/v1/voice/scripts", get_scripts, methods=["GET"]),
     Route("/api/v1/voice/scripts", upload_script, methods=["POST"]),
-    Route("/api/v1/conversations/{conversation_id:int}/script", get_conversation_script,
+    Route("/api/v1/conversations/{conversation_id:pk}/script", get_conversation_script,
           methods=["GET"]),
-    Route("/api/v1/conversations/{conversation_id:int}/script", post_script_step,
+    Route("/api/v1/conversations/{conversation_id:pk}/script", post_script_step,
           methods=["POST"]),
 ]

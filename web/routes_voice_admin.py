@@ -1,6 +1,7 @@
 """Admin REST for telephony settings: CTI endpoints (token shown once), block list and
 caller-id rules, agent extensions, click-to-call originators. Admin role + Origin on
-writes; secrets never come back (masked). Changes reach the CTI edge within its 5 s
+writes, each write audited (hub/voice/store/admin.py); secrets never come back
+(masked). Changes reach the CTI edge within its 5 s
 cache."""
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from starlette.routing import Route
 
 from hub.errors import BadInput, NotFound
 from hub.schema import Agent
+from hub.voice.store import admin as voice_store
 from web.http import JSON, read_json
-from web.routes_api import _int_param, agent_route
 from web.routes_cti import hash_cti_token
+from web.routing_kit import agent_route, pk
 from web.state import HubState
 
 _PATTERN = re.compile(r"^[+0-9* ]{1,40}$")
@@ -84,16 +86,9 @@ def _masked(config: dict[str, Any]) -> dict[str, Any]:
     return {k: ("********" if k in _SECRET_KEYS and v else v) for k, v in config.items()}
 
 
-@agent_route("admin")
+@agent_route("voice.configure")
 async def get_config(request: Request, state: HubState, agent: Agent) -> Response:
-    endpoints = await state.pool.fetch(
-        "SELECT id, inbox, name, region, blocked_callers, caller_id_rules, default_caller_id"
-        " FROM cti_endpoints ORDER BY id")
-    extensions = await state.pool.fetch(
-        "SELECT e.extension, e.agent_id, a.name FROM agent_extensions e JOIN agents a"
-        " ON a.id = e.agent_id ORDER BY e.extension")
-    originators = await state.pool.fetch(
-        "SELECT inbox, kind, config FROM voice_originators ORDER BY inbox")
+    endpoints, extensions, originators = await voice_store.voice_config(state.pool)
     return JSON({
         "cti_endpoints": [_endpoint_row(r) for r in endpoints],
         "extensions": [dict(r) for r in extensions],
@@ -103,36 +98,32 @@ async def get_config(request: Request, state: HubState, agent: Agent) -> Respons
     })
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def create_endpoint(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, CtiEndpointBody, state.settings.http_max_body)
     _check_endpoint(body)
     inbox = await _voice_inbox(state, body.inbox)
     token = "cti_" + secrets.token_urlsafe(30)
-    r = await state.pool.fetchrow(
-        "INSERT INTO cti_endpoints (inbox, name, token_hash, region, blocked_callers,"
-        " caller_id_rules, default_caller_id) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
-        " RETURNING id, inbox, name, region, blocked_callers, caller_id_rules,"
-        " default_caller_id", inbox, body.name, hash_cti_token(token), body.region,
-        body.blocked_callers, msgspec.json.encode(body.caller_id_rules).decode(),
-        body.default_caller_id)
+    r = await voice_store.create_cti_endpoint(
+        state.pool, agent, inbox=inbox, name=body.name, token_hash=hash_cti_token(token),
+        region=body.region, blocked=body.blocked_callers,
+        rules_json=msgspec.json.encode(body.caller_id_rules).decode(),
+        default_caller_id=body.default_caller_id)
     # The token is shown once; only its hash is stored.
     return JSON({"cti_endpoint": _endpoint_row(r), "token": token,
                  "url": f"/cti/{token}/events"}, status_code=201)
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def update_endpoint(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, CtiEndpointBody, state.settings.http_max_body)
     _check_endpoint(body)
     inbox = await _voice_inbox(state, body.inbox)
-    r = await state.pool.fetchrow(
-        "UPDATE cti_endpoints SET inbox = $2, name = $3, region = $4, blocked_callers = $5,"
-        " caller_id_rules = $6::jsonb, default_caller_id = $7 WHERE id = $1"
-        " RETURNING id, inbox, name, region, blocked_callers, caller_id_rules,"
-        " default_caller_id", _int_param(request, "endpoint"), inbox, body.name,
-        body.region, body.blocked_callers,
-        msgspec.json.encode(body.caller_id_rules).decode(), body.default_caller_id)
+    r = await voice_store.update_cti_endpoint(
+        state.pool, agent, pk(request, "endpoint"), inbox=inbox, name=body.name,
+        region=body.region, blocked=body.blocked_callers,
+        rules_json=msgspec.json.encode(body.caller_id_rules).decode(),
+        default_caller_id=body.default_caller_id)
     if r is None:
         raise NotFound("no such CTI endpoint")
     return JSON({"cti_endpoint": _endpoint_row(r)})
@@ -147,7 +138,7 @@ class ExtensionsBody(msgspec.Struct, forbid_unknown_fields=True):
     extensions: list[ExtensionItem]
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def put_extensions(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, ExtensionsBody, state.settings.http_max_body)
     items = [(e.extension.strip(), e.agent_id) for e in body.extensions]
@@ -158,15 +149,7 @@ async def put_extensions(request: Request, state: HubState, agent: Agent) -> Res
             raise BadInput(f"extension {ext[:40]!r}: 1-64 of A-Z a-z 0-9 _ . @ + -")
     if len({e for e, _ in items}) != len(items):
         raise BadInput("extensions: each extension once")
-    async with state.pool.acquire() as conn, conn.transaction():
-        known = {r["id"] for r in await conn.fetch(
-            "SELECT id FROM agents WHERE id = ANY($1::bigint[])", [a for _, a in items])}
-        missing = sorted({a for _, a in items} - known)
-        if missing:
-            raise BadInput(f"agent_id: no agent {missing[0]}")
-        await conn.execute("DELETE FROM agent_extensions")
-        await conn.executemany(
-            "INSERT INTO agent_extensions (extension, agent_id) VALUES ($1, $2)", items)
+    await voice_store.replace_extensions(state.pool, agent, items)
     return JSON({"extensions": [{"extension": e, "agent_id": a} for e, a in items]})
 
 
@@ -175,17 +158,14 @@ class OriginatorBody(msgspec.Struct, forbid_unknown_fields=True):
     config: dict[str, str | int | float | bool]
 
 
-@agent_route("admin", write=True)
+@agent_route("voice.configure", write=True)
 async def put_originator(request: Request, state: HubState, agent: Agent) -> Response:
     body = await read_json(request, OriginatorBody, state.settings.http_max_body)
     inbox = await _voice_inbox(state, request.path_params["inbox"])
     if body.kind not in _REQUIRED:
         raise BadInput("kind: ami or twilio")
     config = dict(body.config)
-    old = await state.pool.fetchval(
-        "SELECT config FROM voice_originators WHERE inbox = $1 AND kind = $2", inbox,
-        body.kind)
-    previous = msgspec.json.decode(old) if old else {}
+    previous = await voice_store.originator_config(state.pool, inbox, body.kind)
     for key in _SECRET_KEYS:  # the masked value means "keep the stored secret"
         if config.get(key) == "********" and key in previous:
             config[key] = previous[key]
@@ -199,10 +179,7 @@ async def put_originator(request: Request, state: HubState, agent: Agent) -> Res
     if "port" in config and not (isinstance(config["port"], int)
                                  and 0 < config["port"] < 65536):
         raise BadInput("config.port: 1-65535")
-    await state.pool.execute(
-        "INSERT INTO voice_originators (inbox, kind, config) VALUES ($1, $2, $3::jsonb)"
-        " ON CONFLICT (inbox) DO UPDATE SET kind = excluded.kind, config = excluded.config",
-        inbox, body.kind, msgspec.json.encode(config).decode())
+    await voice_store.save_originator(state.pool, agent, inbox, body.kind, config)
     return JSON({"originator": {"inbox": inbox, "kind": body.kind,
                                 "config": _masked(config)}})
 
@@ -210,7 +187,7 @@ async def put_originator(request: Request, state: HubState, agent: Agent) -> Res
 routes = [
     Route("/api/v1/voice/config", get_config),
     Route("/api/v1/voice/cti-endpoints", create_endpoint, methods=["POST"]),
-    Route("/api/v1/voice/cti-endpoints/{endpoint:int}", update_endpoint, methods=["PUT"]),
+    Route("/api/v1/voice/cti-endpoints/{endpoint:pk}", update_endpoint, methods=["PUT"]),
     Route("/api/v1/voice/extensions", put_extensions, methods=["PUT"]),
     Route("/api/v1/voice/originators/{inbox}", put_originator, methods=["PUT"]),
 ]

@@ -36,6 +36,7 @@ from hub.schema import Envelope
 from hub.untrusted import storable_text, unstorable
 from web.http import JSON, read_body
 from web.messaging_accounts import directory
+from web.routing_kit import public_route
 from web.state import HubState
 
 log = logging.getLogger("omnihub.webhooks")
@@ -71,6 +72,7 @@ async def _submit_all(state: HubState, envelopes: list[Envelope]) -> None:
     await asyncio.gather(*(state.ingest.submit(e) for e in envelopes))
 
 
+@public_route("provider webhook, signature checked")
 async def twilio_sms(request: Request) -> Response:
     state: HubState = request.app.state.hub
     body = await read_body(request, state.settings.webhook_max_body)
@@ -101,12 +103,14 @@ async def twilio_sms(request: Request) -> Response:
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
+@public_route("provider webhook verification handshake")
 async def meta_handshake(request: Request) -> Response:
     tokens = await directory(request).meta_verify_tokens()
     challenge = answer_challenge(dict(request.query_params), tokens)
     return PlainTextResponse(challenge)
 
 
+@public_route("provider webhook, signature checked")
 async def meta_events(request: Request) -> Response:
     state: HubState = request.app.state.hub
     body = await read_body(request, state.settings.webhook_max_body)
@@ -127,6 +131,7 @@ async def meta_events(request: Request) -> Response:
                  "ignored": len(batch.ignored)})
 
 
+@public_route("provider webhook, secret token checked")
 async def telegram_update(request: Request) -> Response:
     state: HubState = request.app.state.hub
     slug = request.path_params["inbox"]

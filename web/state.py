@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import asyncpg
 import redis.asyncio as aioredis
 
 from hub.config import Settings
+from hub.db import web_queries
 from hub.errors import Forbidden, NotFound
 from hub.outbox import Publisher
 from web.ingest import IngestWriter
 from web.realtime.access import AgentAccess
 from web.realtime.fanout import Fanout
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,11 +63,7 @@ class HubState:
         now = time.monotonic()
         if hit and now - hit[0] < 10.0:
             return hit[1]
-        r = await self.pool.fetchrow(
-            "SELECT slug, name, channel, greeting, allowed_origins, api_token_hash,"
-            " identity_secret FROM inboxes WHERE slug = $1",
-            slug[:64],
-        )
+        r = await web_queries.inbox_row(self.pool, slug[:64])
         if r is None:
             raise NotFound("no such inbox")
         info = InboxInfo(r["slug"], r["name"], r["channel"], r["greeting"],

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from hub.contacts.rules.identity import identity_key
 from hub.contacts.rules.prechat import PrechatConfig, away_form, returning_form
 from hub.contacts.store.prechat import get_form
+from hub.db import web_queries
 from hub.routing.configstore import ConfigCache
 from hub.routing.hours import is_open, next_open
 from hub.routing.presence import derive_presence
@@ -66,9 +67,7 @@ async def visitor_is_known(state: HubState, inbox: str, identity: Identity) -> b
     """A returning visitor: their identity has a contact, or they submitted the form."""
     if await state.redis.exists(_submitted_key(state, inbox, identity)):
         return True
-    return bool(await state.pool.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM identities WHERE kind = $1 AND value = $2)",
-        identity.kind, identity.value))
+    return await web_queries.identity_exists(state.pool, identity.kind, identity.value)
 
 
 async def availability(app: Starlette, state: HubState, inbox: str) -> dict[str, Any]:
@@ -87,8 +86,7 @@ async def availability(app: Starlette, state: HubState, inbox: str) -> dict[str,
 
 
 async def _availability(app: Starlette, state: HubState, inbox: str) -> dict[str, Any]:
-    queue = await state.pool.fetchval("SELECT default_queue FROM inboxes WHERE slug = $1",
-                                      inbox)
+    queue = await web_queries.inbox_default_queue(state.pool, inbox)
     configs: ConfigCache | None = getattr(app.state, "routing_configs", None)
     if configs is None:  # the same cache the routing REST routes use
         configs = ConfigCache(state.pool, state.redis, state.settings)

@@ -18,42 +18,20 @@ sweepers hand a conversation off once."""
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from hub.bots.actions.admin import DISABLED_REASON
 from hub.bots.actions.bots import release_held
 from hub.bots.presence import bots_with_sockets
+from hub.db.worker_queries import held_by_bots
 from hub.unit_of_work import unit_of_work
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("omnihub.botfallback")
 
 NO_RESPONSE = "bot did not respond"
-
-_HELD = """
-SELECT w.conversation_id, w.bot_id, b.active, b.webhook_url IS NOT NULL AS has_hook,
-    b.handoff_after_s, extract(epoch FROM now() - w.created_at) AS held_s,
-    extract(epoch FROM now() - (
-        SELECT min(m.created_at) FROM messages m
-        WHERE m.conversation_id = w.conversation_id AND m.direction = 'in'
-          AND m.id > coalesce((SELECT max(r.id) FROM messages r
-                               WHERE r.conversation_id = w.conversation_id
-                                 AND r.bot_id = w.bot_id), 0))) AS waiting_s,
-    -- A failed delivery the bot has not answered since (a bot that replied after a
-    -- failure is alive and stays in charge).
-    EXISTS (SELECT 1 FROM bot_deliveries d WHERE d.bot_id = w.bot_id
-            AND d.conversation_id = w.conversation_id AND d.status = 'failed'
-            AND d.updated_at > coalesce((SELECT max(r.created_at) FROM messages r
-                                         WHERE r.conversation_id = w.conversation_id
-                                           AND r.bot_id = w.bot_id), '-infinity'))
-        AS hook_failed
-FROM work_items w JOIN bots b ON b.id = w.bot_id
-WHERE w.status = 'bot'
-ORDER BY w.id
-LIMIT 2000
-"""
-
 
 def fallback_reason(row: dict[str, Any], live_socket: bool, grace_s: float) -> str | None:
     """Why this held conversation must go to humans now, or None (pure; unit-tested)."""
@@ -75,7 +53,7 @@ async def sweep_stuck_bots(ctx: dict[str, Any]) -> int:
     """One pass; returns how many conversations this pass handed off."""
     pool: asyncpg.Pool = ctx["pool"]
     settings = ctx["settings"]
-    rows = [dict(r) for r in await pool.fetch(_HELD)]
+    rows = [dict(r) for r in await held_by_bots(pool)]
     if not rows:
         return 0
     live = await bots_with_sockets(ctx["redis"], settings, {r["bot_id"] for r in rows})

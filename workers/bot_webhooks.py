@@ -21,14 +21,14 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import httpx
 import msgspec
 from arq.connections import ArqRedis
 
 from hub.bots import rules as wh
+from hub.bots import store as bot_store
 from hub.config import Settings
 from hub.conversations.pipeline import default_consumer_name
 from hub.jobs import DELIVER_BOT_WEBHOOK
@@ -41,6 +41,9 @@ from hub.schema import (
     decode_event,
 )
 from workers.event_group import Entries, consume_events
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("omnihub.botwebhooks")
 
@@ -59,17 +62,14 @@ async def targets(conn: asyncpg.Connection | asyncpg.Pool, event: AnyEvent
         item = event.work_item
         if item.bot_id is None:
             return []
-        hook = await conn.fetchval("SELECT webhook_url IS NOT NULL FROM bots WHERE id = $1"
-                                   " AND active", item.bot_id)
+        hook = await bot_store.bot_has_webhook(conn, item.bot_id)
         if not hook:
             return []
         if item.status == "bot":
             return [(item.bot_id, item.conversation_id, True)]
         # Left the bot (handed off, taken by an agent, closed): tell it once, if it was
         # told it held the conversation.
-        was_held = await conn.fetchval(
-            "SELECT held FROM bot_deliveries WHERE bot_id = $1 AND conversation_id = $2"
-            " ORDER BY stream_pos DESC LIMIT 1", item.bot_id, item.conversation_id)
+        was_held = await bot_store.last_delivery_held(conn, item.bot_id, item.conversation_id)
         return [(item.bot_id, item.conversation_id, False)] if was_held else []
     if isinstance(event, MessageCreated):
         msg = event.message
@@ -80,10 +80,7 @@ async def targets(conn: asyncpg.Connection | asyncpg.Pool, event: AnyEvent
         conv = event.conversation_id
     else:
         return []
-    bot_id = await conn.fetchval(
-        "SELECT w.bot_id FROM work_items w JOIN bots b ON b.id = w.bot_id"
-        " WHERE w.conversation_id = $1 AND w.status = 'bot' AND b.active"
-        " AND b.webhook_url IS NOT NULL", conv)
+    bot_id = await bot_store.webhook_bot_holding(conn, conv)
     return [] if bot_id is None else [(bot_id, conv, True)]
 
 
@@ -110,11 +107,8 @@ async def record_deliveries(pool: asyncpg.Pool, stream_id: str, payload: bytes
     for bot_id, conv, held in found:
         delivery_id = str(uuid.uuid4())
         event_type = type(event).__struct_config__.tag
-        pk = await pool.fetchval(
-            "INSERT INTO bot_deliveries (delivery_id, bot_id, conversation_id, stream_id,"
-            " stream_pos, event_type, held, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (bot_id, stream_id) DO NOTHING RETURNING id",
-            uuid.UUID(delivery_id), bot_id, conv, stream_id, wh.stream_pos(stream_id),
+        pk = await bot_store.insert_delivery(
+            pool, uuid.UUID(delivery_id), bot_id, conv, stream_id, wh.stream_pos(stream_id),
             str(event_type), held,
             delivery_body(delivery_id, stream_id, bot_id, conv, str(event_type), payload))
         if pk is not None:
@@ -132,8 +126,7 @@ class _HookBots:
 
     async def any(self, pool: asyncpg.Pool) -> bool:
         if time.monotonic() - self._at > 2.0:
-            self._any = bool(await pool.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM bots WHERE active AND webhook_url IS NOT NULL)"))
+            self._any = await bot_store.any_webhook_bot(pool)
             self._at = time.monotonic()
         return self._any
 
@@ -172,34 +165,13 @@ async def enqueue_delivery_job(redis: Any, settings: Settings, pk: int,
 
 # ---- 2. the delivery job ------------------------------------------------------------
 
-_CLAIM = """
-UPDATE bot_deliveries d SET status = 'sending', attempts = d.attempts + 1,
-    updated_at = now()
-FROM bots b
-WHERE d.id = $1 AND b.id = d.bot_id AND d.status = 'pending'
-  AND d.next_attempt_at <= now() + interval '0.5 seconds'
-  AND NOT EXISTS (SELECT 1 FROM bot_deliveries p WHERE p.bot_id = d.bot_id
-      AND p.conversation_id = d.conversation_id AND p.status IN ('pending', 'sending')
-      AND p.stream_pos < d.stream_pos)
-RETURNING d.id, d.delivery_id, d.bot_id, d.conversation_id, d.event_type, d.body,
-    d.attempts, b.active, b.webhook_url, b.webhook_secret,
-    CASE WHEN b.prev_webhook_secret_until > now() THEN b.prev_webhook_secret END AS prev_secret
-"""
-
-
 async def _finish(pool: asyncpg.Pool, pk: int, status: str, *, http_status: int | None,
                   error: str, next_at_s: float = 0.0) -> None:
-    await pool.execute(
-        "UPDATE bot_deliveries SET status = $2, http_status = $3, last_error = $4,"
-        " next_attempt_at = now() + make_interval(secs => $5), updated_at = now()"
-        " WHERE id = $1 AND status = 'sending'", pk, status, http_status, error[:500],
-        next_at_s)
+    await bot_store.finish_delivery(pool, pk, status, http_status, error[:500], next_at_s)
 
 
 async def _enqueue_next(ctx: dict[str, Any], bot_id: int, conversation_id: int) -> None:
-    pk = await ctx["pool"].fetchval(
-        "SELECT id FROM bot_deliveries WHERE bot_id = $1 AND conversation_id = $2"
-        " AND status = 'pending' ORDER BY stream_pos LIMIT 1", bot_id, conversation_id)
+    pk = await bot_store.next_pending_delivery(ctx["pool"], bot_id, conversation_id)
     if pk is not None:
         await enqueue_delivery_job(ctx["redis"], ctx["settings"], pk)
 
@@ -219,7 +191,7 @@ async def post_signed(http: httpx.AsyncClient, url: str, body: bytes, secrets: l
 async def deliver_bot_webhook(ctx: dict[str, Any], pk: int) -> str:
     pool: asyncpg.Pool = ctx["pool"]
     settings: Settings = ctx["settings"]
-    row = await pool.fetchrow(_CLAIM, pk)
+    row = await bot_store.claim_delivery(pool, pk)
     if row is None:
         return "not due (done, waiting behind an earlier delivery, or claimed elsewhere)"
     if not row["active"] or not row["webhook_url"]:
@@ -264,20 +236,8 @@ async def deliver_bot_webhook(ctx: dict[str, Any], pk: int) -> str:
 
 async def requeue_bot_deliveries(ctx: dict[str, Any]) -> int:
     pool: asyncpg.Pool = ctx["pool"]
-    await pool.execute(
-        "UPDATE bot_deliveries SET status = 'pending', updated_at = now(),"
-        " last_error = 'worker stopped mid-send; sending again (same delivery id)'"
-        " WHERE status = 'sending' AND updated_at < now() - make_interval(secs => $1)",
-        STUCK_SENDING_S)
-    # The head of each open (bot, conversation) line that is due and not just enqueued.
-    rows = await pool.fetch(
-        "SELECT DISTINCT ON (bot_id, conversation_id) id, status FROM bot_deliveries"
-        " WHERE status IN ('pending', 'sending') ORDER BY bot_id, conversation_id, stream_pos"
-        " LIMIT 1000")
-    due = await pool.fetch(
-        "SELECT id FROM bot_deliveries WHERE id = ANY($1::bigint[]) AND status = 'pending'"
-        " AND next_attempt_at < now() - interval '5 seconds'",
-        [r["id"] for r in rows])
-    for r in due:
-        await enqueue_delivery_job(ctx["redis"], ctx["settings"], r["id"])
+    await bot_store.reset_stuck_sending(pool, STUCK_SENDING_S)
+    due = await bot_store.due_line_heads(pool)
+    for pk in due:
+        await enqueue_delivery_job(ctx["redis"], ctx["settings"], pk)
     return len(due)

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from arq import Retry
 
+from hub.db import worker_queries
 from hub.jobs import DELIVER_MESSAGE, delivery_job_id
 from hub.schema import MessageStatusChanged
 from hub.unit_of_work import unit_of_work
 from workers.registry import SENDERS
 from workers.senders import OutboundMessage, Undeliverable
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("omnihub.worker")
 
@@ -36,14 +39,8 @@ async def set_message_status(ctx: dict[str, Any], message_id: int, status: str,
     pool: asyncpg.Pool = ctx["pool"]
     async with unit_of_work(pool, ctx["publisher"]) as uow:
         async with uow.transaction() as conn:
-            r = await conn.fetchrow(
-                "UPDATE messages m SET status = $2, status_error = $3, status_at = now()"
-                " FROM conversations c WHERE m.id = $1 AND c.id = m.conversation_id"
-                " AND m.status NOT IN ('sent', 'delivered', 'read')"
-                " AND ($4::text IS NULL OR m.status = $4)"
-                " RETURNING m.conversation_id, c.inbox",
-                message_id, status, error[:500], only_from,
-            )
+            r = await worker_queries.update_message_status(conn, message_id, status,
+                                                           error[:500], only_from)
             if r is None:
                 return
             await uow.emit([MessageStatusChanged(
@@ -52,25 +49,13 @@ async def set_message_status(ctx: dict[str, Any], message_id: int, status: str,
             )])
 
 
-_CLAIM = (
-    "UPDATE messages m SET status = 'sending', status_at = now()"
-    " FROM conversations c WHERE m.id = $1 AND m.status = 'queued' AND m.direction = 'out'"
-    " AND c.id = m.conversation_id"
-    # The channel and account the reply was stored for (in a joined conversation, the
-    # customer's channel, not necessarily the conversation's own).
-    " RETURNING m.id, m.conversation_id, m.channel_account AS inbox, m.channel, m.text,"
-    " m.html, m.provider_id,"
-    " m.author_name, m.created_at, c.contact_identity"
-)
-
-
 async def deliver_message(ctx: dict[str, Any], message_id: int) -> str:
     pool: asyncpg.Pool = ctx["pool"]
     settings = ctx["settings"]
     refused = ""
     async with pool.acquire() as conn:
         async with conn.transaction():
-            claimed = await conn.fetchrow(_CLAIM, message_id)
+            claimed = await worker_queries.claim_queued_message(conn, message_id)
             if claimed is None:
                 return "not queued (already handled)"
             msg = OutboundMessage(**dict(claimed))
@@ -111,21 +96,14 @@ async def requeue_lost_deliveries(ctx: dict[str, Any]) -> int:
     messages stuck 'sending' past ``delivery_stuck_after_s`` (their worker died)."""
     pool: asyncpg.Pool = ctx["pool"]
     settings = ctx["settings"]
-    ids = await pool.fetch(
-        "SELECT id FROM messages WHERE status = 'queued' AND direction = 'out'"
-        " AND created_at < now() - interval '30 seconds' LIMIT 500"
-    )
-    for r in ids:
-        await ctx["redis"].enqueue_job(DELIVER_MESSAGE, r["id"],
-                                       _job_id=delivery_job_id(settings, r["id"]),
+    ids = await worker_queries.queued_without_job(pool)
+    for message_id in ids:
+        await ctx["redis"].enqueue_job(DELIVER_MESSAGE, message_id,
+                                       _job_id=delivery_job_id(settings, message_id),
                                        _queue_name=settings.arq_queue)
-    stuck = await pool.fetch(
-        "SELECT id FROM messages WHERE status = 'sending'"
-        " AND status_at < now() - make_interval(secs => $1) LIMIT 500",
-        float(settings.delivery_stuck_after_s),
-    )
-    for r in stuck:
+    stuck = await worker_queries.stuck_sending(pool, float(settings.delivery_stuck_after_s))
+    for stuck_id in stuck:
         # We cannot know whether it arrived; never send twice.
-        log.warning("message %s stuck sending; marked failed (outcome unknown)", r["id"])
-        await set_message_status(ctx, r["id"], "failed", OUTCOME_UNKNOWN, only_from="sending")
+        log.warning("message %s stuck sending; marked failed (outcome unknown)", stuck_id)
+        await set_message_status(ctx, stuck_id, "failed", OUTCOME_UNKNOWN, only_from="sending")
     return len(ids)

@@ -25,9 +25,8 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from arq import Retry
 
 from channels.email.compose import OutgoingMail, Parent, build_auto_ack, new_message_id
@@ -35,6 +34,7 @@ from channels.email.smtp_sender import SmtpRelay, send_mail
 from channels.email.templates import AckTemplate
 from hub.config import Settings
 from hub.conversations.store.queries import message_from
+from hub.email.store import acks as ack_store
 from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.schema import AnyEvent, MessageCreated
 from hub.unit_of_work import unit_of_work
@@ -42,12 +42,13 @@ from workers.delivery import OUTCOME_UNKNOWN
 from workers.email_send import inbox_mailbox, relay_or_fail, retry_delay
 from workers.senders import Undeliverable
 
+if TYPE_CHECKING:
+    import asyncpg
+
 log = logging.getLogger("omnihub.worker")
 
 ACK_AUTHOR = "Automatic acknowledgement"
 PENDING_GRACE_S = 30  # the pipeline enqueues right after commit; older = the enqueue was lost
-_MSG_COLS = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
-             " private, channel, provider_id, status, status_error, attachments, created_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +89,10 @@ async def _claim(ctx: dict[str, Any], conversation_id: int) -> ClaimedAck | Refu
     pool: asyncpg.Pool = ctx["pool"]
     settings: Settings = ctx["settings"]
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "UPDATE email_acks SET status = 'sending', status_at = now()"
-            " WHERE conversation_id = $1 AND status = 'pending'"
-            " RETURNING inbox, to_address, locale, parent_message_id, message_id, created_at",
-            conversation_id)
+        row = await ack_store.claim_pending_ack(conn, conversation_id)
         if row is None:
             return "not pending (already handled)"
-        conv = await conn.fetchrow(
-            "SELECT c.subject, ct.name FROM conversations c JOIN contacts ct"
-            " ON ct.id = c.contact_id WHERE c.id = $1", conversation_id)
+        conv = await ack_store.ack_conversation(conn, conversation_id)
         try:
             relay = relay_or_fail(settings)
             mailbox = await inbox_mailbox(conn, row["inbox"], settings)
@@ -108,10 +103,7 @@ async def _claim(ctx: dict[str, Any], conversation_id: int) -> ClaimedAck | Refu
             await _end(conn, conversation_id, "suppressed", "acknowledgements are off for"
                        " this inbox")
             return "off for this inbox"
-        if await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1"
-                " AND direction = 'out' AND author_kind = 'agent' AND NOT private)",
-                conversation_id):
+        if await ack_store.agent_replied(conn, conversation_id):
             # The ack would arrive after (or beside) a real answer: pointless, confusing.
             await _end(conn, conversation_id, "suppressed", "an agent replied first")
             return "agent replied first"
@@ -120,12 +112,8 @@ async def _claim(ctx: dict[str, Any], conversation_id: int) -> ClaimedAck | Refu
             return "rate-limited"
         message_id = row["message_id"] or new_message_id(mailbox.domain)
         if not row["message_id"]:
-            await conn.execute("UPDATE email_acks SET message_id = $2 WHERE conversation_id = $1",
-                               conversation_id, message_id)
-            await conn.execute(
-                "INSERT INTO email_message_ids (inbox, message_id, conversation_id, direction)"
-                " VALUES ($1, $2, $3, 'out') ON CONFLICT DO NOTHING",
-                row["inbox"], message_id, conversation_id)
+            await ack_store.store_ack_message_id(conn, row["inbox"], conversation_id,
+                                                 message_id)
         parent = Parent(message_id=row["parent_message_id"] or None,
                         subject=str(conv["subject"] or "") if conv else "")
         mail = build_auto_ack(
@@ -141,17 +129,13 @@ async def _claim(ctx: dict[str, Any], conversation_id: int) -> ClaimedAck | Refu
 async def inbox_ack_templates(conn: asyncpg.Connection, inbox: str
                               ) -> tuple[bool, dict[str, AckTemplate] | None]:
     """(on?, the inbox's own templates by language, or None for the built-in ones)."""
-    enabled = await conn.fetchval("SELECT email_ack_enabled FROM inboxes WHERE slug = $1", inbox)
-    rows = await conn.fetch("SELECT language, body FROM email_ack_templates WHERE inbox = $1"
-                            " ORDER BY language", inbox)
+    enabled, rows = await ack_store.inbox_ack_settings(conn, inbox)
     own = {r["language"]: AckTemplate(r["language"], r["body"]) for r in rows}
     return enabled is not False, own or None
 
 
 async def _end(conn: asyncpg.Connection, conversation_id: int, status: str, reason: str) -> None:
-    await conn.execute(
-        "UPDATE email_acks SET status = $2, reason = $3, status_at = now()"
-        " WHERE conversation_id = $1", conversation_id, status, reason[:500])
+    await ack_store.end_ack(conn, conversation_id, status, reason[:500])
 
 
 async def _record(ctx: dict[str, Any], conversation_id: int, *, status: str, reason: str,
@@ -162,26 +146,16 @@ async def _record(ctx: dict[str, Any], conversation_id: int, *, status: str, rea
     events: list[AnyEvent] = []
     async with unit_of_work(pool, ctx["publisher"]) as uow:
         async with uow.transaction() as conn:
-            ack = await conn.fetchrow(
-                "UPDATE email_acks SET status = $2, reason = $3, status_at = now()"
-                " WHERE conversation_id = $1 AND status = ANY($4::text[])"
-                " RETURNING inbox, message_id", conversation_id, status, reason[:500],
-                list(only_from))
+            ack = await ack_store.end_ack_from(conn, conversation_id, status, reason[:500],
+                                               list(only_from))
             if ack is None:
                 return False
-            row = await conn.fetchrow(
-                "INSERT INTO messages (conversation_id, channel, channel_account, provider_id,"
-                " direction, author_kind, author_name, text, status, status_error)"
-                " VALUES ($1, 'email', $2, $3, 'out', 'system', $4, $5, $6, $7)"
-                " ON CONFLICT (channel, channel_account, provider_id) DO UPDATE"
-                " SET status = EXCLUDED.status, status_error = EXCLUDED.status_error"
-                f" RETURNING {_MSG_COLS}",
-                conversation_id, ack["inbox"], f"email-ack:{conversation_id}", ACK_AUTHOR, text,
+            row = await ack_store.upsert_ack_message(
+                conn, conversation_id, ack["inbox"], ACK_AUTHOR, text,
                 "sent" if status == "sent" else "failed", reason[:500])
             if ack["message_id"]:
-                await conn.execute(
-                    "UPDATE email_message_ids SET message_row = $3 WHERE inbox = $1"
-                    " AND message_id = $2", ack["inbox"], ack["message_id"], row["id"])
+                await ack_store.link_message_row(conn, ack["inbox"], ack["message_id"],
+                                                 row["id"])
             events.append(MessageCreated(inbox=ack["inbox"], message=message_from(row)))
             await uow.emit(events)
     return True
@@ -211,10 +185,8 @@ async def send_email_ack(ctx: dict[str, Any], conversation_id: int) -> str:
     delay = retry_delay(settings, tries) if result.retryable else None
     if delay is not None:
         async with ctx["pool"].acquire() as conn:
-            await conn.execute(
-                "UPDATE email_acks SET status = 'pending', reason = $2, status_at = now()"
-                " WHERE conversation_id = $1 AND status = 'sending'",
-                conversation_id, f"{result.error} (try {tries})"[:500])
+            await ack_store.requeue_ack(conn, conversation_id,
+                                        f"{result.error} (try {tries})"[:500])
         raise Retry(defer=timedelta(seconds=delay))
     await _record(ctx, conversation_id, status="failed", reason=result.error,
                   text=f"Automatic acknowledgement to {claimed.to_address} was not sent.")
@@ -225,18 +197,12 @@ async def sweep_email_acks(ctx: dict[str, Any]) -> int:
     """Re-enqueue pending acks whose job was lost; fail acks stuck 'sending'."""
     pool: asyncpg.Pool = ctx["pool"]
     settings: Settings = ctx["settings"]
-    pending = await pool.fetch(
-        "SELECT conversation_id FROM email_acks WHERE status = 'pending'"
-        " AND status_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT 500",
-        float(PENDING_GRACE_S))
-    for r in pending:
-        await ctx["redis"].enqueue_job(SEND_EMAIL_ACK, r["conversation_id"],
-                                       _job_id=email_ack_job_id(settings, r["conversation_id"]),
+    pending = await ack_store.pending_acks(pool, float(PENDING_GRACE_S))
+    for conversation_id in pending:
+        await ctx["redis"].enqueue_job(SEND_EMAIL_ACK, conversation_id,
+                                       _job_id=email_ack_job_id(settings, conversation_id),
                                        _queue_name=settings.arq_queue)
-    stuck = await pool.fetch(
-        "SELECT conversation_id, to_address FROM email_acks WHERE status = 'sending'"
-        " AND status_at < now() - make_interval(secs => $1) LIMIT 500",
-        float(settings.delivery_stuck_after_s))
+    stuck = await ack_store.stuck_acks(pool, float(settings.delivery_stuck_after_s))
     for r in stuck:
         log.warning("ack of conversation %s stuck sending; failed (outcome unknown)",
                     r["conversation_id"])

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import msgspec
 
 from channels.email.compose import OutgoingMail, Parent, build_reply, new_message_id
@@ -19,8 +18,12 @@ from channels.email.ingest_sink import FileBlobStore
 from channels.email.reply_recipients import ReplyRecipients, choose_reply_recipients
 from channels.email.smtp_sender import SmtpRelay, send_mail
 from hub.config import Settings
+from hub.email.store import sends as mail_store
 from hub.schema import AttachmentRef
 from workers.senders import Attempt, OutboundMessage, Undeliverable
+
+if TYPE_CHECKING:
+    import asyncpg
 
 MAX_RETRY_DELAY_S = 1800.0
 
@@ -48,8 +51,7 @@ def retry_delay(settings: Settings, tries: int) -> float | None:
 
 
 async def inbox_mailbox(conn: asyncpg.Connection, inbox: str, settings: Settings) -> Mailbox:
-    r = await conn.fetchrow(
-        "SELECT email_address, email_display_name FROM inboxes WHERE slug = $1", inbox)
+    r = await mail_store.inbox_sender(conn, inbox)
     if r is None or not r["email_address"]:
         raise Undeliverable(f"inbox {inbox!r} has no sending address (set its email address)")
     address = str(r["email_address"])
@@ -69,9 +71,7 @@ def relay_or_fail(settings: Settings) -> SmtpRelay:
 async def recipient(conn: asyncpg.Connection, conversation_id: int) -> tuple[str, str, str]:
     """(address, contact name, conversation subject). The identity that opened the
     conversation wins over the contact's stored email."""
-    r = await conn.fetchrow(
-        "SELECT c.contact_identity, c.subject, ct.email, ct.name FROM conversations c"
-        " JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = $1", conversation_id)
+    r = await mail_store.conversation_recipient(conn, conversation_id)
     if r is None:
         raise Undeliverable("conversation not found")
     kind, _, value = str(r["contact_identity"]).partition(":")
@@ -85,21 +85,18 @@ async def reply_recipients(conn: asyncpg.Connection, conversation_id: int, addre
                            settings: Settings, mailbox: Mailbox) -> ReplyRecipients:
     """Reply-To and reply-all over the customer's newest mail in the case; our own
     mailboxes and domains are never copied."""
-    latest = await conn.fetchval(
-        "SELECT attributes::text FROM messages WHERE conversation_id = $1 AND direction = 'in'"
-        " AND channel = 'email' ORDER BY id DESC LIMIT 1", conversation_id)
-    ours = await conn.fetch("SELECT email_address FROM inboxes WHERE email_address <> ''")
+    latest = await mail_store.latest_inbound_mail_attributes(conn, conversation_id)
+    ours = await mail_store.our_mail_addresses(conn)
     attrs = ({k: v for k, v in msgspec.json.decode(latest).items() if isinstance(v, str)}
              if latest else None)
     return choose_reply_recipients(
-        attrs, address, [mailbox.address, *(r[0] for r in ours)],
+        attrs, address, [mailbox.address, *ours],
         [mailbox.domain, settings.email_domain])
 
 
 async def _stored_recipients(conn: asyncpg.Connection, message_row: int
                              ) -> ReplyRecipients | None:
-    r = await conn.fetchrow("SELECT attributes->>'email.to' AS to_, attributes->>'email.cc' AS cc"
-                            " FROM messages WHERE id = $1", message_row)
+    r = await mail_store.stored_recipients(conn, message_row)
     if r is None or not r["to_"]:
         return None
     return ReplyRecipients(to=r["to_"], cc=tuple(a for a in (r["cc"] or "").split(", ") if a))
@@ -109,7 +106,7 @@ async def _attachment_files(conn: asyncpg.Connection, message_row: int, settings
                             ) -> list[tuple[str, str, bytes]]:
     """The reply's uploaded files, read from the blob store the web process wrote (a
     missing blob makes the reply undeliverable, with the reason, rather than incomplete)."""
-    raw = await conn.fetchval("SELECT attachments FROM messages WHERE id = $1", message_row)
+    raw = await mail_store.message_attachments(conn, message_row)
     refs = msgspec.json.decode(raw or b"[]", type=list[AttachmentRef])
     if not refs:
         return []
@@ -132,10 +129,7 @@ async def thread_parent(conn: asyncpg.Connection, conversation_id: int, subject:
     """The parent is the newest inbound mail of the conversation (else our newest mail);
     References are the conversation's other stored ids, oldest first (compose keeps the
     root and the newest when long)."""
-    rows = await conn.fetch(
-        "SELECT message_id, direction FROM email_message_ids WHERE conversation_id = $1"
-        " AND message_id <> $2 ORDER BY created_at, message_row NULLS FIRST", conversation_id,
-        exclude)
+    rows = await mail_store.thread_message_ids(conn, conversation_id, exclude)
     if not rows:
         return None
     inbound = [r for r in rows if r["direction"] == "in"]
@@ -148,16 +142,13 @@ async def claim_message_id(conn: asyncpg.Connection, *, inbox: str, conversation
                            message_row: int, domain: str) -> str:
     """The Message-ID of this outbound message: the stored one on a retry, else a new
     one stored now (in the caller's transaction, before the send)."""
-    existing = await conn.fetchval(
-        "SELECT message_id FROM email_message_ids WHERE message_row = $1 AND direction = 'out'",
-        message_row)
+    existing = await mail_store.outbound_message_id(conn, message_row)
     if existing:
-        return str(existing)
+        return existing
     message_id = new_message_id(domain)
-    await conn.execute(
-        "INSERT INTO email_message_ids (inbox, message_id, conversation_id, message_row,"
-        " direction) VALUES ($1, $2, $3, $4, 'out')",
-        inbox, message_id, conversation_id, message_row)
+    await mail_store.store_outbound_message_id(conn, inbox=inbox, message_id=message_id,
+                                               conversation_id=conversation_id,
+                                               message_row=message_row)
     return message_id
 
 
@@ -178,10 +169,9 @@ class EmailSender:
         if rcpt is None:
             rcpt = await reply_recipients(conn, msg.conversation_id, address, settings, mailbox)
             # Kept on the row: the agent's timeline shows them, and a retry reuses them.
-            await conn.execute(
-                "UPDATE messages SET attributes = attributes || $2::jsonb WHERE id = $1",
-                msg.id, msgspec.json.encode({"email.to": rcpt.to, "email.cc": ", ".join(rcpt.cc)}
-                                            ).decode())
+            await mail_store.keep_recipients(
+                conn, msg.id, msgspec.json.encode({"email.to": rcpt.to,
+                                                   "email.cc": ", ".join(rcpt.cc)}).decode())
         message_id = await claim_message_id(conn, inbox=msg.inbox,
                                             conversation_id=msg.conversation_id,
                                             message_row=msg.id, domain=mailbox.domain)

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import msgspec
 
 from channels.meta.send import send_social_message, send_whatsapp_message
@@ -25,10 +24,14 @@ from channels.send_result import SendResult
 from channels.telegram.send import send_telegram_message
 from channels.twilio.send import send_twilio_message
 from hub.config import Settings
+from hub.db import worker_queries
 from hub.errors import BadInput
 from hub.messaging.actions import record_sent
 from hub.messaging.rules import ATTR_TAG, ATTR_TYPE
 from workers.senders import Attempt, OutboundMessage, Undeliverable
+
+if TYPE_CHECKING:
+    import asyncpg
 
 MAX_TRIES = 6
 MESSAGING_CHANNELS = ("sms", "whatsapp", "messenger", "instagram", "telegram")
@@ -60,17 +63,8 @@ class Prepared:
 
 
 async def prepare_messaging(conn: asyncpg.Connection, msg: OutboundMessage) -> Prepared:
-    row = await conn.fetchrow(
-        "SELECT a.provider, a.external_id, a.account_sid, a.auth_token, a.access_token,"
-        " (SELECT coalesce(array_agg(i.kind || ':' || i.value ORDER BY i.created_at), '{}')"
-        "    FROM identities i WHERE i.contact_id = c.contact_id) AS identities,"
-        " t.name AS template_name, t.language AS template_language,"
-        " t.params AS template_params,"
-        " (SELECT m.attributes FROM messages m WHERE m.id = $2) AS attributes"
-        " FROM conversations c LEFT JOIN channel_accounts a ON a.inbox = $3"
-        " LEFT JOIN outbound_templates t ON t.message_id = $2 WHERE c.id = $1",
-        msg.conversation_id, msg.id, msg.inbox,
-    )
+    row = await worker_queries.messaging_send_row(conn, msg.conversation_id, msg.id,
+                                                  msg.inbox)
     if row is None or row["provider"] is None:
         raise Undeliverable("this inbox has no provider account configured")
     try:

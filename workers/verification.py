@@ -14,9 +14,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from arq import Retry
 
 from channels.email.compose import OutgoingMail, new_message_id
@@ -26,7 +25,11 @@ from hub.config import Settings
 from hub.contacts.actions.verification import verification_event
 from hub.contacts.rules.verification import CODE_TTL_S, derive_code
 from hub.contacts.store import verification as store
+from hub.db import worker_queries
 from hub.unit_of_work import unit_of_work
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("omnihub.worker")
 MAX_SEND_TRIES = 3
@@ -106,9 +109,7 @@ async def send_verification_code(ctx: dict[str, Any], verification_id: int) -> s
         return "sent"
     tries = int(ctx.get("job_try", 1))
     if retryable and tries < MAX_SEND_TRIES:
-        await ctx["pool"].execute(
-            "UPDATE identity_verifications SET delivery = 'queued', delivery_error = $2"
-            " WHERE id = $1 AND delivery = 'sending'", verification_id, error[:500])
+        await worker_queries.requeue_verification(ctx["pool"], verification_id, error[:500])
         raise Retry(defer=timedelta(seconds=5 * tries))
     await _finish(ctx, verification_id, "failed", error)
     return "failed"

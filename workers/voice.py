@@ -18,6 +18,7 @@ from channels.cti.ami import AmiClient, AmiError, AmiOriginate
 from channels.cti.twilio_voice import TwilioError, TwilioVoiceConfig, originate_twilio
 from hub.config import Settings
 from hub.conversations.pipeline import default_consumer_name
+from hub.db import worker_queries
 from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
 from hub.schema import WorkItemAccepted, WorkItemReassigned, decode_event
 from hub.voice.actions.callbacks import DialPlan, claim_for_dialing, record_originate
@@ -159,12 +160,7 @@ async def dial_accepted_callbacks(ctx: dict[str, Any]) -> int:
     10 s who has not dialled it — the acceptance event was missed (trimmed, worker
     down). Enqueue the job. A callback whose dial failed for its holder waits for
     their "Call now" instead (no automatic redial)."""
-    rows = await ctx["pool"].fetch(
-        "SELECT wi.id, wi.agent_id, cb.attempts FROM callbacks cb JOIN work_items wi"
-        " ON wi.id = cb.work_item_id WHERE cb.status IN ('requested', 'offered')"
-        " AND wi.status = 'assigned' AND wi.agent_id IS NOT NULL"
-        " AND cb.agent_id IS DISTINCT FROM wi.agent_id"
-        " AND wi.updated_at < now() - interval '10 seconds' LIMIT 200")
+    rows = await worker_queries.callbacks_to_dial(ctx["pool"])
     for r in rows:
         await enqueue_originate(ctx["redis"], ctx["settings"], r["id"], r["agent_id"],
                                 r["attempts"])

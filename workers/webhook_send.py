@@ -4,13 +4,16 @@ Idempotency-Key so the receiver can drop the repeat."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import httpx
 
 from hub.config import Settings
+from hub.db import worker_queries
 from workers.senders import Attempt, OutboundMessage, Undeliverable
+
+if TYPE_CHECKING:
+    import asyncpg
 
 MAX_TRIES = 6
 
@@ -18,7 +21,7 @@ MAX_TRIES = 6
 class WebhookSender:
     async def prepare(self, conn: asyncpg.Connection, msg: OutboundMessage,
                       settings: Settings) -> str:
-        url = await conn.fetchval("SELECT webhook_url FROM inboxes WHERE slug = $1", msg.inbox)
+        url = await worker_queries.inbox_webhook_url(conn, msg.inbox)
         if not url:
             raise Undeliverable("no delivery route for this inbox")
         return str(url)

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
+from hub import access
 from hub.channels_table import channels_where
 from hub.conversations.rules import ReplyRoute, choose_reply_route, reply_routes
+from hub.conversations.store.agents import active_agent_sees_inbox
 from hub.conversations.store.queries import agent_name, get_conversation, message_from
 from hub.errors import BadInput, Conflict, Forbidden
 from hub.messaging.reply_policy import (
@@ -185,19 +187,13 @@ async def assign_conversation(
             current = await conn.fetchval(
                 "SELECT assignee_id FROM conversations WHERE id = $1 FOR UPDATE", conv.id
             )
-            if actor.role == "agent":
+            if not access.allows(actor, "conversation.assign_others"):
                 if agent_id not in (actor.id, None):
                     raise Forbidden("agents can only assign conversations to themselves")
                 if current not in (None, actor.id):
                     raise Conflict("already assigned to another agent")
             if agent_id is not None:
-                ok = await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1 AND a.active AND"
-                    " (a.role <> 'agent' OR EXISTS (SELECT 1 FROM agent_inboxes ai"
-                    "  WHERE ai.agent_id = a.id AND ai.inbox = $2)))",
-                    agent_id, conv.inbox,
-                )
-                if not ok:
+                if not await active_agent_sees_inbox(conn, agent_id, conv.inbox):
                     raise BadInput("agent_id: no active agent in this inbox")
             if current == agent_id:
                 return conv

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hub.access import Role, sees_all_inboxes
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.routing.apply import apply
 from hub.routing.config import CompiledConfig
@@ -27,7 +28,6 @@ from hub.routing.decisions import (
 from hub.routing.escalation import pool_queues
 from hub.routing.expr import Value, matches
 from hub.routing.state import ItemState, RouterState
-from hub.schema import Role
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Actor:
 
     @property
     def supervises(self) -> bool:
-        return self.role in ("supervisor", "admin")
+        return sees_all_inboxes(self.role)
 
 
 def _checked(cfg: CompiledConfig, state: RouterState, d: AnyDecision, now: float) -> None:

@@ -28,16 +28,21 @@ import logging
 import time
 from collections import defaultdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import asyncpg
 import redis.asyncio as aioredis
 
+from hub import access
 from hub.config import Settings
 from hub.conversations.store.queries import load_session_agents
+from hub.db.web_queries import DB_ERRORS
 from hub.errors import Unauthorized
 from hub.schema import Agent
 from web.realtime.fanout import Fanout
 from web.realtime.session import SocketSession
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("omnihub.realtime")
 
@@ -65,7 +70,7 @@ async def announce_access_change(redis: aioredis.Redis, settings: Settings, *,
 
 def visible_inboxes(agent: Agent) -> frozenset[str] | None:
     """What an agent socket subscribes to: None = every event (supervisors, admins)."""
-    return None if agent.role in ("supervisor", "admin") else frozenset(agent.inboxes)
+    return access.visible_inboxes(agent)
 
 
 class AgentSocket:
@@ -216,7 +221,7 @@ class AgentAccess:
                     if msg is not None and msg.get("type") == "message":
                         try:
                             await self._on_notice(msg["data"])
-                        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        except (OSError, *DB_ERRORS):
                             # Postgres hiccup: the sweep and the next action re-check.
                             log.warning("access notice not applied", exc_info=True)
             except (OSError, aioredis.RedisError) as exc:
@@ -234,7 +239,7 @@ class AgentAccess:
                 closed = await self.check_all()
                 if closed:
                     log.info("closed %d agent sockets whose session ended", closed)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, *DB_ERRORS) as exc:
                 log.warning("session sweep failed (will retry): %s", exc)
 
     async def start(self) -> None:

@@ -32,6 +32,7 @@ from web.jobs import enqueue_delivery
 from web.realtime.endpoints import _start_point, decode_frame, refuse
 from web.realtime.fanout import Subscriber, event_frame
 from web.realtime.session import SocketSession, parse_last_id
+from web.routing_kit import bot_route
 from web.state import HubState
 
 
@@ -168,6 +169,7 @@ async def _keep_presence(state: HubState, bot_id: int, socket_id: str) -> None:
         await asyncio.sleep(bot_presence.REFRESH_S)
 
 
+@bot_route()
 async def bot_socket(ws: WebSocket) -> None:
     state: HubState = ws.app.state.hub
     token = _token(ws)

@@ -22,12 +22,14 @@ from channels.chat import (
     verify_user_hash,
     verify_visitor_token,
 )
+from hub import access as policy
 from hub.contacts.actions.verification import answer_verification, verification_event
 from hub.contacts.rules.identity import identity_key, normalise_identity
 from hub.contacts.rules.prechat import public_form
 from hub.contacts.store.verification import pending_for_conversation
 from hub.conversations import actions
 from hub.conversations.store.queries import get_conversation, list_messages
+from hub.db import web_queries
 from hub.errors import BadInput, HubError, NotFound
 from hub.schema import Agent, Author, Identity, encode
 from hub.streamids import StreamId, parse_stream_id
@@ -44,6 +46,7 @@ from web.realtime.presence import (
 )
 from web.realtime.session import SocketSession, parse_last_id
 from web.routes_routing import answer_offer
+from web.routing_kit import public_route, socket_route
 from web.state import HubState
 from web.widget_prechat import availability, form_to_show, inbox_form, visitor_is_known
 
@@ -84,6 +87,11 @@ class WidgetVerifyCode(msgspec.Struct, tag="verify", tag_field="type",
 
 
 AgentFrame = AgentReply | AgentTyping | AgentPing | AgentAccept | AgentDecline
+# The hub.access action each agent frame asks for, as the matching REST route does.
+FRAME_ACTIONS: dict[type, str] = {
+    AgentReply: "conversation.reply", AgentTyping: "conversation.view",
+    AgentAccept: "routing.answer_offer", AgentDecline: "routing.answer_offer",
+}
 WidgetInbound = WidgetFrame | WidgetVerifyCode
 
 
@@ -120,6 +128,7 @@ async def _start_point(state: HubState, last: StreamId | None) -> tuple[StreamId
     return last, False, tail
 
 
+@socket_route("socket.agent")
 async def agent_socket(ws: WebSocket) -> None:
     state = _state(ws)
     try:
@@ -155,6 +164,7 @@ async def agent_socket(ws: WebSocket) -> None:
         # Every action runs as the agent is now, exactly as a REST request would: a
         # removed inbox, a demotion or an ended session apply to the next frame.
         actor = await access.acting_agent(sock) if access else agent
+        policy.require(actor, FRAME_ACTIONS[type(frame)])
         if isinstance(frame, AgentTyping):
             await _agent_typing(state, actor, frame)
             return None
@@ -224,12 +234,8 @@ def _prechat_claims(ws: WebSocket, identity: Identity) -> tuple[Identity, ...]:
 
 
 async def _open_conversation(state: HubState, inbox: str, identity: Identity) -> int:
-    cid = await state.pool.fetchval(
-        "SELECT c.id FROM conversations c JOIN identities i ON i.contact_id = c.contact_id"
-        " WHERE i.kind = $1 AND i.value = $2 AND c.inbox = $3 AND c.status <> 'resolved'",
-        identity.kind, identity.value, inbox,
-    )
-    return int(cid or 0)
+    return await web_queries.open_conversation_of(state.pool, inbox, identity.kind,
+                                                  identity.value)
 
 
 async def _pending_prompt(state: HubState, conv_id: int, identity: Identity
@@ -258,6 +264,7 @@ async def _answer_code(state: HubState, conv_id: int, identity: Identity,
                 "verification_id": frame.verification_id}
 
 
+@public_route("widget visitor; identity from a signed visitor token or user hash")
 async def widget_socket(ws: WebSocket) -> None:
     state = _state(ws)
     slug = ws.query_params.get("inbox", "")

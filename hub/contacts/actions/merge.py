@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from hub import access
 from hub.contacts.rules.identity import identity_key, parse_identity_key
 from hub.conversations.store.queries import message_from
 from hub.errors import BadInput, Conflict, Forbidden, NotFound
@@ -43,7 +44,7 @@ async def _lock_contacts(conn: asyncpg.Connection, ids: list[int]) -> dict[int, 
 
 
 async def _check_visible(conn: asyncpg.Connection, actor: Agent, contact_id: int) -> None:
-    if actor.role != "agent":
+    if access.allows(actor, "contact.see_all"):
         return
     ok = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM conversations WHERE contact_id = $1"
@@ -197,8 +198,7 @@ async def split_contact(pool: asyncpg.Pool, publisher: Publisher, actor: Agent,
     """Move the chosen identities, and the conversations they opened, to a new contact
     (or, with ``undo_merge``, back to the contact that merge tombstoned, with its
     accounts, orders and invoices). Supervisors and admins only."""
-    if actor.role == "agent":
-        raise Forbidden("needs the supervisor role")
+    access.require(actor, "contact.split")
     merge: dict[str, Any] | None = None
     if undo_merge is not None:
         row = await pool.fetchrow("SELECT action, details FROM audit_log WHERE id = $1",

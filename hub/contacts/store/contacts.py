@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from hub import access
 from hub.contacts.rules.verification import MAX_ATTEMPTS
 from hub.contacts.store.prechat import contact_prechat
 from hub.contacts.store.verification import contact_verifications
@@ -41,7 +42,7 @@ async def visible_inboxes(conn: asyncpg.Connection | asyncpg.Pool, agent: Agent,
                           contact_id: int) -> list[str] | None:
     """The inboxes whose conversations of this contact the agent may see (None: all).
     Forbidden when an agent shares no inbox with the contact."""
-    if agent.role != "agent":
+    if access.allows(agent, "contact.see_all"):
         return None
     seen = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM conversations WHERE contact_id = $1"

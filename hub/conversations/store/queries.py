@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from hub.access import sees_all_inboxes
 from hub.errors import Forbidden, NotFound
 from hub.schema import Agent, AttachmentRef, Author, Conversation, Message
 
@@ -131,7 +132,7 @@ async def list_conversations(
 ) -> list[dict[str, Any]]:
     where = ["c.status = $1"]
     args: list[Any] = [status]
-    if agent.role == "agent":
+    if not sees_all_inboxes(agent.role):
         args.append(agent.inboxes)
         where.append(f"c.inbox = ANY(${len(args)}::text[])")
     if inbox:
@@ -183,7 +184,7 @@ async def contact_context(
         " WHERE c.contact_id = $1 ORDER BY c.created_at DESC LIMIT 50",
         contact_id,
     )
-    if agent.role == "agent" and not any(agent.may_see_inbox(r["inbox"]) for r in convs):
+    if not sees_all_inboxes(agent.role) and not any(agent.may_see_inbox(r["inbox"]) for r in convs):
         raise Forbidden("this contact has no conversation in your inboxes")
     identities = await conn.fetch(
         "SELECT kind, value FROM identities WHERE contact_id = $1 ORDER BY kind, value",

@@ -16,8 +16,10 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from hub import access
+from hub.conversations.store.agents import active_agent_sees_inbox
 from hub.conversations.store.queries import agent_name
-from hub.errors import Conflict, Forbidden, NotFound
+from hub.errors import Conflict, NotFound
 from hub.outbox import Publisher
 from hub.schema import (
     Agent,
@@ -77,10 +79,7 @@ async def callback_for_agent(pool: asyncpg.Pool, agent: Agent, callback_id: int
         callback_id)
     if r is None:
         raise NotFound("no such callback")
-    if not agent.may_see_inbox(r["inbox"]):
-        raise Forbidden("not a member of this inbox")
-    if agent.role == "agent" and r["assignee"] not in (None, agent.id):
-        raise Forbidden("this callback's conversation belongs to another agent")
+    access.require(agent, "callback.call", inbox=r["inbox"], owner=r["assignee"])
     if r["status"] not in ("requested", "offered"):
         raise Conflict(f"the callback is {r['status']}")
     return dict(r)
@@ -100,10 +99,7 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
                 " ORDER BY id LIMIT 1 FOR UPDATE", work_item_id, callback_id)
             if r is None:
                 return None
-            agent_ok = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1 AND a.active AND"
-                " (a.role <> 'agent' OR EXISTS (SELECT 1 FROM agent_inboxes ai"
-                "  WHERE ai.agent_id = a.id AND ai.inbox = $2)))", agent_id, r["inbox"])
+            agent_ok = await active_agent_sees_inbox(conn, agent_id, r["inbox"])
             extension = await conn.fetchval(
                 "SELECT extension FROM agent_extensions WHERE agent_id = $1"
                 " ORDER BY extension LIMIT 1", agent_id)
@@ -206,6 +202,12 @@ async def public_status(pool: asyncpg.Pool, request_id: str) -> dict[str, Any]:
 
 async def callbacks_of(pool: asyncpg.Pool, agent: Agent, conversation_id: int
                        ) -> list[dict[str, Any]]:
+    # The conversation's inbox decides, as for the conversation itself (not an empty list).
+    inbox = await pool.fetchval("SELECT inbox FROM conversations WHERE id = $1",
+                                conversation_id)
+    if inbox is None:
+        raise NotFound("no such conversation")
+    access.require(agent, "callback.view", inbox=inbox)
     rows = await pool.fetch(
         f"SELECT {_CB_COLS} FROM callbacks WHERE conversation_id = $1 ORDER BY id DESC",
         conversation_id)

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from hub import access
 from hub.conversations.store.queries import get_conversation
 from hub.errors import BadInput, Conflict, Forbidden, NotFound
 from hub.outbox import Publisher
@@ -73,10 +74,7 @@ async def save_wrapup(pool: asyncpg.Pool, publisher: Publisher, agent: Agent,
                 call_row_id)
             if r is None or r["state"] == "":
                 raise NotFound("no such call")
-            if not agent.may_see_inbox(r["inbox"]):
-                raise Forbidden("not a member of this inbox")
-            if agent.role == "agent" and r["agent_id"] not in (None, agent.id):
-                raise Forbidden("only the agent who took the call can wrap it up")
+            access.require(agent, "call.wrapup", inbox=r["inbox"], owner=r["agent_id"])
             if r["state"] in ("ringing", "answered"):
                 raise Conflict("the call is still going on")
             ok = await conn.fetchval(
