@@ -9,100 +9,23 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from tests.helpers import api_post
-from tests.system_deps import require_chromium
+from tests.fixtures.browser import (
+    AGENT_EMAIL,
+    AGENT_NAME,
+    ARTIFACTS,
+    TIMEOUT_MS,
+    PageErrors,
+    login_agent,
+    open_shop,
+    widget_message,
+    widget_online,
+)
+from tests.fixtures.helpers import api_post
 
 pytestmark = [pytest.mark.browser]
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AGENT_EMAIL = "agent1@demo.omnihub.test"
-AGENT_PASSWORD = "demo-agent"
-AGENT_NAME = "Maya Schneider"
-TIMEOUT_MS = 15_000
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Any]:
-    path = require_chromium()
-    from playwright.async_api import async_playwright, expect
-
-    # Assertions wait as long as page actions: 5 s (Playwright's default) is too short
-    # for a live hub on 2 busy cores; a real failure still fails, only later.
-    expect.set_options(timeout=TIMEOUT_MS)
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-class PageErrors:
-    """Collects uncaught page errors and console errors; tests assert there are none."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def watch(self, page: Any, name: str) -> Any:
-        page.on("pageerror", lambda exc: self.errors.append(f"{name}: pageerror {exc}"))
-        page.on(
-            "console",
-            lambda msg: msg.type == "error" and self.errors.append(f"{name}: console {msg.text}"),
-        )
-        return page
-
-
-async def open_shop(browser: Any, base_url: str, errors: PageErrors) -> tuple[Any, Any]:
-    ctx = await browser.new_context(viewport={"width": 1280, "height": 860})
-    page = errors.watch(await ctx.new_page(), "shop")
-    page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(f"{base_url}/demo")
-    return ctx, page
-
-
-async def login_agent(browser: Any, base_url: str, errors: PageErrors) -> tuple[Any, Any]:
-    from playwright.async_api import expect
-
-    ctx = await browser.new_context(viewport={"width": 1440, "height": 900})
-    page = errors.watch(await ctx.new_page(), "inbox")
-    page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(f"{base_url}/login")
-    await page.get_by_label("Email").fill(AGENT_EMAIL)
-    await page.get_by_label("Password").fill(AGENT_PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url(f"{base_url}/inbox**")
-    await expect(page.get_by_test_id("agent-name")).to_have_text(AGENT_NAME)
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "online")
-    return ctx, page
-
-
-async def widget_online(page: Any) -> None:
-    from playwright.async_api import expect
-
-    await expect(page.get_by_test_id("widget-status")).to_have_attribute("data-state", "online")
-
-
-def widget_message(page: Any, text: str) -> Any:
-    # Stored messages carry data-message-id; pending ones only data-client-id.
-    return page.locator("[data-testid=widget-message][data-message-id]", has_text=text)
 
 
 async def test_login_error_is_shown(browser, hub):
@@ -348,7 +271,7 @@ async def test_offline_clients_resume_with_last_id(browser, hub, db, redis, gap_
     stream, the inbox gets ``reload`` (refetches REST) and the widget a ``reset`` snapshot."""
     from playwright.async_api import expect
 
-    from tests.helpers import agent_http, login
+    from tests.fixtures.helpers import agent_http, login
 
     errors = PageErrors()
     inbox_ctx, inbox = await login_agent(browser, hub.base_url, errors)

@@ -7,35 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import (  # noqa: F401  (browser is a fixture)
-    ARTIFACTS,
-    TIMEOUT_MS,
-    PageErrors,
-    browser,
-    login_agent,
-)
+from tests.fixtures.browser import ARTIFACTS, PageErrors, login_agent, login_as
 
 pytestmark = [pytest.mark.browser]
 
 
-async def _login(browser, base_url, errors, email, password):  # noqa: F811
-    ctx = await browser.new_context(viewport={"width": 1440, "height": 1000})
-    page = errors.watch(await ctx.new_page(), email)
-    page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(f"{base_url}/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url(f"{base_url}/inbox**")
-    return ctx, page
-
-
-async def test_admin_creates_an_sms_inbox_its_account_and_an_agent(browser, hub, db):  # noqa: F811
+async def test_admin_creates_an_sms_inbox_its_account_and_an_agent(browser, hub, db):
     from playwright.async_api import expect
 
     errors = PageErrors()
     ARTIFACTS.mkdir(exist_ok=True)
-    ctx, page = await _login(browser, hub.base_url, errors, "admin@demo.omnihub.test",
+    ctx, page = await login_as(browser, hub.base_url, errors, "admin@demo.omnihub.test",
                              "demo-admin")
     await page.get_by_test_id("admin-link").click()
     await page.wait_for_url(f"{hub.base_url}/admin")

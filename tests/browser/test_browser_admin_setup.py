@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, PageErrors, browser
-from tests.test_browser_admin import _login
+from tests.fixtures.browser import ARTIFACTS, PageErrors, login_as
 
 pytestmark = [pytest.mark.browser]
-__all__ = ["browser"]  # fixture
-
 
 async def test_settings_shows_what_is_missing_and_fixes_it(browser, hub, db):
     from playwright.async_api import expect
 
     errors = PageErrors()
-    ctx, page = await _login(browser, hub.base_url, errors, "admin@demo.omnihub.test",
+    ctx, page = await login_as(browser, hub.base_url, errors, "admin@demo.omnihub.test",
                              "demo-admin")
     try:
         await page.goto(f"{hub.base_url}/admin")

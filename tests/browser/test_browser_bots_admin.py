@@ -7,13 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.test_browser import (  # noqa: F401  (browser is a fixture)
-    ARTIFACTS,
-    TIMEOUT_MS,
-    PageErrors,
-    browser,
-)
-from tests.test_browser_admin import _login
+from tests.fixtures.browser import ARTIFACTS, PageErrors, login_as
 
 pytestmark = [pytest.mark.browser]
 
@@ -25,12 +19,12 @@ async def _rest(hub, token: str) -> int:
         return r.status_code
 
 
-async def test_admin_manages_a_bot_in_settings(browser, hub, db):  # noqa: F811
+async def test_admin_manages_a_bot_in_settings(browser, hub, db):
     from playwright.async_api import expect
 
     errors = PageErrors()
     ARTIFACTS.mkdir(exist_ok=True)
-    ctx, page = await _login(browser, hub.base_url, errors, "admin@demo.omnihub.test",
+    ctx, page = await login_as(browser, hub.base_url, errors, "admin@demo.omnihub.test",
                              "demo-admin")
     await page.goto(f"{hub.base_url}/admin")
     await page.get_by_test_id("tab-bots").click()

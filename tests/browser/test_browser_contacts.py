@@ -10,7 +10,7 @@ import pytest
 
 from hub.schema import Envelope, Identity
 from hub.store.persist import persist_inbound_batch
-from tests.test_browser import ARTIFACTS, PageErrors, browser, login_agent  # noqa: F401
+from tests.fixtures.browser import ARTIFACTS, PageErrors, login_agent
 
 pytestmark = [pytest.mark.browser]
 _pids = itertools.count(1)
@@ -26,7 +26,7 @@ def _env(channel: str, inbox: str, key: str, text: str, claims: tuple[str, ...] 
                     claims=tuple(ident(c) for c in claims), received_at=datetime.now(UTC))
 
 
-async def test_timeline_and_merge_in_the_inbox(browser, hub, db):  # noqa: F811
+async def test_timeline_and_merge_in_the_inbox(browser, hub, db):
     from playwright.async_api import expect
 
     anna = await db.fetchrow("SELECT id, email FROM contacts ORDER BY id LIMIT 1")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from tests.email_fixtures import agent_reply, email_conversation, job_ctx, with_relay
-from tests.helpers import eventually
-from tests.smtp_peer import SmtpPeer
-from tests.test_browser import ARTIFACTS, PageErrors, browser, login_agent  # noqa: F401
+from tests.fixtures.browser import ARTIFACTS, PageErrors, login_agent
+from tests.fixtures.helpers import eventually
+from tests.fixtures.mail import agent_reply, email_conversation, job_ctx, with_relay
+from tests.fixtures.smtp_peer import SmtpPeer
 from workers.delivery import deliver_message
 from workers.email_ack import send_email_ack
 
@@ -25,7 +25,7 @@ def settings(settings, tmp_path):
 REASON = "550 5.1.1 <emma@customer.test>: Recipient address rejected"
 
 
-async def test_email_delivery_status_and_ack_are_live_in_the_inbox(browser, hub, db, redis):  # noqa: F811
+async def test_email_delivery_status_and_ack_are_live_in_the_inbox(browser, hub, db, redis):
     from playwright.async_api import expect
 
     cid = await email_conversation(db, subject="Modem offline")
@@ -65,7 +65,7 @@ async def test_email_delivery_status_and_ack_are_live_in_the_inbox(browser, hub,
     assert errors.errors == []
 
 
-async def test_agent_attaches_a_file_to_an_email_reply(browser, hub, db, redis, tmp_path):  # noqa: F811
+async def test_agent_attaches_a_file_to_an_email_reply(browser, hub, db, redis, tmp_path):
     from playwright.async_api import expect
 
     cid = await email_conversation(db, subject="Contract copy")

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import agent_http, eventually, login
-from tests.test_browser import (  # noqa: F401
+from tests.fixtures.browser import (
     ARTIFACTS,
     PageErrors,
-    browser,
     login_agent,
+    login_as,
     open_shop,
     widget_message,
     widget_online,
 )
+from tests.fixtures.helpers import agent_http, eventually, login
 
 pytestmark = [pytest.mark.browser]
 ADMIN = ("admin@demo.omnihub.test", "demo-admin")
@@ -35,7 +35,7 @@ FORM = {
 }
 
 
-async def test_prechat_form_in_the_shop_widget(browser, hub, db):  # noqa: F811
+async def test_prechat_form_in_the_shop_widget(browser, hub, db):
     from playwright.async_api import expect
 
     admin = await login(hub.base_url, ADMIN)
@@ -126,7 +126,7 @@ async def test_prechat_form_in_the_shop_widget(browser, hub, db):  # noqa: F811
     assert [e for e in errors.errors if "status of 422" not in e] == []
 
 
-async def test_away_box_takes_an_email_with_the_message(browser, hub, db):  # noqa: F811
+async def test_away_box_takes_an_email_with_the_message(browser, hub, db):
     """Nobody online and no form: the widget says so, the customer can still write, and
     an email typed into the away box goes with the message (checked inline first)."""
     from playwright.async_api import expect
@@ -155,16 +155,14 @@ async def test_away_box_takes_an_email_with_the_message(browser, hub, db):  # no
     assert errors.errors == []
 
 
-async def test_admin_edits_the_prechat_form_in_settings(browser, hub, db):  # noqa: F811
+async def test_admin_edits_the_prechat_form_in_settings(browser, hub, db):
     """Settings → the web inbox → pre-chat form: a select without options is refused
     with the field named and its row marked (nothing stored); fixed, it is saved and the
     shop's widget asks exactly that."""
     from playwright.async_api import expect
 
-    from tests.test_browser_admin import _login
-
     errors = PageErrors()
-    ctx, page = await _login(browser, hub.base_url, errors, *ADMIN)
+    ctx, page = await login_as(browser, hub.base_url, errors, *ADMIN)
     await page.goto(f"{hub.base_url}/admin")
     await page.get_by_test_id("inbox-table").locator("tr[data-inbox='web']").click()
     editor = page.get_by_test_id("prechat-editor")

@@ -9,21 +9,20 @@ import re
 
 import pytest
 
-from tests.routing_live import running_router
-from tests.test_browser import (  # noqa: F401  (browser is a fixture)
+from tests.fixtures.browser import (
     ARTIFACTS,
     PageErrors,
-    browser,
     login_agent,
     open_shop,
     widget_message,
     widget_online,
 )
+from tests.fixtures.routing_live import running_router
 
 pytestmark = [pytest.mark.browser]
 
 
-async def test_chat_offer_appears_in_the_inbox_and_accepting_makes_it_his(browser, hub, db,  # noqa: F811
+async def test_chat_offer_appears_in_the_inbox_and_accepting_makes_it_his(browser, hub, db,
                                                                           redis):
     from playwright.async_api import expect
 

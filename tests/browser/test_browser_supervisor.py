@@ -6,34 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import eventually
-from tests.routing_live import AgentClient, configure, doc, running_router, start_chat
-from tests.test_browser import (  # noqa: F401  (browser is a fixture)
-    ARTIFACTS,
-    TIMEOUT_MS,
-    PageErrors,
-    browser,
-)
+from tests.fixtures.browser import ARTIFACTS, PageErrors, login_supervisor
+from tests.fixtures.helpers import eventually
+from tests.fixtures.routing_live import AgentClient, configure, doc, running_router, start_chat
 
 pytestmark = [pytest.mark.browser]
 
 
-async def login_supervisor(browser, base_url, errors):  # noqa: F811
-    from playwright.async_api import expect
-
-    ctx = await browser.new_context(viewport={"width": 1440, "height": 900})
-    page = errors.watch(await ctx.new_page(), "supervisor")
-    page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(f"{base_url}/login")
-    await page.get_by_label("Email").fill("supervisor@demo.omnihub.test")
-    await page.get_by_label("Password").fill("demo-super")
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url(f"{base_url}/inbox**")
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "online")
-    return ctx, page
-
-
-async def test_supervisor_reassigns_and_transfers_from_the_board(browser, hub, db,  # noqa: F811
+async def test_supervisor_reassigns_and_transfers_from_the_board(browser, hub, db,
                                                                   redis):
     from playwright.async_api import expect
 

@@ -20,12 +20,12 @@ import asyncpg
 import pytest
 
 from tests.conftest import LiveHub
-from tests.fake_providers import FakeProviders, Webhooks, whatsapp_text
-from tests.helpers import eventually, new_id, recv_until
-from tests.messaging_fixtures import fake, fake_port, settings, webhooks, worker
-from tests.test_browser import PageErrors, browser, login_agent
+from tests.fixtures.browser import PageErrors, login_agent
+from tests.fixtures.fake_providers import FakeProviders, Webhooks, whatsapp_text
+from tests.fixtures.helpers import eventually, new_id, recv_until
+from tests.fixtures.messaging import fake, fake_port, settings, webhooks, worker
 
-__all__ = ["browser", "fake", "fake_port", "settings", "webhooks", "worker"]
+__all__ = ["fake", "fake_port", "settings", "webhooks", "worker"]
 pytestmark = [pytest.mark.browser]
 
 WA = "106540352242922"

@@ -15,20 +15,20 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SUPERVISOR, agent_http, api_post, eventually, login, new_id
-from tests.routing_live import running_router, start_chat
-from tests.test_browser import (  # noqa: F401  (browser is a fixture)
+from tests.fixtures.browser import (
     ARTIFACTS,
     TIMEOUT_MS,
     PageErrors,
-    browser,
     login_agent,
+    login_as,
+    login_supervisor,
     open_shop,
     widget_message,
     widget_online,
 )
-from tests.test_browser_supervisor import login_supervisor
-from tests.test_voice_browser import cti
+from tests.fixtures.helpers import SUPERVISOR, agent_http, api_post, eventually, login, new_id
+from tests.fixtures.routing_live import running_router, start_chat
+from tests.fixtures.voice_calls import cti
 
 pytestmark = [pytest.mark.browser]
 
@@ -70,7 +70,7 @@ async def send_is_uncovered(page: Any) -> bool:
     }"""))
 
 
-async def test_offer_and_call_panels_never_cover_send(browser, hub, db, redis):  # noqa: F811
+async def test_offer_and_call_panels_never_cover_send(browser, hub, db, redis):
     from playwright.async_api import expect
 
     errors = PageErrors()
@@ -122,7 +122,7 @@ async def test_offer_and_call_panels_never_cover_send(browser, hub, db, redis): 
     assert errors.errors == []
 
 
-async def test_widget_says_away_and_never_online_while_offline(browser, hub):  # noqa: F811
+async def test_widget_says_away_and_never_online_while_offline(browser, hub):
     """Nobody online: "We're away" (never together with "Online"); the browser losing the
     network: "Offline"; back online: the status returns from the new hello."""
     from playwright.async_api import expect
@@ -150,7 +150,7 @@ async def test_widget_says_away_and_never_online_while_offline(browser, hub):  #
     assert errors.errors == []
 
 
-async def test_widget_online_only_while_connected(browser, hub, db, redis):  # noqa: F811
+async def test_widget_online_only_while_connected(browser, hub, db, redis):
     """An agent available: "Online". A page whose socket is blocked never says "Online"."""
     from playwright.async_api import expect
 
@@ -186,7 +186,7 @@ async def test_widget_online_only_while_connected(browser, hub, db, redis):  # n
     assert errors.errors == []
 
 
-async def test_over_long_messages_are_refused_with_a_counter_not_cut(browser, hub, db):  # noqa: F811
+async def test_over_long_messages_are_refused_with_a_counter_not_cut(browser, hub, db):
     from playwright.async_api import expect
 
     errors = PageErrors()
@@ -248,7 +248,7 @@ async def test_over_long_messages_are_refused_with_a_counter_not_cut(browser, hu
     assert errors.errors == []
 
 
-async def test_supervisor_sees_agent_names_not_ids(browser, hub, db):  # noqa: F811
+async def test_supervisor_sees_agent_names_not_ids(browser, hub, db):
     from playwright.async_api import expect
 
     errors = PageErrors()
@@ -276,7 +276,7 @@ async def test_supervisor_sees_agent_names_not_ids(browser, hub, db):  # noqa: F
     assert errors.errors == []
 
 
-async def test_inbox_at_390px_is_one_column_with_a_list_thread_toggle(browser, hub, db):  # noqa: F811
+async def test_inbox_at_390px_is_one_column_with_a_list_thread_toggle(browser, hub, db):
     from playwright.async_api import expect
 
     errors = PageErrors()
@@ -308,7 +308,7 @@ async def test_inbox_at_390px_is_one_column_with_a_list_thread_toggle(browser, h
     assert errors.errors == []
 
 
-async def test_widget_bubbles_have_dir_auto(browser, hub):  # noqa: F811
+async def test_widget_bubbles_have_dir_auto(browser, hub):
     from playwright.async_api import expect
 
     errors = PageErrors()
@@ -326,15 +326,13 @@ async def test_widget_bubbles_have_dir_auto(browser, hub):  # noqa: F811
     assert errors.errors == []
 
 
-async def test_settings_inbox_checkboxes_sit_beside_their_labels(browser, hub):  # noqa: F811
+async def test_settings_inbox_checkboxes_sit_beside_their_labels(browser, hub):
     """Agents' inbox checkboxes: box and name on one line, the box before the name, with
     no text-field padding (it used to sit above its label, stretched like an input)."""
     from playwright.async_api import expect
 
-    from tests.test_browser_admin import _login
-
     errors = PageErrors()
-    ctx, page = await _login(browser, hub.base_url, errors, "admin@demo.omnihub.test",
+    ctx, page = await login_as(browser, hub.base_url, errors, "admin@demo.omnihub.test",
                              "demo-admin")
     try:
         await page.goto(f"{hub.base_url}/admin")

@@ -10,20 +10,19 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import eventually
-from tests.test_browser import (
+from tests.fixtures.browser import (
     ARTIFACTS,
     PageErrors,
-    browser,
     login_agent,
     open_shop,
     widget_message,
     widget_online,
 )
-from tests.verify_fixtures import code_in_mail, relay_hub, run_send_job, smtp_peer
+from tests.fixtures.helpers import eventually
+from tests.fixtures.verify import code_in_mail, relay_hub, run_send_job, smtp_peer
 
 pytestmark = [pytest.mark.browser]
-__all__ = ["browser", "relay_hub", "smtp_peer"]  # fixtures
+__all__ = ["relay_hub", "smtp_peer"]  # fixtures
 
 
 async def test_visitor_enters_the_code_and_the_agent_panel_fills_in(

@@ -8,10 +8,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.helpers import eventually, new_id
-from tests.test_browser import PageErrors, browser, login_agent  # noqa: F401
-from tests.test_voice_callbacks import worker_ctx
-from tests.test_voice_click_to_call import configure_originator
+from tests.fixtures.browser import PageErrors, login_agent
+from tests.fixtures.helpers import eventually, new_id
+from tests.fixtures.voice_calls import configure_originator, worker_ctx
 from workers.voice import originate_callback
 
 pytestmark = [pytest.mark.browser]
@@ -21,7 +20,7 @@ RAW = ["null", "undefined", "127.0.0.1", "AMI", "Errno", "Error(", "Traceback",
 
 
 async def test_callback_panel_follows_navigation_and_shows_failures_humanely(
-        browser, hub, db, redis):  # noqa: F811
+        browser, hub, db, redis):
     from playwright.async_api import expect
 
     rid = new_id()

@@ -14,20 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.fake_media import Item
-from tests.test_browser import ARTIFACTS, PageErrors, browser, login_agent
-from tests.test_media_proxy import (
-    LIMIT,
-    WA,
-    agent,
-    fake,
-    fake_port,
-    settings,
-    stored,
-    webhooks,
-)
+from tests.fixtures.browser import ARTIFACTS, PageErrors, login_agent
+from tests.fixtures.fake_media import Item
+from tests.fixtures.media import LIMIT, WA, agent, fake, settings, stored
+from tests.fixtures.messaging import fake_port, webhooks
 
-__all__ = ["agent", "browser", "fake", "fake_port", "settings", "webhooks"]
+__all__ = ["agent", "fake", "fake_port", "settings", "webhooks"]  # fixtures
 
 pytestmark = [pytest.mark.browser]
 
@@ -51,7 +43,7 @@ def wa_message(wamid: str, kind: str, media: dict[str, Any]) -> dict[str, Any]:
 async def test_whatsapp_media_renders_in_the_inbox(browser, hub, db, fake, webhooks):
     from playwright.async_api import expect
 
-    from tests.fake_providers import whatsapp_value
+    from tests.fixtures.fake_providers import whatsapp_value
 
     png = tiny_png()
     fake.media["IMG1"] = Item(png, "image/png")

@@ -9,19 +9,14 @@ import json
 import httpx
 import pytest
 
-from tests.helpers import eventually, new_id
-from tests.test_browser import PageErrors, browser, login_agent, open_shop  # noqa: F401
+from tests.fixtures.browser import PageErrors, login_agent, open_shop
+from tests.fixtures.helpers import eventually, new_id
+from tests.fixtures.voice_calls import cti
 
 pytestmark = [pytest.mark.browser]
 
 
-async def cti(hub, body):
-    async with httpx.AsyncClient(base_url=hub.base_url) as client:
-        resp = await client.post(f"/cti/{hub.seed['cti_token']}/events", json=body)
-        assert resp.status_code == 200, resp.text
-
-
-async def test_call_panel_pops_with_context_script_and_wrapup(browser, hub, db):  # noqa: F811
+async def test_call_panel_pops_with_context_script_and_wrapup(browser, hub, db):
     from playwright.async_api import expect
 
     errors = PageErrors()
@@ -59,7 +54,7 @@ async def test_call_panel_pops_with_context_script_and_wrapup(browser, hub, db):
     await ctx.close()
 
 
-async def test_shop_call_me_back_shows_live_status(browser, hub, db):  # noqa: F811
+async def test_shop_call_me_back_shows_live_status(browser, hub, db):
     from playwright.async_api import expect
 
     errors = PageErrors()
@@ -86,7 +81,7 @@ async def test_shop_call_me_back_shows_live_status(browser, hub, db):  # noqa: F
     await ctx.close()
 
 
-async def test_agent_sees_a_waiting_callback_and_calls_now(browser, hub, db):  # noqa: F811
+async def test_agent_sees_a_waiting_callback_and_calls_now(browser, hub, db):
     from playwright.async_api import expect
 
     rid = new_id()

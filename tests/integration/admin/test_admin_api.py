@@ -15,9 +15,9 @@ import pytest
 
 from hub.admin import AccountBody, check_account, check_origins, masked
 from hub.errors import BadInput
-from tests.fake_providers import Webhooks
-from tests.helpers import agent_http, eventually, login
-from tests.messaging_fixtures import PUBLIC_URL, fake_port, settings
+from tests.fixtures.fake_providers import Webhooks
+from tests.fixtures.helpers import agent_http, eventually, login
+from tests.fixtures.messaging import PUBLIC_URL, fake_port, settings
 
 __all__ = ["fake_port", "settings"]  # fixtures used by this module
 
@@ -336,7 +336,7 @@ async def test_sockets_close_when_their_session_ends(hub, db):
 
     from websockets.exceptions import ConnectionClosed
 
-    from tests.helpers import agent_ws, recv_json, recv_until
+    from tests.fixtures.helpers import agent_ws, recv_json, recv_until
 
     async with await _admin(hub) as admin:
         r = await admin.post("/api/v1/admin/agents", json={
@@ -371,8 +371,8 @@ async def test_sockets_close_when_their_session_ends(hub, db):
 
 
 async def test_email_acknowledgement_templates_and_switch_reach_the_ack_job(hub, db, redis):
-    from tests.email_fixtures import email_conversation, job_ctx, with_relay
-    from tests.smtp_peer import SmtpPeer
+    from tests.fixtures.mail import email_conversation, job_ctx, with_relay
+    from tests.fixtures.smtp_peer import SmtpPeer
     from workers.email_ack import send_email_ack
 
     url = "/api/v1/admin/inboxes/mail/acknowledgement"

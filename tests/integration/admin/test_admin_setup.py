@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.admin import agent_missing, inbox_missing
-from tests.helpers import SUPERVISOR, agent_http, login
+from tests.fixtures.helpers import SUPERVISOR, agent_http, login
 
 ADMIN = ("admin@demo.omnihub.test", "demo-admin")
 

@@ -14,7 +14,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from examples.echo_bot import GREETING, EchoBot
-from tests.helpers import (
+from tests.fixtures.bots import ADMIN, bot_ws, make_bot
+from tests.fixtures.helpers import (
     agent_http,
     agent_ws,
     api_post,
@@ -26,25 +27,6 @@ from tests.helpers import (
     recv_until,
     widget_ws,
 )
-
-ADMIN = ("admin@demo.omnihub.test", "demo-admin")
-
-
-async def _make_bot(hub, name: str, queue: str | None = "support") -> tuple[int, str]:
-    cookie = await login(hub.base_url, ADMIN)
-    async with agent_http(hub.base_url, cookie) as client:
-        r = await client.post("/api/v1/bots", json={"name": name})
-        assert r.status_code == 201, r.text
-        bot_id, token = r.json()["bot"]["id"], r.json()["token"]
-        if queue:
-            r = await client.post(f"/api/v1/queues/{queue}/bot", json={"bot_id": bot_id})
-            assert r.status_code == 200, r.text
-    return bot_id, token
-
-
-async def _bot_ws(hub, token: str, **kw):
-    return await connect(f"{hub.ws_url}/ws/bot",
-                         additional_headers={"Authorization": f"Bearer {token}"}, **kw)
 
 
 async def _customer_says(widget, text: str) -> None:
@@ -59,7 +41,7 @@ def _bot_said(frame, text: str | None = None) -> bool:
 
 
 async def test_example_bot_greets_answers_and_hands_off(hub, db):
-    bot_id, token = await _make_bot(hub, "Helper")
+    bot_id, token, _ = await make_bot(hub, "Helper")
     stored = await db.fetchrow("SELECT * FROM bots WHERE id = $1", bot_id)
     assert stored["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
     assert token not in json.dumps({k: str(v) for k, v in dict(stored).items()})
@@ -117,13 +99,13 @@ async def test_example_bot_greets_answers_and_hands_off(hub, db):
 
 
 async def test_bot_socket_rejects_bad_tokens_and_frames(hub, db):
-    _, token = await _make_bot(hub, "Strict")
+    _, token, _ = await make_bot(hub, "Strict")
     for headers in ({"Authorization": "Bearer ohb_wrong"}, {}, {"Authorization": "Basic x"}):
         async with connect(f"{hub.ws_url}/ws/bot", additional_headers=headers) as ws:
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
             assert ws.close_code == 1008
-    ws = await _bot_ws(hub, token)
+    ws = await bot_ws(hub, token)
     hello = await recv_json(ws)
     assert hello["type"] == "hello" and hello["bot"]["name"] == "Strict"
     assert hello["conversations"] == []
@@ -154,9 +136,9 @@ async def test_bot_socket_rejects_bad_tokens_and_frames(hub, db):
 
 
 async def test_a_bot_sees_only_its_own_conversations(hub, db):
-    a_id, a_token = await _make_bot(hub, "Alpha", "support")
-    b_id, b_token = await _make_bot(hub, "Beta", "sales")
-    a, b = await _bot_ws(hub, a_token), await _bot_ws(hub, b_token)
+    a_id, a_token, _ = await make_bot(hub, "Alpha", "support")
+    b_id, b_token, _ = await make_bot(hub, "Beta", "sales")
+    a, b = await bot_ws(hub, a_token), await bot_ws(hub, b_token)
     await recv_json(a)
     await recv_json(b)
     # 'web' -> support (Alpha); 'api' -> sales (Beta).
@@ -191,7 +173,7 @@ async def test_a_bot_sees_only_its_own_conversations(hub, db):
     assert await db.fetchval("SELECT count(*) FROM messages WHERE author_kind = 'bot'") == 1
     # A reconnecting bot gets what it holds, with the transcript.
     await a.close()
-    a2 = await _bot_ws(hub, a_token)
+    a2 = await bot_ws(hub, a_token)
     hello = await recv_json(a2)
     assert [c["id"] for c in hello["conversations"]] == [alpha_conv]
     assert [m["text"] for m in hello["conversations"][0]["messages"]] == [
@@ -234,7 +216,7 @@ async def test_bot_admin_routes_are_admin_only(hub, db):
 async def test_bot_rest_api(hub, db):
     import httpx
 
-    _, token = await _make_bot(hub, "Resty")
+    _, token, _ = await make_bot(hub, "Resty")
     auth = {"Authorization": f"Bearer {token}"}
     widget = await widget_ws(hub.ws_url, "https://shop.example")
     await recv_json(widget)

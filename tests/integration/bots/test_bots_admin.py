@@ -9,10 +9,10 @@ import json
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import (
+from tests.fixtures.bots import ADMIN, bot_ws, make_bot
+from tests.fixtures.helpers import (
     agent_http,
     eventually,
     login,
@@ -21,27 +21,6 @@ from tests.helpers import (
     recv_until,
     widget_ws,
 )
-
-ADMIN = ("admin@demo.omnihub.test", "demo-admin")
-
-
-async def make_bot(hub, name: str, queue: str | None = "support", **extra) -> tuple[int, str,
-                                                                                   str]:
-    cookie = await login(hub.base_url, ADMIN)
-    async with agent_http(hub.base_url, cookie) as client:
-        r = await client.post("/api/v1/bots", json={"name": name, **extra})
-        assert r.status_code == 201, r.text
-        body = r.json()
-        if queue:
-            r = await client.post(f"/api/v1/queues/{queue}/bot",
-                                  json={"bot_id": body["bot"]["id"]})
-            assert r.status_code == 200, r.text
-    return body["bot"]["id"], body["token"], body["webhook_secret"]
-
-
-async def bot_ws(hub, token: str):
-    return await connect(f"{hub.ws_url}/ws/bot",
-                         additional_headers={"Authorization": f"Bearer {token}"})
 
 
 async def customer_says(hub, text: str, visitor: str | None = None):

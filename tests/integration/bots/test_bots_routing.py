@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from tests.helpers import eventually, new_id, recv_until
-from tests.routing_live import AgentClient, configure, doc, running_router, start_chat
-from tests.test_bots import _bot_ws, _make_bot
+from tests.fixtures.bots import bot_ws, make_bot
+from tests.fixtures.helpers import eventually, new_id, recv_until
+from tests.fixtures.routing_live import AgentClient, configure, doc, running_router, start_chat
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -23,8 +23,8 @@ QUEUES = [
 async def test_router_leaves_bot_items_alone_until_hand_off(hub, db, redis):
     await configure(hub, db, redis, doc(hub, queues=QUEUES,
                                         agents={"agent1": ["support", "sales"]}))
-    _, token = await _make_bot(hub, "Gatekeeper", "support")
-    bot = await _bot_ws(hub, token)
+    _, token, _ = await make_bot(hub, "Gatekeeper", "support")
+    bot = await bot_ws(hub, token)
     await recv_until(bot, lambda f: f["type"] == "hello")
     a1 = await AgentClient(hub, "agent1").connect()
     async with running_router(hub, db, redis) as (router,):

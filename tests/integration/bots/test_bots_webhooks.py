@@ -34,9 +34,17 @@ from examples.webhook_bot import WebhookBot
 from hub.config import Settings
 from hub.outbox import Publisher
 from tests.conftest import LiveHub
-from tests.helpers import agent_http, eventually, login, new_id, recv_json, recv_until, widget_ws
-from tests.ports import ReservedPort, refused_port, running_uvicorn
-from tests.test_bots_admin import ADMIN, bot_ws, make_bot
+from tests.fixtures.bots import ADMIN, bot_ws, make_bot
+from tests.fixtures.helpers import (
+    agent_http,
+    eventually,
+    login,
+    new_id,
+    recv_json,
+    recv_until,
+    widget_ws,
+)
+from tests.fixtures.ports import ReservedPort, refused_port, running_uvicorn
 from workers.bot_fallback import fallback_reason, sweep_stuck_bots
 from workers.main import make_worker_settings
 

@@ -12,7 +12,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from channels.chat import verify_visitor_token
-from tests.helpers import (
+from tests.fixtures.helpers import (
     agent_http,
     agent_ws,
     eventually,
@@ -20,7 +20,7 @@ from tests.helpers import (
     new_id,
     recv_until,
 )
-from tests.verify_fixtures import code_in_mail, relay_hub, run_send_job, smtp_peer
+from tests.fixtures.verify import code_in_mail, relay_hub, run_send_job, smtp_peer
 
 __all__ = ["relay_hub", "smtp_peer"]  # fixtures
 
@@ -290,7 +290,7 @@ async def test_a_phone_claim_is_verified_by_sms_and_becomes_the_visitors_own(hub
     the visitor's own contact, with no merge."""
     import msgspec
 
-    from tests.fake_providers import FakeProviders, running
+    from tests.fixtures.fake_providers import FakeProviders, running
     from web.seed_messaging import messaging_credentials
 
     number = "+4930901820"

@@ -18,7 +18,7 @@ from hub.errors import Conflict, NotFound
 from hub.outbox import Publisher
 from hub.schema import Agent, Envelope, Identity
 from hub.store.persist import persist_inbound_batch
-from tests.helpers import SUPERVISOR, agent_http, agent_ws, is_event, login, recv_until
+from tests.fixtures.helpers import SUPERVISOR, agent_http, agent_ws, is_event, login, recv_until
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 _pids = itertools.count(1)

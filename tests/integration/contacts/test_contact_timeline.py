@@ -14,7 +14,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from hub.schema import Envelope, Identity, encode
-from tests.helpers import SUPERVISOR, agent_http, eventually, login, new_id, recv_until
+from tests.fixtures.helpers import SUPERVISOR, agent_http, eventually, login, new_id, recv_until
 
 
 async def _ingest(redis, settings, env: Envelope) -> None:

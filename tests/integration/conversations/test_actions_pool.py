@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.email_fixtures import email_conversation
-from tests.helpers import agent_http, login
+from tests.fixtures.helpers import agent_http, login
+from tests.fixtures.mail import email_conversation
 
 
 async def test_more_concurrent_replies_than_pool_connections_all_complete(hub, db):

@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from tests.helpers import (
+from tests.fixtures.helpers import (
     agent_http,
     agent_ws,
     api_post,

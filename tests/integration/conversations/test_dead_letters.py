@@ -29,7 +29,7 @@ from hub.dead_letters import (
 from hub.errors import BadInput, NotFound
 from hub.pipeline import GROUP, Pipeline, ensure_group
 from hub.schema import Envelope, Identity, encode, encode_envelope
-from tests.helpers import eventually
+from tests.fixtures.helpers import eventually
 
 
 def envelope(provider_id: str, inbox: str = "api", text: str = "hello") -> Envelope:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from channels.chat import MAX_TEXT as WIDGET_MAX
 from hub.actions import MAX_TEXT as AGENT_MAX
-from tests.helpers import SUPERVISOR, agent_http, agent_ws, login, recv_json, widget_ws
-from tests.routing_live import AgentClient, configure, doc, running_router, start_chat
+from tests.fixtures.helpers import SUPERVISOR, agent_http, agent_ws, login, recv_json, widget_ws
+from tests.fixtures.routing_live import AgentClient, configure, doc, running_router, start_chat
 
 
 async def test_hellos_carry_the_servers_length_limits(hub):

@@ -18,8 +18,8 @@ from starlette.routing import Route
 from hub.outbox import OutboxSweeper, Publisher, write_outbox
 from hub.pipeline import GROUP, Pipeline, ensure_group
 from hub.schema import Envelope, Identity, QueueStats, encode
-from tests.helpers import agent_http, login
-from tests.ports import running_uvicorn
+from tests.fixtures.helpers import agent_http, login
+from tests.fixtures.ports import running_uvicorn
 from workers.main import MAX_TRIES, deliver_message
 
 
@@ -110,7 +110,7 @@ async def receiver():
 
 
 async def _api_reply(hub, db, text: str) -> int:
-    from tests.helpers import api_post, new_id
+    from tests.fixtures.helpers import api_post, new_id
 
     r = await api_post(hub.base_url, hub.seed["api_token"],
                        {"source_id": "crm-7", "text": "hello", "message_id": new_id()})

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import (
+from tests.fixtures.helpers import (
     SUPERVISOR,
     agent_http,
     agent_ws,
@@ -322,7 +322,7 @@ async def test_demo_seed_enables_a_form_once(db, settings):
 
 
 async def test_outside_business_hours_is_away_even_with_agents_online(hub, db, redis):
-    from tests.routing_live import configure, doc
+    from tests.fixtures.routing_live import configure, doc
 
     await _configure(hub, {**FORM, "fields": [FORM["fields"][0]], "consent": None})
     closed = {"tz": "Europe/Berlin", "weekly": {}}  # no periods: closed all week

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from hub.schema import QueueStats
-from tests.helpers import (
+from tests.fixtures.helpers import (
     AGENT,
     SUPERVISOR,
     agent_http,
@@ -20,7 +20,7 @@ from tests.helpers import (
     recv_json,
     recv_until,
 )
-from tests.realtime_fixtures import (
+from tests.fixtures.realtime import (
     ADMIN,
     close_code,
     frames_before_pong,

@@ -11,7 +11,7 @@ from websockets.frames import Opcode
 from websockets.typing import Origin
 from websockets.uri import parse_uri
 
-from tests.helpers import (
+from tests.fixtures.helpers import (
     agent_ws,
     api_post,
     eventually,
@@ -21,7 +21,7 @@ from tests.helpers import (
     recv_json,
     recv_until,
 )
-from tests.realtime_fixtures import tcp_connection_open
+from tests.fixtures.realtime import tcp_connection_open
 
 
 async def _post_many(hub, n: int, prefix: str, source: str = "resume") -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from tests.email_fixtures import agent_reply, email_conversation, job_ctx, with_relay
-from tests.helpers import agent_http, login
-from tests.smtp_peer import SmtpPeer
+from tests.fixtures.helpers import agent_http, login
+from tests.fixtures.mail import agent_reply, email_conversation, job_ctx, with_relay
+from tests.fixtures.smtp_peer import SmtpPeer
 from workers.delivery import deliver_message
 
 PDF = b"%PDF-1.4\n" + b"invoice " * 400

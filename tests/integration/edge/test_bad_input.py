@@ -10,7 +10,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.helpers import (
+from tests.fixtures.helpers import (
     agent_ws,
     api_post,
     is_event,
@@ -234,7 +234,7 @@ async def _conversation(hub, db) -> int:
     async def found():
         return await db.fetchval("SELECT conversation_id FROM messages WHERE text = 'hello'")
 
-    from tests.helpers import eventually
+    from tests.fixtures.helpers import eventually
     return int(await eventually(found))
 
 

@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from websockets.asyncio.client import connect
 
-from tests.helpers import login, recv_json
+from tests.fixtures.helpers import login, recv_json
 
 ADMIN = ("admin@demo.omnihub.test", "demo-admin")
 BIG = 2**63
@@ -36,7 +36,7 @@ NUL = "a\x00b"
 MISSING_ID = 987654  # a valid id no row has: handlers reach their checks, nothing changes
 DEEP_ARRAY = b"[" * 1000 + b"]" * 1000
 DEEP_OBJECT = b'{"a":' * 1000 + b"1" + b"}" * 1000
-WEB = Path(__file__).parent.parent / "web"
+WEB = Path(__file__).resolve().parents[3] / "web"
 
 # Whole bodies thrown at every route that takes one (name, bytes, content type).
 BODIES: list[tuple[str, bytes, str]] = [

@@ -9,14 +9,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from tests.fake_providers import (
+from tests.fixtures.fake_providers import (
     messenger_event,
     new_sid,
     telegram_message,
     whatsapp_status,
     whatsapp_text,
 )
-from tests.messaging_fixtures import fake_port, settings, webhooks  # noqa: F401 - fixtures
+from tests.fixtures.messaging import fake_port, settings, webhooks  # noqa: F401 - fixtures
 
 NUL = "a\x00b"
 BIG = 2**63

@@ -30,9 +30,9 @@ from hub.schema import (
 )
 from hub.storable import storable_text
 from tests.conftest import LiveHub
-from tests.fake_providers import Webhooks, new_sid, telegram_message, whatsapp_text
-from tests.helpers import api_post, eventually, new_id, recv_until, widget_ws
-from tests.ingest_fixtures import (
+from tests.fixtures.fake_providers import Webhooks, new_sid, telegram_message, whatsapp_text
+from tests.fixtures.helpers import api_post, eventually, new_id, recv_until, widget_ws
+from tests.fixtures.ingest import (
     SHOP,
     add_mail_inbox,
     configure_prechat,
@@ -42,7 +42,7 @@ from tests.ingest_fixtures import (
     smtp_send,
     submit_prechat,
 )
-from tests.messaging_fixtures import fake_port, settings, webhooks
+from tests.fixtures.messaging import fake_port, settings, webhooks
 
 __all__ = ["fake_port", "mail_sink", "settings", "smtp_receiver", "webhooks"]  # fixtures
 

@@ -13,7 +13,7 @@ from arq import Retry
 from channels.email import parse_reply_token
 from hub.jobs import email_ack_job_id
 from tests.conftest import SECRET_KEY
-from tests.email_fixtures import (
+from tests.fixtures.mail import (
     CUSTOMER,
     OUR_DOMAIN,
     email_conversation,
@@ -21,7 +21,7 @@ from tests.email_fixtures import (
     job_ctx,
     with_relay,
 )
-from tests.smtp_peer import SmtpPeer
+from tests.fixtures.smtp_peer import SmtpPeer
 from workers.delivery import OUTCOME_UNKNOWN
 from workers.email_ack import ACK_AUTHOR, send_email_ack, sweep_email_acks
 

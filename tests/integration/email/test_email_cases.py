@@ -33,7 +33,7 @@ from hub.store.email_cases import EmailOptions
 from hub.store.persist import persist_inbound_batch
 from hub.threading import reply_address
 from tests.conftest import SECRET_KEY
-from tests.helpers import eventually
+from tests.fixtures.helpers import eventually
 
 OUR_DOMAIN = "shop.test"
 RECIPIENTS = {"support@shop.test": "mail", "reply@shop.test": "mail",

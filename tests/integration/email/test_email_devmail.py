@@ -13,9 +13,9 @@ import msgspec
 import pytest
 
 from channels.email.dev_sink import read_mailbox, run_dev_sink
-from tests.email_fixtures import CUSTOMER, agent_reply, email_conversation, job_ctx
-from tests.helpers import agent_http, login
-from tests.ports import ReservedPort
+from tests.fixtures.helpers import agent_http, login
+from tests.fixtures.mail import CUSTOMER, agent_reply, email_conversation, job_ctx
+from tests.fixtures.ports import ReservedPort
 from workers.delivery import deliver_message
 
 

@@ -43,12 +43,12 @@ from channels.email.ingest_sink import (
 )
 from hub.config import Settings
 from hub.errors import ConfigError
-from tests.email_hostile import unparseable_mails
-from tests.helpers import entries, eventually
-from tests.system_deps import require, require_dovecot
+from tests.fixtures.email_hostile import unparseable_mails
+from tests.fixtures.helpers import entries, eventually
+from tests.fixtures.system_deps import require, require_dovecot
 from web.embedded import free_port
 
-RECIPE = Path(__file__).resolve().parents[2] / "shared" / "recipes" / "dovecot-test.conf"
+RECIPE = Path(__file__).resolve().parents[4] / "shared" / "recipes" / "dovecot-test.conf"
 # The same settings, for a checkout without ../shared (CI must still run these tests).
 FALLBACK_CONF = """\
 protocols = imap
@@ -221,8 +221,6 @@ def checkpoints(redis: aioredis.Redis, settings: Settings) -> Checkpoints:
 def account(dovecot: Dovecot, user: str, mailbox: str = "INBOX", **kw: Any) -> ImapAccount:
     return ImapAccount(host="127.0.0.1", port=dovecot.port, user=user, password=PASSWORD,
                        inbox="mail", mailbox=mailbox, **kw)
-
-
 
 
 async def add_email_inbox(db: asyncpg.Pool) -> None:
@@ -496,8 +494,6 @@ async def _count(redis: aioredis.Redis, settings: Settings, n: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
-
-
 
 
 async def test_run_mail_serves_smtp_and_imap_until_stopped(

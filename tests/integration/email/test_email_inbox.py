@@ -23,10 +23,8 @@ import redis.asyncio as aioredis
 from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
-from tests.helpers import AGENT, agent_http, eventually, login
-from tests.test_browser import ARTIFACTS, PageErrors, browser, login_agent
-
-__all__ = ["browser"]  # the Chromium fixture, shared with the other browser tests
+from tests.fixtures.browser import ARTIFACTS, PageErrors, login_agent
+from tests.fixtures.helpers import AGENT, agent_http, eventually, login
 
 RECIPIENTS = {"support@shop.test": "mail", "@billing.shop.test": "mail-billing"}
 PDF = b"%PDF-1.4\n% a tiny test file\n"

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from channels.email.reply_recipients import ReplyRecipients, choose_reply_recipients
-from tests.email_fixtures import (
+from tests.fixtures.mail import (
     CUSTOMER,
     OUR_DOMAIN,
     agent_reply,
@@ -17,7 +17,7 @@ from tests.email_fixtures import (
     job_ctx,
     with_relay,
 )
-from tests.smtp_peer import SmtpPeer
+from tests.fixtures.smtp_peer import SmtpPeer
 from workers.delivery import deliver_message
 from workers.email_send import EmailSender
 from workers.senders import OutboundMessage

@@ -24,9 +24,9 @@ from arq.worker import create_worker
 
 from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
-from tests.email_fixtures import OUR_DOMAIN, agent_reply, with_relay
-from tests.helpers import eventually
-from tests.smtp_peer import SinkHandler, SmtpPeer
+from tests.fixtures.helpers import eventually
+from tests.fixtures.mail import OUR_DOMAIN, agent_reply, with_relay
+from tests.fixtures.smtp_peer import SinkHandler, SmtpPeer
 from workers.main import make_worker_settings
 
 SUPPORT = f"support@{OUR_DOMAIN}"

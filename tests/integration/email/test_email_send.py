@@ -20,7 +20,8 @@ from arq.worker import create_worker
 
 from channels.email import parse_reply_token
 from tests.conftest import SECRET_KEY
-from tests.email_fixtures import (
+from tests.fixtures.helpers import agent_http, agent_ws, eventually, is_event, login, recv_until
+from tests.fixtures.mail import (
     CUSTOMER,
     OUR_DOMAIN,
     agent_reply,
@@ -29,12 +30,11 @@ from tests.email_fixtures import (
     status_events,
     with_relay,
 )
-from tests.helpers import agent_http, agent_ws, eventually, is_event, login, recv_until
-from tests.smtp_peer import SmtpPeer
+from tests.fixtures.smtp_peer import SmtpPeer
 from workers.delivery import OUTCOME_UNKNOWN, deliver_message, requeue_lost_deliveries
 from workers.main import make_worker_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -233,7 +233,7 @@ async def test_worker_killed_mid_send_never_sends_twice(hub, db, redis, peer, tm
 
 async def test_api_channel_still_uses_its_webhook_sender(hub, db, redis):
     """The per-channel table keeps the API route: no webhook configured → failed visibly."""
-    from tests.helpers import api_post, new_id
+    from tests.fixtures.helpers import api_post, new_id
 
     r = await api_post(hub.base_url, hub.seed["api_token"],
                        {"source_id": "crm-9", "text": "hi", "message_id": new_id()})

@@ -23,9 +23,9 @@ import redis.asyncio as aioredis
 from channels.email.ingest_sink import FileBlobStore, RedisMailSink
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
-from tests.email_hostile import unparseable_mails
-from tests.helpers import entries, eventually
-from tests.ports import ReservedPort
+from tests.fixtures.email_hostile import unparseable_mails
+from tests.fixtures.helpers import entries, eventually
+from tests.fixtures.ports import ReservedPort
 
 RECIPIENTS = {"support@shop.test": "mail", "@billing.shop.test": "mail-billing"}
 MAX_BYTES = 64 * 1024
@@ -44,8 +44,6 @@ def make_mail(subject: str = "Router blinks red", message_id: str | None = "<m1@
         msg["Message-ID"] = message_id
     msg.set_content(body)
     return msg.as_bytes()
-
-
 
 
 @pytest.fixture

@@ -23,49 +23,21 @@ import pytest
 import pytest_asyncio
 
 from hub.config import Settings
-from tests.conftest import LiveHub
-from tests.fake_media import FakeMediaProviders, Item
-from tests.fake_providers import Webhooks, messenger_event, new_sid, running, whatsapp_value
-from tests.helpers import AGENT, SUPERVISOR, agent_http, eventually, login
-from tests.messaging_fixtures import PUBLIC_URL, fake_port, webhooks
-from tests.ports import ReservedPort, refused_port
-from web.seed_messaging import messaging_credentials
+from tests.fixtures.fake_media import FakeMediaProviders, Item
+from tests.fixtures.fake_providers import (
+    Webhooks,
+    messenger_event,
+    new_sid,
+    whatsapp_value,
+)
+from tests.fixtures.helpers import AGENT, SUPERVISOR, agent_http, eventually, login
+from tests.fixtures.media import IG, LIMIT, PAGE, WA, agent, fake, settings, stored
+from tests.fixtures.messaging import fake_port, webhooks
+from tests.fixtures.ports import refused_port
 
-__all__ = ["fake_port", "webhooks"]
+__all__ = ["agent", "fake", "fake_port", "settings", "webhooks"]  # fixtures
 
-PAGE, IG, WA = "100000000000001", "17841400000000001", "106540352242922"
-LIMIT = 100_000  # over the proxy's 64 KiB prebuffer: both 413 paths are reachable
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40  # ~10 KiB "image"
-
-
-@pytest_asyncio.fixture
-async def settings(settings: Settings, fake_port: ReservedPort) -> Settings:
-    """Provider API bases at the local fake (as tests/messaging_fixtures.py) and a
-    100 kB media limit."""
-    base = fake_port.base_url
-    return msgspec.structs.replace(settings, twilio_api_base=base, meta_graph_base=base,
-                                   telegram_api_base=base, webhook_base_url=PUBLIC_URL,
-                                   media_max_bytes=LIMIT)
-
-
-@pytest_asyncio.fixture
-async def fake(settings: Settings, fake_port: ReservedPort) -> AsyncIterator[FakeMediaProviders]:
-    async with running(FakeMediaProviders(messaging_credentials(settings), fake_port)) as f:
-        yield f  # type: ignore[misc]
-
-
-@pytest_asyncio.fixture
-async def agent(hub: LiveHub) -> AsyncIterator[httpx.AsyncClient]:
-    async with agent_http(hub.base_url, await login(hub.base_url, AGENT)) as client:
-        yield client
-
-
-async def stored(db: asyncpg.Pool, provider_id: str) -> tuple[int, list[dict[str, Any]]]:
-    async def row() -> asyncpg.Record | None:
-        return await db.fetchrow("SELECT id, attachments FROM messages WHERE provider_id = $1",
-                                 provider_id)
-    r = await eventually(row)
-    return r["id"], json.loads(r["attachments"])
 
 
 async def attachments(db: asyncpg.Pool, message_id: int) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import LiveHub
-from tests.fake_providers import (
+from tests.fixtures.fake_providers import (
     FakeProviders,
     Webhooks,
     instagram_event,
@@ -26,8 +26,16 @@ from tests.fake_providers import (
     whatsapp_status,
     whatsapp_text,
 )
-from tests.helpers import agent_http, agent_ws, eventually, is_event, login, new_id, recv_until
-from tests.messaging_fixtures import fake, fake_port, settings, webhooks, worker
+from tests.fixtures.helpers import (
+    agent_http,
+    agent_ws,
+    eventually,
+    is_event,
+    login,
+    new_id,
+    recv_until,
+)
+from tests.fixtures.messaging import fake, fake_port, settings, webhooks, worker
 
 __all__ = ["fake", "fake_port", "settings", "webhooks", "worker"]
 

@@ -14,15 +14,15 @@ import redis.asyncio as aioredis
 
 from channels.twilio.signature import compute_signature
 from tests.conftest import LiveHub
-from tests.fake_providers import (
+from tests.fixtures.fake_providers import (
     Webhooks,
     messenger_event,
     new_sid,
     telegram_message,
     whatsapp_text,
 )
-from tests.helpers import eventually
-from tests.messaging_fixtures import PUBLIC_URL, fake, fake_port, settings, webhooks
+from tests.fixtures.helpers import eventually
+from tests.fixtures.messaging import PUBLIC_URL, fake, fake_port, settings, webhooks
 
 __all__ = ["fake", "fake_port", "settings", "webhooks"]  # fixtures used by this module
 

@@ -14,9 +14,9 @@ import pytest
 
 from hub.meta_window import human_agent_enabled, meta_window
 from tests.conftest import LiveHub
-from tests.fake_providers import FakeProviders, Webhooks, instagram_event, messenger_event
-from tests.helpers import agent_http, agent_ws, is_event, login, new_id, recv_until
-from tests.messaging_fixtures import fake, fake_port, settings, webhooks, worker
+from tests.fixtures.fake_providers import FakeProviders, Webhooks, instagram_event, messenger_event
+from tests.fixtures.helpers import agent_http, agent_ws, is_event, login, new_id, recv_until
+from tests.fixtures.messaging import fake, fake_port, settings, webhooks, worker
 
 __all__ = ["fake", "fake_port", "settings", "webhooks", "worker"]
 

@@ -20,9 +20,9 @@ from websockets.asyncio.client import connect
 from hub.errors import BadInput
 from hub.reply_channel import InboundUse, ReplyRoute, choose_reply_route, reply_routes
 from tests.conftest import LiveHub
-from tests.fake_providers import FakeProviders, Webhooks
-from tests.helpers import agent_http, agent_ws, is_event, login, new_id, recv_until
-from tests.messaging_fixtures import fake, fake_port, settings, webhooks, worker
+from tests.fixtures.fake_providers import FakeProviders, Webhooks
+from tests.fixtures.helpers import agent_http, agent_ws, is_event, login, new_id, recv_until
+from tests.fixtures.messaging import fake, fake_port, settings, webhooks, worker
 
 __all__ = ["fake", "fake_port", "settings", "webhooks", "worker"]
 

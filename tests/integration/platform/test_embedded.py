@@ -30,7 +30,7 @@ from web.embedded import (
 if TYPE_CHECKING:
     from conftest import EmbeddedStack
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

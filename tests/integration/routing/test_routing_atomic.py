@@ -63,8 +63,8 @@ from hub.routing.store import (
     router_keys,
     save_presence,
 )
-from tests.test_routing_properties import World, configs, play_round, rounds
-from tests.test_routing_support import make_config, online
+from tests.fixtures.routing_model import World, configs, play_round, rounds
+from tests.fixtures.routing_state import make_config, online
 
 _prefixes = itertools.count(1)
 

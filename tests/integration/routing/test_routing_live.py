@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import eventually
-from tests.routing_live import AgentClient, configure, doc, running_router, start_chat
+from tests.fixtures.helpers import eventually
+from tests.fixtures.routing_live import AgentClient, configure, doc, running_router, start_chat
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

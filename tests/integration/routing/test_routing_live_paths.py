@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.helpers import eventually, recv_until
-from tests.routing_live import AgentClient, configure, doc, ids, running_router, start_chat
+from tests.fixtures.helpers import eventually, recv_until
+from tests.fixtures.routing_live import AgentClient, configure, doc, ids, running_router, start_chat
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -70,7 +70,7 @@ async def test_after_hours_auto_reply_keeps_it_queued_and_overflow_moves_it(hub,
         assert count == 1
 
         # The API inbox defaults to sales, closed with overflow to the night queue.
-        from tests.helpers import api_post
+        from tests.fixtures.helpers import api_post
         resp = await api_post(hub.base_url, hub.seed["api_token"],
                               {"source_id": "night-owl", "text": "Still open?"})
         assert resp.status_code == 202

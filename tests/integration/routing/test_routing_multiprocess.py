@@ -228,9 +228,9 @@ async def worker_main(url: str, prefix: str, index: int, duration: float, seed: 
 
 
 def spawn(settings: Settings, index: int) -> subprocess.Popen[str]:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.test_routing_multiprocess", settings.redis_url,
+        [sys.executable, "-m", "tests.integration.routing.test_routing_multiprocess", settings.redis_url,
          settings.key_prefix, str(index), str(DURATION_S), str(1000 + index)],
         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -15,38 +15,13 @@ from arq.worker import create_worker
 
 from channels.twilio.signature import compute_signature
 from hub.outbox import Publisher
-from tests.helpers import agent_http, eventually, login, new_id
-from tests.voice_fakes import FakeAmi, fake_twilio
+from tests.fixtures.helpers import agent_http, eventually, login, new_id
+from tests.fixtures.voice import FakeAmi, fake_twilio
+from tests.fixtures.voice_calls import ask_callback, status_of, stored_callback, worker_ctx
 from workers.main import make_worker_settings
 from workers.voice import originate_callback
 
-ORIGIN = "https://shop.example"
 AGENT2 = ("agent2@demo.omnihub.test", "demo-agent")
-
-
-async def ask_callback(hub: Any, phone: str = "+49 30 901820", topic: str = "Router broken",
-                       request_id: str | None = None, **kw: Any) -> httpx.Response:
-    body = {"inbox": "phone", "phone": phone, "topic": topic,
-            "request_id": request_id or new_id(), **kw}
-    async with httpx.AsyncClient(base_url=hub.base_url) as client:
-        return await client.post("/api/v1/callbacks", json=body, headers={"Origin": ORIGIN})
-
-
-async def stored_callback(db: Any, request_id: str) -> Any:
-    return await eventually(lambda: db.fetchrow(
-        "SELECT * FROM callbacks WHERE source_key = $1", f"widget:{request_id}"))
-
-
-async def status_of(hub: Any, request_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=hub.base_url) as client:
-        resp = await client.get(f"/api/v1/callbacks/status/{request_id}")
-        assert resp.status_code == 200
-        return resp.json()
-
-
-def worker_ctx(hub: Any, db: Any, redis: Any, http: httpx.AsyncClient) -> dict[str, Any]:
-    return {"settings": hub.settings, "pool": db, "http": http,
-            "publisher": Publisher(redis, hub.settings)}
 
 
 async def test_call_me_back_validates_and_creates_one_callback_item(hub, db):

@@ -4,25 +4,23 @@ agent (BCP 47 fallback, hub/languages.py). Real Postgres, Valkey, HTTP, websocke
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import agent_http, eventually, login, new_id
-from tests.routing_live import AgentClient, configure, ids, running_router
-from tests.test_voice_callbacks import ask_callback, status_of, stored_callback, worker_ctx
+from tests.fixtures.helpers import agent_http, eventually, login, new_id
+from tests.fixtures.routing_live import AgentClient, configure, ids, running_router
+from tests.fixtures.voice_calls import (
+    ask_callback,
+    configure_originator,
+    status_of,
+    stored_callback,
+    worker_ctx,
+)
 from workers.voice import originate_callback
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def configure_originator(db: Any, config: dict[str, Any]) -> None:
-    await db.execute(
-        "INSERT INTO voice_originators (inbox, kind, config) VALUES ('phone', 'ami', $1::jsonb)"
-        " ON CONFLICT (inbox) DO UPDATE SET kind = excluded.kind, config = excluded.config",
-        json.dumps(config))
 
 
 async def test_widget_callback_in_en_us_is_offered_to_an_en_agent(hub, db, redis):
@@ -154,7 +152,7 @@ async def test_call_now_dials_the_chosen_callback_and_again_after_a_failure(hub,
     """Two requests in one conversation share its work item: "Call now" dials the one
     the agent chose. A busy agent phone keeps the item with the agent, and "Call now"
     again is a new job that dials (before: the same job id, silently nothing)."""
-    from tests.voice_fakes import FakeAmi
+    from tests.fixtures.voice import FakeAmi
 
     first, second = new_id(), new_id()
     await ask_callback(hub, request_id=first, phone="+1 202 555 0142")

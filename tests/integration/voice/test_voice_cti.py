@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import (
+from tests.fixtures.helpers import (
     SUPERVISOR,
     agent_ws,
     eventually,
@@ -18,29 +18,9 @@ from tests.helpers import (
     recv_json,
     recv_until,
 )
+from tests.fixtures.voice_calls import call_row, ev, post
 
 AGENT2 = ("agent2@demo.omnihub.test", "demo-agent")
-
-
-async def post(hub: Any, body: dict[str, Any], token: str | None = None) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=hub.base_url) as client:
-        return await client.post(f"/cti/{token or hub.seed['cti_token']}/events", json=body)
-
-
-def ev(event: str, call_id: str, **kw: Any) -> dict[str, Any]:
-    body = {"event": event, "callId": call_id, "direction": "in", "from": "493055571600",
-            "to": "4930123456"}
-    body.update(kw)
-    return body
-
-
-async def call_row(db: Any, call_id: str, state: str | None = None) -> Any:
-    async def check() -> Any:
-        r = await db.fetchrow("SELECT * FROM calls WHERE call_id = $1", call_id)
-        if r is not None and (state is None or r["state"] == state):
-            return r
-        return None
-    return await eventually(check)
 
 
 async def settled(db: Any, call_id: str, n: int) -> None:
@@ -280,7 +260,7 @@ async def test_ringing_call_items_are_not_routed_until_answered_or_missed(hub, d
 
 
 async def test_calls_appear_in_the_customers_cross_channel_timeline(hub, db):
-    from tests.helpers import agent_http, api_post
+    from tests.fixtures.helpers import agent_http, api_post
 
     contact = await db.fetchrow(
         "SELECT * FROM contacts WHERE phone LIKE '+49%' ORDER BY id LIMIT 1")

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import AGENT, agent_http, eventually, login, new_id
-from tests.test_voice_cti import call_row, ev, post
+from tests.fixtures.helpers import AGENT, agent_http, eventually, login, new_id
+from tests.fixtures.voice_calls import call_row, ev, post
 
 ADMIN = ("admin@demo.omnihub.test", "demo-admin")
 AGENT2 = ("agent2@demo.omnihub.test", "demo-agent")

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from channels.email.limits import MAX_HTML_OUT_CHARS, MAX_TEXT_CHARS
-from tests.email_hostile import BATTERY, SUBJECT
+from tests.fixtures.email_hostile import BATTERY, SUBJECT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SIZE = int(os.environ.get("OMNIHUB_HOSTILE_MAIL_BYTES", str(4 * 1024 * 1024)))
 HANG_GUARD_S = 600
 
@@ -46,7 +46,7 @@ REASONS = {
 
 
 def run_child(name: str) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, "-m", "tests.email_hostile", name, str(SIZE)],
+    proc = subprocess.run([sys.executable, "-m", "tests.fixtures.email_hostile", name, str(SIZE)],
                           cwd=ROOT, capture_output=True, timeout=HANG_GUARD_S, check=False)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
     result: dict[str, object] = json.loads(proc.stdout.decode().splitlines()[-1])

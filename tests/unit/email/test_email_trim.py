@@ -17,8 +17,8 @@ from channels.email import trim_reply
 from channels.email import trim_shape as S
 from channels.email.trim import MAX_TRIM_CHARS
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "email_reply_trimmer"
+ROOT = Path(__file__).resolve().parents[3]
+CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpora" / "email_reply_trimmer"
 NAMES = sorted(p.stem for p in (CORPUS / "emails").glob("*.txt")) if CORPUS.is_dir() else []
 ABSENT = f"trimmer corpus not found at {CORPUS} (a checkout without ../shared)"
 CASES = NAMES or [pytest.param("absent", marks=pytest.mark.skip(reason=ABSENT))]

@@ -12,7 +12,7 @@ from channels.media import media_ref, parse_ref
 from channels.meta.inbound import MetaAccount, parse_meta
 from channels.twilio.inbound import envelope_from_twilio, parse_form
 from hub.schema import AttachmentRef
-from tests.fake_providers import messenger_event, whatsapp_value
+from tests.fixtures.fake_providers import messenger_event, whatsapp_value
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 WA, PAGE = "106540352242922", "100000000000001"

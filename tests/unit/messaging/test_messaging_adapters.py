@@ -29,7 +29,7 @@ from channels.twilio.inbound import (
 from hub.delivery_status import StatusReport, best_status, may_move
 from hub.errors import BadInput, Forbidden
 from hub.reply_policy import render_template, window_open
-from tests.fake_providers import (
+from tests.fixtures.fake_providers import (
     instagram_event,
     messenger_event,
     telegram_message,

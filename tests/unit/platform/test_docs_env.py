@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hub.config import Settings, settings_from_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 README = (ROOT / "README.md").read_text()
 # Spelled out in full: "`OMNIHUB_SMTP_RELAY_HOST` / `_PORT`" does not document _PORT.
 DOCUMENTED = set(re.findall(r"`(OMNIHUB_[A-Z0-9_]+)`", README))

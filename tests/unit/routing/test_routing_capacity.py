@@ -7,7 +7,7 @@ import pytest
 
 from hub.routing import RouterState, accept, apply, complete
 from hub.routing.config import CompiledConfig
-from tests.test_routing_support import add_item, give, make_config, offered_to, online, step
+from tests.fixtures.routing_state import add_item, give, make_config, offered_to, online, step
 
 
 def cfg(**capacity: object) -> CompiledConfig:

@@ -11,7 +11,7 @@ from hub.routing import Actor, RouterState, apply, next_wakeup, transfer
 from hub.routing.config import CompiledConfig, EscalationStep
 from hub.routing.decisions import Escalate, TransferItem
 from hub.routing.escalation import chain_end, effective_priority, step_at
-from tests.test_routing_support import add_item, give, make_config, offered_to, online, step
+from tests.fixtures.routing_state import add_item, give, make_config, offered_to, online, step
 
 CHAIN = [{"queues": ["a"], "timeout_s": 60},
          {"queues": ["a", "b"], "timeout_s": 120},

@@ -14,7 +14,7 @@ from hub.routing import RouterState, next_wakeup
 from hub.routing.config import BusinessHours
 from hub.routing.decisions import AutoReply, TransferItem
 from hub.routing.hours import is_open, next_change, next_open, parse_period
-from tests.test_routing_support import add_item, make_config, offered_to, online, step
+from tests.fixtures.routing_state import add_item, make_config, offered_to, online, step
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ALL_WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -36,7 +36,7 @@ from hub.routing.decisions import (
     OfferTarget,
     RescindOffer,
 )
-from tests.test_routing_support import (
+from tests.fixtures.routing_state import (
     add_item,
     give,
     make_config,

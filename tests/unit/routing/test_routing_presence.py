@@ -16,7 +16,7 @@ from hub.routing.presence import (
     next_presence_change,
     set_status,
 )
-from tests.test_routing_support import add_item, make_config, offered_to, step
+from tests.fixtures.routing_state import add_item, make_config, offered_to, step
 
 CFG = PresenceConfig(heartbeat_timeout_s=45, away_grace_s=30, offline_after_s=600)
 

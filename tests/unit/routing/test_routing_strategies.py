@@ -10,7 +10,7 @@ from msgspec.structs import replace
 from hub.routing import RouterState, accept, apply, complete, decline
 from hub.routing.config import CompiledConfig
 from hub.routing.state import AgentRuntime
-from tests.test_routing_support import add_item, give, make_config, offered_to, online, step
+from tests.fixtures.routing_state import add_item, give, make_config, offered_to, online, step
 
 
 def one_queue(strategy: str, n: int = 3, **queue: Any) -> CompiledConfig:
