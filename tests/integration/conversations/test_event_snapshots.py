@@ -30,7 +30,10 @@ from tests.fixtures.helpers import SUPERVISOR, api_post, new_id
 from tests.fixtures.routing_live import PASSWORDS, configure, doc, ids, running_router
 
 AGENT1 = ("agent1@demo.omnihub.test", PASSWORDS["agent1"])
-QUEUES = [{"id": "support", "strategy": "round_robin"}]
+AGENT3 = ("agent3@demo.omnihub.test", PASSWORDS["agent3"])
+# Everything lands in support; nothing arrives in sales by itself (transfers only).
+QUEUES = [{"id": "support", "strategy": "round_robin"},
+          {"id": "sales", "filter": 'queue == "sales"'}]
 
 
 def _tag(cls: type) -> str:
@@ -49,8 +52,6 @@ EPHEMERAL = {
 # Not checked yet, named so the gap is visible (each case below shows how to add one).
 NOT_YET = {
     "message.status": "needs a provider delivery callback (tests/integration/messaging)",
-    "workitem.reassigned": "needs a second online agent holding capacity",
-    "workitem.transferred": "needs a two-queue config and a held item",
     "workitem.escalated": "needs an escalation step to elapse",
     "call.ringing": "voice: the call panel (inbox-voice.js) is not ported yet",
     "call.answered": "voice: the call panel (inbox-voice.js) is not ported yet",
@@ -195,6 +196,44 @@ async def _accept(world: World, agent: InboxClient, kind: str) -> None:
     await check(agent, int(offer["conversation_id"]), accept, kind)
 
 
+async def _held_item(world: World, agent: InboxClient) -> dict[str, Any]:
+    """A new conversation offered to and accepted by ``agent``; returns the offer."""
+    since = len(agent.events)
+    await world.customer_writes("Hold me")
+    offer = await agent.wait_for("workitem.offered", since)
+    async with agent.http() as http:
+        r = await http.post(f"/api/v1/work-items/{offer['work_item_id']}/accept")
+        assert r.status_code == 200, r.text
+    return offer
+
+
+async def _reassigned(world: World, sup: InboxClient, agent: InboxClient) -> None:
+    offer = await _held_item(world, agent)
+    other = await InboxClient(world.hub, AGENT3).connect()  # online: may be given work
+    try:
+        async def reassign() -> None:
+            async with sup.http() as http:
+                r = await http.post(f"/api/v1/work-items/{offer['work_item_id']}/reassign",
+                                    json={"agent_id": other.me["id"]})
+                assert r.status_code == 200, r.text
+
+        await check(sup, int(offer["conversation_id"]), reassign, "workitem.reassigned")
+    finally:
+        await other.close()
+
+
+async def _transferred(world: World, sup: InboxClient, agent: InboxClient) -> None:
+    offer = await _held_item(world, agent)
+
+    async def transfer() -> None:
+        async with sup.http() as http:
+            r = await http.post(f"/api/v1/work-items/{offer['work_item_id']}/transfer",
+                                json={"queue": "sales"})
+            assert r.status_code == 200, r.text
+
+    await check(sup, int(offer["conversation_id"]), transfer, "workitem.transferred")
+
+
 async def _offer_ended(world: World, sup: InboxClient, agent: InboxClient) -> None:
     await _accept(world, agent, "workitem.offer_ended")
 
@@ -224,6 +263,8 @@ CASES: dict[str, Case] = {
     "workitem.offer_ended": _offer_ended,
     "workitem.accepted": _accepted,
     "agent.presence": _presence,
+    "workitem.reassigned": _reassigned,
+    "workitem.transferred": _transferred,
 }
 
 
@@ -242,7 +283,7 @@ async def test_stale_snapshot_plus_events_equals_fresh_snapshot(kind, hub, db, r
     if node_path() is None:
         pytest.skip("needs node to run web/static/inbox-store.js")
     world = World(hub, db, redis)
-    await configure(hub, db, redis, doc(hub, queues=QUEUES, agents={"agent1": ["support"]}))
+    await configure(hub, db, redis, doc(hub, queues=QUEUES, agents={"agent1": ["support"], "agent3": ["support"]}))
     sup = await InboxClient(hub, SUPERVISOR).connect()
     agent = await InboxClient(hub, AGENT1).connect()
     try:
