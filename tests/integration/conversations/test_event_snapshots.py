@@ -57,11 +57,24 @@ NOT_YET = {
     "call.answered": "voice: the call panel (inbox-voice.js) is not ported yet",
     "call.updated": "voice: the call panel (inbox-voice.js) is not ported yet",
     "callback.updated": "voice: the callbacks view (inbox-voice.js) is not ported yet",
-    "contact.merged": "the contact panel reloads its REST context; no reducer to compare",
     "contact.split": "the contact panel reloads its REST context; no reducer to compare",
     "verification.updated": "the contact panel's verification view is not ported yet",
     "bot.changed": "supervisors' bot admin page reloads over REST; no reducer to compare",
 }
+
+
+# Checked, and today they disagree: strict xfails, so fixing the cause turns them red
+# until the entry is removed. Found by this test (the client's reducer is the reference).
+KNOWN_DIVERGENCES = {
+    "contact.merged": (
+        "inbox-store.js ignores contact.merged, so the merged contact's conversations keep "
+        "the old contact_id; and the merge's private system notes diverge as in "
+        "test_private_note_snapshot"),
+}
+PRIVATE_NOTE_DIVERGENCE = (
+    "a private note: the REST list shows it as the conversation's last message and leaves "
+    "last_message_at alone, while inbox-store.js keeps the previous public message as "
+    "last_message and moves last_message_at to the note's time")
 
 
 @dataclass
@@ -135,13 +148,15 @@ async def _workitem_created(world: World, sup: InboxClient, agent: InboxClient) 
     await check(sup, None, lambda: world.customer_writes("No dial tone"), "workitem.created")
 
 
-async def _message_created(world: World, sup: InboxClient, agent: InboxClient) -> None:
+async def _message_created(world: World, sup: InboxClient, agent: InboxClient,
+                           private: bool = False) -> None:
     cid = await world.conversation(sup, "Where is my parcel?")
 
     async def reply() -> None:
         async with sup.http() as http:
             r = await http.post(f"/api/v1/conversations/{cid}/messages",
-                                json={"text": "On its way", "client_id": new_id()})
+                                json={"text": "On its way", "client_id": new_id(),
+                                      "private": private})
             assert r.status_code == 201, r.text
 
     await check(sup, cid, reply, "message.created")
@@ -234,6 +249,23 @@ async def _transferred(world: World, sup: InboxClient, agent: InboxClient) -> No
     await check(sup, int(offer["conversation_id"]), transfer, "workitem.transferred")
 
 
+async def _merged(world: World, sup: InboxClient, agent: InboxClient) -> None:
+    keep = await world.conversation(sup, "I am Dana")
+    gone = await world.conversation(sup, "Dana again, other account")
+    survivor = await world.db.fetchval("SELECT contact_id FROM conversations WHERE id = $1",
+                                       keep)
+    other = await world.db.fetchval("SELECT contact_id FROM conversations WHERE id = $1",
+                                    gone)
+
+    async def merge() -> None:
+        async with sup.http() as http:
+            r = await http.post(f"/api/v1/contacts/{survivor}/merge",
+                                json={"other_id": other})
+            assert r.status_code == 200, r.text
+
+    await check(sup, gone, merge, "contact.merged")
+
+
 async def _offer_ended(world: World, sup: InboxClient, agent: InboxClient) -> None:
     await _accept(world, agent, "workitem.offer_ended")
 
@@ -265,6 +297,7 @@ CASES: dict[str, Case] = {
     "agent.presence": _presence,
     "workitem.reassigned": _reassigned,
     "workitem.transferred": _transferred,
+    "contact.merged": _merged,
 }
 
 
@@ -277,9 +310,25 @@ def test_every_event_type_is_listed() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(set(ALL_TYPES) - set(EPHEMERAL)))
-async def test_stale_snapshot_plus_events_equals_fresh_snapshot(kind, hub, db, redis):
+async def test_stale_snapshot_plus_events_equals_fresh_snapshot(kind, hub, db, redis,
+                                                                request):
     if kind in NOT_YET:
         pytest.skip(f"not checked yet: {NOT_YET[kind]}")
+    if kind in KNOWN_DIVERGENCES:
+        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
+                                                reason=KNOWN_DIVERGENCES[kind]))
+    await run_case(CASES[kind], hub, db, redis)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=PRIVATE_NOTE_DIVERGENCE)
+async def test_private_note_snapshot(hub, db, redis):
+    async def private_note(world: World, sup: InboxClient, agent: InboxClient) -> None:
+        await _message_created(world, sup, agent, private=True)
+
+    await run_case(private_note, hub, db, redis)
+
+
+async def run_case(case: Case, hub: Any, db: Any, redis: Any) -> None:
     if node_path() is None:
         pytest.skip("needs node to run web/static/inbox-store.js")
     world = World(hub, db, redis)
@@ -288,6 +337,6 @@ async def test_stale_snapshot_plus_events_equals_fresh_snapshot(kind, hub, db, r
     agent = await InboxClient(hub, AGENT1).connect()
     try:
         async with running_router(hub, db, redis):
-            await CASES[kind](world, sup, agent)
+            await case(world, sup, agent)
     finally:
         await asyncio.gather(sup.close(), agent.close())
