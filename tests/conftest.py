@@ -39,10 +39,11 @@ from hub.store.migrate import apply_migrations
 from tests.fixtures.ports import ReservedPort, reserved_ports, running_uvicorn
 from web.embedded import EmbeddedPostgres, EmbeddedValkey, start_on_free_port
 
-# Fixtures any test may request by name (``browser``). Fixture modules that override
-# ``settings`` for the modules using them (tests/fixtures/messaging.py, media.py) are
-# imported by those modules instead, so their override stays local.
-pytest_plugins = ["tests.fixtures.browser"]
+# Fixtures any test may request by name: ``browser``; ``smtp_peer`` and ``relay_hub``;
+# ``mail_sink`` and ``smtp_receiver``. Fixture modules that override ``settings`` for the
+# modules using them (tests/fixtures/messaging.py, media.py) are imported by those
+# modules instead, so their override stays local.
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.verify", "tests.fixtures.ingest"]
 
 TIERS = ("unit", "integration", "browser")
 # Fixtures that start or reach a server; a unit test asking for one is a collection error.

@@ -6,7 +6,7 @@ timeline and the fake provider received the template call; the customer writes a
 the window opens and the picker stays reachable. And the reply bar of a joined
 conversation (chat, then SMS): "Replying via SMS (+…)" and picking the web chat instead.
 
-Skips locally without chromium; fails in CI (tests/system_deps.py)."""
+Skips locally without chromium; fails in CI (tests/fixtures/system_deps.py)."""
 
 from __future__ import annotations
 

@@ -19,11 +19,9 @@ from tests.fixtures.browser import (
     widget_online,
 )
 from tests.fixtures.helpers import eventually
-from tests.fixtures.verify import code_in_mail, relay_hub, run_send_job, smtp_peer
+from tests.fixtures.verify import code_in_mail, run_send_job
 
 pytestmark = [pytest.mark.browser]
-__all__ = ["relay_hub", "smtp_peer"]  # fixtures
-
 
 async def test_visitor_enters_the_code_and_the_agent_panel_fills_in(
         browser, relay_hub, db, redis, smtp_peer):

@@ -20,9 +20,7 @@ from tests.fixtures.helpers import (
     new_id,
     recv_until,
 )
-from tests.fixtures.verify import code_in_mail, relay_hub, run_send_job, smtp_peer
-
-__all__ = ["relay_hub", "smtp_peer"]  # fixtures
+from tests.fixtures.verify import code_in_mail, run_send_job
 
 SHOP = "https://shop.example"
 TOKENS: dict[int, str] = {}  # visitor contact id -> visitor token (to reconnect)

@@ -36,15 +36,13 @@ from tests.fixtures.ingest import (
     SHOP,
     add_mail_inbox,
     configure_prechat,
-    mail_sink,
     make_mail,
-    smtp_receiver,
     smtp_send,
     submit_prechat,
 )
 from tests.fixtures.messaging import fake_port, settings, webhooks
 
-__all__ = ["fake_port", "mail_sink", "settings", "smtp_receiver", "webhooks"]  # fixtures
+__all__ = ["fake_port", "settings", "webhooks"]  # fixtures
 
 NUL, FFFD = "\x00", "\ufffd"
 WA = "106540352242922"

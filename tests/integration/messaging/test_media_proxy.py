@@ -1,7 +1,7 @@
 """The agent media proxy (web/routes_media.py), end to end: a signed provider webhook
 stores a media reference, then an agent downloads the bytes through the hub, which
 resolves the reference with the inbox's credentials against a local fake provider over
-real HTTP (tests/fake_media.py). Real Postgres, Valkey, pipeline and web app.
+real HTTP (tests/fixtures/fake_media.py). Real Postgres, Valkey, pipeline and web app.
 
 Covers one download per provider, the size limit (declared at ingest, declared by the
 provider's metadata or Content-Length, undeclared and counted, a lying Content-Length),

@@ -1,4 +1,4 @@
-"""Hostile mails (tests/email_hostile.py) are parsed within bounded time and memory: each
+"""Hostile mails (tests/fixtures/email_hostile.py) are parsed within bounded time and memory: each
 in a child process limited to 1 GiB of address space, behind a generous kill timeout
 (a hang guard, not a timing assertion). The headers always survive; what could not be
 read is named in the defects.
