@@ -28,6 +28,7 @@ from hub.schema import EVENT_TYPES
 from tests.fixtures.client_state import InboxClient, client_view, node_path
 from tests.fixtures.helpers import SUPERVISOR, api_post, new_id
 from tests.fixtures.routing_live import PASSWORDS, configure, doc, ids, running_router
+from tests.fixtures.voice_calls import ev, post
 
 AGENT1 = ("agent1@demo.omnihub.test", PASSWORDS["agent1"])
 AGENT3 = ("agent3@demo.omnihub.test", PASSWORDS["agent3"])
@@ -53,9 +54,6 @@ EPHEMERAL = {
 NOT_YET = {
     "message.status": "needs a provider delivery callback (tests/integration/messaging)",
     "workitem.escalated": "needs an escalation step to elapse",
-    "call.ringing": "voice: the call panel (inbox-voice.js) is not ported yet",
-    "call.answered": "voice: the call panel (inbox-voice.js) is not ported yet",
-    "call.updated": "voice: the call panel (inbox-voice.js) is not ported yet",
     "callback.updated": "voice: the callbacks view (inbox-voice.js) is not ported yet",
     "contact.split": "the contact panel reloads its REST context; no reducer to compare",
     "verification.updated": "the contact panel's verification view is not ported yet",
@@ -266,6 +264,36 @@ async def _merged(world: World, sup: InboxClient, agent: InboxClient) -> None:
     await check(sup, gone, merge, "contact.merged")
 
 
+async def _cti(world: World, body: dict[str, Any]) -> None:
+    r = await post(world.hub, body)
+    assert r.status_code == 200, r.text
+
+
+def _new_call(call_id: str) -> dict[str, Any]:
+    return ev("newCall", call_id, user=["Maya Schneider"], queue="support")
+
+
+async def _ringing(world: World, sup: InboxClient, agent: InboxClient) -> None:
+    await check(sup, None, lambda: _cti(world, _new_call(new_id())), "call.ringing")
+
+
+async def _answered(world: World, sup: InboxClient, agent: InboxClient) -> None:
+    call_id, since = new_id(), len(sup.events)
+    await _cti(world, _new_call(call_id))
+    await sup.wait_for("call.ringing", since)
+    await check(sup, None, lambda: _cti(world, ev("answer", call_id, answeringNumber="101")),
+                "call.answered")
+
+
+async def _call_updated(world: World, sup: InboxClient, agent: InboxClient) -> None:
+    call_id, since = new_id(), len(sup.events)
+    await _cti(world, _new_call(call_id))
+    await _cti(world, ev("answer", call_id, answeringNumber="101"))
+    await sup.wait_for("call.answered", since)
+    hangup = ev("hangup", call_id, cause="normalClearing", answeringNumber="101")
+    await check(sup, None, lambda: _cti(world, hangup), "call.updated")
+
+
 async def _offer_ended(world: World, sup: InboxClient, agent: InboxClient) -> None:
     await _accept(world, agent, "workitem.offer_ended")
 
@@ -298,6 +326,9 @@ CASES: dict[str, Case] = {
     "workitem.reassigned": _reassigned,
     "workitem.transferred": _transferred,
     "contact.merged": _merged,
+    "call.ringing": _ringing,
+    "call.answered": _answered,
+    "call.updated": _call_updated,
 }
 
 
