@@ -5,8 +5,9 @@ For each event type in ``hub.schema.EVENT_TYPES``: an agent's client loads its R
 snapshot (conversation lists, the open conversation with its messages, its offers and
 presence), the event is caused through the real action (REST, the API inbound edge, the
 router), every event the client's socket received is applied to the stale snapshot with
-the client's own reducer (web/static/inbox-store.js under node; the offers/presence part of
-inbox-offers.js ported in tests/fixtures/client_state.py), and the result must equal what
+the client's own reducer (web/static/inbox-store.js under node; the event branches of
+inbox-offers.js and inbox-voice.js ported in tests/fixtures/client_state.py), and the
+result must equal what
 the same reducer makes of a fresh snapshot. Real hub, router, Postgres, Valkey, HTTP and
 websockets.
 
@@ -46,7 +47,7 @@ def _tag(cls: type) -> str:
 
 ALL_TYPES = sorted(_tag(t) for t in EVENT_TYPES)
 
-# Types that change nothing the client keeps from REST.
+# Types whose state no client rebuilds from REST plus events (the reason says why).
 EPHEMERAL = {
     "typing": "a 7 s indicator; no REST route has it and the inbox drops it on expiry",
     "queue.stats": "the supervisors' board numbers, coalesced and time-dependent "
