@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 1800
 PYTEST_ARGS ?=
 
-.PHONY: dev test test-random lint frontend frontend-check bench bench-router bench-email bench-webhooks clean reset-dev venv
+.PHONY: dev test test-fast test-random lint frontend frontend-check bench bench-router bench-email bench-webhooks clean reset-dev venv
 
 venv: $(STAMP)
 
@@ -57,6 +57,11 @@ frontend-check:
 test: $(STAMP)
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
 		$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
+
+# The unit tier only (tests/unit/: pure, no servers); well under a minute.
+test-fast: $(STAMP)
+	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
+		$(BIN)/python -m pytest -q -p no:randomly -m unit tests/unit $(PYTEST_ARGS)
 
 test-random: $(STAMP)
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \

@@ -8,6 +8,13 @@ Fixtures: ``embedded`` (EmbeddedStack), ``pg_admin`` (asyncpg connection to the
 ``postgres`` database), ``settings`` (Settings), ``db`` (asyncpg pool), ``redis``
 (redis.asyncio client, bytes), ``seeded`` (seed_demo's dict), ``hub`` (LiveHub: uvicorn
 + pipeline running in this event loop).
+
+Tiers, by folder (docs/running.md): ``tests/unit/<subsystem>/`` (pure: no servers, no
+sockets), ``tests/integration/<subsystem>/`` (real Postgres, Valkey, HTTP, websockets,
+SMTP, IMAP) and ``tests/browser/`` (Debian's chromium). ``pytest_collection_modifyitems``
+marks every test ``unit``, ``integration`` or ``browser`` from its path, so
+``-m unit`` (``make test-fast``) selects the fast tier. Shared helpers and fixtures live
+in ``tests/fixtures/``; fixtures used by name everywhere are registered below.
 """
 
 from __future__ import annotations
@@ -29,12 +36,48 @@ import redis.asyncio as aioredis
 
 from hub.config import Settings, settings_from_env
 from hub.db.migrate import apply_migrations
-from tests.ports import ReservedPort, reserved_ports, running_uvicorn
+from tests.fixtures.ports import ReservedPort, reserved_ports, running_uvicorn
 from web.embedded import EmbeddedPostgres, EmbeddedValkey, start_on_free_port
+
+# Fixtures any test may request by name: ``browser``; ``smtp_peer`` and ``relay_hub``;
+# ``mail_sink`` and ``smtp_receiver``. Fixture modules that override ``settings`` for the
+# modules using them (tests/fixtures/messaging.py, media.py) are imported by those
+# modules instead, so their override stays local.
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.verify", "tests.fixtures.ingest"]
+
+TIERS = ("unit", "integration", "browser")
+# Fixtures that start or reach a server; a unit test asking for one is a collection error.
+SERVER_FIXTURES = frozenset(
+    {"embedded", "pg_admin", "template_db", "settings", "db", "redis", "seeded", "hub",
+     "browser"})
 
 TEMPLATE_DB = "omnihub_template"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 _test_numbers = itertools.count(1)
+
+
+def tier_of(path: Path) -> str | None:
+    """The tier a test file belongs to: the first folder under tests/ if it names one."""
+    parts = path.parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "tests" and i + 1 < len(parts) and parts[i + 1] in TIERS:
+            return parts[i + 1]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    misplaced = []
+    for item in items:
+        tier = tier_of(Path(str(item.path)))
+        if tier is not None:
+            item.add_marker(getattr(pytest.mark, tier))
+        servers = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if tier == "unit" and servers:
+            misplaced.append(f"{item.nodeid} uses {', '.join(sorted(servers))}")
+    if misplaced:
+        raise pytest.UsageError(
+            "unit tests must not use servers; move them to tests/integration/:\n  "
+            + "\n  ".join(misplaced))
 
 
 @dataclass(frozen=True)

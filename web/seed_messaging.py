@@ -1,6 +1,6 @@
 """Demo messaging inboxes, one per channel, with their provider accounts. Credentials
 are derived from the hub's secret key (stable across restarts, different per install);
-the provider ids are fictional. Point a provider (or ``tests/fake_providers.py``) at the
+the provider ids are fictional. Point a provider (or ``tests/fixtures/fake_providers.py``) at the
 webhook URLs in docs/channels.md with these credentials to try them."""
 
 from __future__ import annotations

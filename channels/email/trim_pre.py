@@ -1,6 +1,6 @@
 """Preprocessing steps of the reply trimmer, each equal to one of upstream's regex
 substitutions but computed in linear time (the literal regexes backtrack
-quadratically on hostile input). tests/test_email_trim.py checks each against the
+quadratically on hostile input). tests/unit/email/test_email_trim.py checks each against the
 literal upstream regex on random inputs."""
 
 from __future__ import annotations

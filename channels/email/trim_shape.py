@@ -1,6 +1,6 @@
 """The regexes the trimmer runs over the line-kind string ("tteqqq..."), computed in
 linear time. Upstream's regexes (quoted in each docstring) backtrack quadratically on
-long mails; tests/test_email_trim.py checks each function against its regex."""
+long mails; tests/unit/email/test_email_trim.py checks each function against its regex."""
 
 from __future__ import annotations
 
