@@ -32,6 +32,7 @@ from hub.schema import EVENT_TYPES
 from tests.fixtures.client_state import InboxClient, check, node_path
 from tests.fixtures.helpers import SUPERVISOR, api_post, new_id
 from tests.fixtures.routing_live import PASSWORDS, configure, doc, ids, running_router
+from tests.fixtures.system_deps import require
 from tests.fixtures.voice_calls import ask_callback, ev, post, stored_callback
 
 AGENT1 = ("agent1@demo.omnihub.test", PASSWORDS["agent1"])
@@ -395,8 +396,7 @@ async def test_private_note_snapshot(hub, db, redis):
 
 async def run_case(case: Case, hub: Any, db: Any, redis: Any,
                    config: Callable[[Any], dict[str, Any]] | None = None) -> None:
-    if node_path() is None:
-        pytest.skip("needs node to run web/static/inbox-store.js")
+    require(node_path() is not None, "needs node to run web/static/inbox-store.js")
     world = World(hub, db, redis)
     routing = config(hub) if config else doc(
         hub, queues=QUEUES, agents={"agent1": ["support"], "agent3": ["support"]})
