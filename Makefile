@@ -53,7 +53,7 @@ frontend-check:
 	fi
 
 # The file order by default; `make test-random` shuffles it (pytest-randomly; the seed is
-# printed at the top; rerun that order with `make test-random PYTEST_ARGS=--randomly-seed=N`).
+# printed at the top; rerun that order with `make test-random SEED=N`).
 test: $(STAMP)
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
 		$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
@@ -63,9 +63,12 @@ test-fast: $(STAMP)
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
 		$(BIN)/python -m pytest -q -p no:randomly -m unit tests/unit $(PYTEST_ARGS)
 
+# The seed is printed first (pytest -q hides pytest-randomly's header); SEED=N replays it.
+SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 test-random: $(STAMP)
+	@echo "test-random: --randomly-seed=$(SEED)"
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
-		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -q --randomly-seed=$(SEED) $(PYTEST_ARGS)
 
 lint: $(STAMP) frontend-check
 	$(BIN)/ruff check .
