@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import itertools
 import logging
 import time
@@ -32,6 +31,7 @@ from typing import Any
 import httpx
 
 from channels.cti.ami import Packet, encode_packet
+from channels.loopback import is_loopback
 
 log = logging.getLogger("omnihub.devpbx")
 
@@ -55,15 +55,6 @@ class SimCall:
     callback_id: str
     cti: list[dict[str, Any]] = field(default_factory=list)  # events posted, in order
     done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read_variables(values: list[str]) -> dict[str, str]:
@@ -95,7 +86,7 @@ class PbxSimulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen (port 0: any free port); returns the bound port."""
-        if not _is_loopback(host):
+        if not is_loopback(host):
             raise ValueError(f"the dev PBX listens on loopback only, not {host!r}")
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=10.0)

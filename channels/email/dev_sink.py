@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import mailbox
 import socket
@@ -22,19 +21,12 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from channels.loopback import is_loopback
+
 log = logging.getLogger("omnihub.devmail")
 
 MAX_LISTED = 200
 MAX_BODY_CHARS = 200_000
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class MaildirHandler:
@@ -60,7 +52,7 @@ class MaildirHandler:
 async def run_dev_sink(host: str, port: int, path: Path, stop: asyncio.Event, *,
                        sock: socket.socket | None = None) -> None:
     """Serve until ``stop`` is set; on ``sock`` (already bound to host:port) if given."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ValueError(f"the dev mail sink only listens on loopback, not {host!r}")
     handler = MaildirHandler(path)
     loop = asyncio.get_running_loop()
