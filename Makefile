@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 1800
 PYTEST_ARGS ?=
 
-.PHONY: dev test test-fast test-random lint frontend frontend-check bench bench-router bench-email bench-webhooks clean reset-dev venv
+.PHONY: dev test test-fast test-random lint frontend frontend-check frontend-deps bench bench-router bench-email bench-webhooks clean reset-dev venv
 
 venv: $(STAMP)
 
@@ -35,6 +35,12 @@ $(NODE_STAMP): package.json package-lock.json
 	@touch $@
 
 # Rebuild web/static/widget.js from web/static/src/widget/ and web/static/lib/.
+# The tests check the committed widget bundle against a fresh build: they need node_modules
+# where node is installed (nothing to do without node; the tests then skip, or fail in CI).
+frontend-deps:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		$(MAKE) -s --no-print-directory $(NODE_STAMP); fi
+
 frontend: $(NODE_STAMP)
 	node web/static/build.mjs
 
@@ -54,18 +60,18 @@ frontend-check:
 
 # The file order by default; `make test-random` shuffles it (pytest-randomly; the seed is
 # printed at the top; rerun that order with `make test-random SEED=N`).
-test: $(STAMP)
+test: $(STAMP) frontend-deps
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
 		$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
 
 # The unit tier only (tests/unit/: pure, no servers); well under a minute.
-test-fast: $(STAMP)
+test-fast: $(STAMP) frontend-deps
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
 		$(BIN)/python -m pytest -q -p no:randomly -m unit tests/unit $(PYTEST_ARGS)
 
 # The seed is printed first (pytest -q hides pytest-randomly's header); SEED=N replays it.
 SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
-test-random: $(STAMP)
+test-random: $(STAMP) frontend-deps
 	@echo "test-random: --randomly-seed=$(SEED)"
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
 		$(BIN)/python -m pytest -q --randomly-seed=$(SEED) $(PYTEST_ARGS)

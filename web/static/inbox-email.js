@@ -152,8 +152,13 @@ function htmlFrame(m, urls) {
   return box;
 }
 
+/** Live toggles by key: a click that lands while the thread re-renders (a new event) must
+ * show on the copy now in the page, not only on the one it was made on. */
+const toggles = new Map();
+
 function toggle(label, hiddenLabel, testid, set, id, target) {
   const btn = el("button", { type: "button", class: "link email-toggle", "data-testid": testid });
+  const key = `${testid}:${id}`;
   const sync = () => {
     const on = set.has(id);
     target.hidden = !on;
@@ -163,8 +168,13 @@ function toggle(label, hiddenLabel, testid, set, id, target) {
   btn.addEventListener("click", () => {
     if (set.has(id)) set.delete(id);
     else set.add(id);
+    for (const syncCopy of toggles.get(key) || []) syncCopy();
     sync();
   });
+  const copies = (toggles.get(key) || []).filter((s) => s.btn.isConnected);
+  sync.btn = btn;
+  copies.push(sync);
+  toggles.set(key, copies);
   sync();
   return btn;
 }
