@@ -70,7 +70,9 @@ test-fast: $(STAMP) frontend-deps
 		$(BIN)/python -m pytest -q -p no:randomly -m unit tests/unit $(PYTEST_ARGS)
 
 # The seed is printed first (pytest -q hides pytest-randomly's header); SEED=N replays it.
-SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+ifndef SEED
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 test-random: $(STAMP) frontend-deps
 	@echo "test-random: --randomly-seed=$(SEED)"
 	timeout --foreground --signal=INT --kill-after=60 $(TEST_TIMEOUT) \
