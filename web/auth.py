@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from starlette.requests import HTTPConnection
 
-from hub.conversations.store.queries import load_agent
-from hub.db import web_queries
+from hub.agents import store as agents_store
 from hub.errors import Forbidden, Unauthorized
 from hub.schema import Agent
 from web.passwords import verify_password
@@ -32,13 +31,13 @@ def _token_hash(token: str) -> str:
 
 async def log_in(state: HubState, email: str, password: str) -> str:
     """Return a new session token, or raise Unauthorized."""
-    row = await web_queries.login_row(state.pool, email.strip().lower()[:320])
+    row = await agents_store.login_row(state.pool, email.strip().lower()[:320])
     ok = await asyncio.to_thread(verify_password, row["password_hash"] if row else None,
                                  password[:1024])
     if row is None or not ok:
         raise Unauthorized("wrong email or password")
     token = secrets.token_urlsafe(32)
-    await web_queries.insert_session(
+    await agents_store.insert_session(
         state.pool, _token_hash(token), row["id"],
         datetime.now(UTC) + timedelta(seconds=state.settings.session_ttl_s))
     return token
@@ -48,7 +47,7 @@ async def log_out(state: HubState, token: str | None) -> None:
     """End the session; its open sockets close within a second (web/realtime/access.py)."""
     if token:
         digest = _token_hash(token[:200])
-        await web_queries.delete_session(state.pool, digest)
+        await agents_store.delete_session(state.pool, digest)
         await announce_access_change(state.redis, state.settings, token_hash=digest)
 
 
@@ -56,8 +55,8 @@ async def agent_from_connection(state: HubState, conn: HTTPConnection) -> Agent:
     token = conn.cookies.get(COOKIE)
     if not token or len(token) > 200:
         raise Unauthorized("log in first")
-    agent_id = await web_queries.session_agent_id(state.pool, _token_hash(token))
-    agent = await load_agent(state.pool, agent_id) if agent_id else None
+    agent_id = await agents_store.session_agent_id(state.pool, _token_hash(token))
+    agent = await agents_store.load_agent(state.pool, agent_id) if agent_id else None
     if agent is None:
         raise Unauthorized("session expired; log in again")
     return agent

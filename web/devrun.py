@@ -78,16 +78,12 @@ def load_secret_key(path: Path) -> str:
 
 async def prepare_database(settings: Settings, admin_url: str | None) -> dict[str, Any]:
     """Create the database (embedded only), apply migrations, seed the demo."""
+    from hub.db.create import ensure_database
     from hub.db.migrate import apply_migrations
     from web.seed import seed_demo
 
     if admin_url is not None:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
-                await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-        finally:
-            await admin.close()
+        await ensure_database(admin_url, DATABASE)
     conn = await asyncpg.connect(settings.database_url)
     try:
         await apply_migrations(conn)

@@ -14,7 +14,7 @@ import msgspec
 from starlette.requests import Request
 
 from channels.meta.inbound import MetaAccount
-from hub.db import web_queries
+from hub.messaging import accounts_store
 
 if TYPE_CHECKING:
     import asyncpg
@@ -52,7 +52,7 @@ def account_from(r: asyncpg.Record) -> ChannelAccount:
 
 async def load_account(conn: asyncpg.Connection | asyncpg.Pool,
                        inbox: str) -> ChannelAccount | None:
-    r = await web_queries.account_row(conn, inbox)
+    r = await accounts_store.account_row(conn, inbox)
     return account_from(r) if r else None
 
 
@@ -70,7 +70,7 @@ class AccountDirectory:
             age = time.monotonic() - self._loaded_at
             if age < (1.0 if force else self._ttl):
                 return
-            rows = await web_queries.account_rows(self._pool)
+            rows = await accounts_store.account_rows(self._pool)
             accounts = [account_from(r) for r in rows]
             self._by_inbox = {a.inbox: a for a in accounts}
             self._by_external = {(a.provider, a.external_id): a for a in accounts}

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.admin import store
+from hub.admin import inboxes_store, store
 from hub.admin.rules import (
     AccountBody,
     AckBody,
@@ -27,7 +27,6 @@ from hub.admin.rules import (
     inbox_missing,
 )
 from hub.config import Settings
-from hub.db import web_queries
 from hub.email.store.recipients import publish_mail_recipients
 from hub.routing.config import CompiledConfig
 from hub.routing.configstore import latest_config
@@ -98,7 +97,7 @@ def _with_routing(agent: dict[str, Any], cfg: CompiledConfig | None) -> dict[str
 
 @agent_route("admin.manage")
 async def list_inboxes(request: Request, state: HubState, agent: Agent) -> Response:
-    queues = await web_queries.queue_slugs(state.pool)
+    queues = await inboxes_store.queue_slugs(state.pool)
     cfg = await _routing(state)
     return JSON({"inboxes": [_with_setup(state, i, cfg)
                              for i in await store.list_inboxes(state.pool)],

@@ -12,10 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from channels.api import ApiInboundMessage, envelope_from_api, verify_api_token
+from hub.contacts.store import context as context_store
 from hub.conversations import actions
 from hub.conversations.dead_letters import dead_letter_stats
 from hub.conversations.store import queries
-from hub.db import web_queries
+from hub.db import probe
 from hub.errors import BadInput, NotFound
 from hub.messaging.store import parse_upload_ids
 from hub.schema import Agent
@@ -56,7 +57,7 @@ async def get_conversation(request: Request, state: HubState, agent: Agent) -> R
 
 @agent_route("contact.view")
 async def contact_context(request: Request, state: HubState, agent: Agent) -> Response:
-    ctx = await queries.contact_context(state.pool, agent, pk(request, "contact_id"))
+    ctx = await context_store.contact_context(state.pool, agent, pk(request, "contact_id"))
     return JSON(ctx)
 
 
@@ -138,7 +139,7 @@ async def api_inbound_message(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     state: HubState = request.app.state.hub
     await state.redis.ping()
-    await web_queries.ping(state.pool)
+    await probe.ping(state.pool)
     # Dead letters are an alarm (docs/pipeline.md): monitoring alerts on a rising total.
     return JSON({"ok": True, "sockets": state.fanout.socket_count,
                  "dead_letters": await dead_letter_stats(state.redis, state.settings)})

@@ -27,7 +27,6 @@ from channels.cti.numbers import require_e164
 from channels.cti.twilio_voice import signal_from_status
 from channels.twilio.signature import SIGNATURE_HEADER, verify_form
 from channels.webhook_url import signed_url
-from hub.db import web_queries
 from hub.errors import BadInput, HubError, NotFound, Unauthorized
 from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
 from hub.languages import normalize_tag
@@ -35,6 +34,7 @@ from hub.schema import Agent, Envelope, Identity
 from hub.untrusted import decode_json, is_decimal
 from hub.voice.actions import callbacks as cb_store
 from hub.voice.rules.callbacks import CallbackRequest
+from hub.voice.store import edge as voice_edge
 from hub.voice.store.admin import twilio_originator_config
 from web.http import JSON, error_response, read_body, read_json
 from web.rate_limit import admit_or_refuse
@@ -192,7 +192,7 @@ async def twilio_status(request: Request) -> Response:
     customer = agent_ext = ""
     attributes: dict[str, str] = {}
     if is_decimal(linked) and len(linked) <= 18:  # a callback id (bigint), else ignored
-        cb = await web_queries.callback_dial_target(state.pool, int(linked), slug)
+        cb = await voice_edge.callback_dial_target(state.pool, int(linked), slug)
         if cb is not None:
             customer, agent_ext = cb["phone"], cb["extension"] or ""
             attributes["callback_id"] = linked

@@ -25,9 +25,9 @@ from channels.cti.generic import (
     read_payload,
     signal_from_cti,
 )
-from hub.db import web_queries
 from hub.errors import Unauthorized
 from hub.voice.rules.pbx import CallerIdRule, CtiRules, cti_reply
+from hub.voice.store import edge as voice_edge
 from web.http import JSON, read_body
 from web.routing_kit import public_route
 from web.state import HubState
@@ -59,7 +59,7 @@ async def cti_endpoint(state: HubState, token: str) -> CtiEndpoint:
     hit = _cache.get(key)
     now = time.monotonic()
     if hit is None or now - hit[0] > _CACHE_S:
-        r = await web_queries.cti_endpoint_by_hash(state.pool, digest)
+        r = await voice_edge.cti_endpoint_by_hash(state.pool, digest)
         endpoint = None if r is None else CtiEndpoint(
             id=r["id"], inbox=r["inbox"], token_hash=r["token_hash"], region=r["region"],
             rules=CtiRules(

@@ -20,8 +20,8 @@ from starlette.routing import Route
 
 from channels.email.ingest_sink import FileBlobStore
 from channels.media import parse_ref
-from hub.db import web_queries
 from hub.errors import Forbidden, NotFound
+from hub.messaging import attachments_store
 from hub.schema import Agent, AttachmentRef
 from web.download_headers import content_disposition, safe_content_type
 from web.routes_media import proxy_attachment
@@ -30,7 +30,7 @@ from web.state import HubState
 
 
 async def _message_blobs(state: HubState, agent: Agent, message_id: int) -> tuple[str, str]:
-    r = await web_queries.message_blobs(state.pool, message_id)
+    r = await attachments_store.message_blobs(state.pool, message_id)
     if r is None:
         raise NotFound("no such message")
     if not agent.may_see_inbox(r["inbox"]):

@@ -42,8 +42,8 @@ from starlette.types import Receive, Scope, Send
 
 from channels.media import parse_ref
 from channels.media_fetch import MediaAccount, MediaFailure, ProviderBases, Upstream, open_media
-from hub.db import web_queries
 from hub.errors import BadGateway, Gone, Overloaded, TooLarge
+from hub.messaging import attachments_store
 from hub.schema import AttachmentRef, AttachmentState
 from web.download_headers import content_disposition, safe_content_type
 from web.messaging_accounts import directory
@@ -99,7 +99,7 @@ def _slots(app: Starlette, state: HubState) -> asyncio.Semaphore:
 async def mark_attachment(state: HubState, message_id: int, index: int,
                           value: AttachmentState) -> None:
     """Record what the provider told us, so the inbox labels it and nobody refetches."""
-    await web_queries.mark_attachment_state(state.pool, message_id, index, value)
+    await attachments_store.mark_attachment_state(state.pool, message_id, index, value)
 
 
 def _too_large(limit: int, detail: str = "") -> TooLarge:
@@ -157,7 +157,7 @@ async def proxy_attachment(request: Request, state: HubState, message_id: int, i
         raise _too_large(limit)
     if ref.state == "expired":
         raise _expired()
-    inbox = await web_queries.message_channel_account(state.pool, message_id)
+    inbox = await attachments_store.message_channel_account(state.pool, message_id)
     account = await directory(request).by_inbox(inbox or "")
     if account is None:
         raise BadGateway("no provider account is configured for this inbox",

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from channels.recipients import recipient_for
+from hub.contacts.store import identities as identity_store
 from hub.conversations import actions
 from hub.conversations.rules import (
     NO_REPLY_CHANNEL,
@@ -30,9 +31,10 @@ from hub.conversations.rules import (
     reply_routes,
 )
 from hub.conversations.store import queries
-from hub.db import web_queries
+from hub.db import probe
 from hub.errors import BadInput
 from hub.languages import normalize_tag
+from hub.messaging import accounts_store
 from hub.messaging.reply_policy import (
     PLACEHOLDER,
     TemplateChoice,
@@ -62,9 +64,9 @@ LABEL = {"chat": "Web chat", "api": "API", "email": "Email", "sms": "SMS",
 async def _route_rows(conn: asyncpg.Connection, conv: Conversation,
                       routes: list[ReplyRoute]) -> list[dict[str, Any]]:
     """Each route with its inbox name and the customer's address there."""
-    accounts = await web_queries.reply_inboxes(conn, [r.account for r in routes])
+    accounts = await accounts_store.reply_inboxes(conn, [r.account for r in routes])
     identities = [conv.contact_identity,
-                  *await web_queries.contact_identity_keys(conn, conv.contact_id)]
+                  *await identity_store.contact_identity_keys(conn, conv.contact_id)]
     out = []
     for r in routes:
         acc = accounts.get(r.account)
@@ -100,11 +102,11 @@ async def reply_options(request: Request, state: HubState, agent: Agent) -> Resp
         uses = await inbound_uses(conn, conv.id)
         routes = reply_routes(conv.channel, conv.inbox, uses)
         if not routes:  # phone calls only: nothing can carry a written reply
-            return JSON(_no_route_options(conv.id, await web_queries.db_now(conn)))
+            return JSON(_no_route_options(conv.id, await probe.db_now(conn)))
         route = choose_reply_route(conv.channel, conv.inbox, uses, via)
         account = await load_account(conn, route.account)
         last = await last_inbound_at(conn, conv.contact_id, route.account)
-        now = await web_queries.db_now(conn)
+        now = await probe.db_now(conn)
         rows = await _route_rows(conn, conv, routes)
         meta = (await meta_window_for(conn, conv.contact_id, route)
                 if route.channel in META_SOCIAL else None)

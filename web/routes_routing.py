@@ -19,10 +19,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub import access
-from hub.db import web_queries
+from hub.agents import store as agents_store
 from hub.errors import BadInput, Forbidden, NotFound
 from hub.outbox import Publisher
-from hub.routing import commands
+from hub.routing import board_store, commands
 from hub.routing.atomic import Refused, apply_atomically
 from hub.routing.config import AgentProfile, CompiledConfig
 from hub.routing.configstore import (
@@ -119,7 +119,7 @@ async def _with_conversations(state: HubState, offers: list[dict[str, Any]]
                               ) -> list[dict[str, Any]]:
     if not offers:
         return offers
-    rows = await web_queries.work_item_labels(state.pool, [o["work_item_id"] for o in offers])
+    rows = await board_store.work_item_labels(state.pool, [o["work_item_id"] for o in offers])
     by_id = {r[0]: r for r in rows}
     for o in offers:
         r = by_id.get(o["work_item_id"])
@@ -192,7 +192,7 @@ async def _with_agent_names(state: HubState, items: list[dict[str, Any]]) -> Non
     """The holder's name beside its id: the board shows people, not ids (also for agents
     without a routing profile, who are not in the board's agent list)."""
     ids = sorted({i["agent_id"] for i in items if i.get("agent_id") is not None})
-    names = await web_queries.agent_names(state.pool, ids)
+    names = await agents_store.agent_names(state.pool, ids)
     for i in items:
         i["agent_name"] = names.get(i.get("agent_id"), "")
 
@@ -201,7 +201,7 @@ async def _board_agents(state: HubState, cfg: CompiledConfig, snap: RouterState,
                         now: float) -> list[dict[str, Any]]:
     """Agents with a routing profile: the targets a supervisor may hand work to."""
     ids = sorted(cfg.agents)
-    names = await web_queries.agent_names(state.pool, ids)
+    names = await agents_store.agent_names(state.pool, ids)
     return [{"agent_id": a, "name": names.get(a, f"agent {a}"),
              "presence": derive_presence(snap.agents.get(a), cfg.raw.presence, now)}
             for a in ids]
@@ -337,7 +337,7 @@ async def put_profile(request: Request, state: HubState, agent: Agent) -> Respon
     """Change one agent's routing profile: a new config version (validated like any)."""
     agent_id = pk(request, "agent_id")
     body = await read_json(request, ProfileBody, state.settings.http_max_body)
-    exists = await web_queries.agent_exists(state.pool, agent_id)
+    exists = await agents_store.agent_exists(state.pool, agent_id)
     if not exists:
         raise NotFound("no such agent")
     cfg = await _configs(request, state).get()

@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from channels.email.ingest_sink import FileBlobStore
 from hub.conversations.store.queries import get_conversation
-from hub.db import web_queries
 from hub.errors import BadInput
+from hub.messaging import attachments_store
 from hub.schema import Agent
 from web.download_headers import safe_content_type
 from web.http import JSON, read_body
@@ -43,7 +43,7 @@ async def upload(request: Request, state: HubState, agent: Agent) -> Response:
         raise BadInput("the file is empty")
     ref = await asyncio.to_thread(FileBlobStore(state.settings.mail_blob_dir).put, data)
     upload_id = uuid.uuid4()
-    await web_queries.insert_upload(state.pool, upload_id, agent.id, conv.id, ref, filename,
+    await attachments_store.insert_upload(state.pool, upload_id, agent.id, conv.id, ref, filename,
                                     ctype, len(data))
     return JSON({"upload": {"id": str(upload_id), "filename": filename, "content_type": ctype,
                             "size": len(data)}}, status_code=201)

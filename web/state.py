@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from hub.admin import inboxes_store
 from hub.config import Settings
-from hub.db import web_queries
 from hub.errors import Forbidden, NotFound
 from hub.outbox import Publisher
 from web.ingest import IngestWriter
@@ -63,7 +63,7 @@ class HubState:
         now = time.monotonic()
         if hit and now - hit[0] < 10.0:
             return hit[1]
-        r = await web_queries.inbox_row(self.pool, slug[:64])
+        r = await inboxes_store.inbox_row(self.pool, slug[:64])
         if r is None:
             raise NotFound("no such inbox")
         info = InboxInfo(r["slug"], r["name"], r["channel"], r["greeting"],

@@ -11,10 +11,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from hub.admin import inboxes_store
 from hub.contacts.rules.identity import identity_key
 from hub.contacts.rules.prechat import PrechatConfig, away_form, returning_form
+from hub.contacts.store import identities as identity_store
 from hub.contacts.store.prechat import get_form
-from hub.db import web_queries
 from hub.routing.configstore import ConfigCache
 from hub.routing.hours import is_open, next_open
 from hub.routing.presence import derive_presence
@@ -67,7 +68,7 @@ async def visitor_is_known(state: HubState, inbox: str, identity: Identity) -> b
     """A returning visitor: their identity has a contact, or they submitted the form."""
     if await state.redis.exists(_submitted_key(state, inbox, identity)):
         return True
-    return await web_queries.identity_exists(state.pool, identity.kind, identity.value)
+    return await identity_store.identity_exists(state.pool, identity.kind, identity.value)
 
 
 async def availability(app: Starlette, state: HubState, inbox: str) -> dict[str, Any]:
@@ -86,7 +87,7 @@ async def availability(app: Starlette, state: HubState, inbox: str) -> dict[str,
 
 
 async def _availability(app: Starlette, state: HubState, inbox: str) -> dict[str, Any]:
-    queue = await web_queries.inbox_default_queue(state.pool, inbox)
+    queue = await inboxes_store.inbox_default_queue(state.pool, inbox)
     configs: ConfigCache | None = getattr(app.state, "routing_configs", None)
     if configs is None:  # the same cache the routing REST routes use
         configs = ConfigCache(state.pool, state.redis, state.settings)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from arq import Retry
 
-from hub.db import worker_queries
+from hub.conversations.store import outbound
 from hub.jobs import DELIVER_MESSAGE, delivery_job_id
 from hub.schema import MessageStatusChanged
 from hub.unit_of_work import unit_of_work
@@ -39,7 +39,7 @@ async def set_message_status(ctx: dict[str, Any], message_id: int, status: str,
     pool: asyncpg.Pool = ctx["pool"]
     async with unit_of_work(pool, ctx["publisher"]) as uow:
         async with uow.transaction() as conn:
-            r = await worker_queries.update_message_status(conn, message_id, status,
+            r = await outbound.update_message_status(conn, message_id, status,
                                                            error[:500], only_from)
             if r is None:
                 return
@@ -55,7 +55,7 @@ async def deliver_message(ctx: dict[str, Any], message_id: int) -> str:
     refused = ""
     async with pool.acquire() as conn:
         async with conn.transaction():
-            claimed = await worker_queries.claim_queued_message(conn, message_id)
+            claimed = await outbound.claim_queued_message(conn, message_id)
             if claimed is None:
                 return "not queued (already handled)"
             msg = OutboundMessage(**dict(claimed))
@@ -96,12 +96,12 @@ async def requeue_lost_deliveries(ctx: dict[str, Any]) -> int:
     messages stuck 'sending' past ``delivery_stuck_after_s`` (their worker died)."""
     pool: asyncpg.Pool = ctx["pool"]
     settings = ctx["settings"]
-    ids = await worker_queries.queued_without_job(pool)
+    ids = await outbound.queued_without_job(pool)
     for message_id in ids:
         await ctx["redis"].enqueue_job(DELIVER_MESSAGE, message_id,
                                        _job_id=delivery_job_id(settings, message_id),
                                        _queue_name=settings.arq_queue)
-    stuck = await worker_queries.stuck_sending(pool, float(settings.delivery_stuck_after_s))
+    stuck = await outbound.stuck_sending(pool, float(settings.delivery_stuck_after_s))
     for stuck_id in stuck:
         # We cannot know whether it arrived; never send twice.
         log.warning("message %s stuck sending; marked failed (outcome unknown)", stuck_id)

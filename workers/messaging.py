@@ -24,8 +24,8 @@ from channels.send_result import SendResult
 from channels.telegram.send import send_telegram_message
 from channels.twilio.send import send_twilio_message
 from hub.config import Settings
-from hub.db import worker_queries
 from hub.errors import BadInput
+from hub.messaging import accounts_store
 from hub.messaging.actions import record_sent
 from hub.messaging.rules import ATTR_TAG, ATTR_TYPE
 from workers.senders import Attempt, OutboundMessage, Undeliverable
@@ -63,7 +63,7 @@ class Prepared:
 
 
 async def prepare_messaging(conn: asyncpg.Connection, msg: OutboundMessage) -> Prepared:
-    row = await worker_queries.messaging_send_row(conn, msg.conversation_id, msg.id,
+    row = await accounts_store.messaging_send_row(conn, msg.conversation_id, msg.id,
                                                   msg.inbox)
     if row is None or row["provider"] is None:
         raise Undeliverable("this inbox has no provider account configured")

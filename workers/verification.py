@@ -25,7 +25,7 @@ from hub.config import Settings
 from hub.contacts.actions.verification import verification_event
 from hub.contacts.rules.verification import CODE_TTL_S, derive_code
 from hub.contacts.store import verification as store
-from hub.db import worker_queries
+from hub.contacts.store import verification_delivery
 from hub.unit_of_work import unit_of_work
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ async def send_verification_code(ctx: dict[str, Any], verification_id: int) -> s
         return "sent"
     tries = int(ctx.get("job_try", 1))
     if retryable and tries < MAX_SEND_TRIES:
-        await worker_queries.requeue_verification(ctx["pool"], verification_id, error[:500])
+        await verification_delivery.requeue_verification(ctx["pool"], verification_id, error[:500])
         raise Retry(defer=timedelta(seconds=5 * tries))
     await _finish(ctx, verification_id, "failed", error)
     return "failed"

@@ -18,10 +18,10 @@ from channels.cti.ami import AmiClient, AmiError, AmiOriginate
 from channels.cti.twilio_voice import TwilioError, TwilioVoiceConfig, originate_twilio
 from hub.config import Settings
 from hub.conversations.pipeline import default_consumer_name
-from hub.db import worker_queries
 from hub.jobs import ORIGINATE_CALLBACK, originate_job_id
 from hub.schema import WorkItemAccepted, WorkItemReassigned, decode_event
 from hub.voice.actions.callbacks import DialPlan, claim_for_dialing, record_originate
+from hub.voice.store import edge as voice_edge
 from workers.event_group import Entries, consume_events
 
 log = logging.getLogger("omnihub.voice")
@@ -160,7 +160,7 @@ async def dial_accepted_callbacks(ctx: dict[str, Any]) -> int:
     10 s who has not dialled it — the acceptance event was missed (trimmed, worker
     down). Enqueue the job. A callback whose dial failed for its holder waits for
     their "Call now" instead (no automatic redial)."""
-    rows = await worker_queries.callbacks_to_dial(ctx["pool"])
+    rows = await voice_edge.callbacks_to_dial(ctx["pool"])
     for r in rows:
         await enqueue_originate(ctx["redis"], ctx["settings"], r["id"], r["agent_id"],
                                 r["attempts"])

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from hub.config import Settings
-from hub.db import worker_queries
+from hub.messaging import accounts_store
 from workers.senders import Attempt, OutboundMessage, Undeliverable
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ MAX_TRIES = 6
 class WebhookSender:
     async def prepare(self, conn: asyncpg.Connection, msg: OutboundMessage,
                       settings: Settings) -> str:
-        url = await worker_queries.inbox_webhook_url(conn, msg.inbox)
+        url = await accounts_store.inbox_webhook_url(conn, msg.inbox)
         if not url:
             raise Undeliverable("no delivery route for this inbox")
         return str(url)

@@ -11,10 +11,10 @@ import asyncpg
 import msgspec
 
 from hub import access
+from hub.agents.store import active_agent_sees_inbox, agent_name
 from hub.channels_table import channels_where
 from hub.conversations.rules import ReplyRoute, choose_reply_route, reply_routes
-from hub.conversations.store.agents import active_agent_sees_inbox
-from hub.conversations.store.queries import agent_name, get_conversation, message_from
+from hub.conversations.store.queries import get_conversation, message_from
 from hub.errors import BadInput, Conflict, Forbidden
 from hub.messaging.reply_policy import (
     TemplateChoice,

@@ -21,9 +21,10 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from hub.agents.store import agent_name
 from hub.channels_table import is_live
 from hub.config import Settings
-from hub.conversations.store.queries import agent_name, message_from
+from hub.conversations.store.queries import message_from
 from hub.outbox import Publisher
 from hub.routing.atomic import JournalRecord, journal_decoder
 from hub.routing.decisions import (

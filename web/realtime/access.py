@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 from hub import access
+from hub.agents.store import load_session_agents
 from hub.config import Settings
-from hub.conversations.store.queries import load_session_agents
-from hub.db.web_queries import DB_ERRORS
+from hub.db.errors import DB_ERRORS
 from hub.errors import Unauthorized
 from hub.schema import Agent
 from web.realtime.fanout import Fanout

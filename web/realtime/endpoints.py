@@ -28,8 +28,7 @@ from hub.contacts.rules.identity import identity_key, normalise_identity
 from hub.contacts.rules.prechat import public_form
 from hub.contacts.store.verification import pending_for_conversation
 from hub.conversations import actions
-from hub.conversations.store.queries import get_conversation, list_messages
-from hub.db import web_queries
+from hub.conversations.store.queries import get_conversation, list_messages, open_conversation_of
 from hub.errors import BadInput, HubError, NotFound
 from hub.schema import Agent, Author, Identity, encode
 from hub.streamids import StreamId, parse_stream_id
@@ -234,7 +233,7 @@ def _prechat_claims(ws: WebSocket, identity: Identity) -> tuple[Identity, ...]:
 
 
 async def _open_conversation(state: HubState, inbox: str, identity: Identity) -> int:
-    return await web_queries.open_conversation_of(state.pool, inbox, identity.kind,
+    return await open_conversation_of(state.pool, inbox, identity.kind,
                                                   identity.value)
 
 

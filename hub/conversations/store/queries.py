@@ -1,9 +1,10 @@
-"""Read models for REST and socket snapshots. Every read is scoped by what the agent may
-see; callers map NotFound/Forbidden at the edge."""
+"""Conversation and message read models for REST and socket snapshots. Every read is
+scoped by what the agent may see; callers map NotFound/Forbidden at the edge. Agents and
+sessions are read in hub/agents/store.py, the contact 360° view in
+hub/contacts/store/context.py."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -13,9 +14,10 @@ from hub.access import sees_all_inboxes
 from hub.errors import Forbidden, NotFound
 from hub.schema import Agent, AttachmentRef, Author, Conversation, Message
 
-_CONV = ("c.id, c.inbox, c.channel, c.contact_id, c.contact_identity, c.status, c.assignee_id,"
-         " c.subject, c.created_at, c.last_message_at, ct.name AS contact_name,"
-         " (SELECT ag.name FROM agents ag WHERE ag.id = c.assignee_id) AS assignee_name")
+CONVERSATION_COLUMNS = (
+    "c.id, c.inbox, c.channel, c.contact_id, c.contact_identity, c.status, c.assignee_id,"
+    " c.subject, c.created_at, c.last_message_at, ct.name AS contact_name,"
+    " (SELECT ag.name FROM agents ag WHERE ag.id = c.assignee_id) AS assignee_name")
 _MSG = ("id, conversation_id, direction, author_kind, author_name, agent_id, text, html,"
         " private, channel, provider_id, status, status_error, attachments, created_at,"
         " attributes, raw_ref")
@@ -55,55 +57,11 @@ def message_from(r: asyncpg.Record) -> Message:
     )
 
 
-async def agent_name(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int | None) -> str:
-    """The display name events carry beside an agent id ("" for none or unknown)."""
-    if agent_id is None:
-        return ""
-    name = await conn.fetchval("SELECT name FROM agents WHERE id = $1", agent_id)
-    return name or ""
-
-
-async def load_agent(conn: asyncpg.Connection | asyncpg.Pool, agent_id: int) -> Agent | None:
-    r = await conn.fetchrow(
-        "SELECT a.id, a.name, a.email, a.role,"
-        " coalesce(array_agg(ai.inbox ORDER BY ai.inbox)"
-        "   FILTER (WHERE ai.inbox IS NOT NULL), '{}') AS inboxes"
-        " FROM agents a LEFT JOIN agent_inboxes ai ON ai.agent_id = a.id"
-        " WHERE a.id = $1 AND a.active GROUP BY a.id",
-        agent_id,
-    )
-    if r is None:
-        return None
-    return Agent(id=r["id"], name=r["name"], email=r["email"], role=r["role"],
-                 inboxes=list(r["inboxes"]))
-
-
-async def load_session_agents(conn: asyncpg.Connection | asyncpg.Pool, token_hashes: list[str]
-                              ) -> dict[str, tuple[Agent, datetime]]:
-    """The agent behind each live session (unexpired, agent active) and when the session
-    expires, by token hash: what an open agent socket may do now. Ended sessions are
-    absent."""
-    rows = await conn.fetch(
-        "SELECT s.token_hash, s.expires_at, a.id, a.name, a.email, a.role,"
-        " coalesce(array_agg(ai.inbox ORDER BY ai.inbox)"
-        "   FILTER (WHERE ai.inbox IS NOT NULL), '{}') AS inboxes"
-        " FROM sessions s JOIN agents a ON a.id = s.agent_id"
-        " LEFT JOIN agent_inboxes ai ON ai.agent_id = a.id"
-        " WHERE s.token_hash = ANY($1::text[]) AND s.expires_at > now() AND a.active"
-        " GROUP BY s.token_hash, a.id",
-        token_hashes,
-    )
-    return {r["token_hash"]: (Agent(id=r["id"], name=r["name"], email=r["email"],
-                                    role=r["role"], inboxes=list(r["inboxes"])),
-                              r["expires_at"])
-            for r in rows}
-
-
 async def get_conversation(
     conn: asyncpg.Connection | asyncpg.Pool, agent: Agent | None, conversation_id: int
 ) -> Conversation:
     r = await conn.fetchrow(
-        f"SELECT {_CONV} FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
+        f"SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
         " WHERE c.id = $1",
         conversation_id,
     )
@@ -145,7 +103,7 @@ async def list_conversations(
         where.append("c.assignee_id IS NULL")
     args.append(limit)
     rows = await conn.fetch(
-        f"SELECT {_CONV}, lm.text AS last_text, lm.direction AS last_direction,"
+        f"SELECT {CONVERSATION_COLUMNS}, lm.text AS last_text, lm.direction AS last_direction,"
         " lm.id AS last_message_id, lm.author_kind AS last_author_kind,"
         " lm.author_name AS last_author_name"
         " FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
@@ -169,48 +127,12 @@ async def list_conversations(
     return out
 
 
-async def contact_context(
-    conn: asyncpg.Connection | asyncpg.Pool, agent: Agent, contact_id: int
-) -> dict[str, Any]:
-    """The 360° view: profile, identities, accounts, orders, invoices, conversations."""
-    contact = await conn.fetchrow(
-        "SELECT id, name, email, phone, locale, tier, created_at FROM contacts WHERE id = $1",
-        contact_id,
+async def open_conversation_of(conn: asyncpg.Connection | asyncpg.Pool, inbox: str, kind: str,
+                               value: str) -> int:
+    """The identity's unresolved conversation in the inbox, or 0."""
+    cid = await conn.fetchval(
+        "SELECT c.id FROM conversations c JOIN identities i ON i.contact_id = c.contact_id"
+        " WHERE i.kind = $1 AND i.value = $2 AND c.inbox = $3 AND c.status <> 'resolved'",
+        kind, value, inbox,
     )
-    if contact is None:
-        raise NotFound("no such contact")
-    convs = await conn.fetch(
-        f"SELECT {_CONV} FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
-        " WHERE c.contact_id = $1 ORDER BY c.created_at DESC LIMIT 50",
-        contact_id,
-    )
-    if not sees_all_inboxes(agent.role) and not any(agent.may_see_inbox(r["inbox"]) for r in convs):
-        raise Forbidden("this contact has no conversation in your inboxes")
-    identities = await conn.fetch(
-        "SELECT kind, value FROM identities WHERE contact_id = $1 ORDER BY kind, value",
-        contact_id,
-    )
-    accounts = await conn.fetch(
-        "SELECT account_no, service, plan, status, monthly_fee::float8 AS monthly_fee, since"
-        " FROM customer_accounts WHERE contact_id = $1 ORDER BY service, account_no",
-        contact_id,
-    )
-    orders = await conn.fetch(
-        "SELECT order_no, items, total::float8 AS total, status, created_at FROM orders"
-        " WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 20",
-        contact_id,
-    )
-    invoices = await conn.fetch(
-        "SELECT invoice_no, amount::float8 AS amount, due_date, status FROM invoices"
-        " WHERE contact_id = $1 ORDER BY due_date DESC LIMIT 24",
-        contact_id,
-    )
-    return {
-        "contact": dict(contact),
-        "identities": [dict(r) for r in identities],
-        "accounts": [dict(r) for r in accounts],
-        "orders": [{**dict(r), "items": msgspec.json.decode(r["items"])} for r in orders],
-        "invoices": [dict(r) for r in invoices],
-        "conversations": [conversation_from(r) for r in convs
-                          if agent.may_see_inbox(r["inbox"])],
-    }
+    return int(cid or 0)

@@ -17,8 +17,7 @@ import asyncpg
 import msgspec
 
 from hub import access
-from hub.conversations.store.agents import active_agent_sees_inbox
-from hub.conversations.store.queries import agent_name
+from hub.agents.store import active_agent_sees_inbox, agent_name
 from hub.errors import Conflict, NotFound
 from hub.outbox import Publisher
 from hub.schema import (

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from hub.agents.store import agent_name
 from hub.contacts.rules.identity import identity_key
 from hub.contacts.store.linking import resolve_sender_contacts
 from hub.conversations.store.ingest_rows import (
@@ -23,7 +24,6 @@ from hub.conversations.store.ingest_rows import (
     insert_messages,
     open_conversations,
 )
-from hub.conversations.store.queries import agent_name
 from hub.schema import (
     AnyEvent,
     Author,
