@@ -14,18 +14,21 @@ import random
 import unicodedata
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import msgspec
 
 from channels.api import hash_api_token
+from hub.admin import demo_seed_store as store
 from hub.config import Settings
 from hub.contacts.rules.prechat import parse_config
 from web.passwords import hash_password
 from web.seed_messaging import ensure_messaging_inboxes, messaging_credentials
 from web.seed_routing import seed_routing_config
 from web.seed_secrets import derive_secret
+
+if TYPE_CHECKING:
+    import asyncpg
 
 _SEED_LOCK = 0x6F6D7364  # "omsd"
 DEMO_DOMAIN = "demo.omnihub.test"
@@ -136,10 +139,7 @@ DEMO_PRECHAT: dict[str, Any] = {
 async def ensure_demo_prechat(conn: asyncpg.Connection) -> None:
     """Enable the demo form once; an admin's later changes are kept."""
     cfg = parse_config(DEMO_PRECHAT)
-    await conn.execute(
-        "INSERT INTO prechat_forms (inbox, config) SELECT 'web', $1::jsonb"
-        " WHERE EXISTS (SELECT 1 FROM inboxes WHERE slug = 'web' AND channel = 'chat')"
-        " ON CONFLICT (inbox) DO NOTHING", msgspec.json.encode(cfg).decode())
+    await store.ensure_demo_prechat(conn, msgspec.json.encode(cfg).decode())
 
 
 async def seed_demo(conn: asyncpg.Connection, settings: Settings, *,
@@ -148,18 +148,18 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings, *,
     ``demo_prechat``: also enable the demo pre-chat form (``make dev``, ``omnihub seed``)."""
     api_token = demo_api_token(settings)
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SEED_LOCK)
-        created = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM agents)")
+        await store.lock_seed(conn, _SEED_LOCK)
+        created = not await store.any_agents(conn)
         if created:
             await _insert_demo(conn, settings, api_token)
-        await _ensure_mail_inbox(conn)
+        await store.ensure_mail_inbox(conn, DEMO_MAILBOX)
         await seed_routing_config(conn)
         await _ensure_voice(conn, settings)
         await ensure_messaging_inboxes(conn, settings)
         if demo_prechat:
             await ensure_demo_prechat(conn)
-        agents = await conn.fetch("SELECT id, email FROM agents ORDER BY id")
-        contact_ids = await conn.fetch("SELECT id FROM contacts ORDER BY id")
+        agents = await store.agent_emails(conn)
+        contact_ids = await store.contact_ids(conn)
     return {
         "created": created,
         "logins": [
@@ -171,7 +171,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings, *,
         "api_token": api_token,
         "widget_inbox": "web",
         "identity_secret": demo_identity_secret(settings),
-        "contact_ids": [r["id"] for r in contact_ids],
+        "contact_ids": contact_ids,
         "voice_inbox": "phone",
         "cti_token": demo_cti_token(settings),
         "extensions": dict(VOICE_EXTENSIONS),
@@ -180,24 +180,6 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings, *,
 
 
 DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
-
-
-async def _ensure_mail_inbox(conn: asyncpg.Connection) -> None:
-    """The email inbox `make dev` delivers local SMTP mail to (added to older dev data too)."""
-    await conn.execute(
-        "INSERT INTO inboxes (slug, name, channel, default_queue)"
-        " VALUES ('mail', 'Support email', 'email', 'support') ON CONFLICT DO NOTHING"
-    )
-    # The mailbox agent replies and acknowledgements are sent from.
-    await conn.execute(
-        "UPDATE inboxes SET email_address = $1, email_display_name = 'Omnihub Support'"
-        " WHERE slug = 'mail' AND channel = 'email' AND email_address IS NULL",
-        DEMO_MAILBOX,
-    )
-    await conn.execute(
-        "INSERT INTO agent_inboxes (agent_id, inbox) SELECT id, 'mail' FROM agents"
-        " ON CONFLICT DO NOTHING"
-    )
 
 
 # agent e-mail local part -> PBX extension
@@ -241,80 +223,48 @@ steps:
 
 async def _ensure_voice(conn: asyncpg.Connection, settings: Settings) -> None:
     """The phone inbox, its CTI endpoint, extensions, dispositions (idempotent)."""
-    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM queues WHERE slug = 'support')"):
+    if not await store.queue_exists(conn, "support"):
         return
-    await conn.execute(
-        "INSERT INTO inboxes (slug, name, channel, default_queue, allowed_origins)"
-        " VALUES ('phone', 'Phone', 'voice', 'support', '{*}') ON CONFLICT DO NOTHING")
     # Click-to-call through AMI (manager.conf user omnihub): make dev runs a PBX
     # simulator there (`omnihub devpbx`, channels/cti/pbx_sim.py); with nothing
     # listening, "Call now" says the phone system cannot be reached.
-    await conn.execute(
-        "INSERT INTO voice_originators (inbox, kind, config) VALUES ('phone', 'ami', $1::jsonb)"
-        " ON CONFLICT DO NOTHING",
-        json.dumps({"host": "127.0.0.1", "port": dev_pbx_port(settings), "username": "omnihub",
+    await store.ensure_phone_inbox(
+        conn, json.dumps({"host": "127.0.0.1", "port": dev_pbx_port(settings), "username": "omnihub",
                     "secret": demo_ami_secret(settings),
                     "context": "from-internal", "channel": "PJSIP/{extension}",
                     "caller_id": "Omnihub Support <493055571600>"}))
-    await conn.execute(
-        "INSERT INTO agent_inboxes (agent_id, inbox) SELECT id, 'phone' FROM agents"
-        " ON CONFLICT DO NOTHING")
-    await conn.execute(
-        "INSERT INTO cti_endpoints (inbox, name, token_hash, region, blocked_callers,"
-        " caller_id_rules, default_caller_id) VALUES ('phone', 'Demo PBX', $1, 'DE', $2,"
-        " $3::jsonb, '493055571600') ON CONFLICT (token_hash) DO NOTHING",
-        hashlib.sha256(demo_cti_token(settings).encode()).hexdigest(),
+    await store.add_every_agent_to_inbox(conn, "phone")
+    await store.ensure_cti_endpoint(
+        conn, hashlib.sha256(demo_cti_token(settings).encode()).hexdigest(),
         [BLOCKED_DEMO_CALLER],
         json.dumps([{"dest": "1*", "caller_id": "12025550100"},
                     {"dest": "44*", "caller_id": "442071838750"}]))
-    await conn.executemany(
-        "INSERT INTO agent_extensions (extension, agent_id)"
-        " SELECT $1, id FROM agents WHERE email = $2 ON CONFLICT DO NOTHING",
-        [(ext, f"{local}@{DEMO_DOMAIN}") for local, ext in VOICE_EXTENSIONS])
-    await conn.executemany(
-        "INSERT INTO dispositions (code, label, position) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING",
-        [(code, label, n) for n, (code, label) in enumerate(DISPOSITIONS)])
+    await store.ensure_extensions(
+        conn, [(ext, f"{local}@{DEMO_DOMAIN}") for local, ext in VOICE_EXTENSIONS])
+    await store.ensure_dispositions(
+        conn, [(code, label, n) for n, (code, label) in enumerate(DISPOSITIONS)])
     from hub.voice.rules.scripts import graph_of, parse_script
     script = parse_script(DEMO_SCRIPT)
-    await conn.execute(
-        "INSERT INTO call_scripts (name, queue, topic, graph, source) VALUES ($1, $2, $3,"
-        " $4::jsonb, $5) ON CONFLICT (name) DO NOTHING", script.doc.name, script.doc.queue,
-        script.doc.topic, json.dumps(graph_of(script)), DEMO_SCRIPT)
+    await store.ensure_call_script(conn, script.doc.name, script.doc.queue, script.doc.topic,
+                                   json.dumps(graph_of(script)), DEMO_SCRIPT)
 
 
 async def _insert_demo(conn: asyncpg.Connection, settings: Settings, api_token: str) -> None:
-    await conn.executemany(
-        "INSERT INTO queues (slug, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", QUEUES
-    )
-    await conn.execute(
-        "INSERT INTO inboxes (slug, name, channel, default_queue, greeting, allowed_origins,"
-        " identity_secret) VALUES ('web', 'Web chat', 'chat', 'support', $1, $2, $3)"
-        " ON CONFLICT DO NOTHING",
+    await store.insert_queues(conn, QUEUES)
+    await store.insert_chat_inbox(
+        conn,
         "Hi! Questions about your TV, internet or phone? We usually answer within minutes.",
         ["*"],
         demo_identity_secret(settings),
     )
-    await conn.execute(
-        "INSERT INTO inboxes (slug, name, channel, default_queue, api_token_hash)"
-        " VALUES ('api', 'Shop API', 'api', 'sales', $1) ON CONFLICT DO NOTHING",
-        hash_api_token(api_token),
-    )
+    await store.insert_api_inbox(conn, hash_api_token(api_token))
     agent_ids = []
     for local, name, role, password in AGENTS:
-        agent_ids.append(await conn.fetchval(
-            "INSERT INTO agents (email, name, role, password_hash) VALUES ($1, $2, $3, $4)"
-            " RETURNING id",
-            f"{local}@{DEMO_DOMAIN}", name, role, _password_hash(password),
-        ))
-    await conn.executemany(
-        "INSERT INTO agent_inboxes (agent_id, inbox) VALUES ($1, $2)",
-        [(a, inbox) for a in agent_ids for inbox in ("web", "api")],
-    )
-    await conn.executemany(
-        "INSERT INTO agent_queues (agent_id, queue) VALUES ($1, $2)",
-        [(a, q) for a in agent_ids for q, _ in QUEUES],
-    )
+        agent_ids.append(await store.insert_agent(
+            conn, f"{local}@{DEMO_DOMAIN}", name, role, _password_hash(password)))
+    await store.insert_agent_inboxes(
+        conn, [(a, inbox) for a in agent_ids for inbox in ("web", "api")])
+    await store.insert_agent_queues(conn, [(a, q) for a in agent_ids for q, _ in QUEUES])
     await _insert_customers(conn)
 
 
@@ -332,15 +282,10 @@ async def _insert_customers(conn: asyncpg.Connection) -> None:
         domain = ("example.com", "example.org", "example.net")[i % 3]
         email = f"{_ascii(first)}.{_ascii(last)}@{domain}".lower()
         tier = "vip" if i in vip else rng.choice(["standard", "standard", "plus"])
-        contact_id = await conn.fetchval(
-            "INSERT INTO contacts (name, email, phone, locale, tier) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING id",
-            f"{first} {last}", email, phone, locale, tier,
-        )
-        await conn.executemany(
-            "INSERT INTO identities (kind, value, contact_id) VALUES ($1, $2, $3)",
-            [("email", email.lower(), contact_id), ("phone", phone, contact_id)],
-        )
+        contact_id = await store.insert_contact(
+            conn, f"{first} {last}", email, phone, locale, tier)
+        await store.insert_identities(
+            conn, [("email", email.lower(), contact_id), ("phone", phone, contact_id)])
 
         services = ["internet", *rng.sample(["tv", "phone"], rng.randint(0, 2))]
         monthly = Decimal(0)
@@ -349,10 +294,8 @@ async def _insert_customers(conn: asyncpg.Connection) -> None:
             if tier == "vip" and service == "internet":
                 plan, fee = _PLANS["internet"][1]
             monthly += Decimal(fee)
-            await conn.execute(
-                "INSERT INTO customer_accounts (contact_id, account_no, service, plan, status,"
-                " monthly_fee, since) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                contact_id, f"AC-{4_100_000 + i * 10 + n}", service, plan,
+            await store.insert_customer_account(
+                conn, contact_id, f"AC-{4_100_000 + i * 10 + n}", service, plan,
                 "suspended" if i == 13 and service == "tv" else "active",
                 Decimal(fee), today - dt.timedelta(days=rng.randint(120, 2400)),
             )
@@ -365,10 +308,8 @@ async def _insert_customers(conn: asyncpg.Connection) -> None:
             age = rng.randint(1, 120)
             status = rng.choice(_ORDER_STATUSES) if age < 14 else rng.choice(
                 ["delivered", "delivered", "cancelled", "returned"])
-            await conn.execute(
-                "INSERT INTO orders (contact_id, order_no, items, total, status, created_at)"
-                " VALUES ($1, $2, $3::jsonb, $4, $5, $6)",
-                contact_id, f"ORD-{240_000 + order_no}", json.dumps(items),
+            await store.insert_order(
+                conn, contact_id, f"ORD-{240_000 + order_no}", json.dumps(items),
                 sum((Decimal(p) for _, _, p in picks), Decimal(0)), status,
                 now - dt.timedelta(days=age, minutes=rng.randint(0, 1440)),
             )
@@ -379,10 +320,8 @@ async def _insert_customers(conn: asyncpg.Connection) -> None:
             invoice_no += 1
             due = today + dt.timedelta(days=10 - 30 * m)
             status = "open" if m == 0 else "overdue" if overdue and m == 1 else "paid"
-            await conn.execute(
-                "INSERT INTO invoices (contact_id, invoice_no, amount, due_date, status,"
-                " created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                contact_id, f"INV-{780_000 + invoice_no}", monthly, due, status,
+            await store.insert_invoice(
+                conn, contact_id, f"INV-{780_000 + invoice_no}", monthly, due, status,
                 dt.datetime.combine(due - dt.timedelta(days=14), dt.time(6), dt.UTC),
             )
 

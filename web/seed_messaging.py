@@ -6,12 +6,14 @@ webhook URLs in docs/channels.md with these credentials to try them."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
-
+from hub.admin import demo_seed_store as store
 from hub.config import Settings
 from web.seed_secrets import derive_secret
+
+if TYPE_CHECKING:
+    import asyncpg
 
 WHATSAPP_TEMPLATES = [
     {"name": "follow_up", "language": "en",
@@ -66,17 +68,6 @@ async def ensure_messaging_inboxes(conn: asyncpg.Connection, settings: Settings)
     """Add the demo messaging inboxes and accounts that are missing (idempotent)."""
     creds = messaging_credentials(settings)
     for slug, name, channel, _, _ in MESSAGING_INBOXES:
-        await conn.execute(
-            "INSERT INTO inboxes (slug, name, channel, default_queue)"
-            " VALUES ($1, $2, $3, 'support') ON CONFLICT DO NOTHING", slug, name, channel)
         c = creds[slug]
-        await conn.execute(
-            "INSERT INTO channel_accounts (inbox, provider, external_id, account_sid,"
-            " auth_token, access_token, app_secret, verify_token, secret_token, templates)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT DO NOTHING",
-            slug, c["provider"], c["external_id"], c["account_sid"], c["auth_token"],
-            c["access_token"], c["app_secret"], c["verify_token"], c["secret_token"],
-            json.dumps(c["templates"]))
-        await conn.execute(
-            "INSERT INTO agent_inboxes (agent_id, inbox) SELECT id, $1 FROM agents"
-            " ON CONFLICT DO NOTHING", slug)
+        await store.ensure_messaging_inbox(conn, slug, name, channel, c,
+                                           json.dumps(c["templates"]))

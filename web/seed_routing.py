@@ -3,11 +3,16 @@ seeded queues and agents (ids looked up by email, so it is right on any database
 
 from __future__ import annotations
 
-import asyncpg
+from typing import TYPE_CHECKING
+
 import yaml
 
+from hub.admin import demo_seed_store as store
 from hub.routing.configstore import sync_queues
 from hub.routing.loader import load_config
+
+if TYPE_CHECKING:
+    import asyncpg
 
 DEMO_DOMAIN = "demo.omnihub.test"
 
@@ -51,18 +56,14 @@ def demo_routing_doc(ids: dict[str, int]) -> dict[str, object]:
 
 async def seed_routing_config(conn: asyncpg.Connection) -> bool:
     """Store the demo config as version 1 unless a config exists. Returns whether it did."""
-    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM routing_configs)"):
+    if await store.any_routing_config(conn):
         return False
-    rows = await conn.fetch("SELECT id, email FROM agents WHERE email LIKE $1",
-                            f"%@{DEMO_DOMAIN}")
+    rows = await store.agents_in_domain(conn, DEMO_DOMAIN)
     ids = {r["email"].split("@")[0]: r["id"] for r in rows}
     if not {"agent1", "agent2", "agent3", "supervisor"} <= ids.keys():
         return False
     text = yaml.safe_dump(demo_routing_doc(ids), sort_keys=False)
     cfg = load_config(text)
-    await conn.execute(
-        "INSERT INTO routing_configs (version, yaml, content_hash, source)"
-        " VALUES ($1, $2, $3, 'seed') ON CONFLICT DO NOTHING",
-        cfg.version, text, cfg.content_hash)
+    await store.insert_routing_config(conn, cfg.version, text, cfg.content_hash)
     await sync_queues(conn, cfg)
     return True

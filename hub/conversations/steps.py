@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import asyncpg
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.conversations.store.ingest_rows import BatchResult, InboxFacts
 from hub.schema import Envelope, Message
+
+# Type-only: the pipeline hands the connection in; SQL stays in the stores.
+if TYPE_CHECKING:
+    import asyncpg
 
 Item = tuple[int, str, Envelope]  # (batch index, ingest id, envelope)
 Contacts = Mapping[str, tuple[int, str]]  # identity key -> (contact id, contact name)

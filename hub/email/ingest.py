@@ -5,9 +5,7 @@ threaded into cases (hub/email/store/cases.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from hub.config import Settings
 from hub.conversations.steps import Contacts, Item
@@ -15,6 +13,10 @@ from hub.conversations.store.ingest_rows import BatchResult, InboxFacts
 from hub.email.store import cases
 from hub.email.store.cases import EmailOptions, EmailThreads
 from hub.schema import Envelope, Message
+
+# Type-only: the pipeline hands the connection in; SQL stays in the stores.
+if TYPE_CHECKING:
+    import asyncpg
 
 
 def email_options(settings: Settings) -> EmailOptions:
