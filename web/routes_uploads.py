@@ -43,8 +43,8 @@ async def upload(request: Request, state: HubState, agent: Agent) -> Response:
         raise BadInput("the file is empty")
     ref = await asyncio.to_thread(FileBlobStore(state.settings.mail_blob_dir).put, data)
     upload_id = uuid.uuid4()
-    await attachments_store.insert_upload(state.pool, upload_id, agent.id, conv.id, ref, filename,
-                                    ctype, len(data))
+    await attachments_store.insert_upload(state.pool, upload_id, agent.id, conv.id, ref,
+                                          filename, ctype, len(data))
     return JSON({"upload": {"id": str(upload_id), "filename": filename, "content_type": ctype,
                             "size": len(data)}}, status_code=201)
 

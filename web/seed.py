@@ -228,11 +228,11 @@ async def _ensure_voice(conn: asyncpg.Connection, settings: Settings) -> None:
     # Click-to-call through AMI (manager.conf user omnihub): make dev runs a PBX
     # simulator there (`omnihub devpbx`, channels/cti/pbx_sim.py); with nothing
     # listening, "Call now" says the phone system cannot be reached.
-    await store.ensure_phone_inbox(
-        conn, json.dumps({"host": "127.0.0.1", "port": dev_pbx_port(settings), "username": "omnihub",
-                    "secret": demo_ami_secret(settings),
-                    "context": "from-internal", "channel": "PJSIP/{extension}",
-                    "caller_id": "Omnihub Support <493055571600>"}))
+    await store.ensure_phone_inbox(conn, json.dumps(
+        {"host": "127.0.0.1", "port": dev_pbx_port(settings), "username": "omnihub",
+         "secret": demo_ami_secret(settings),
+         "context": "from-internal", "channel": "PJSIP/{extension}",
+         "caller_id": "Omnihub Support <493055571600>"}))
     await store.add_every_agent_to_inbox(conn, "phone")
     await store.ensure_cti_endpoint(
         conn, hashlib.sha256(demo_cti_token(settings).encode()).hexdigest(),

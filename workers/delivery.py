@@ -40,7 +40,7 @@ async def set_message_status(ctx: dict[str, Any], message_id: int, status: str,
     async with unit_of_work(pool, ctx["publisher"]) as uow:
         async with uow.transaction() as conn:
             r = await outbound.update_message_status(conn, message_id, status,
-                                                           error[:500], only_from)
+                                                     error[:500], only_from)
             if r is None:
                 return
             await uow.emit([MessageStatusChanged(

@@ -233,8 +233,7 @@ def _prechat_claims(ws: WebSocket, identity: Identity) -> tuple[Identity, ...]:
 
 
 async def _open_conversation(state: HubState, inbox: str, identity: Identity) -> int:
-    return await open_conversation_of(state.pool, inbox, identity.kind,
-                                                  identity.value)
+    return await open_conversation_of(state.pool, inbox, identity.kind, identity.value)
 
 
 async def _pending_prompt(state: HubState, conv_id: int, identity: Identity
