@@ -139,7 +139,7 @@ DEMO_PRECHAT: dict[str, Any] = {
 async def ensure_demo_prechat(conn: asyncpg.Connection) -> None:
     """Enable the demo form once; an admin's later changes are kept."""
     cfg = parse_config(DEMO_PRECHAT)
-    await store.ensure_demo_prechat(conn, msgspec.json.encode(cfg).decode())
+    await store.ensure_prechat_form(conn, "web", "chat", msgspec.json.encode(cfg).decode())
 
 
 async def seed_demo(conn: asyncpg.Connection, settings: Settings, *,
@@ -152,7 +152,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings, *,
         created = not await store.any_agents(conn)
         if created:
             await _insert_demo(conn, settings, api_token)
-        await store.ensure_mail_inbox(conn, DEMO_MAILBOX)
+        await _ensure_mail_inbox(conn)
         await seed_routing_config(conn)
         await _ensure_voice(conn, settings)
         await ensure_messaging_inboxes(conn, settings)
@@ -180,6 +180,14 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings, *,
 
 
 DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
+
+
+async def _ensure_mail_inbox(conn: asyncpg.Connection) -> None:
+    """The email inbox `make dev` delivers local SMTP mail to (added to older dev data too)."""
+    await store.insert_inbox(conn, "mail", "Support email", "email", "support")
+    # The mailbox agent replies and acknowledgements are sent from.
+    await store.ensure_sender_address(conn, "mail", "email", DEMO_MAILBOX, "Omnihub Support")
+    await store.add_every_agent_to_inbox(conn, "mail")
 
 
 # agent e-mail local part -> PBX extension
@@ -228,14 +236,16 @@ async def _ensure_voice(conn: asyncpg.Connection, settings: Settings) -> None:
     # Click-to-call through AMI (manager.conf user omnihub): make dev runs a PBX
     # simulator there (`omnihub devpbx`, channels/cti/pbx_sim.py); with nothing
     # listening, "Call now" says the phone system cannot be reached.
-    await store.ensure_phone_inbox(conn, json.dumps(
+    await store.insert_inbox(conn, "phone", "Phone", "voice", "support",
+                             allowed_origins=["*"])
+    await store.ensure_originator(conn, "phone", "ami", json.dumps(
         {"host": "127.0.0.1", "port": dev_pbx_port(settings), "username": "omnihub",
          "secret": demo_ami_secret(settings),
          "context": "from-internal", "channel": "PJSIP/{extension}",
          "caller_id": "Omnihub Support <493055571600>"}))
     await store.add_every_agent_to_inbox(conn, "phone")
     await store.ensure_cti_endpoint(
-        conn, hashlib.sha256(demo_cti_token(settings).encode()).hexdigest(),
+        conn, "phone", hashlib.sha256(demo_cti_token(settings).encode()).hexdigest(),
         [BLOCKED_DEMO_CALLER],
         json.dumps([{"dest": "1*", "caller_id": "12025550100"},
                     {"dest": "44*", "caller_id": "442071838750"}]))
@@ -251,13 +261,13 @@ async def _ensure_voice(conn: asyncpg.Connection, settings: Settings) -> None:
 
 async def _insert_demo(conn: asyncpg.Connection, settings: Settings, api_token: str) -> None:
     await store.insert_queues(conn, QUEUES)
-    await store.insert_chat_inbox(
-        conn,
-        "Hi! Questions about your TV, internet or phone? We usually answer within minutes.",
-        ["*"],
-        demo_identity_secret(settings),
-    )
-    await store.insert_api_inbox(conn, hash_api_token(api_token))
+    await store.insert_inbox(
+        conn, "web", "Web chat", "chat", "support",
+        greeting="Hi! Questions about your TV, internet or phone?"
+                 " We usually answer within minutes.",
+        allowed_origins=["*"], identity_secret=demo_identity_secret(settings))
+    await store.insert_inbox(conn, "api", "Shop API", "api", "sales",
+                             token_hash=hash_api_token(api_token))
     agent_ids = []
     for local, name, role, password in AGENTS:
         agent_ids.append(await store.insert_agent(

@@ -54,23 +54,19 @@ async def insert_queues(conn: Conn, queues: Iterable[tuple[str, str]]) -> None:
         "INSERT INTO queues (slug, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", list(queues))
 
 
-async def insert_chat_inbox(conn: Conn, greeting: str, allowed_origins: list[str],
-                            identity_secret: str) -> None:
-    """The demo ``web`` chat inbox."""
+async def insert_inbox(conn: Conn, slug: str, name: str, channel: str, default_queue: str, *,
+                       greeting: str = "", allowed_origins: Iterable[str] = (),
+                       identity_secret: str | None = None,
+                       token_hash: str | None = None) -> None:
+    """An inbox unless the slug exists. The keyword defaults are the columns' defaults,
+    so every demo inbox is stored as if only its own columns were given. The seed names
+    the channel: demo data is the one place that picks channels outside their facts."""
     await conn.execute(
         "INSERT INTO inboxes (slug, name, channel, default_queue, greeting, allowed_origins,"
-        " identity_secret) VALUES ('web', 'Web chat', 'chat', 'support', $1, $2, $3)"
+        " identity_secret, api_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT DO NOTHING",
-        greeting, allowed_origins, identity_secret,
-    )
-
-
-async def insert_api_inbox(conn: Conn, api_token_hash: str) -> None:
-    """The demo ``api`` inbox."""
-    await conn.execute(
-        "INSERT INTO inboxes (slug, name, channel, default_queue, api_token_hash)"
-        " VALUES ('api', 'Shop API', 'api', 'sales', $1) ON CONFLICT DO NOTHING",
-        api_token_hash,
+        slug, name, channel, default_queue, greeting, list(allowed_origins), identity_secret,
+        token_hash,
     )
 
 
@@ -100,56 +96,49 @@ async def add_every_agent_to_inbox(conn: Conn, inbox: str) -> None:
         " ON CONFLICT DO NOTHING", inbox)
 
 
-async def ensure_demo_prechat(conn: Conn, config_json: str) -> None:
-    """The ``web`` inbox's pre-chat form, once (an admin's later changes are kept)."""
+async def ensure_prechat_form(conn: Conn, inbox: str, channel: str, config_json: str) -> None:
+    """An inbox's pre-chat form, once (an admin's later changes are kept); only if the
+    inbox exists with that channel."""
     await conn.execute(
-        "INSERT INTO prechat_forms (inbox, config) SELECT 'web', $1::jsonb"
-        " WHERE EXISTS (SELECT 1 FROM inboxes WHERE slug = 'web' AND channel = 'chat')"
-        " ON CONFLICT (inbox) DO NOTHING", config_json)
+        "INSERT INTO prechat_forms (inbox, config) SELECT $1, $3::jsonb"
+        " WHERE EXISTS (SELECT 1 FROM inboxes WHERE slug = $1 AND channel = $2)"
+        " ON CONFLICT (inbox) DO NOTHING", inbox, channel, config_json)
 
 
-async def ensure_mail_inbox(conn: Conn, mailbox: str) -> None:
-    """The ``mail`` inbox, its sending address, every agent a member."""
+async def ensure_sender_address(conn: Conn, inbox: str, channel: str, address: str,
+                                display_name: str) -> None:
+    """The From address of an inbox that has none yet (an admin's choice is kept)."""
     await conn.execute(
-        "INSERT INTO inboxes (slug, name, channel, default_queue)"
-        " VALUES ('mail', 'Support email', 'email', 'support') ON CONFLICT DO NOTHING"
+        "UPDATE inboxes SET email_address = $3, email_display_name = $4"
+        " WHERE slug = $1 AND channel = $2 AND email_address IS NULL",
+        inbox, channel, address, display_name,
     )
-    # The mailbox agent replies and acknowledgements are sent from.
-    await conn.execute(
-        "UPDATE inboxes SET email_address = $1, email_display_name = 'Omnihub Support'"
-        " WHERE slug = 'mail' AND channel = 'email' AND email_address IS NULL",
-        mailbox,
-    )
-    await add_every_agent_to_inbox(conn, "mail")
 
 
 # ---- voice -----------------------------------------------------------------------------
 
-async def ensure_phone_inbox(conn: Conn, originator_json: str) -> None:
-    """The ``phone`` inbox and its AMI originator."""
+async def ensure_originator(conn: Conn, inbox: str, kind: str, config_json: str) -> None:
+    """An inbox's click-to-call originator (``kind``: ami, twilio), once."""
     await conn.execute(
-        "INSERT INTO inboxes (slug, name, channel, default_queue, allowed_origins)"
-        " VALUES ('phone', 'Phone', 'voice', 'support', '{*}') ON CONFLICT DO NOTHING")
-    await conn.execute(
-        "INSERT INTO voice_originators (inbox, kind, config) VALUES ('phone', 'ami', $1::jsonb)"
-        " ON CONFLICT DO NOTHING", originator_json)
+        "INSERT INTO voice_originators (inbox, kind, config) VALUES ($1, $2, $3::jsonb)"
+        " ON CONFLICT DO NOTHING", inbox, kind, config_json)
 
 
-async def ensure_cti_endpoint(conn: Conn, token_hash: str, blocked_callers: list[str],
-                              caller_id_rules_json: str) -> None:
-    """The demo PBX's CTI endpoint on the ``phone`` inbox."""
+async def ensure_cti_endpoint(conn: Conn, inbox: str, token_hash: str,
+                              blocked_callers: list[str], caller_id_rules_json: str) -> None:
+    """The demo PBX's CTI endpoint on ``inbox``."""
     await conn.execute(
         "INSERT INTO cti_endpoints (inbox, name, token_hash, region, blocked_callers,"
-        " caller_id_rules, default_caller_id) VALUES ('phone', 'Demo PBX', $1, 'DE', $2,"
-        " $3::jsonb, '493055571600') ON CONFLICT (token_hash) DO NOTHING",
-        token_hash, blocked_callers, caller_id_rules_json)
+        " caller_id_rules, default_caller_id) VALUES ($1, 'Demo PBX', $2, 'DE', $3,"
+        " $4::jsonb, '493055571600') ON CONFLICT (token_hash) DO NOTHING",
+        inbox, token_hash, blocked_callers, caller_id_rules_json)
 
 
-async def ensure_extensions(conn: Conn, by_email: Iterable[tuple[str, str]]) -> None:
-    """(extension, agent email) pairs; agents that do not exist are skipped."""
+async def ensure_extensions(conn: Conn, pairs: Iterable[tuple[str, str]]) -> None:
+    """(extension, agent's login address) pairs; agents that do not exist are skipped."""
     await conn.executemany(
         "INSERT INTO agent_extensions (extension, agent_id)"
-        " SELECT $1, id FROM agents WHERE email = $2 ON CONFLICT DO NOTHING", list(by_email))
+        " SELECT $1, id FROM agents WHERE email = $2 ON CONFLICT DO NOTHING", list(pairs))
 
 
 async def ensure_dispositions(conn: Conn, rows: Iterable[tuple[str, str, int]]) -> None:
@@ -173,9 +162,7 @@ async def ensure_messaging_inbox(conn: Conn, slug: str, name: str, channel: str,
                                  account: dict[str, Any], templates_json: str) -> None:
     """A messaging inbox, its provider account (``account``: the channel_accounts
     columns) and every agent a member."""
-    await conn.execute(
-        "INSERT INTO inboxes (slug, name, channel, default_queue)"
-        " VALUES ($1, $2, $3, 'support') ON CONFLICT DO NOTHING", slug, name, channel)
+    await insert_inbox(conn, slug, name, channel, "support")
     c = account
     await conn.execute(
         "INSERT INTO channel_accounts (inbox, provider, external_id, account_sid,"
