@@ -219,6 +219,53 @@ def test_working_time_is_exactly_where_routing_is_open(h: BusinessHours, start: 
     assert inside == is_open(h, t)
 
 
+def _transitions(year: int = 2025) -> list[tuple[str, float]]:
+    """(zone, instant) of every UTC-offset change in ``year`` (hourly scan, then exact)."""
+    found = []
+    for name in ZONES:
+        tz = ZoneInfo(name)
+        t = datetime(year, 1, 1, tzinfo=UTC).timestamp()
+        while t < datetime(year + 1, 1, 1, tzinfo=UTC).timestamp():
+            if datetime.fromtimestamp(t, tz).utcoffset() != \
+                    datetime.fromtimestamp(t + HOUR, tz).utcoffset():
+                lo, hi = t, t + HOUR
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    same = datetime.fromtimestamp(mid, tz).utcoffset() == \
+                        datetime.fromtimestamp(lo, tz).utcoffset()
+                    lo, hi = (mid, hi) if same else (lo, mid)
+                found.append((name, hi))
+            t += HOUR
+    return found
+
+
+TRANSITIONS = _transitions()
+
+
+@PROPS
+@given(st.data(), st.sampled_from(TRANSITIONS), st.integers(-8 * HOUR, 8 * HOUR))
+def test_around_dst_changes_working_time_is_where_routing_is_open(
+        data: st.DataObject, change: tuple[str, float], probe: int) -> None:
+    name, instant = change
+    night = st.lists(st.sampled_from(["00:00-01:30", "01:45-02:15", "02:30-03:30",
+                                      "03:45-24:00"]), unique=True, min_size=1).map(sorted)
+    h = cal(name, weekly={d: data.draw(night) for d in WEEKDAYS})
+    t, start = instant + probe, instant - 10 * HOUR
+    inside = any(a <= t < b for a, b in _until(h, start, t))
+    assert inside == is_open(h, t)
+    due = add_working(h, start, data.draw(spans))
+    assert _working_edge(h, due) or due == start
+
+
+def _until(h: BusinessHours, start: float, t: float) -> list[tuple[float, float]]:
+    out = []
+    for a, b in open_intervals(h, start, horizon_days=3):
+        if a > t:
+            break
+        out.append((a, b))
+    return out
+
+
 @PROPS
 @given(maybe_calendar, instants, spans)
 def test_a_due_time_never_falls_outside_working_time(h: BusinessHours | None, start: float,
