@@ -151,7 +151,8 @@ def start(policy: CompiledPolicy, now: float) -> Step:
 
 
 def tick(clock: Clock, hours: BusinessHours | None, now: float) -> Step:
-    """A wake-up: give whatever warnings, breaches and auto-close are due by ``now``."""
+    """A wake-up: give whatever warnings, breaches and auto-close are due by ``now``.
+    (``hours`` is unused: every transition takes the same arguments.)"""
     return _done(*_settle(clock, now))
 
 
@@ -177,8 +178,8 @@ def agent_reply(clock: Clock, hours: BusinessHours | None, now: float) -> Step:
         return _done(clock, signals)
     clock = msgspec.structs.replace(clock, agent_replied=True)
     for target in ("first_response", "next_response"):
-        if _find(clock, target) is not None:
-            clock, met = _meet(clock, target, now)
+        if (r := _find(clock, target)) is not None:
+            clock, met = _meet(clock, r, now)
             return _done(clock, (*signals, met))
     return _done(clock, signals)
 
@@ -210,8 +211,8 @@ def resolve(clock: Clock, hours: BusinessHours | None, now: float) -> Step:
     clock, signals = _settle(clock, now)
     if clock.resolved:
         return _done(clock, signals)
-    if _find(clock, "resolution") is not None:
-        clock, met = _meet(clock, "resolution", now)
+    if (r := _find(clock, "resolution")) is not None:
+        clock, met = _meet(clock, r, now)
         signals = (*signals, met)
     return _done(msgspec.structs.replace(clock, running=(), resolved=True, paused_since=None,
                                          auto_close_at=None), signals)
@@ -263,9 +264,8 @@ def _resume(clock: Clock, hours: BusinessHours | None, now: float) -> Clock:
                                    auto_close_at=None)
 
 
-def _meet(clock: Clock, target: Target, now: float) -> tuple[Clock, Signal]:
-    r = _find(clock, target)
-    assert r is not None
+def _meet(clock: Clock, r: Running, now: float) -> tuple[Clock, Signal]:
+    target = r.target
     misses = clock.misses
     if r.breached:
         misses = tuple(msgspec.structs.replace(m, met_at=now)

@@ -51,6 +51,8 @@ class SlaPolicyError(BadInput):
 
 
 def _routing_error(exc: RoutingConfigError) -> SlaPolicyError:
+    # Routing's YAML reader and msgspec-error translator name the path the same way for
+    # both documents; only the error class (422 here) differs.
     return SlaPolicyError(exc.path, exc.problem)
 
 
