@@ -18,7 +18,7 @@ import msgspec
 from hub.errors import BadInput
 from hub.routing.config import BusinessHours, CompiledConfig
 from hub.routing.expr import Attrs, ExprError, matches, parse
-from hub.routing.loader import RoutingConfigError, _from_msgspec, parse_yaml
+from hub.routing.loader import RoutingConfigError, parse_yaml
 from hub.sla.rules.policy import (
     TARGETS,
     Action,
@@ -31,6 +31,7 @@ from hub.sla.rules.policy import (
     PolicySet,
     Reroute,
 )
+from hub.untrusted import field_problem
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_POLICIES = 200
@@ -51,8 +52,7 @@ class SlaPolicyError(BadInput):
 
 
 def _routing_error(exc: RoutingConfigError) -> SlaPolicyError:
-    # Routing's YAML reader and msgspec-error translator name the path the same way for
-    # both documents; only the error class (422 here) differs.
+    # Routing's YAML reader names the path the same way; only the error class differs.
     return SlaPolicyError(exc.path, exc.problem)
 
 
@@ -67,7 +67,7 @@ def load_policies(source: str | Mapping[str, Any], routing: CompiledConfig) -> C
     try:
         raw = msgspec.convert(data, PolicySet)
     except msgspec.ValidationError as exc:
-        raise _routing_error(_from_msgspec(exc)) from None
+        raise SlaPolicyError(*field_problem(exc)) from None
     return compile_policies(raw, routing)
 
 
