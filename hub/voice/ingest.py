@@ -5,13 +5,15 @@ callback requests are stored apart, through the call state machine
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-import asyncpg
+from typing import TYPE_CHECKING
 
 from hub.conversations.steps import Item
 from hub.conversations.store.ingest_rows import BatchResult, InboxFacts
 from hub.schema import Envelope
 from hub.voice.store.calls import is_voice_item, persist_voice_batch
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 class VoiceStep:
