@@ -15,7 +15,6 @@ from hub.channels_table import channels_in_order, facts
 from hub.errors import BadInput
 from hub.languages import normalize_tag
 from hub.messaging.accounts import AccountBody as AccountBody  # re-exported: admin's body
-from hub.messaging.accounts import Provider as Provider
 from hub.messaging.accounts import check_account as check_account
 
 Role = Literal["agent", "supervisor", "admin"]
