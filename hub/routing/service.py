@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from hub.channels_table import AVAILABILITY_PROBE
 from hub.config import Settings
 from hub.outbox import Publisher
 from hub.routing.atomic import Applied, RouterScript
@@ -84,13 +85,14 @@ def board(cfg: CompiledConfig, state: RouterState, now: float) -> list[QueueStat
     load = loads(state, now)
     presence = {a: derive_presence(state.agents.get(a), cfg.raw.presence, now)
                 for a in cfg.agents}
-    probe = cfg.weight("chat")
+    probe = cfg.weight(AVAILABILITY_PROBE)
     out = []
     for q in cfg.queue_order:
         members = cfg.members.get(q, ())
         online = [a for a in members if presence[a] == "online"]
         room = [a for a in online
-                if fits(load.get(a), "chat", probe, cfg.capacity(a), cfg.channel_limit(a, "chat"))]
+                if fits(load.get(a), AVAILABILITY_PROBE, probe, cfg.capacity(a),
+                        cfg.channel_limit(a, AVAILABILITY_PROBE))]
         s = stats[q]
         out.append(QueueStats(queue=q, inbox="", depth=s.waiting,
                               oldest_wait_s=round(s.oldest_wait_s, 1), offered=s.offered,
