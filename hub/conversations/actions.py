@@ -78,8 +78,9 @@ async def post_agent_reply(
     channel account (inbox) to send on, one the customer wrote from in this conversation
     (hub/conversations/rules.py); by default the one they used last. The message row records
     the channel and account it goes out on; the delivery worker dispatches on them.
-    ``attachments``: the agent's uploads in this conversation (``hub/messaging/store.py``),
-    sent with email replies and kept on private notes."""
+    ``attachments``: the agent's uploads in this conversation
+    (``hub/messaging/store/uploads.py``), sent with email replies and kept on private
+    notes."""
     text, client_id = validate_reply(text, client_id)
     provider_id = f"agent:{agent.id}:{client_id}"
     events: list[AnyEvent] = []
