@@ -4,6 +4,7 @@
   ``prechat`` (the widget pre-chat form: config and a visitor's answers, which become
   contact claims; that is why it lives here and not in a chat package).
 - store/: ``contacts`` (read models), ``linking`` (find-or-create contacts of a batch),
-  ``verification``, ``prechat`` (config writes with audit rows, submissions).
+  ``verification``, ``prechat`` (config writes with audit rows, submissions),
+  ``merging`` (merge and split: row locks, moves, audit rows).
 - actions/: ``merge`` (merge and split), ``verification`` (ask, confirm a claim).
 """

@@ -4,11 +4,13 @@ answers, stored with their first message (hub/contacts/store/prechat.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-import asyncpg
+from typing import TYPE_CHECKING
 
 from hub.contacts.store.prechat import record_submissions
 from hub.schema import Envelope, Message
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 class PrechatStep:

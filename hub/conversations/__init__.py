@@ -3,7 +3,9 @@
 - rules: ``rules`` (which channel a reply goes out on). Pure.
 - store: ``store/persist`` (one inbound batch in one transaction, channel steps from
   ``hub.ingest_steps``), ``store/ingest_rows`` (contacts, conversations, work items,
-  message rows), ``store/queries`` (read models, scoped by what the agent may see).
+  message rows), ``store/queries`` (read models, scoped by what the agent may see),
+  ``store/changes`` and ``store/replies`` (the actions' SQL), ``store/failures`` (the
+  pipeline's pool and how it tells Postgres errors apart).
 - actions: ``actions`` (reply, assign, status; a channel's own reply rules are
   ``hub.messaging.reply_policy``).
 - ``steps``: the protocols of the channels' ingest steps (table: ``hub.ingest_steps``).

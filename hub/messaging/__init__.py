@@ -2,6 +2,8 @@
 windows, delivery status and agents' uploads.
 
 - rules: ``rules`` (Meta's 24-hour messaging window).
-- store: ``store`` (uploads claimed by a reply, media references).
-- actions: ``actions`` (delivery status from provider reports and our send worker).
+- store/: ``uploads`` (uploads claimed by a reply), ``delivery`` (status reports, provider
+  refs), ``reply_windows`` (the reply policy's reads, template sends).
+- actions: ``actions`` (delivery status from provider reports and our send worker),
+  ``reply_policy`` (channel rules checked inside a reply).
 """
