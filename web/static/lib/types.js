@@ -1,0 +1,61 @@
+// @ts-check
+// The shapes the hub sends to the browser (docs/realtime-protocol.md): REST snapshots,
+// socket frames and events. Types only (JSDoc typedefs, checked by tsc); nothing at run
+// time. Modules import them with `@typedef {import("./lib/types.js").Message} Message`.
+//
+// Fields the front end does not read are left to the `[field: string]: any` index, so a
+// new server field never needs a change here.
+
+/** @typedef {string | null} StreamId a Redis stream id ("ms-seq"), null when unknown */
+
+/**
+ * A message as REST and the `message.*` events carry it.
+ * @typedef {{id: number, conversation_id: number, direction?: string, private?: boolean,
+ *   provider_id?: string | null, created_at?: string, status?: string, text?: string,
+ *   author?: {kind?: string, name?: string} | null, _v?: StreamId,
+ *   [field: string]: any}} Message
+ *   `_v` (inbox only): the stream id of the snapshot or event that last set its fields
+ */
+
+/**
+ * A message as the widget keeps it (the visitor's view: conversation_id may be absent).
+ * @typedef {{id: number, conversation_id?: number, direction?: string, private?: boolean,
+ *   provider_id?: string | null, status?: string, text?: string, created_at?: string,
+ *   author?: {kind?: string, name?: string} | null, [field: string]: any}} WidgetMessage
+ */
+
+/**
+ * A conversation as REST and the `conversation.*` events carry it.
+ * @typedef {{id: number, status?: string, channel?: string, assignee_id?: number | null,
+ *   assignee_name?: string, last_message?: Message | null, last_message_at?: string | null,
+ *   created_at?: string, _v?: StreamId, [field: string]: any}} Conversation
+ *   `_v`: the stream id of the snapshot or event that last set its fields
+ */
+
+/** An event of the hub's stream: `type` names it, the rest depends on it. */
+/** @typedef {{type: string, [field: string]: any}} HubEvent */
+
+/** @typedef {{conversations?: any[], last_event_id?: StreamId}} ListSnapshot GET /api/conversations */
+/** @typedef {{conversation: Conversation, messages?: Message[], last_event_id?: StreamId}} DetailSnapshot GET /api/conversations/{id} */
+
+/**
+ * A verification of a claimed email/phone (`verification.updated`, the widget hello's `verification`).
+ * @typedef {{verification_id: number, status: string, target?: string, [field: string]: any}} Verification
+ */
+
+/**
+ * A frame the hub sends over a socket that is not a stream event: `ack`, `error`,
+ * `verify_result`, `reload`, … (docs/realtime-protocol.md).
+ * @typedef {{type: string, client_id?: string, code?: string, reason?: string,
+ *   verification_id?: number, [field: string]: any}} ServerFrame
+ */
+
+/**
+ * The widget socket's hello (docs/realtime-protocol.md "Widget").
+ * @typedef {{type: string, visitor_token?: string, inbox?: {name?: string, greeting?: string} | null,
+ *   conversation_id?: number | null, messages?: WidgetMessage[], reset?: boolean, last_id?: StreamId,
+ *   prechat?: any, availability?: {online: boolean, reason: string | null, next_open?: string | null},
+ *   limits?: {text?: number}, verification?: Verification | null, [field: string]: any}} WidgetHello
+ */
+
+export {};
