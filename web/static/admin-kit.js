@@ -53,7 +53,8 @@ export function field(name, label, { value = "", type = "text", options, require
  * @param {string} testid
  * @param {Node[]} fields
  * @param {string} submitText
- * @param {(values: Record<string, any>, form: HTMLFormElement) => unknown} action
+ * @param {(values: Record<string, string>, form: HTMLFormElement) => unknown} action the
+ *   form's values by name (these forms have no file inputs: every value is a string)
  */
 export function form(testid, fields, submitText, action) {
   const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
@@ -64,7 +65,7 @@ export function form(testid, fields, submitText, action) {
     error.hidden = true;
     submit.disabled = true;
     try {
-      await action(Object.fromEntries(new FormData(el).entries()), el);
+      await action(/** @type {Record<string, string>} */ (Object.fromEntries(new FormData(el).entries())), el);
     } catch (e) {
       error.textContent = /** @type {Error} */ (e).message;
       error.hidden = false;

@@ -58,4 +58,29 @@
  *   limits?: {text?: number}, verification?: Verification | null, [field: string]: any}} WidgetHello
  */
 
+/**
+ * GET /api/v1/conversations/{id}/reply-options (docs/channels.md "Reply channel").
+ * @typedef {{conversation_id: number, channel: string, via: string | null, default_via?: string | null,
+ *   routes: {via: string, label: string, [field: string]: any}[], window_open: boolean,
+ *   window_reason?: string | null, window_closes_at?: string | null, now?: string,
+ *   [field: string]: any}} ReplyOptions
+ */
+
+// ---------------------------------------------------------------- Settings (REST /api/v1/admin/…)
+
+/** @typedef {{code: string, text: string}} MissingItem what an agent or inbox still lacks (docs/admin.md) */
+/**
+ * @typedef {{queues: string[], skills: Record<string, number>, languages: string[], capacity: number | null}} RoutingProfile
+ */
+/**
+ * An agent as the Settings page lists it.
+ * @typedef {{id: number, name: string, email: string, role: string, active: boolean,
+ *   routing?: RoutingProfile | null, missing?: MissingItem[], [field: string]: any}} AdminAgent
+ */
+/**
+ * An inbox as the Settings page lists it.
+ * @typedef {{slug: string, name?: string, channel?: string, members: {id: number, [field: string]: any}[],
+ *   missing?: MissingItem[], [field: string]: any}} AdminInbox
+ */
+
 export {};
