@@ -34,7 +34,8 @@ export class ReplyBar {
    * host: the element above the textarea; api(path) -> JSON; getCurrentId() -> id;
    * onChange(): the composer re-checks `blocked`; extras: feature renderers
    * (opts, bar) -> Node|null appended to the bar (the template picker).
-   * @param {{host: HTMLElement, api: (path: string) => Promise<any>, getCurrentId: () => number | null,
+   * @param {{host: HTMLElement, api: (path: string, opts?: {method?: string, body?: unknown}) => Promise<any>,
+   *   getCurrentId: () => number | null,
    *   onChange?: () => void}} deps
    */
   constructor({ host, api, getCurrentId, onChange }) {

@@ -66,6 +66,8 @@
  *   [field: string]: any}} ReplyOptions
  */
 
+/** @typedef {{name: string, language: string, body: string, params?: number}} WhatsAppTemplate an approved template (ReplyOptions.templates) */
+
 // ---------------------------------------------------------------- Settings (REST /api/v1/admin/…)
 
 /** @typedef {{code: string, text: string}} MissingItem what an agent or inbox still lacks (docs/admin.md) */
