@@ -18,6 +18,13 @@
  */
 
 /**
+ * A file on a message (messaging media and email attachments; docs/channels.md "Media").
+ * `state`: "available" (or absent), "too_large", "expired".
+ * @typedef {{filename?: string, content_type?: string, size?: number, ref?: string, state?: string,
+ *   [field: string]: any}} Attachment
+ */
+
+/**
  * A message as the widget keeps it (the visitor's view: conversation_id may be absent).
  * @typedef {{id: number, conversation_id?: number, direction?: string, private?: boolean,
  *   provider_id?: string | null, status?: string, text?: string, created_at?: string,
@@ -67,6 +74,14 @@
  */
 
 /** @typedef {{name: string, language: string, body: string, params?: number}} WhatsAppTemplate an approved template (ReplyOptions.templates) */
+
+/** @typedef {{kind: string, value: string, [field: string]: any}} Identity a contact's email, phone, visitor id, … */
+/**
+ * GET /api/v1/contacts/{id}/context: the customer panel (rows as the CRM gives them).
+ * @typedef {{contact?: Record<string, any> | null, identities?: Identity[], accounts?: Record<string, any>[],
+ *   orders?: Record<string, any>[], invoices?: Record<string, any>[], conversations?: Record<string, any>[],
+ *   [field: string]: any}} CustomerContext
+ */
 
 // ---------------------------------------------------------------- Settings (REST /api/v1/admin/…)
 
