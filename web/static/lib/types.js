@@ -9,10 +9,11 @@
 /** @typedef {string | null} StreamId a Redis stream id ("ms-seq"), null when unknown */
 
 /**
- * A message as REST and the `message.*` events carry it.
+ * A message as REST and the `message.*` events carry it (the hub always sets its author,
+ * hub/schema.py Message).
  * @typedef {{id: number, conversation_id: number, direction?: string, private?: boolean,
  *   provider_id?: string | null, created_at?: string, status?: string, text?: string,
- *   author?: {kind?: string, name?: string} | null, _v?: StreamId,
+ *   author?: {kind: string, name?: string | null}, _v?: StreamId,
  *   [field: string]: any}} Message
  *   `_v` (inbox only): the stream id of the snapshot or event that last set its fields
  */
@@ -82,6 +83,16 @@
  *   orders?: Record<string, any>[], invoices?: Record<string, any>[], conversations?: Record<string, any>[],
  *   [field: string]: any}} CustomerContext
  */
+
+/** @typedef {{message: Message & {author: {kind: string, name?: string | null}}}} TimelineItem GET /api/v1/contacts/{id}/timeline items */
+/**
+ * GET /api/v1/contacts/{id}/identities: proven identities, unproven claims, their
+ * verifications, merge suggestions and the pre-chat answers (docs/identity.md).
+ * @typedef {{identities: Identity[], claims: (Identity & {source?: string})[],
+ *   verifications?: Record<string, any>[], suggestions: {contact_id: number, identity: string, why: string}[],
+ *   prechat?: Record<string, any>[], [field: string]: any}} ContactIdentities
+ */
+/** @typedef {{id: number, role: string, name?: string, [field: string]: any}} Me the signed-in agent */
 
 // ---------------------------------------------------------------- Settings (REST /api/v1/admin/…)
 
