@@ -111,4 +111,15 @@
  *   missing?: MissingItem[], [field: string]: any}} AdminInbox
  */
 
+/**
+ * A bot (GET /api/v1/bots; docs/bots.md).
+ * @typedef {{id: number, name: string, active: boolean, queues: string[], webhook_url?: string | null,
+ *   handoff_after_s?: number, [field: string]: any}} Bot
+ */
+/**
+ * One webhook delivery of a bot (GET /api/v1/bots/{id}/deliveries).
+ * @typedef {{status: string, created_at: string, event_type: string, conversation_id: number, attempts: number,
+ *   http_status?: number | null, last_error?: string | null, [field: string]: any}} BotDelivery
+ */
+
 export {};
