@@ -94,6 +94,30 @@
  */
 /** @typedef {{id: number, role: string, name?: string, [field: string]: any}} Me the signed-in agent */
 
+// ---------------------------------------------------------------- routing (docs/routing.md)
+
+/**
+ * An offer to this agent (GET /api/v1/routing/offers, `workitem.offered`), with the
+ * inbox's countdown: `expiresMs` (local epoch ms) and `totalMs` (its whole length).
+ * @typedef {{work_item_id: number, conversation_id?: number | null, channel: string, queue: string,
+ *   contact_name?: string | null, preview?: string | null, subject?: string | null,
+ *   expiresMs: number, totalMs: number, [field: string]: any}} Offer
+ */
+/**
+ * A queue's figures (GET /api/v1/routing/queues, `queue.stats`); `at`: when received (ms).
+ * @typedef {{queue: string, depth: number, oldest_wait_s: number, offered: number, assigned: number,
+ *   agents_available: number, agents_online: number, at: number, [field: string]: any}} QueueStats
+ */
+/**
+ * A work item on the board: waiting (pickable) or held by an agent (active, supervisors).
+ * @typedef {{work_item_id: number, conversation_id?: number | null, channel: string, queue: string,
+ *   contact_name?: string | null, offered?: boolean, agent_id?: number | null,
+ *   agent_name?: string | null, status?: string, [field: string]: any}} BoardItem
+ */
+/** @typedef {BoardItem & {waiting_s: number}} PickableItem waiting in a queue */
+/** @typedef {BoardItem & {held_s: number}} ActiveItem held by an agent (supervisors) */
+/** @typedef {{agent_id: number, name: string, presence: string, status?: string, [field: string]: any}} RoutingAgent */
+
 // ---------------------------------------------------------------- Settings (REST /api/v1/admin/…)
 
 /** @typedef {{code: string, text: string}} MissingItem what an agent or inbox still lacks (docs/admin.md) */
