@@ -118,6 +118,25 @@
 /** @typedef {BoardItem & {held_s: number}} ActiveItem held by an agent (supervisors) */
 /** @typedef {{agent_id: number, name: string, presence: string, status?: string, [field: string]: any}} RoutingAgent */
 
+// ---------------------------------------------------------------- voice (docs/voice.md)
+
+/**
+ * A call as `call.ringing` / `call.answered` / `call.updated` and the wrap-up carry it.
+ * @typedef {{id: number, state: string, direction: string, from_number?: string | null, to_number?: string | null,
+ *   duration_s?: number | null, conversation_id?: number | null, agent_id?: number | null,
+ *   disposition?: string | null, [field: string]: any}} VoiceCall
+ */
+/**
+ * Where a call script stands (GET/POST /api/v1/conversations/{id}/script).
+ * @typedef {{step: string, prompt: string, done?: boolean, options?: {value: string, label: string}[] | null,
+ *   input?: string | null, path?: string[], [field: string]: any}} ScriptView
+ */
+/**
+ * A callback request (GET /api/v1/conversations/{id}/callbacks, `callback.updated`).
+ * @typedef {{id: number, status: string, phone?: string | null, source?: string, topic?: string | null,
+ *   reason?: string, reason_code?: string, [field: string]: any}} CallbackRequest
+ */
+
 // ---------------------------------------------------------------- Settings (REST /api/v1/admin/…)
 
 /** @typedef {{code: string, text: string}} MissingItem what an agent or inbox still lacks (docs/admin.md) */
