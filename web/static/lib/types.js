@@ -150,7 +150,7 @@
  */
 /**
  * An inbox as the Settings page lists it.
- * @typedef {{slug: string, name?: string, channel?: string, members: {id: number, [field: string]: any}[],
+ * @typedef {{slug: string, name: string, channel: string, members: {id: number, [field: string]: any}[],
  *   missing?: MissingItem[], [field: string]: any}} AdminInbox
  */
 
