@@ -322,7 +322,7 @@ function agentDetail(a) {
 /** @param {string} tab */
 function showTab(tab) {
   state.tab = tab;
-  for (const b of document.querySelectorAll(/** @type {"button"} */ (".admin-tabs [data-tab]"))) b.setAttribute("aria-pressed", String(b.dataset.tab === tab));
+  for (const b of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".admin-tabs [data-tab]"))) b.setAttribute("aria-pressed", String(b.dataset.tab === tab));
   section("inboxes").hidden = tab !== "inboxes";
   section("agents").hidden = tab !== "agents";
   section("bots").hidden = tab !== "bots"; // rendered by admin-bots.js
@@ -332,7 +332,7 @@ function showTab(tab) {
 }
 
 async function main() {
-  for (const b of document.querySelectorAll(/** @type {"button"} */ (".admin-tabs [data-tab]"))) b.addEventListener("click", () => showTab(b.dataset.tab || ""));
+  for (const b of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".admin-tabs [data-tab]"))) b.addEventListener("click", () => showTab(b.dataset.tab || ""));
   try {
     await Promise.all([loadInboxes(), loadAgents()]);
   } catch (e) {

@@ -54,7 +54,7 @@ export class Attachments {
 
   /** The uploaded files' ids for a reply being sent; the chips are cleared. */
   take() {
-    const ids = this.items.filter((i) => i.state === "ready").map((i) => i.id);
+    const ids = this.items.filter((i) => i.state === "ready").map((i) => /** @type {number} */ (i.id)); // ready: uploaded
     this.items = [];
     this.render();
     return ids;

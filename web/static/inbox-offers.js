@@ -226,7 +226,7 @@ export class RoutingPanel {
   renderCountdowns() {
     if (!this.tray) return;
     const now = Date.now();
-    for (const card of this.tray.querySelectorAll(/** @type {"article"} */ (".offer-card"))) {
+    for (const card of /** @type {NodeListOf<HTMLElement>} */ (this.tray.querySelectorAll(".offer-card"))) {
       const o = this.offers.get(Number(card.dataset.item));
       if (!o) continue;
       const left = Math.max(0, (o.expiresMs - now) / 1000);
@@ -380,7 +380,7 @@ export class RoutingPanel {
   renderWaits() {
     // Oldest wait keeps growing between stats pushes when something is waiting.
     if (!this.boardEl) return;
-    for (const td of this.boardEl.querySelectorAll(/** @type {"td"} */ ("td.wait"))) {
+    for (const td of /** @type {NodeListOf<HTMLElement>} */ (this.boardEl.querySelectorAll("td.wait"))) {
       const base = Number(td.dataset.wait);
       if (base > 0) td.textContent = fmtWait(base + (Date.now() - Number(td.dataset.at)) / 1000);
     }

@@ -39,7 +39,7 @@ function tsOf(c) {
 
 export class InboxStore {
   constructor() {
-    /** @type {{id: number, role?: string, [field: string]: any} | null} */
+    /** @type {import("./lib/types.js").Me | null} */
     this.me = null;
     /** @type {Map<number, Conversation>} conversation id -> Conversation + last_message + _v */
     this.conversations = new Map();
@@ -49,7 +49,7 @@ export class InboxStore {
     this.messages = new Map();
     /** @type {StreamId} */
     this.messagesV = null; // stream id of the open conversation's message snapshot
-    /** @type {any} */
+    /** @type {import("./lib/types.js").CustomerContext | null} */
     this.context = null; // {contact, identities, accounts, orders, invoices, conversations}
     /** @type {Map<number, Set<number>>} conversation id -> unseen incoming message ids */
     this.unread = new Map();

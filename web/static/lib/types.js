@@ -13,7 +13,7 @@
  * hub/schema.py Message).
  * @typedef {{id: number, conversation_id: number, direction?: string, private?: boolean,
  *   provider_id?: string | null, created_at?: string, status?: string, text?: string,
- *   author?: {kind: string, name?: string | null}, _v?: StreamId,
+ *   author?: {kind: string, name?: string | null, agent_id?: number | null}, _v?: StreamId,
  *   [field: string]: any}} Message
  *   `_v` (inbox only): the stream id of the snapshot or event that last set its fields
  */
@@ -34,7 +34,7 @@
 
 /**
  * A conversation as REST and the `conversation.*` events carry it.
- * @typedef {{id: number, status?: string, channel?: string, assignee_id?: number | null,
+ * @typedef {{id: number, status: string, channel: string, assignee_id?: number | null,
  *   assignee_name?: string, last_message?: Message | null, last_message_at?: string | null,
  *   created_at?: string, _v?: StreamId, [field: string]: any}} Conversation
  *   `_v`: the stream id of the snapshot or event that last set its fields
@@ -92,7 +92,7 @@
  *   verifications?: Record<string, any>[], suggestions: {contact_id: number, identity: string, why: string}[],
  *   prechat?: Record<string, any>[], [field: string]: any}} ContactIdentities
  */
-/** @typedef {{id: number, role: string, name?: string, [field: string]: any}} Me the signed-in agent */
+/** @typedef {{id: number, role: string, name: string, email?: string, [field: string]: any}} Me the signed-in agent (GET /api/v1/me, hello.agent) */
 
 // ---------------------------------------------------------------- routing (docs/routing.md)
 
