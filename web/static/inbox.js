@@ -311,7 +311,9 @@ function sendReply() {
   dom.input.value = "";
   autosize();
   stopTyping();
-  deliver(/** @type {OutgoingReply} */ ({ state: "pending", ...p })); // as addPending stores it
+  // The stored entry (addPending copies p): the one an ack or error frame finds, so its
+  // timer is the one they clear and its `posting` flag the one a resend sees.
+  deliver(/** @type {OutgoingReply} */ (store.pending.get(p.client_id)));
   render(true);
 }
 
