@@ -14,19 +14,10 @@ import { clientIdOf, cmpStreamId, maxStreamId, minStreamId } from "./lib/stream-
 
 export { clientIdOf, cmpStreamId, maxStreamId, minStreamId };
 
-/** @typedef {string | null} StreamId a Redis stream id ("ms-seq"), null when unknown */
-/**
- * @typedef {{id: number, conversation_id: number, direction?: string, private?: boolean,
- *   provider_id?: string | null, created_at?: string, status?: string, _v?: StreamId,
- *   [field: string]: any}} Message
- */
-/**
- * @typedef {{id: number, status?: string, channel?: string, assignee_id?: number | null,
- *   assignee_name?: string, last_message?: Message | null, last_message_at?: string | null,
- *   created_at?: string, _v?: StreamId, [field: string]: any}} Conversation
- *   `_v`: the stream id of the snapshot or event that last set its fields
- */
-/** @typedef {{type: string, [field: string]: any}} HubEvent */
+/** @typedef {import("./lib/types.js").StreamId} StreamId */
+/** @typedef {import("./lib/types.js").Message} Message */
+/** @typedef {import("./lib/types.js").Conversation} Conversation */
+/** @typedef {import("./lib/types.js").HubEvent} HubEvent */
 /** @typedef {{id: StreamId, event: HubEvent, at: number}} BufferedEvent */
 /**
  * @typedef {{client_id: string, conversation_id: number, text: string, private?: boolean,
@@ -34,8 +25,8 @@ export { clientIdOf, cmpStreamId, maxStreamId, minStreamId };
  *   error?: string, [field: string]: any}} PendingReply
  */
 /** @typedef {{assignee: "mine" | "unassigned" | "all", status: string}} ListFilter */
-/** @typedef {{conversations?: any[], last_event_id?: StreamId}} ListSnapshot */
-/** @typedef {{conversation: Conversation, messages?: Message[], last_event_id?: StreamId}} DetailSnapshot */
+/** @typedef {import("./lib/types.js").ListSnapshot} ListSnapshot */
+/** @typedef {import("./lib/types.js").DetailSnapshot} DetailSnapshot */
 
 const TYPING_TTL_MS = 7000;
 const BUFFER_MAX = 2000;
@@ -48,7 +39,7 @@ function tsOf(c) {
 
 export class InboxStore {
   constructor() {
-    /** @type {{id: number, role?: string, [field: string]: any} | null} */
+    /** @type {import("./lib/types.js").Me | null} */
     this.me = null;
     /** @type {Map<number, Conversation>} conversation id -> Conversation + last_message + _v */
     this.conversations = new Map();
@@ -58,7 +49,7 @@ export class InboxStore {
     this.messages = new Map();
     /** @type {StreamId} */
     this.messagesV = null; // stream id of the open conversation's message snapshot
-    /** @type {any} */
+    /** @type {import("./lib/types.js").CustomerContext | null} */
     this.context = null; // {contact, identities, accounts, orders, invoices, conversations}
     /** @type {Map<number, Set<number>>} conversation id -> unseen incoming message ids */
     this.unread = new Map();
