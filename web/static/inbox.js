@@ -551,9 +551,9 @@ function convName(c) {
 
 /** @param {Message} lm the last message */
 function previewText(lm) {
+  // Private notes never reach the list row (REST and inbox-store.js leave it alone).
   let prefix = "";
-  if (lm.private) prefix = "Note: ";
-  else if (lm.direction === "out" && lm.author) {
+  if (lm.direction === "out" && lm.author) {
     const mine = lm.author && store.me && lm.author.agent_id === store.me.id;
     prefix = mine ? "You: " : `${(lm.author && lm.author.name) || "Agent"}: `;
   }
