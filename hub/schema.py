@@ -12,17 +12,18 @@ from typing import Literal
 import msgspec
 
 from hub.access import Role, sees_inbox
+from hub.channels_table import DEFAULT_CHANNEL, ChannelIdentityKind
+from hub.channels_table import Channel as Channel  # re-exported: the wire type
 from hub.storable import storable
 from hub.voice.rules.callbacks import CallbackRequest, CallbackStatus
 from hub.voice.rules.callstate import CallSignal, CallState
 
 SCHEMA_VERSION = 1
 
-Channel = Literal["chat", "api", "email", "sms", "whatsapp", "messenger", "instagram",
-                  "telegram", "voice", "bot"]
 Direction = Literal["in", "out"]
-IdentityKind = Literal["email", "phone", "visitor", "external", "whatsapp", "messenger",
-                       "instagram", "telegram"]
+# Addresses (email, phone), the widget's visitors, API sources, and the channels whose
+# senders have ids of their own (hub/channels_table.py).
+IdentityKind = Literal["email", "phone", "visitor", "external", ChannelIdentityKind]
 ConversationStatus = Literal["open", "pending", "resolved"]
 # "ringing": an inbound PBX call ringing at agents' phones; the PBX distributes it, so
 # the router leaves it alone until it is answered (assigned) or missed (a queued callback).
@@ -328,7 +329,7 @@ class WorkItemReassigned(Event, tag="workitem.reassigned", kw_only=True):
     to_agent_id: int
     reason: Literal["pick", "reassign"]
     by_agent_id: int | None = None
-    channel: Channel = "chat"
+    channel: Channel = DEFAULT_CHANNEL
 
 
 class WorkItemTransferred(Event, tag="workitem.transferred", kw_only=True):

@@ -15,6 +15,7 @@ Pure: raises ``BadInput`` (400) and never does I/O."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar, overload
 
 import msgspec
@@ -121,6 +122,32 @@ def decode_json(raw: bytes | str, kind: Any = None, *, keep_text: bool = False,
         return msgspec.json.decode(raw, type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadInput(str(exc), code=code) from None
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at (?:`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_BOUND = re.compile(r"^Expected `[^`]+` (?P<op>[<>]=?) (?P<val>\S+)$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<f>[^`]+)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<f>[^`]+)`$")
+_TYPE = re.compile(r"^Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`$")
+
+
+def field_problem(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """msgspec's validation error as (field path, problem) in the words of our 422s:
+    ``targets.resolution.seconds``, ``must be >= 1``. Config documents name fields by path,
+    not by msgspec's ``$.`` notation."""
+    m = _AT.match(str(exc))
+    msg, path = (m.group("msg"), m.group("path") or "") if m else (str(exc), "")
+    path = path.lstrip(".")
+    if b := _BOUND.match(msg):
+        val = b.group("val")
+        return path, f"must be {b.group('op')} {val[:-2] if val.endswith('.0') else val}"
+    if u := _UNKNOWN.match(msg):
+        return (f"{path}.{u.group('f')}" if path else u.group("f")), "unknown field"
+    if r := _MISSING.match(msg):
+        return (f"{path}.{r.group('f')}" if path else r.group("f")), "required"
+    if t := _TYPE.match(msg):
+        return path, f"expected {t.group('want')}, got {t.group('got')}"
+    return path, msg[0].lower() + msg[1:] if msg else "invalid"
 
 
 def load_yaml(text: str | bytes, *, code: str = "invalid_body") -> Any:

@@ -18,7 +18,7 @@ from hub.conversations.dead_letters import dead_letter_stats
 from hub.conversations.store import queries
 from hub.db import probe
 from hub.errors import BadInput, NotFound
-from hub.messaging.store import parse_upload_ids
+from hub.messaging.store.uploads import parse_upload_ids
 from hub.schema import Agent
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery

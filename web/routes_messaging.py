@@ -38,14 +38,13 @@ from hub.messaging import accounts_store
 from hub.messaging.reply_policy import (
     PLACEHOLDER,
     TemplateChoice,
-    inbound_uses,
-    last_inbound_at,
     meta_window_for,
     render_template,
     window_closes_at,
     window_open,
 )
 from hub.messaging.rules import META_SOCIAL
+from hub.messaging.store.reply_windows import inbound_uses, last_inbound_at
 from hub.schema import Agent, Conversation
 from web.http import JSON, read_json
 from web.jobs import enqueue_delivery

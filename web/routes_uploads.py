@@ -1,8 +1,8 @@
 """``POST /api/v1/conversations/{id}/uploads?filename=…``: an agent uploads one file (the
 raw body, its type in Content-Type) to attach to a reply. Stored as a content-addressed
 blob (the mail blob store, fsynced) plus an ``uploads`` row; the reply claims it
-(``hub/messaging/store.py``). Size is checked while reading: over the limit is a 413 and
-nothing is kept."""
+(``hub/messaging/store/uploads.py``). Size is checked while reading: over the limit is a
+413 and nothing is kept."""
 
 from __future__ import annotations
 

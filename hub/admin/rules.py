@@ -10,29 +10,21 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from hub.channels_table import InboxChannel as InboxChannel  # re-exported: a body's type
+from hub.channels_table import channels_in_order, facts
 from hub.errors import BadInput
 from hub.languages import normalize_tag
+from hub.messaging.accounts import AccountBody as AccountBody  # re-exported: admin's body
+from hub.messaging.accounts import check_account as check_account
 
-InboxChannel = Literal["chat", "api", "email", "sms", "whatsapp", "messenger", "instagram",
-                       "telegram", "voice"]
 Role = Literal["agent", "supervisor", "admin"]
-Provider = Literal["twilio", "meta", "telegram"]
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[a-z0-9.-]{1,253}\.[a-z]{2,63}$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
-_DIGITS = re.compile(r"^\d{5,30}$")
-_TELEGRAM_TOKEN = re.compile(r"^(\d{5,15}):[A-Za-z0-9_-]{30,64}$")
-_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_PRINTABLE = re.compile(r"^[\x21-\x7e]{8,512}$")
+_EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"',;]{1,64}@[a-z0-9.-]{1,253}\.[a-z]{2,63}$")
 MIN_PASSWORD = 10
-# Which provider may serve which channel (protocols.md §1-3).
+# Which provider may serve which channel (protocols.md §1-3): hub/channels_table.py.
 PROVIDERS: dict[str, tuple[str, ...]] = {
-    "sms": ("twilio",), "whatsapp": ("twilio", "meta"), "messenger": ("meta",),
-    "instagram": ("meta",), "telegram": ("telegram",),
-}
+    name: facts(name).providers for name in channels_in_order() if facts(name).providers}
 
 
 class InboxCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -55,23 +47,6 @@ class InboxPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email_address: str | None = None
     email_display_name: str | None = None
     webhook_url: str | None = None
-
-
-class AccountBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A provider account. Secrets left out keep their stored value (so an admin can
-    change the number without re-typing the token); on a new account they are required."""
-
-    provider: Provider
-    external_id: str
-    account_sid: str | None = None
-    auth_token: str | None = None
-    access_token: str | None = None
-    app_secret: str | None = None
-    verify_token: str | None = None
-    secret_token: str | None = None
-    # Messenger/Instagram: reply with the HUMAN_AGENT tag up to 7 days after the customer's
-    # last message (null: the channel's default, on for Messenger, off for Instagram).
-    human_agent: bool | None = None
 
 
 class TemplateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -134,9 +109,9 @@ def check_slug(field: str, value: str) -> str:
     return value
 
 
-def check_email(field: str, value: str) -> str:
+def check_email_address(field: str, value: str) -> str:
     value = value.strip().lower()
-    if len(value) > 320 or not _EMAIL.match(value):
+    if len(value) > 320 or not _EMAIL_ADDRESS.match(value):
         raise BadInput(f"{field}: not an email address")
     return value
 
@@ -177,65 +152,11 @@ def check_password(value: str) -> str:
 
 
 def check_inbox_fields(channel: str, *, email_address: str, webhook_url: str) -> None:
-    """Channel-specific requirements of an inbox as a whole."""
-    if email_address and channel != "email":
+    """Channel-specific requirements of an inbox as a whole (hub/channels_table.py)."""
+    if email_address and not facts(channel).from_address:
         raise BadInput("email_address: only for email inboxes")
-    if webhook_url and channel != "api":
+    if webhook_url and not facts(channel).webhook:
         raise BadInput("webhook_url: only for API inboxes")
-
-
-def _need(body: AccountBody, stored: dict[str, str], field: str) -> str:
-    value = getattr(body, field)
-    if value is None:
-        value = stored.get(field, "")
-    if not value:
-        raise BadInput(f"{field}: required for a {body.provider} account")
-    return str(value)
-
-
-def check_account(channel: str, body: AccountBody, stored: dict[str, str]) -> dict[str, str]:
-    """The full column set of a ``channel_accounts`` row, validated for the provider;
-    ``stored`` is the current row (empty for a new account)."""
-    if channel not in PROVIDERS:
-        raise BadInput(f"a {channel} inbox has no provider account")
-    if body.provider not in PROVIDERS[channel]:
-        raise BadInput(f"provider: {channel} inboxes use {', '.join(PROVIDERS[channel])}")
-    if body.provider != stored.get("provider", body.provider):
-        stored = {}  # another provider: nothing of the old account carries over
-    ext = body.external_id.strip()
-    row = {"provider": body.provider, "account_sid": "", "auth_token": "",
-           "access_token": "", "app_secret": "", "verify_token": "", "secret_token": ""}
-    if body.provider == "twilio":
-        number = ext.removeprefix("whatsapp:")
-        if not _E164.match(number):
-            raise BadInput("external_id: the Twilio number in E.164, e.g. +4930901820")
-        ext = f"whatsapp:{number}" if channel == "whatsapp" else number
-        row["account_sid"] = _need(body, stored, "account_sid")
-        row["auth_token"] = _need(body, stored, "auth_token")
-        if not _TWILIO_SID.match(row["account_sid"]):
-            raise BadInput("account_sid: AC followed by 32 hex digits")
-        if not _HEX32.match(row["auth_token"]):
-            raise BadInput("auth_token: 32 hex digits")
-    elif body.provider == "meta":
-        if not _DIGITS.match(ext):
-            raise BadInput("external_id: the page, Instagram account or WhatsApp phone"
-                           " number id (digits)")
-        for field in ("access_token", "app_secret", "verify_token"):
-            row[field] = _need(body, stored, field)
-            if not _PRINTABLE.match(row[field]):
-                raise BadInput(f"{field}: 8-512 printable characters")
-    else:
-        row["access_token"] = _need(body, stored, "access_token")
-        m = _TELEGRAM_TOKEN.match(row["access_token"])
-        if m is None:
-            raise BadInput("access_token: the bot token from @BotFather (<bot id>:<secret>)")
-        if ext != m.group(1):
-            raise BadInput("external_id: the bot id, the digits before ':' in its token")
-        row["secret_token"] = _need(body, stored, "secret_token")
-        if not _TELEGRAM_SECRET.match(row["secret_token"]):
-            raise BadInput("secret_token: 1-256 of A-Z, a-z, 0-9, _ and -")
-    row["external_id"] = ext
-    return row
 
 
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
@@ -248,7 +169,7 @@ def check_templates(channel: str, provider: str | None,
     """Meta's naming rules (lower-case, digits and _; a language code such as ``en`` or
     ``pt_BR``), bodies up to 1024 characters whose ``{{n}}`` run 1..n without gaps, and
     one template per (name, language)."""
-    if channel != "whatsapp" or provider != "meta":
+    if provider is None or provider != facts(channel).templates_provider:
         raise BadInput("templates are for WhatsApp Cloud API inboxes (set the Meta account"
                        " first)")
     if len(templates) > 250:
@@ -311,7 +232,7 @@ def masked(secret: str) -> str:
 
 # ---- what is missing: the Settings checklists ----------------------------------------------
 
-MESSAGING_CHANNELS = frozenset(PROVIDERS)
+MESSAGING_CHANNELS = frozenset(PROVIDERS)  # an inbox needs a provider account
 
 
 def _item(code: str, text: str) -> dict[str, str]:
@@ -344,7 +265,7 @@ def inbox_missing(*, channel: str, allowed_origins: list[str], members: int,
     if queue_agents == 0:
         out.append(_item("queue_unstaffed", f"queue {default_queue} has no agents: this"
                          " inbox's conversations are never offered to anyone"))
-    if channel == "chat" and not allowed_origins:
+    if facts(channel).widget and not allowed_origins:
         out.append(_item("no_origins", "no allowed origins: the widget only works on this"
                          " hub's own pages"))
     if channel in MESSAGING_CHANNELS and not has_account:

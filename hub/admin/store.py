@@ -22,7 +22,7 @@ from hub.admin.rules import (
     TemplateBody,
     check_account,
     check_ack_templates,
-    check_email,
+    check_email_address,
     check_inbox_fields,
     check_origins,
     check_slug,
@@ -31,6 +31,7 @@ from hub.admin.rules import (
     clean_text,
     masked,
 )
+from hub.channels_table import facts
 from hub.errors import BadInput, Conflict, Forbidden, NotFound
 from hub.schema import Agent
 from hub.tokens import token_digest
@@ -95,6 +96,12 @@ async def get_inbox(pool: asyncpg.Pool, slug: str) -> dict[str, Any]:
     return found[0]
 
 
+def _new_secret(kind: str) -> str:
+    """An API inbox's bearer token (``ohk_`` marks it in logs and secret scanners) or a
+    chat inbox's identity-validation key."""
+    return "ohk_" + secrets.token_urlsafe(32) if kind == "api_token" else secrets.token_hex(32)
+
+
 async def create_inbox(pool: asyncpg.Pool, actor: Agent, body: InboxCreate
                        ) -> tuple[dict[str, Any], dict[str, str]]:
     """The new inbox and the secrets shown only now: an API inbox's bearer token, a chat
@@ -103,16 +110,13 @@ async def create_inbox(pool: asyncpg.Pool, actor: Agent, body: InboxCreate
     name = clean_text("name", body.name, 100, required=True)
     greeting = clean_text("greeting", body.greeting, 1000)
     origins = check_origins(body.allowed_origins)
-    email = check_email("email_address", body.email_address) if body.email_address else ""
+    email = check_email_address("email_address", body.email_address) if body.email_address else ""
     webhook = check_url("webhook_url", body.webhook_url)
     check_inbox_fields(body.channel, email_address=email, webhook_url=webhook)
-    if body.channel == "email" and not email:
+    if facts(body.channel).from_address and not email:
         raise BadInput("email_address: required for an email inbox (replies are sent from it)")
-    shown: dict[str, str] = {}
-    if body.channel == "api":
-        shown["api_token"] = "ohk_" + secrets.token_urlsafe(32)
-    if body.channel == "chat":
-        shown["identity_secret"] = secrets.token_hex(32)
+    secret = facts(body.channel).secret
+    shown: dict[str, str] = {secret: _new_secret(secret)} if secret else {}
     async with pool.acquire() as conn, conn.transaction():
         await _check_queue(conn, body.default_queue)
         inserted = await conn.fetchval(
@@ -142,9 +146,9 @@ async def update_inbox(pool: asyncpg.Pool, actor: Agent, slug: str, patch: Inbox
     if patch.allowed_origins is not None:
         changes["allowed_origins"] = check_origins(patch.allowed_origins)
     if patch.email_address is not None:
-        changes["email_address"] = (check_email("email_address", patch.email_address)
+        changes["email_address"] = (check_email_address("email_address", patch.email_address)
                                     if patch.email_address else None)
-        if current["channel"] == "email" and not changes["email_address"]:
+        if facts(current["channel"]).from_address and not changes["email_address"]:
             raise BadInput("email_address: required for an email inbox")
     if patch.email_display_name is not None:
         changes["email_display_name"] = clean_text("email_display_name",
@@ -172,16 +176,17 @@ async def rotate_inbox_secret(pool: asyncpg.Pool, actor: Agent, slug: str) -> di
     """A new API token (API inboxes) or identity secret (chat inboxes); the old one stops
     working at once."""
     current = await get_inbox(pool, slug)
+    secret = facts(current["channel"]).secret
     async with pool.acquire() as conn, conn.transaction():
-        if current["channel"] == "api":
-            token = "ohk_" + secrets.token_urlsafe(32)
+        if secret == "api_token":
+            token = _new_secret(secret)
             await conn.execute("UPDATE inboxes SET api_token_hash = $2 WHERE slug = $1",
                                current["slug"], token_digest(token))
-            shown = {"api_token": token}
-        elif current["channel"] == "chat":
-            shown = {"identity_secret": secrets.token_hex(32)}
+            shown: dict[str, str] = {secret: token}
+        elif secret == "identity_secret":
+            shown = {secret: _new_secret(secret)}
             await conn.execute("UPDATE inboxes SET identity_secret = $2 WHERE slug = $1",
-                               current["slug"], shown["identity_secret"])
+                               current["slug"], shown[secret])
         else:
             raise BadInput(f"a {current['channel']} inbox has no token to rotate")
         await _audit(conn, actor, "inbox.secret_rotated", f"inbox:{current['slug']}",
@@ -246,7 +251,7 @@ async def get_templates(pool: asyncpg.Pool, slug: str) -> list[dict[str, str]]:
 
 async def get_ack(pool: asyncpg.Pool, slug: str) -> dict[str, Any]:
     current = await get_inbox(pool, slug)
-    if current["channel"] != "email":
+    if not facts(current["channel"]).acks:
         raise BadInput("acknowledgements are for email inboxes")
     enabled = await pool.fetchval("SELECT email_ack_enabled FROM inboxes WHERE slug = $1",
                                   current["slug"])
@@ -258,7 +263,7 @@ async def get_ack(pool: asyncpg.Pool, slug: str) -> dict[str, Any]:
 async def put_ack(pool: asyncpg.Pool, actor: Agent, slug: str, body: AckBody
                   ) -> dict[str, Any]:
     current = await get_inbox(pool, slug)
-    if current["channel"] != "email":
+    if not facts(current["channel"]).acks:
         raise BadInput("acknowledgements are for email inboxes")
     templates = check_ack_templates(body.templates)
     async with pool.acquire() as conn, conn.transaction():
@@ -337,7 +342,7 @@ async def _check_inboxes(conn: asyncpg.Connection, inboxes: list[str]) -> list[s
 
 async def create_agent(pool: asyncpg.Pool, actor: Agent, body: AgentCreate,
                        password_hash: str) -> dict[str, Any]:
-    email = check_email("email", body.email)
+    email = check_email_address("email", body.email)
     name = clean_text("name", body.name, 100, required=True)
     async with pool.acquire() as conn, conn.transaction():
         inboxes = await _check_inboxes(conn, body.inboxes)

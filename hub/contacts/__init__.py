@@ -5,6 +5,7 @@
   contact claims; that is why it lives here and not in a chat package).
 - store/: ``contacts`` (read models), ``linking`` (find-or-create contacts of a batch),
   ``verification``, ``prechat`` (config writes with audit rows, submissions),
-  ``context`` (the 360° view), ``identities`` (edge lookups), ``verification_delivery``.
+  ``merging`` (merge and split: row locks, moves, audit rows), ``context`` (the 360°
+  view), ``identities`` (edge lookups), ``verification_delivery``.
 - actions/: ``merge`` (merge and split), ``verification`` (ask, confirm a claim).
 """

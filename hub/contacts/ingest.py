@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from hub.contacts.store.prechat import record_submissions
 from hub.schema import Envelope, Message
 
-# Type-only: the pipeline hands the connection in; SQL stays in the stores.
 if TYPE_CHECKING:
     import asyncpg
 

@@ -4,7 +4,9 @@
 - store: ``store/persist`` (one inbound batch in one transaction, channel steps from
   ``hub.ingest_steps``), ``store/ingest_rows`` (contacts, conversations, work items,
   message rows), ``store/queries`` (conversation and message read models, scoped by what
-  the agent may see), ``store/outbound`` (the delivery worker's claims and status).
+  the agent may see), ``store/changes`` and ``store/replies`` (the actions' SQL),
+  ``store/outbound`` (the delivery worker's claims and status), ``store/failures`` (the
+  pipeline's pool and how it tells Postgres errors apart).
 - actions: ``actions`` (reply, assign, status; a channel's own reply rules are
   ``hub.messaging.reply_policy``).
 - ``steps``: the protocols of the channels' ingest steps (table: ``hub.ingest_steps``).

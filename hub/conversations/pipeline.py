@@ -11,8 +11,8 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 from arq.connections import ArqRedis
@@ -21,6 +21,13 @@ from redis.exceptions import RedisError, ResponseError
 from hub.config import Settings
 from hub.conversations.dead_letters import add_dead_letter
 from hub.conversations.steps import IngestSteps
+from hub.conversations.store.failures import (
+    CONFLICTS,
+    DATABASE_ERRORS,
+    open_pipeline_pool,
+    refused_content,
+    sql_bug,
+)
 from hub.conversations.store.ingest_rows import InboxCache
 from hub.conversations.store.persist import persist_inbound_batch
 from hub.ingest_steps import ingest_steps_for
@@ -28,34 +35,32 @@ from hub.jobs import PendingJob, job_id
 from hub.outbox import OutboxSweeper, Publisher, delete_published, write_outbox
 from hub.schema import AnyEvent, Envelope, decode_envelope
 
+if TYPE_CHECKING:
+    import asyncpg
+
 log = logging.getLogger("omnihub.pipeline")
 
 GROUP = "pipeline"
-_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
-              asyncpg.UniqueViolationError)
-# Postgres refused an entry's content: retrying it can never succeed, so it is
-# dead-lettered (with an alarm; hub/conversations/dead_letters.py). Edges make every envelope
-# storable before they acknowledge it (hub.schema.encode_envelope), so this is the last
-# resort for what no edge could have caught. A Python error (ValueError, KeyError,
-# TypeError...) is a bug in our code, never the entry's fault: the batch stays pending
-# and is retried with backoff until the bug is fixed.
-POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
 def is_poison(exc: BaseException) -> bool:
-    # A unique violation that survived the retries is a missing ON CONFLICT: a bug.
-    return isinstance(exc, POISON) and not isinstance(exc, asyncpg.UniqueViolationError)
+    """Postgres refused an entry's content: retrying it can never succeed, so it is
+    dead-lettered (with an alarm; hub/conversations/dead_letters.py). Edges make every
+    envelope storable before they acknowledge it (hub.schema.encode_envelope), so this is
+    the last resort for what no edge could have caught. A Python error (ValueError,
+    KeyError, TypeError...) is a bug in our code, never the entry's fault: the batch stays
+    pending and is retried with backoff until the bug is fixed."""
+    return refused_content(exc)
 
 
 # Infrastructure failures: the entries stay pending and are retried, quietly.
-TRANSIENT = (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
-             asyncpg.InterfaceError, RedisError)
+TRANSIENT: tuple[type[Exception], ...] = (OSError, ConnectionError, TimeoutError,
+                                          *DATABASE_ERRORS, RedisError)
 
 
 def _is_transient(exc: BaseException) -> bool:
     # SQL that does not compile against the schema (class 42) is a bug in our code.
-    return (isinstance(exc, TRANSIENT) and not is_poison(exc)
-            and not isinstance(exc, asyncpg.SyntaxOrAccessError))
+    return isinstance(exc, TRANSIENT) and not is_poison(exc) and not sql_bug(exc)
 
 
 async def ensure_group(redis: aioredis.Redis, stream: str, group: str,
@@ -119,7 +124,7 @@ class Pipeline:
                         self._published.extend(done)
                         raise
                 break
-            except _RETRYABLE:
+            except CONFLICTS:
                 if attempt == 7:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
@@ -331,9 +336,7 @@ class Pipeline:
 async def run_pipeline(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run one pipeline consumer until ``stop`` is set."""
     stop = stop or asyncio.Event()
-    # Custom plans: generic plans cached on a young database seq-scan `messages` for ever.
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4,
-                                     server_settings={"plan_cache_mode": "force_custom_plan"})
+    pool = await open_pipeline_pool(settings.database_url)
     redis = aioredis.from_url(settings.redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
     try:
         await ensure_group(redis, settings.ingest_stream, GROUP)

@@ -7,39 +7,36 @@ can only replace a status that does not prove delivery (queued, sending, sent). 
 report is stored once (key: provider, provider ref, status); a report for a message whose
 provider ref is not recorded yet waits in ``message_status_reports`` and is applied when
 the send worker records the ref. Changes emit ``message.status`` through the outbox.
+The SQL is in hub/messaging/store/delivery.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-
-import asyncpg
+from typing import TYPE_CHECKING
 
 from hub.messaging.delivery_rules import MAX_ERROR, StatusReport, Watermark, best_status
+from hub.messaging.store import delivery as store
 from hub.outbox import Publisher
 from hub.schema import AnyEvent, MessageStatusChanged
 from hub.storable import storable_text
 from hub.unit_of_work import unit_of_work
 
+if TYPE_CHECKING:
+    import asyncpg
+
 
 async def _apply_to_message(conn: asyncpg.Connection, message_id: int,
                             reports: Sequence[tuple[str, str]]) -> AnyEvent | None:
-    r = await conn.fetchrow(
-        "SELECT m.status, m.conversation_id, c.inbox FROM messages m"
-        " JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1 FOR UPDATE OF m",
-        message_id,
-    )
+    r = await store.lock_message_status(conn, message_id)
     if r is None:
         return None
     moved = best_status(r["status"], reports)
     if moved is None:
         return None
     status, error = moved[0], moved[1][:MAX_ERROR]
-    await conn.execute(
-        "UPDATE messages SET status = $2, status_error = $3, status_at = now() WHERE id = $1",
-        message_id, status, error,
-    )
+    await store.set_message_status(conn, message_id, status, error)
     return MessageStatusChanged(inbox=r["inbox"], conversation_id=r["conversation_id"],
                                 message_id=message_id, status=status,  # type: ignore[arg-type]
                                 error=error)
@@ -51,22 +48,11 @@ async def apply_status_reports(conn: asyncpg.Connection,
     transaction. Returns the events to write to the outbox."""
     if not reports:
         return []
-    fresh = await conn.fetch(
-        "INSERT INTO message_status_reports (provider, provider_ref, status, error)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-        " ON CONFLICT DO NOTHING RETURNING provider, provider_ref, status, error",
-        [r.provider for r in reports], [r.provider_ref for r in reports],
-        [r.status for r in reports], [r.error[:MAX_ERROR] for r in reports],
-    )
+    fresh = await store.insert_new_reports(conn, reports)
     if not fresh:
         return []
-    targets = await conn.fetch(
-        "SELECT o.provider, o.provider_ref, o.message_id FROM outbound_provider_ids o"
-        " JOIN unnest($1::text[], $2::text[]) AS k(p, ref)"
-        "   ON o.provider = k.p AND o.provider_ref = k.ref",
-        [r["provider"] for r in fresh], [r["provider_ref"] for r in fresh],
-    )
-    by_ref = {(t["provider"], t["provider_ref"]): t["message_id"] for t in targets}
+    by_ref = await store.messages_by_provider_ref(
+        conn, [(r["provider"], r["provider_ref"]) for r in fresh])
     grouped: dict[int, list[tuple[str, str]]] = {}
     for r in fresh:
         mid = by_ref.get((r["provider"], r["provider_ref"]))
@@ -84,15 +70,9 @@ async def apply_watermarks(conn: asyncpg.Connection,
                            marks: Sequence[Watermark]) -> list[AnyEvent]:
     events: list[AnyEvent] = []
     for mark in marks:
-        rows = await conn.fetch(
-            "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-            " WHERE c.inbox = $1 AND c.contact_identity = $2 AND m.direction = 'out'"
-            " AND NOT m.private AND m.created_at <= $3"
-            " AND m.status IN ('sending', 'sent', 'delivered') ORDER BY m.id",
-            mark.inbox, mark.contact_identity, mark.at,
-        )
-        for row in rows:
-            event = await _apply_to_message(conn, row["id"], [(mark.status, "")])
+        for message_id in await store.sent_messages_up_to(
+                conn, mark.inbox, mark.contact_identity, mark.at):
+            event = await _apply_to_message(conn, message_id, [(mark.status, "")])
             if event is not None:
                 events.append(event)
     return events
@@ -122,15 +102,8 @@ async def record_sent(pool: asyncpg.Pool, publisher: Publisher, message_id: int,
     apply any report that arrived before we knew the id."""
     async with unit_of_work(pool, publisher) as uow:
         async with uow.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO outbound_provider_ids (provider, provider_ref, message_id)"
-                " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                provider, provider_ref, message_id,
-            )
-            early = await conn.fetch(
-                "SELECT status, error FROM message_status_reports"
-                " WHERE provider = $1 AND provider_ref = $2", provider, provider_ref,
-            )
-            reports = [("sent", ""), *((r["status"], r["error"]) for r in early)]
+            await store.record_provider_ref(conn, provider, provider_ref, message_id)
+            early = await store.early_reports(conn, provider, provider_ref)
+            reports = [("sent", ""), *early]
             event = await _apply_to_message(conn, message_id, reports)
             await uow.emit([event] if event else [])

@@ -5,22 +5,27 @@ the customer's last message to this inbox (Meta rejects it otherwise, error 1310
 Twilio 63016). Outside it, only an approved template may be sent. We refuse up front
 with ``whatsapp_window_closed`` (409) so the agent gets a clear reason at once, instead
 of a failed message later. Also: per-channel text limits, so an over-long reply is a
-400 now rather than a provider error later.
+400 now rather than a provider error later. The reads are in
+hub/messaging/store/reply_windows.py.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import asyncpg
 import msgspec
 
 from hub.channels_table import CHANNELS, facts
-from hub.conversations.rules import InboundUse, ReplyRoute
+from hub.conversations.rules import ReplyRoute
 from hub.errors import BadInput, Conflict
 from hub.messaging.rules import META_SOCIAL, MetaWindow, human_agent_enabled, meta_window
+from hub.messaging.store import reply_windows as store
 from hub.schema import Conversation
+
+if TYPE_CHECKING:
+    import asyncpg
 
 WHATSAPP_WINDOW = timedelta(hours=facts("whatsapp").reply_window_h or 24)
 # Per-channel text limits, from the channel table.
@@ -54,31 +59,12 @@ def render_template(body: str, params: list[str]) -> str:
     return PLACEHOLDER.sub(lambda m: params[int(m.group(1)) - 1], body)
 
 
-async def last_inbound_at(conn: asyncpg.Connection, contact_id: int,
-                          account: str) -> datetime | None:
-    """The customer's last message to this channel account (inbox), in any of their
-    conversations: the providers' windows run per account, not per conversation."""
-    value: datetime | None = await conn.fetchval(
-        "SELECT max(m.created_at) FROM conversations c JOIN messages m"
-        " ON m.conversation_id = c.id WHERE c.contact_id = $1 AND m.channel_account = $2"
-        " AND m.direction = 'in'", contact_id, account)
-    return value
-
-
-async def inbound_uses(conn: asyncpg.Connection, conversation_id: int) -> list[InboundUse]:
-    rows = await conn.fetch(
-        "SELECT channel, channel_account, max(created_at) AS last_at FROM messages"
-        " WHERE conversation_id = $1 AND direction = 'in' GROUP BY 1, 2", conversation_id)
-    return [InboundUse(r["channel"], r["channel_account"], r["last_at"]) for r in rows]
-
-
 async def meta_window_for(conn: asyncpg.Connection, contact_id: int,
                           route: ReplyRoute) -> MetaWindow:
     """The Messenger/Instagram window of this contact on this account, now."""
-    flag = await conn.fetchval("SELECT human_agent FROM channel_accounts WHERE inbox = $1",
-                               route.account)
-    last = await last_inbound_at(conn, contact_id, route.account)
-    now = await conn.fetchval("SELECT now()")
+    flag = await store.human_agent_flag(conn, route.account)
+    last = await store.last_inbound_at(conn, contact_id, route.account)
+    now = await store.database_now(conn)
     return meta_window(route.channel, last, now, human_agent_enabled(route.channel, flag))
 
 
@@ -97,8 +83,8 @@ async def enforce_reply_policy(conn: asyncpg.Connection, conv: Conversation,
     if limit is not None and len(text) > limit:
         raise BadInput(f"text: at most {limit} characters on {channel}")
     if channel == "whatsapp":
-        last = await last_inbound_at(conn, conv.contact_id, route.account)
-        now = await conn.fetchval("SELECT now()")
+        last = await store.last_inbound_at(conn, conv.contact_id, route.account)
+        now = await store.database_now(conn)
         if not window_open(last, now):
             raise Conflict("the customer last wrote more than 24 hours ago: WhatsApp only"
                            " accepts an approved template now", code="whatsapp_window_closed")
@@ -112,9 +98,5 @@ async def enforce_reply_policy(conn: asyncpg.Connection, conv: Conversation,
 
 async def record_template(conn: asyncpg.Connection, message_id: int,
                           template: TemplateChoice) -> None:
-    await conn.execute(
-        "INSERT INTO outbound_templates (message_id, name, language, params)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        message_id, template.name, template.language,
-        msgspec.json.encode(template.params).decode(),
-    )
+    await store.insert_template_send(conn, message_id, template.name, template.language,
+                                     msgspec.json.encode(template.params).decode())

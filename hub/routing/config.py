@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from hub.channels_table import CHANNELS
 from hub.routing.expr import Node
 
 Strategy = Literal["round_robin", "least_busy", "longest_idle", "sticky"]
@@ -30,10 +31,8 @@ PosInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 
 DEFAULT_UNITS = 60
-DEFAULT_WEIGHTS: dict[str, int] = {
-    "voice": 60, "chat": 20, "email": 12, "sms": 15, "whatsapp": 20, "messenger": 20,
-    "instagram": 20, "telegram": 20, "api": 12, "bot": 12,
-}
+# Each channel's default weight lives with its other facts (hub/channels_table.py).
+DEFAULT_WEIGHTS: dict[str, int] = {name: f.routing_weight for name, f in CHANNELS.items()}
 
 
 class _Cfg(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -14,11 +14,20 @@ import asyncpg
 import redis.asyncio as aioredis
 import yaml
 
+from hub.channels_table import channels_in_order, facts
 from hub.config import Settings
-from hub.routing.config import CompiledConfig
+from hub.routing.config import DEFAULT_UNITS, CompiledConfig
 from hub.routing.loader import check_successor, load_config
 
 _CONFIG_LOCK = 0x6F68_7263  # "ohrc"
+
+
+def _starter_weights() -> dict[str, int]:
+    """The weights the starting config lists (the defaults, shown so an admin sees where
+    to tune them), heaviest first."""
+    names = sorted(channels_in_order(starter_weight=True),
+                   key=lambda name: -facts(name).routing_weight)
+    return {name: facts(name).routing_weight for name in names}
 
 
 def version_key(settings: Settings) -> str:
@@ -97,11 +106,14 @@ async def default_config_yaml(conn: asyncpg.Connection, version: int = 1) -> str
         " WHERE a.active GROUP BY a.id ORDER BY a.id")
     doc = {
         "version": version,
-        "capacity": {"units": 60, "weights": {"voice": 60, "chat": 20, "email": 12},
-                     "max_per_channel": {"voice": 1}},
+        "capacity": {"units": DEFAULT_UNITS, "weights": _starter_weights(),
+                     "max_per_channel": {name: facts(name).max_per_agent
+                                         for name in channels_in_order()
+                                         if facts(name).max_per_agent is not None}},
         "offers": {"timeout_s": 30, "mode": "single", "reoffer_cooldown_s": 30},
         "presence": {"heartbeat_timeout_s": 60, "away_grace_s": 30, "offline_after_s": 600},
-        "wrapup_s": {"voice": 30, "default": 0},
+        "wrapup_s": {**{name: facts(name).wrapup_s for name in channels_in_order()
+                        if facts(name).wrapup_s is not None}, "default": 0},
         "queues": [{"id": q["slug"], "name": q["name"], "strategy": "longest_idle"}
                    for q in queues],
         "agents": [{"id": a["id"], "queues": list(a["queues"])} for a in agents],

@@ -65,11 +65,24 @@ def is_open(hours: BusinessHours | None, now: float) -> bool:
 
 
 def _instant(day: date, minute: int, tz: ZoneInfo) -> float:
-    base = datetime.combine(day, time(0), tz)
+    """When the wall clock in ``tz`` first reads ``minute`` on ``day`` or later: a time the
+    clocks skip (inside a DST gap) is reached at the jump itself, as :func:`is_open` sees it."""
     if minute >= 24 * 60:
-        return datetime.combine(day + timedelta(days=1), time(0), tz).timestamp()
-    local = base.replace(hour=minute // 60, minute=minute % 60)
-    return local.timestamp()
+        day, minute = day + timedelta(days=1), 0
+    wall = datetime.combine(day, time(minute // 60, minute % 60), tz)
+    late = wall.timestamp()
+    if datetime.fromtimestamp(late, tz).replace(tzinfo=None) == wall.replace(tzinfo=None):
+        return late
+    # In a gap: fold 0 reads it with the offset before the jump (later), fold 1 with the
+    # one after (earlier); the jump lies between, found to the second.
+    lo, hi = wall.replace(fold=1).timestamp(), late
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).replace(tzinfo=None) >= wall.replace(tzinfo=None):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def next_change(hours: BusinessHours | None, now: float) -> float | None:

@@ -29,7 +29,7 @@ from hub.routing.config import (
 from hub.routing.expr import ExprError, Node, parse
 from hub.routing.hours import parse_period, zone
 from hub.schema import Channel
-from hub.untrusted import load_yaml
+from hub.untrusted import field_problem, load_yaml
 
 CHANNELS: frozenset[str] = frozenset(get_args(Channel))
 MAX_SKILL_LEVEL = 10
@@ -49,28 +49,8 @@ def _fail(path: str, problem: str) -> RoutingConfigError:
     return RoutingConfigError(path, problem)
 
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at (?:`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_BOUND = re.compile(r"^Expected `[^`]+` (?P<op>[<>]=?) (?P<val>\S+)$")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<f>[^`]+)`$")
-_MISSING = re.compile(r"^Object missing required field `(?P<f>[^`]+)`$")
-_TYPE = re.compile(r"^Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`$")
-
-
 def _from_msgspec(exc: msgspec.ValidationError) -> RoutingConfigError:
-    m = _AT.match(str(exc))
-    msg, path = (m.group("msg"), m.group("path") or "") if m else (str(exc), "")
-    path = path.lstrip(".")
-    if b := _BOUND.match(msg):
-        val = b.group("val")
-        val = val[:-2] if val.endswith(".0") else val
-        return _fail(path, f"must be {b.group('op')} {val}")
-    if u := _UNKNOWN.match(msg):
-        return _fail(f"{path}.{u.group('f')}" if path else u.group("f"), "unknown field")
-    if r := _MISSING.match(msg):
-        return _fail(f"{path}.{r.group('f')}" if path else r.group("f"), "required")
-    if t := _TYPE.match(msg):
-        return _fail(path, f"expected {t.group('want')}, got {t.group('got')}")
-    return _fail(path, msg[0].lower() + msg[1:] if msg else "invalid")
+    return _fail(*field_problem(exc))
 
 
 def parse_yaml(text: str) -> Any:

@@ -327,6 +327,70 @@ async def persisted_mark(conn: asyncpg.Connection | asyncpg.Pool) -> str:
     return str(await conn.fetchval("SELECT last_id FROM routing_journal_mark"))
 
 
+# ---- reads for reconcile and the router loop (hub/routing/reconcile.py, service.py) ----
+
+# A work item with what reconcile's plan and the queue filters need.
+_ROUTING_ROWS = (
+    "SELECT wi.id, wi.status, wi.agent_id, wi.queue, wi.channel, wi.priority,"
+    " extract(epoch FROM wi.created_at)::float8 AS created,"
+    " extract(epoch FROM wi.enqueued_at)::float8 AS enqueued, wi.step, wi.routed_at,"
+    " wi.attributes::text AS attrs, c.inbox, ct.tier, ct.locale,"
+    # The attributes the channel put on the conversation's first message (topic, ...).
+    " (SELECT m.attributes::text FROM messages m WHERE m.conversation_id = wi.conversation_id"
+    "   AND m.direction = 'in' ORDER BY m.id LIMIT 1) AS msg_attrs,"
+    " coalesce(wi.last_agent_id, (SELECT w2.agent_id FROM work_items w2"
+    "   JOIN conversations c2 ON c2.id = w2.conversation_id"
+    "   WHERE c2.contact_id = c.contact_id AND w2.id < wi.id AND w2.agent_id IS NOT NULL"
+    "   ORDER BY w2.id DESC LIMIT 1)) AS last_agent,"
+    # A finished call's wrap-up began at hangup: the router's wrap-up counts from there.
+    " CASE WHEN wi.status = 'completed' AND wi.agent_id IS NOT NULL THEN"
+    "  (SELECT extract(epoch FROM max(k.wrapup_started_at))::float8 FROM calls k"
+    "   WHERE k.conversation_id = wi.conversation_id AND k.agent_id = wi.agent_id)"
+    " END AS after_call_since"
+    " FROM work_items wi JOIN conversations c ON c.id = wi.conversation_id"
+    " JOIN contacts ct ON ct.id = c.contact_id"
+)
+
+
+async def routing_rows_by_status(conn: asyncpg.Connection | asyncpg.Pool,
+                                 statuses: Sequence[str], also_ids: Sequence[int]
+                                 ) -> list[asyncpg.Record]:
+    """The routing rows of every item in one of ``statuses`` and of ``also_ids``."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _ROUTING_ROWS + " WHERE wi.status = ANY($1::text[]) OR wi.id = ANY($2::bigint[])",
+        list(statuses), list(also_ids))
+    return rows
+
+
+async def routing_rows_of(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[int]
+                          ) -> list[asyncpg.Record]:
+    """The routing rows of these work items."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _ROUTING_ROWS + " WHERE wi.id = ANY($1::bigint[])", list(ids))
+    return rows
+
+
+async def work_items_of_conversations(conn: asyncpg.Connection | asyncpg.Pool,
+                                      conversation_ids: Sequence[int]) -> list[int]:
+    """The ids of every work item of these conversations (any status)."""
+    rows = await conn.fetch(
+        "SELECT id FROM work_items WHERE conversation_id = ANY($1::bigint[])",
+        list(conversation_ids))
+    return [r["id"] for r in rows]
+
+
+# What a router turn may meet from Postgres and retry after a pause (restart, network).
+POSTGRES_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError,
+                                                asyncpg.InterfaceError)
+
+
+async def open_router_pool(settings: Settings) -> asyncpg.Pool:
+    """The router process's own small pool."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(settings.database_url, min_size=1,
+                                                   max_size=4)
+    return pool
+
+
 async def items_in_flight(redis: aioredis.Redis, settings: Settings, mark: str) -> set[int]:
     """Items named by journal entries not yet persisted (after ``mark``): Postgres may
     not show their latest state yet, so reconciliation leaves them alone."""

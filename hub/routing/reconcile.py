@@ -19,9 +19,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 
@@ -32,31 +31,19 @@ from hub.routing.commands import enqueue
 from hub.routing.config import CompiledConfig
 from hub.routing.decisions import AnyDecision, AssignItem, CancelItem, CompleteItem, TransferItem
 from hub.routing.expr import Value
-from hub.routing.persist import items_in_flight, persisted_mark
+from hub.routing.persist import (
+    items_in_flight,
+    persisted_mark,
+    routing_rows_by_status,
+    routing_rows_of,
+)
 from hub.routing.store import router_keys
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("omnihub.router.reconcile")
 
-_ROWS = (
-    "SELECT wi.id, wi.status, wi.agent_id, wi.queue, wi.channel, wi.priority,"
-    " extract(epoch FROM wi.created_at)::float8 AS created,"
-    " extract(epoch FROM wi.enqueued_at)::float8 AS enqueued, wi.step, wi.routed_at,"
-    " wi.attributes::text AS attrs, c.inbox, ct.tier, ct.locale,"
-    # The attributes the channel put on the conversation's first message (topic, ...).
-    " (SELECT m.attributes::text FROM messages m WHERE m.conversation_id = wi.conversation_id"
-    "   AND m.direction = 'in' ORDER BY m.id LIMIT 1) AS msg_attrs,"
-    " coalesce(wi.last_agent_id, (SELECT w2.agent_id FROM work_items w2"
-    "   JOIN conversations c2 ON c2.id = w2.conversation_id"
-    "   WHERE c2.contact_id = c.contact_id AND w2.id < wi.id AND w2.agent_id IS NOT NULL"
-    "   ORDER BY w2.id DESC LIMIT 1)) AS last_agent,"
-    # A finished call's wrap-up began at hangup: the router's wrap-up counts from there.
-    " CASE WHEN wi.status = 'completed' AND wi.agent_id IS NOT NULL THEN"
-    "  (SELECT extract(epoch FROM max(k.wrapup_started_at))::float8 FROM calls k"
-    "   WHERE k.conversation_id = wi.conversation_id AND k.agent_id = wi.agent_id)"
-    " END AS after_call_since"
-    " FROM work_items wi JOIN conversations c ON c.id = wi.conversation_id"
-    " JOIN contacts ct ON ct.id = c.contact_id"
-)
 _LIVE = ("queued", "offered", "assigned", "wrapup")
 
 
@@ -192,14 +179,12 @@ async def reconcile(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Setting
         mark = await persisted_mark(conn)
         if ids is None:
             redis_ids = await _all_redis_ids(redis, settings)
-            rows = await conn.fetch(
-                _ROWS + " WHERE wi.status = ANY($1::text[]) OR wi.id = ANY($2::bigint[])",
-                list(_LIVE), list(redis_ids))
+            rows = await routing_rows_by_status(conn, _LIVE, list(redis_ids))
         else:
             wanted = sorted(set(ids))
             if not wanted:
                 return 0
-            rows = await conn.fetch(_ROWS + " WHERE wi.id = ANY($1::bigint[])", wanted)
+            rows = await routing_rows_of(conn, wanted)
     # Redis before the journal: a decision applied after this read is checked again by
     # the script (the plan's preconditions); one applied before it is in the journal,
     # so if Postgres does not show it yet, the item is skipped as in flight.

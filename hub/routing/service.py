@@ -27,10 +27,11 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import asyncpg
 import redis.asyncio as aioredis
 
+from hub.channels_table import AVAILABILITY_PROBE
 from hub.config import Settings
 from hub.outbox import Publisher
 from hub.routing.atomic import Applied, RouterScript
@@ -38,7 +39,13 @@ from hub.routing.config import CompiledConfig
 from hub.routing.configstore import ConfigCache, ensure_config, wake_channel
 from hub.routing.decide import decide
 from hub.routing.decisions import OfferItem
-from hub.routing.persist import deliver_all, persist_journal
+from hub.routing.persist import (
+    POSTGRES_ERRORS,
+    deliver_all,
+    open_router_pool,
+    persist_journal,
+    work_items_of_conversations,
+)
 from hub.routing.presence import derive_presence
 from hub.routing.reconcile import reconcile
 from hub.routing.state import RouterState, fits, loads
@@ -55,7 +62,14 @@ from hub.schema import (
     decode_event,
 )
 
+if TYPE_CHECKING:
+    import asyncpg
+
 log = logging.getLogger("omnihub.router")
+
+# Infrastructure failures a turn retries after a pause (database or Redis restarting).
+_TURN_ERRORS: tuple[type[Exception], ...] = (
+    OSError, ConnectionError, TimeoutError, *POSTGRES_ERRORS, aioredis.RedisError)
 
 Deliver = Callable[[Message], Awaitable[None]]
 
@@ -71,13 +85,14 @@ def board(cfg: CompiledConfig, state: RouterState, now: float) -> list[QueueStat
     load = loads(state, now)
     presence = {a: derive_presence(state.agents.get(a), cfg.raw.presence, now)
                 for a in cfg.agents}
-    probe = cfg.weight("chat")
+    probe = cfg.weight(AVAILABILITY_PROBE)
     out = []
     for q in cfg.queue_order:
         members = cfg.members.get(q, ())
         online = [a for a in members if presence[a] == "online"]
         room = [a for a in online
-                if fits(load.get(a), "chat", probe, cfg.capacity(a), cfg.channel_limit(a, "chat"))]
+                if fits(load.get(a), AVAILABILITY_PROBE, probe, cfg.capacity(a),
+                        cfg.channel_limit(a, AVAILABILITY_PROBE))]
         s = stats[q]
         out.append(QueueStats(queue=q, inbox="", depth=s.waiting,
                               oldest_wait_s=round(s.oldest_wait_s, 1), offered=s.offered,
@@ -188,10 +203,7 @@ class RouterService:
         items, self._items = self._items, set()
         convs, self._convs = self._convs, set()
         if convs:
-            rows = await self.pool.fetch(
-                "SELECT id FROM work_items WHERE conversation_id = ANY($1::bigint[])",
-                list(convs))
-            items.update(r["id"] for r in rows)
+            items.update(await work_items_of_conversations(self.pool, list(convs)))
         if now - self._last_resync >= self.resync_s:
             self._last_resync = now
             await reconcile(self.pool, self.redis, self.settings, cfg, now)
@@ -272,8 +284,7 @@ class RouterService:
             try:
                 wakeup = await self.turn()
                 delay = 0.1
-            except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError, aioredis.RedisError) as exc:
+            except _TURN_ERRORS as exc:
                 log.warning("router turn failed, retrying in %.1fs: %r", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -295,7 +306,7 @@ async def run_router(settings: Settings, *, stop: asyncio.Event | None = None,
                      config_text: str | None = None, deliver: Deliver | None = None) -> None:
     """Run one router loop until ``stop`` is set (the ``omnihub router`` command)."""
     stop = stop or asyncio.Event()
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    pool = await open_router_pool(settings)
     redis = aioredis.from_url(settings.redis_url, decode_responses=False)  # type: ignore[no-untyped-call]
     try:
         service = RouterService(settings, pool, redis, config_text=config_text, deliver=deliver)

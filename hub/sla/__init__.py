@@ -1,6 +1,7 @@
-"""SLA timers (not built yet). Where things go:
+"""SLA clocks (only the pure core is built: docs/sla.md). Where things go:
 
-- ``rules.py``: pure: policies in, deadlines and breaches out (``now`` a parameter).
+- ``rules/``: pure: policies in, deadlines and breaches out (``now`` a parameter);
+  built (``policy``, ``load``, ``worktime``, ``clock``).
 - ``store.py``: every SQL statement of SLA timers, audit rows included.
 - ``actions.py``: start/pause/stop timers and emit ``sla.*`` events through
   ``hub.unit_of_work``; a timer sweep in ``workers/`` calls these actions.

@@ -12,7 +12,6 @@ from hub.conversations.store.ingest_rows import BatchResult, InboxFacts
 from hub.schema import Envelope
 from hub.voice.store.calls import is_voice_item, persist_voice_batch
 
-# Type-only: the pipeline hands the connection in; SQL stays in the stores.
 if TYPE_CHECKING:
     import asyncpg
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Settings → Bots (admins): create a bot (its token and webhook signing secret are shown
 // once), put it in front of a queue, edit its webhook URL and reply timeout, disable or
 // enable it, rotate its token or signing secret, and read its webhook delivery log.
@@ -7,16 +8,35 @@
 import { api, flash, form, h, secretBox } from "./admin-kit.js";
 import { dateTime } from "./lib/format.js";
 
+/** @typedef {import("./lib/types.js").Bot} Bot */
+/** @typedef {import("./lib/types.js").BotDelivery} BotDelivery */
+/** @typedef {import("./lib/http.js").HttpError} HttpError */
+
+/**
+ * @type {{bots: Bot[], queues: string[], bot: number | null, log: BotDelivery[],
+ *   shown: Record<string, string> | null}} `bot`: the selected one; `shown`: secrets to show once
+ */
 const state = { bots: [], queues: [], bot: null, log: [], shown: null };
 
+/**
+ * @param {string} name
+ * @param {string} label
+ * @param {unknown} [value]
+ * @param {string} [type]
+ */
 function input(name, label, value = "", type = "text") {
   return h("label", {}, label, h("input", { name, type, value: String(value ?? ""), autocomplete: "off", "data-testid": `bot-field-${name}` }));
 }
 
+/** @param {Record<string, string> | null} shown */
 function secrets(shown) {
   return shown ? secretBox(shown, "bot-secrets", "bot-secret-") : null;
 }
 
+/**
+ * A whole number as a number; anything else as typed (the server says what is wrong).
+ * @param {string} v
+ */
 function num(v) {
   return /^\d+$/.test(v.trim()) ? Number(v.trim()) : v;
 }
@@ -32,6 +52,7 @@ async function load() {
 
 const when = dateTime;
 
+/** @param {Bot} bot */
 function detail(bot) {
   const settings = form("bot-settings", [
     input("name", "Name", bot.name),
@@ -72,7 +93,7 @@ function detail(bot) {
         const out = await api(`/api/v1/bots/${bot.id}/${bot.active ? "disable" : "enable"}`, { method: "POST", body: {} });
         flash(bot.active ? `${bot.name} disabled; ${out.handed_off} conversation(s) handed to agents.` : `${bot.name} enabled for new conversations.`);
         await refresh();
-      } catch (e) { flash(e.message); }
+      } catch (e) { flash(/** @type {HttpError} */ (e).message); }
     },
   });
   const log = h("table", { class: "admin-table", "data-testid": "bot-deliveries" },
@@ -89,12 +110,12 @@ function detail(bot) {
 }
 
 function render() {
-  const root = document.getElementById("bots");
+  const root = /** @type {HTMLElement} */ (document.getElementById("bots")); // admin.html
   const table = h("table", { class: "admin-table", "data-testid": "bot-table" },
     h("thead", {}, h("tr", {}, ...["Bot", "Status", "Queues", "Webhook", "Hands off after"].map((t) => h("th", { text: t })))),
     h("tbody", {}, ...state.bots.map((b) => h("tr", {
       "data-bot": String(b.id), "aria-selected": String(state.bot === b.id), tabindex: "0",
-      onclick: () => select(b.id), onkeydown: (e) => { if (e.key === "Enter") select(b.id); },
+      onclick: () => select(b.id), onkeydown: (/** @type {KeyboardEvent} */ e) => { if (e.key === "Enter") select(b.id); },
     }, h("td", { text: b.name }), h("td", { text: b.active ? "active" : "disabled" }),
     h("td", { text: b.queues.join(", ") || "—" }), h("td", { text: b.webhook_url || "—" }),
     h("td", { text: b.handoff_after_s ? `${b.handoff_after_s} s` : "never" })))));
@@ -112,11 +133,12 @@ function render() {
     await refresh();
   });
   const selected = state.bots.find((b) => b.id === state.bot);
-  root.replaceChildren(...[h("h2", { text: "Bots" }), table, selected ? detail(selected) : null,
-    h("h2", { text: "New bot" }), create].filter(Boolean));
+  root.replaceChildren(h("h2", { text: "Bots" }), table, ...(selected ? [detail(selected)] : []),
+    h("h2", { text: "New bot" }), create);
   root.dataset.ready = "true";
 }
 
+/** @param {number} id */
 async function select(id) {
   state.bot = id;
   state.shown = null;
@@ -127,7 +149,7 @@ async function refresh() {
   try {
     await load();
   } catch (e) {
-    flash(`Could not load the bots: ${e.message}`);
+    flash(`Could not load the bots: ${/** @type {HttpError} */ (e).message}`);
     return;
   }
   render();

@@ -1,3 +1,4 @@
+// @ts-check
 // Settings page: a chat inbox's pre-chat form (docs/frontend.md "Pre-chat form and away
 // state"). The server validates the whole form; its reason names the field
 // ("fields[2].options: …"), which is shown inline and marks that row. Saves send
@@ -7,7 +8,22 @@ import { fetchJson } from "./lib/http.js";
 
 const STANDARD = ["name", "email", "phone"];
 
-/** ``tools``: the Settings page's own helpers ({ h, field, flash }). */
+/** @typedef {import("./lib/http.js").HttpError & {path?: string}} PrechatError */
+/**
+ * A field as the editor sends it (PUT …/prechat).
+ * @typedef {{key: string, label: string, required: boolean, type?: string | null, options?: string[]}} FieldSpec
+ */
+/**
+ * @typedef {{enabled: boolean, welcome: string, phone_region: string, fields: FieldSpec[],
+ *   consent?: {text: string, version: string, required: boolean} | null}} PrechatConfig
+ */
+
+/**
+ * ``tools``: the Settings page's own helpers ({ h, field, flash }).
+ * @param {{slug: string}} i the inbox
+ * @param {{h: typeof import("./admin-kit.js").h, field: typeof import("./admin-kit.js").field,
+ *   flash: typeof import("./admin-kit.js").flash}} tools
+ */
 export function prechatEditor(i, { h, field, flash }) {
   if (!document.getElementById("prechat-editor-css")) {
     document.head.append(h("style", { id: "prechat-editor-css", text: `
@@ -19,16 +35,25 @@ export function prechatEditor(i, { h, field, flash }) {
   const url = `/api/v1/inboxes/${encodeURIComponent(i.slug)}/prechat`;
   const holder = h("div", { "data-testid": "prechat-editor" }, h("p", { class: "muted", text: "Loading…" }));
 
+  /**
+   * @param {string} method
+   * @param {PrechatConfig} [body]
+   * @param {number} [version] sent as If-Match
+   * @returns {Promise<{config: PrechatConfig, version: number}>}
+   */
   async function call(method, body, version) {
+    /** @type {Record<string, string>} */
     const headers = version !== undefined ? { "If-Match": String(version) } : {};
     try {
       return await fetchJson(url, { method, body: body || undefined, headers, loginOn401: true });
-    } catch (err) {
+    } catch (caught) {
+      const err = /** @type {PrechatError} */ (caught);
       err.path = (err.data && err.data.path) || ""; // the field the server refused
       throw err;
     }
   }
 
+  /** @param {FieldSpec} [f] */
   const rowOf = (f = { key: "", label: "", type: null, required: false, options: [] }) => {
     const required = h("input", { type: "checkbox", name: "required", checked: f.required, "data-testid": "prechat-row-required" });
     const type = field("type", "Type", { options: ["", "text", "select", "checkbox"], value: STANDARD.includes(f.key) ? "" : f.type || "text", testid: "prechat-row-type" });
@@ -38,20 +63,30 @@ export function prechatEditor(i, { h, field, flash }) {
       type,
       field("options", "Options (comma separated)", { value: (f.options || []).join(", "), testid: "prechat-row-options" }),
       h("label", { class: "check" }, required, " Required"),
-      h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (e) => e.target.closest(".prechat-row").remove() }));
+      h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (/** @type {MouseEvent} */ e) => /** @type {Element} */ (/** @type {Element} */ (e.target).closest(".prechat-row")).remove() }));
   };
 
+  /**
+   * The form's values (every control below is in the editor's own markup).
+   * @param {HTMLElement} root
+   * @returns {PrechatConfig}
+   */
   function collect(root) {
-    const v = (name) => root.querySelector(`[data-role=${name}]`);
+    /** @param {string} name */
+    const v = (name) => /** @type {HTMLInputElement} */ (root.querySelector(`[data-role=${name}]`));
     const fields = [...root.querySelectorAll(".prechat-row")].map((r) => {
-      const key = r.querySelector("[name=key]").value.trim();
-      const out = { key, label: r.querySelector("[name=label]").value.trim(), required: r.querySelector("[name=required]").checked };
-      const type = r.querySelector("[name=type]").value;
+      /** @param {string} name */
+      const input = (name) => /** @type {HTMLInputElement} */ (r.querySelector(`[name=${name}]`));
+      const key = input("key").value.trim();
+      /** @type {FieldSpec} */
+      const out = { key, label: input("label").value.trim(), required: input("required").checked };
+      const type = input("type").value;
       if (!STANDARD.includes(key)) out.type = type || "text";
-      const options = r.querySelector("[name=options]").value.split(",").map((s) => s.trim()).filter(Boolean);
+      const options = input("options").value.split(",").map((s) => s.trim()).filter(Boolean);
       if (options.length) out.options = options;
       return out;
     });
+    /** @type {PrechatConfig} */
     const body = { enabled: v("enabled").checked, welcome: v("welcome").value, phone_region: v("region").value.trim(), fields };
     if (v("consent-on").checked) {
       body.consent = { text: v("consent-text").value, version: v("consent-version").value.trim(), required: v("consent-required").checked };
@@ -59,6 +94,7 @@ export function prechatEditor(i, { h, field, flash }) {
     return body;
   }
 
+  /** @param {{config: PrechatConfig, version: number}} data */
   function draw(data) {
     const cfg = data.config;
     const rows = h("div", { class: "template-rows" }, ...cfg.fields.map(rowOf));
@@ -85,7 +121,8 @@ export function prechatEditor(i, { h, field, flash }) {
             try {
               draw(await call("PUT", collect(form), data.version));
               flash(`Pre-chat form of ${i.slug} saved.`);
-            } catch (e) {
+            } catch (caught) {
+              const e = /** @type {PrechatError} */ (caught);
               error.textContent = e.message;
               error.hidden = false;
               const m = /^fields\[(\d+)\]/.exec(e.path || "");
@@ -95,6 +132,6 @@ export function prechatEditor(i, { h, field, flash }) {
     holder.replaceChildren(form);
   }
 
-  call("GET").then(draw).catch((e) => holder.replaceChildren(h("p", { class: "error", text: e.message })));
+  call("GET").then(draw).catch((/** @type {Error} */ e) => holder.replaceChildren(h("p", { class: "error", text: e.message })));
   return holder;
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Settings: what is still missing for an agent or inbox to work (docs/admin.md "What is
 // missing"), and the editors that fix it: an inbox's members and an agent's routing
 // profile (queues, skills, languages, capacity; PUT /api/v1/routing/agents/{id}, the
@@ -5,7 +6,15 @@
 
 import { api, field, form, h } from "./admin-kit.js";
 
-/** The checklist: each missing item with its consequence, or "ready". */
+/** @typedef {import("./lib/types.js").MissingItem} MissingItem */
+/** @typedef {import("./lib/types.js").AdminAgent} AdminAgent */
+/** @typedef {import("./lib/types.js").AdminInbox} AdminInbox */
+
+/**
+ * The checklist: each missing item with its consequence, or "ready".
+ * @param {MissingItem[] | null | undefined} items
+ * @param {string} testid
+ */
 export function missingList(items, testid) {
   if (!items || !items.length) {
     return h("p", { class: "setup-ok", "data-testid": testid, "data-complete": "true", text: "✓ Nothing missing." });
@@ -14,13 +23,21 @@ export function missingList(items, testid) {
     ...items.map((m) => h("li", { "data-testid": "missing-item", "data-code": m.code, text: m.text })));
 }
 
-/** A table cell: the count of missing items. */
+/**
+ * A table cell: the count of missing items.
+ * @param {MissingItem[] | null | undefined} items
+ */
 export function setupPill(items) {
   const n = (items || []).length;
   return h("span", { class: n ? "acct-pill warn" : "acct-pill ok", "data-testid": "setup-pill", text: n ? `${n} missing` : "ready" });
 }
 
-/** Who works this inbox (replaces the set; the agents' own inbox lists follow). */
+/**
+ * Who works this inbox (replaces the set; the agents' own inbox lists follow).
+ * @param {AdminInbox} inbox
+ * @param {AdminAgent[]} agents
+ * @param {(inbox: AdminInbox, message: string) => unknown} onSaved
+ */
 export function membersEditor(inbox, agents, onSaved) {
   const ids = new Set(inbox.members.map((m) => m.id));
   const boxes = agents.filter((a) => a.active).map((a) => h("label", {},
@@ -33,7 +50,12 @@ export function membersEditor(inbox, agents, onSaved) {
     });
 }
 
+/**
+ * "billing=7, tv" → {billing: 7, tv: 5}
+ * @param {string} text
+ */
 function parseSkills(text) {
+  /** @type {Record<string, number>} */
   const out = {};
   for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
     const [name, level] = part.split("=").map((s) => s.trim());
@@ -42,7 +64,12 @@ function parseSkills(text) {
   return out;
 }
 
-/** The agent's routing profile: without queues they never get work. */
+/**
+ * The agent's routing profile: without queues they never get work.
+ * @param {AdminAgent} agent
+ * @param {string[]} queues
+ * @param {(message: string) => unknown} onSaved
+ */
 export function routingEditor(agent, queues, onSaved) {
   const p = agent.routing || { queues: [], skills: {}, languages: [], capacity: null };
   const boxes = queues.map((q) => h("label", {},

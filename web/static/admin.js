@@ -1,3 +1,4 @@
+// @ts-check
 // Settings page (admins): inboxes with their provider accounts, and agents, over the
 // admin REST API (docs/admin.md). Every rule is checked by the server; its reason is
 // shown next to the form. Secrets are shown once, right after they are made.
@@ -6,7 +7,13 @@ import { api, field, flash, form, h, secretBox } from "./admin-kit.js";
 import { prechatEditor } from "./admin-prechat.js";
 import { membersEditor, missingList, routingEditor, setupPill } from "./admin-setup.js";
 
+/** @typedef {import("./lib/types.js").AdminInbox} AdminInbox */
+/** @typedef {import("./lib/types.js").AdminAgent} AdminAgent */
+/** @typedef {import("./lib/http.js").HttpError} HttpError */
+
+/** @type {Record<string, string[]>} channel -> its providers */
 const PROVIDERS = { sms: ["twilio"], whatsapp: ["twilio", "meta"], messenger: ["meta"], instagram: ["meta"], telegram: ["telegram"] };
+/** @type {Record<string, [name: string, label: string, secret: boolean][]>} */
 const ACCOUNT_FIELDS = {
   twilio: [["external_id", "Number (E.164)", false], ["account_sid", "Account SID", true], ["auth_token", "Auth token", true]],
   meta: [["external_id", "Page / Instagram / phone number id", false], ["access_token", "Access token", true], ["app_secret", "App secret", true], ["verify_token", "Verify token", true]],
@@ -15,7 +22,24 @@ const ACCOUNT_FIELDS = {
 const CHANNELS = ["chat", "email", "sms", "whatsapp", "messenger", "instagram", "telegram", "api", "voice"];
 const ROLES = ["agent", "supervisor", "admin"];
 
+/**
+ * @type {{inboxes: AdminInbox[], queues: string[], agents: AdminAgent[], routingQueues: string[],
+ *   inbox: string | null, agent: number | null, tab: string, loaded: boolean}} `inbox`/`agent`: the selected one
+ */
 const state = { inboxes: [], queues: [], agents: [], routingQueues: [], inbox: null, agent: null, tab: "inboxes", loaded: false };
+
+/** The page's own sections (admin.html). @param {string} id */
+const section = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** @param {unknown} e a refusal (fetchJson) */
+const reason = (e) => /** @type {HttpError} */ (e).message;
+
+/**
+ * An input of a form row (every row has it: made by the same function).
+ * @param {Element} row
+ * @param {string} name
+ */
+const valueOf = (row, name) => /** @type {HTMLInputElement} */ (row.querySelector(`[name=${name}]`)).value;
 
 // ---- inboxes ---------------------------------------------------------------------------
 
@@ -25,20 +49,22 @@ async function loadInboxes() {
   state.queues = data.queues;
 }
 
+/** @param {AdminInbox} i */
 function accountPill(i) {
   if (!PROVIDERS[i.channel]) return h("span", { class: "acct-pill", text: "—" });
   return i.account ? h("span", { class: "acct-pill ok", text: `${i.account.provider} · ${i.account.external_id}` })
     : h("span", { class: "acct-pill warn", text: "no account" });
 }
 
+/** @param {Record<string, string> | null} [shown] secrets to show once */
 function renderInboxes(shown) {
-  const root = document.getElementById("inboxes");
+  const root = section("inboxes");
   const table = h("table", { class: "admin-table", "data-testid": "inbox-table" },
     h("thead", {}, h("tr", {}, ...["Inbox", "Name", "Channel", "Queue", "Provider account", "Setup"].map((t) => h("th", { scope: "col", text: t })))),
     h("tbody", {}, ...state.inboxes.map((i) => h("tr", {
       "data-inbox": i.slug, "aria-selected": String(state.inbox === i.slug), tabindex: "0",
       onclick: () => { state.inbox = i.slug; renderInboxes(); },
-      onkeydown: (e) => { if (e.key === "Enter") { state.inbox = i.slug; renderInboxes(); } },
+      onkeydown: (/** @type {KeyboardEvent} */ e) => { if (e.key === "Enter") { state.inbox = i.slug; renderInboxes(); } },
     }, h("td", { text: i.slug }), h("td", { text: i.name }), h("td", { text: i.channel }), h("td", { text: i.default_queue }), h("td", {}, accountPill(i)),
     h("td", {}, setupPill(i.missing))))));
   const create = form("new-inbox", [
@@ -56,10 +82,12 @@ function renderInboxes(shown) {
     renderInboxes(r.secrets);
   });
   const selected = state.inboxes.find((i) => i.slug === state.inbox);
-  root.replaceChildren(...[h("h2", { text: "Inboxes" }), table, secretBox(shown),
-    selected ? inboxDetail(selected) : null, h("h2", { text: "New inbox" }), create].filter(Boolean));
+  const secrets = secretBox(shown);
+  root.replaceChildren(h("h2", { text: "Inboxes" }), table, ...(secrets ? [secrets] : []),
+    ...(selected ? [inboxDetail(selected)] : []), h("h2", { text: "New inbox" }), create);
 }
 
+/** @param {AdminInbox} i */
 function inboxDetail(i) {
   const edit = form("edit-inbox", [
     field("name", "Name", { value: i.name }),
@@ -69,12 +97,14 @@ function inboxDetail(i) {
     ...(i.channel === "email" ? [field("email_address", "Mailbox address", { value: i.email_address }), field("email_display_name", "Display name", { value: i.email_display_name })] : []),
     ...(i.channel === "api" ? [field("webhook_url", "Webhook URL (replies)", { value: i.webhook_url })] : []),
   ], "Save", async (v) => {
-    if ("allowed_origins" in v) v.allowed_origins = v.allowed_origins.split(",").map((s) => s.trim()).filter(Boolean);
-    await api(`/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}`, { method: "PATCH", body: v });
+    const body = /** @type {Record<string, unknown>} */ (v); // the same object, origins as a list
+    if ("allowed_origins" in v) body.allowed_origins = v.allowed_origins.split(",").map((s) => s.trim()).filter(Boolean);
+    await api(`/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}`, { method: "PATCH", body });
     await loadInboxes();
     flash(`Inbox ${i.slug} saved.`);
     renderInboxes();
   });
+  /** @type {HTMLElement[]} */
   const parts = [h("h2", { text: `Inbox ${i.slug} · ${i.channel}` }), missingList(i.missing, "inbox-missing"), edit,
     h("h2", { text: "Members" }), membersEditor(i, state.agents, async (_inbox, text) => {
       await Promise.all([loadInboxes(), loadAgents()]);
@@ -96,18 +126,21 @@ function inboxDetail(i) {
         try {
           const r = await api(`/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/rotate-secret`, { method: "POST" });
           renderInboxes(r.secrets);
-        } catch (e) { flash(`Could not rotate: ${e.message}`); }
+        } catch (e) { flash(`Could not rotate: ${reason(e)}`); }
       },
     })));
   }
-  parts.push(h("dl", { class: "setup", "data-testid": "setup" }, ...Object.entries(i.setup).flatMap(([k, v]) => [h("dt", { text: k.replaceAll("_", " ") }), h("dd", {}, h("code", { text: v }))])));
+  parts.push(h("dl", { class: "setup", "data-testid": "setup" }, ...Object.entries(/** @type {Record<string, string>} */ (i.setup)).flatMap(([k, v]) => [h("dt", { text: k.replaceAll("_", " ") }), h("dd", {}, h("code", { text: v }))])));
   return h("div", { class: "inbox-detail", "data-testid": "inbox-detail" }, ...parts);
 }
 
+/** @param {AdminInbox} i */
 function accountForm(i) {
   const providers = PROVIDERS[i.channel];
+  /** @type {Record<string, any>} */
   const current = i.account || {};
   const holder = h("div");
+  /** @param {string} provider */
   const draw = (provider) => {
     const fields = ACCOUNT_FIELDS[provider].map(([name, label, secret]) => field(name, label, secret
       ? { type: "password", placeholder: current.provider === provider && current[name] ? `unchanged (${current[name]})` : "required" }
@@ -121,6 +154,7 @@ function accountForm(i) {
     ], "Save account", async (v) => {
       const tag = v.human_agent;
       delete v.human_agent;
+      /** @type {Record<string, unknown>} */
       const body = Object.fromEntries(Object.entries(v).filter(([, val]) => val !== ""));
       if (tag === "on" || tag === "off") body.human_agent = tag === "on";
       await api(`/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/account`, { method: "PUT", body });
@@ -128,22 +162,26 @@ function accountForm(i) {
       flash(`Account of ${i.slug} saved.`);
       renderInboxes();
     }));
-    holder.querySelector("[name=provider]").addEventListener("change", (e) => draw(e.target.value));
+    /** @type {HTMLSelectElement} */ (holder.querySelector("[name=provider]"))
+      .addEventListener("change", (e) => draw(/** @type {HTMLSelectElement} */ (e.target).value));
   };
   draw(current.provider || providers[0]);
   return holder;
 }
 
 /** Approved templates agents may send when the 24 h window is closed (names and
- * languages as in Meta's WhatsApp Manager). */
+ * languages as in Meta's WhatsApp Manager).
+ * @param {AdminInbox} i
+ */
 function templateEditor(i) {
   const holder = h("div", { "data-testid": "template-editor" }, h("p", { class: "muted", text: "Loading…" }));
   const url = `/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/templates`;
-  const rowOf = (t = { name: "", language: "en", body: "" }) => h("div", { class: "template-row", "data-testid": "template-row" },
+  const rowOf = (/** @type {{name: string, language: string, body: string}} */ t = { name: "", language: "en", body: "" }) => h("div", { class: "template-row", "data-testid": "template-row" },
     field("name", "Name", { value: t.name, testid: "template-name" }),
     field("language", "Language", { value: t.language, testid: "template-language" }),
     field("body", "Body ({{1}}, {{2}} … are filled in by the agent)", { value: t.body, type: "textarea", testid: "template-body" }),
-    h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (e) => e.target.closest(".template-row").remove() }));
+    h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (/** @type {MouseEvent} */ e) => removeRow(e, ".template-row") }));
+  /** @param {{name: string, language: string, body: string}[]} templates */
   const draw = (templates) => {
     const rows = h("div", { class: "template-rows" }, ...templates.map(rowOf));
     const error = h("div", { class: "error", role: "alert", "data-testid": "form-error", hidden: true });
@@ -153,27 +191,30 @@ function templateEditor(i) {
         onclick: async () => {
           error.hidden = true;
           const body = [...rows.querySelectorAll(".template-row")].map((r) => ({
-            name: r.querySelector("[name=name]").value.trim(), language: r.querySelector("[name=language]").value.trim(),
-            body: r.querySelector("[name=body]").value }));
+            name: valueOf(r, "name").trim(), language: valueOf(r, "language").trim(),
+            body: valueOf(r, "body") }));
           try {
             draw((await api(url, { method: "PUT", body })).templates);
             flash(`Templates of ${i.slug} saved.`);
-          } catch (e) { error.textContent = e.message; error.hidden = false; }
+          } catch (e) { error.textContent = reason(e); error.hidden = false; }
         } }))));
   };
-  api(url).then((r) => draw(r.templates)).catch((e) => holder.replaceChildren(h("p", { class: "error", text: e.message })));
+  api(url).then((r) => draw(r.templates)).catch((e) => holder.replaceChildren(h("p", { class: "error", text: reason(e) })));
   return holder;
 }
 
 /** The email inbox's acknowledgement: on/off and its own text per language ({name},
- * {case}); without any, the built-in texts in five languages are used. */
+ * {case}); without any, the built-in texts in five languages are used.
+ * @param {AdminInbox} i
+ */
 function ackEditor(i) {
   const holder = h("div", { "data-testid": "ack-editor" }, h("p", { class: "muted", text: "Loading…" }));
   const url = `/api/v1/admin/inboxes/${encodeURIComponent(i.slug)}/acknowledgement`;
-  const rowOf = (t = { language: "", body: "" }) => h("div", { class: "template-row ack-row", "data-testid": "ack-row" },
+  const rowOf = (/** @type {{language: string, body: string}} */ t = { language: "", body: "" }) => h("div", { class: "template-row ack-row", "data-testid": "ack-row" },
     field("language", "Language", { value: t.language, testid: "ack-language" }),
     field("body", "Text ({name} and {case} are filled in)", { value: t.body, type: "textarea", testid: "ack-body" }),
-    h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (e) => e.target.closest(".ack-row").remove() }));
+    h("button", { type: "button", class: "btn btn-ghost", text: "Remove", onclick: (/** @type {MouseEvent} */ e) => removeRow(e, ".ack-row") }));
+  /** @param {{enabled: boolean, templates: {language: string, body: string}[]}} ack */
   const draw = (ack) => {
     const enabled = h("input", { type: "checkbox", "data-testid": "ack-enabled", checked: ack.enabled });
     const rows = h("div", { class: "template-rows" }, ...ack.templates.map(rowOf));
@@ -187,15 +228,24 @@ function ackEditor(i) {
           onclick: async () => {
             error.hidden = true;
             const templates = [...rows.querySelectorAll(".ack-row")].map((r) => ({
-              language: r.querySelector("[name=language]").value.trim(), body: r.querySelector("[name=body]").value }));
+              language: valueOf(r, "language").trim(), body: valueOf(r, "body") }));
             try {
               draw(await api(url, { method: "PUT", body: { enabled: enabled.checked, templates } }));
               flash(`Acknowledgement of ${i.slug} saved.`);
-            } catch (e) { error.textContent = e.message; error.hidden = false; }
+            } catch (e) { error.textContent = reason(e); error.hidden = false; }
           } }))));
   };
-  api(url).then(draw).catch((e) => holder.replaceChildren(h("p", { class: "error", text: e.message })));
+  api(url).then(draw).catch((e) => holder.replaceChildren(h("p", { class: "error", text: reason(e) })));
   return holder;
+}
+
+/**
+ * "Remove" of an editor row: the row it sits in goes.
+ * @param {MouseEvent} e
+ * @param {string} rowSelector
+ */
+function removeRow(e, rowSelector) {
+  /** @type {Element} */ (/** @type {Element} */ (e.target).closest(rowSelector)).remove();
 }
 
 // ---- agents ----------------------------------------------------------------------------
@@ -206,17 +256,19 @@ async function loadAgents() {
   state.routingQueues = data.routing_queues || [];
 }
 
+/** @param {string[]} selected slugs */
 function inboxChecks(selected) {
   return h("fieldset", { class: "admin-inboxes" }, h("legend", { text: "Inboxes" }),
     ...state.inboxes.map((i) => h("label", {}, h("input", { type: "checkbox", name: `inbox:${i.slug}`, checked: selected.includes(i.slug) }), ` ${i.slug}`)));
 }
 
+/** @param {Record<string, string>} v the form's values */
 function pickedInboxes(v) {
   return Object.keys(v).filter((k) => k.startsWith("inbox:")).map((k) => k.slice(6));
 }
 
 function renderAgents() {
-  const root = document.getElementById("agents");
+  const root = section("agents");
   const table = h("table", { class: "admin-table", "data-testid": "agent-table" },
     h("thead", {}, h("tr", {}, ...["Name", "Email", "Role", "Status", "Inboxes", "Setup"].map((t) => h("th", { scope: "col", text: t })))),
     h("tbody", {}, ...state.agents.map((a) => h("tr", {
@@ -237,9 +289,10 @@ function renderAgents() {
     flash(`Agent ${r.agent.email} created.`);
     renderAgents();
   });
-  root.replaceChildren(...[h("h2", { text: "Agents" }), table, selected ? agentDetail(selected) : null, h("h2", { text: "New agent" }), create].filter(Boolean));
+  root.replaceChildren(h("h2", { text: "Agents" }), table, ...(selected ? [agentDetail(selected)] : []), h("h2", { text: "New agent" }), create);
 }
 
+/** @param {AdminAgent} a */
 function agentDetail(a) {
   const routing = routingEditor(a, state.routingQueues, async (text) => {
     await loadAgents();
@@ -254,6 +307,7 @@ function agentDetail(a) {
     field("password", "New password (leave empty to keep)", { type: "password" }),
     inboxChecks(a.inboxes),
   ], "Save agent", async (v) => {
+    /** @type {Record<string, unknown>} */
     const body = { name: v.name, role: v.role, active: v.active === "active", inboxes: pickedInboxes(v) };
     if (v.password) body.password = v.password;
     await api(`/api/v1/admin/agents/${a.id}`, { method: "PATCH", body });
@@ -265,23 +319,24 @@ function agentDetail(a) {
 
 // ---- page ------------------------------------------------------------------------------
 
+/** @param {string} tab */
 function showTab(tab) {
   state.tab = tab;
-  for (const b of document.querySelectorAll(".admin-tabs [data-tab]")) b.setAttribute("aria-pressed", String(b.dataset.tab === tab));
-  document.getElementById("inboxes").hidden = tab !== "inboxes";
-  document.getElementById("agents").hidden = tab !== "agents";
-  document.getElementById("bots").hidden = tab !== "bots"; // rendered by admin-bots.js
+  for (const b of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".admin-tabs [data-tab]"))) b.setAttribute("aria-pressed", String(b.dataset.tab === tab));
+  section("inboxes").hidden = tab !== "inboxes";
+  section("agents").hidden = tab !== "agents";
+  section("bots").hidden = tab !== "bots"; // rendered by admin-bots.js
   // The inbox choices follow inboxes made meanwhile. Not before the first load: main()
   // renders then, and would replace a form the admin had already started typing into.
   if (tab === "agents" && state.loaded) renderAgents();
 }
 
 async function main() {
-  for (const b of document.querySelectorAll(".admin-tabs [data-tab]")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  for (const b of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".admin-tabs [data-tab]"))) b.addEventListener("click", () => showTab(b.dataset.tab || ""));
   try {
     await Promise.all([loadInboxes(), loadAgents()]);
   } catch (e) {
-    flash(`Could not load the settings: ${e.message}`);
+    flash(`Could not load the settings: ${reason(e)}`);
     return;
   }
   state.loaded = true;

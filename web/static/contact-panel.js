@@ -1,3 +1,4 @@
+// @ts-check
 // omnihub inbox: the contact's cross-channel timeline, identities, claims and merge
 // suggestions, appended to the 360° panel. REST only (docs/identity.md); refreshed when
 // a message event arrives for one of the contact's conversations.
@@ -8,11 +9,26 @@ import { el } from "./lib/dom.js";
 import { clock, dayLabel } from "./lib/format.js";
 import { fetchJson } from "./lib/http.js";
 
+/** @typedef {import("./lib/types.js").HubEvent} HubEvent */
+/** @typedef {import("./lib/types.js").CustomerContext} CustomerContext */
+/** @typedef {import("./lib/types.js").TimelineItem} TimelineItem */
+/** @typedef {import("./lib/types.js").ContactIdentities} ContactIdentities */
+/** @typedef {import("./lib/types.js").Me} Me */
+/** @typedef {import("./lib/http.js").HttpError} HttpError */
+
 export class ContactPanel {
+  /**
+   * @param {{onOpenConversation?: (id: number) => void, onChange?: () => void, onContactChanged?: () => void,
+   *   getMe?: () => Me | null, toast?: (text: string, kind?: string) => void}} [deps]
+   */
   constructor({ onOpenConversation, onChange, onContactChanged, getMe, toast } = {}) {
+    /** @type {number | null} */
     this.contactId = null;
+    /** @type {TimelineItem[]} oldest first */
     this.timeline = [];
+    /** @type {string | null} the cursor of the next older page */
     this.nextBefore = null;
+    /** @type {ContactIdentities | null} */
     this.ids = null;
     this.error = "";
     this.loading = false;
@@ -20,24 +36,34 @@ export class ContactPanel {
     this.onChange = onChange || (() => {});
     this.onContactChanged = onContactChanged || (() => {});
     this.getMe = getMe || (() => null);
+    /** @type {Set<string>} identity keys ("kind:value") picked for a split */
     this.selected = new Set();
-    this.lastMerge = null; // { audit_id, contact_id, merged_id } for the undo button
+    /** @type {{audit_id: number, contact_id: number, merged_id: number} | null} for the undo button */
+    this.lastMerge = null;
     this.busy = false;
-    this.toast = toast || ((t) => console.warn(t));
+    this.toast = toast || ((/** @type {string} */ t) => console.warn(t));
+    /** @type {Set<number>} */
     this.convIds = new Set();
-    this.refreshTimer = null;
+    this.refreshTimer = 0;
   }
 
-  /** Called on every inbox render with the current 360° context (or null). */
+  /**
+   * Called on every inbox render with the current 360° context (or null).
+   * @param {HTMLElement} root
+   * @param {CustomerContext | null} ctx
+   */
   render(root, ctx) {
     const id = ctx && ctx.contact ? ctx.contact.id : null;
     if (id !== this.contactId) this.load(id);
-    if (!id) return;
+    if (!id || !ctx) return;
     for (const c of ctx.conversations || []) this.convIds.add(c.id);
     root.append(this.identitySection(), ...this.prechatSection(), this.timelineSection());
   }
 
-  /** Called for every event the inbox receives. */
+  /**
+   * Called for every event the inbox receives.
+   * @param {HubEvent | null | undefined} event
+   */
   onEvent(event) {
     if (!this.contactId || !event) return;
     if (event.type === "contact.merged" || event.type === "contact.split") {
@@ -58,6 +84,10 @@ export class ContactPanel {
     this.refreshTimer = setTimeout(() => this.load(this.contactId, { quiet: true }), 300);
   }
 
+  /**
+   * @param {number | null} id the contact (null: none)
+   * @param {{quiet?: boolean}} [opts] quiet: a refresh of the same contact, its state kept meanwhile
+   */
   async load(id, { quiet = false } = {}) {
     if (!quiet) {
       this.contactId = id;
@@ -82,7 +112,7 @@ export class ContactPanel {
       for (const it of page.items) this.convIds.add(it.message.conversation_id);
       this.error = "";
     } catch (e) {
-      if (this.contactId === id) this.error = `Timeline unavailable (${e.message}).`;
+      if (this.contactId === id) this.error = `Timeline unavailable (${/** @type {HttpError} */ (e).message}).`;
     } finally {
       this.loading = false;
       this.onChange();
@@ -99,7 +129,7 @@ export class ContactPanel {
       this.nextBefore = page.next_before;
       this.onChange();
     } catch (e) {
-      this.toast(`Could not load older messages: ${e.message}`);
+      this.toast(`Could not load older messages: ${/** @type {HttpError} */ (e).message}`);
     }
   }
 
@@ -108,6 +138,13 @@ export class ContactPanel {
     return !!me && (me.role === "supervisor" || me.role === "admin");
   }
 
+  /**
+   * POST one identity action; the toast says how it went.
+   * @param {string} path
+   * @param {object} body
+   * @param {string} okText
+   * @returns {Promise<any>} the answer, null when refused or busy
+   */
   async act(path, body, okText) {
     if (this.busy) return null;
     this.busy = true;
@@ -117,7 +154,7 @@ export class ContactPanel {
       this.toast(okText, "ok");
       return res;
     } catch (e) {
-      this.toast(`${e.message}`);
+      this.toast(`${/** @type {HttpError} */ (e).message}`);
       return null;
     } finally {
       this.busy = false;
@@ -125,6 +162,7 @@ export class ContactPanel {
     }
   }
 
+  /** @param {number} otherId */
   async merge(otherId) {
     const id = this.contactId;
     if (!id || !otherId || otherId === id) return;
@@ -162,6 +200,7 @@ export class ContactPanel {
   }
 
   /** Send a one-time code to a claimed email/phone; the visitor enters it in the widget. */
+  /** @param {string} claim "kind:value" */
   async verify(claim) {
     const id = this.contactId;
     if (!id) return;
@@ -170,7 +209,9 @@ export class ContactPanel {
     if (res) await this.load(id, { quiet: true });
   }
 
+  /** @param {HubEvent} event a verification.updated */
   onVerification(event) {
+    /** @type {Record<string, string | null>} */
     const texts = {
       sent: null,
       undeliverable: "The verification code could not be sent.",
@@ -186,11 +227,16 @@ export class ContactPanel {
     if (event.status === "verified") this.onContactChanged();
   }
 
+  /**
+   * @param {string} kind
+   * @param {string} value
+   */
   verificationOf(kind, value) {
     const list = (this.ids && this.ids.verifications) || [];
     return list.find((v) => v.kind === kind && v.value === value) || null;
   }
 
+  /** @param {Record<string, any> | null} v */
   verificationLabel(v) {
     if (!v) return "";
     if (v.status === "pending") {
@@ -199,12 +245,15 @@ export class ContactPanel {
       const left = `${v.attempts_left} ${v.attempts_left === 1 ? "try" : "tries"} left`;
       return `${v.delivery === "sent" ? "code sent" : "sending code"} · ${left} · expires ${clock(v.expires_at)}`;
     }
-    return { verified: "verified", locked: "locked (too many wrong codes)", expired: "code expired", superseded: "" }[v.status] || v.status;
+    /** @type {Record<string, string>} */
+    const final = { verified: "verified", locked: "locked (too many wrong codes)", expired: "code expired", superseded: "" };
+    return final[v.status] || v.status;
   }
 
   identitySection() {
     const ids = this.ids;
     const sup = this.isSupervisor();
+    /** @type {HTMLElement[]} */
     const body = [];
     if (ids) {
       for (const i of ids.identities) {
@@ -212,7 +261,7 @@ export class ContactPanel {
         body.push(el("li", { class: "small", "data-testid": "identity", "data-key": key },
           sup && ids.identities.length > 1
             ? el("input", { type: "checkbox", "aria-label": `Select ${key}`, checked: this.selected.has(key),
-                onchange: (e) => { if (e.target.checked) this.selected.add(key); else this.selected.delete(key); this.onChange(); } })
+                onchange: (/** @type {Event} */ e) => { if (/** @type {HTMLInputElement} */ (e.target).checked) this.selected.add(key); else this.selected.delete(key); this.onChange(); } })
             : null,
           el("span", { class: "k", text: i.kind }), el("span", { class: "v", title: i.value, text: i.value })));
       }
@@ -244,7 +293,7 @@ export class ContactPanel {
     }
     const input = el("input", { type: "number", min: "1", placeholder: "Contact #", class: "small", "data-testid": "merge-id", "aria-label": "Contact id to merge into this one" });
     const tools = el("div", { class: "row-between small" },
-      el("form", { class: "merge-form", onsubmit: (e) => { e.preventDefault(); this.merge(parseInt(input.value, 10)); } },
+      el("form", { class: "merge-form", onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); this.merge(parseInt(input.value, 10)); } },
         input, el("button", { type: "submit", class: "btn btn-ghost small", disabled: this.busy, "data-testid": "merge-submit", text: "Merge into this" })),
       sup && this.selected.size
         ? el("button", { type: "button", class: "btn btn-ghost small", disabled: this.busy, "data-testid": "split-submit", onclick: () => this.split(), text: `Split ${this.selected.size} off` })
@@ -262,7 +311,13 @@ export class ContactPanel {
   prechatSection() {
     const sub = this.ids && this.ids.prechat && this.ids.prechat[0];
     if (!sub) return [];
+    /** @type {HTMLElement[]} */
     const rows = [];
+    /**
+     * @param {string} k
+     * @param {unknown} v
+     * @param {boolean} flag unverified
+     */
     const add = (k, v, flag) => rows.push(el("li", { class: "small", "data-testid": "prechat-answer", "data-key": k },
       el("span", { class: "k", text: k }), el("span", { class: "v", title: String(v), text: String(v) }),
       flag ? el("span", { class: "claim-flag", text: "unverified (pre-chat form)" }) : null));
@@ -280,6 +335,7 @@ export class ContactPanel {
   timelineSection() {
     const items = this.timeline;
     let lastDay = "";
+    /** @type {HTMLElement[]} */
     const rows = [];
     for (const it of items) {
       const m = it.message;

@@ -1,3 +1,4 @@
+// @ts-check
 // Email messages in the agent inbox: the trimmed reply with a toggle for the quoted rest,
 // the sanitised HTML only inside a sandboxed iframe (no scripts, CSP forbids remote
 // content) with remote images blocked until the agent clicks "Load images", attachment
@@ -7,6 +8,10 @@
 // formatted view open, images allowed) live here per message id, not in the DOM.
 
 import { el } from "./lib/dom.js";
+
+/** @typedef {import("./lib/types.js").Message} Message */
+/** @typedef {import("./lib/types.js").Conversation} Conversation */
+/** @typedef {Record<string, string>} InlineImages content-id → data: URL */
 
 const shownQuoted = new Set();
 const shownHtml = new Set();
@@ -21,10 +26,19 @@ const CSP_IMAGES = "default-src 'none'; img-src data: cid: https:; style-src 'un
 // Popups only so links (target=_blank from the sanitiser) open in a normal tab.
 export const IFRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox";
 
+/**
+ * @param {Message} m
+ * @param {string} name
+ * @returns {string}
+ */
 function attr(m, name) {
   return (m.attributes && m.attributes[name]) || "";
 }
 
+/**
+ * @param {Message} m
+ * @returns {string[]}
+ */
 function remoteImageUrls(m) {
   try {
     const urls = JSON.parse(attr(m, "email.remote_image_urls") || "[]");
@@ -35,7 +49,12 @@ function remoteImageUrls(m) {
 }
 
 /** The iframe document: the sanitised HTML, a CSP meta, and (when allowed) the remote
- * image URLs put back through the DOM (never by string concatenation). */
+ * image URLs put back through the DOM (never by string concatenation).
+ * @param {string | null | undefined} html
+ * @param {string[]} urls
+ * @param {boolean} loadImages
+ * @param {InlineImages} [inline]
+ */
 export function emailSrcdoc(html, urls, loadImages, inline = {}) {
   const doc = new DOMParser().parseFromString(String(html || ""), "text/html");
   for (const img of doc.querySelectorAll("img[src]")) {
@@ -71,9 +90,14 @@ export function emailSrcdoc(html, urls, loadImages, inline = {}) {
   return `<!doctype html>${doc.documentElement.outerHTML}`;
 }
 
-const inlineCache = new Map(); // message id -> {content-id: data URL}
+/** @type {Map<number, InlineImages>} message id -> its inline images */
+const inlineCache = new Map();
 const MAX_INLINE_BYTES = 2 * 1024 * 1024;
 
+/**
+ * @param {Message} m
+ * @returns {Record<string, string | number>} content-id → attachment index
+ */
 function inlineImages(m) {
   try {
     const map = JSON.parse(attr(m, "email.inline_images") || "{}");
@@ -84,6 +108,10 @@ function inlineImages(m) {
 }
 
 /** One inline image; a busy server (5xx) or a dropped connection is tried again twice. */
+/**
+ * @param {number} id the message
+ * @param {number} index the attachment
+ */
 async function fetchInlineImage(id, index) {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -98,8 +126,11 @@ async function fetchInlineImage(id, index) {
 }
 
 /** The sandboxed frame cannot send our cookie, so the page fetches each inline image
- * (authenticated, scoped like any download) and hands it over as a data: URL. */
+ * (authenticated, scoped like any download) and hands it over as a data: URL.
+ * @param {Message} m
+ */
 async function loadInlineImages(m) {
+  /** @type {InlineImages} */
   const out = {};
   for (const [cid, index] of Object.entries(inlineImages(m))) {
     const a = (m.attachments || [])[Number(index)];
@@ -108,7 +139,7 @@ async function loadInlineImages(m) {
       const res = await fetchInlineImage(m.id, Number(index));
       if (!res || !res.ok) continue;
       const blob = await res.blob();
-      out[cid] = await new Promise((resolve, reject) => {
+      out[cid] = await new Promise((/** @type {(url: string) => void} */ resolve, reject) => {
         const reader = new FileReader();
         reader.onload = () => resolve(String(reader.result).replace(/^data:[^;,]*/, `data:${a.content_type}`));
         reader.onerror = () => reject(reader.error);
@@ -121,6 +152,11 @@ async function loadInlineImages(m) {
   return out;
 }
 
+/**
+ * @param {Message} m
+ * @param {string[]} urls its remote images
+ * @returns {HTMLDivElement}
+ */
 function htmlFrame(m, urls) {
   const loadImages = imagesAllowed.has(m.id);
   const frame = el("iframe", {
@@ -154,11 +190,22 @@ function htmlFrame(m, urls) {
 
 /** Live toggles by key: a click that lands while the thread re-renders (a new event) must
  * show on the copy now in the page, not only on the one it was made on. */
+/** @typedef {(() => void) & {btn?: HTMLButtonElement}} Sync */
+/** @type {Map<string, Sync[]>} */
 const toggles = new Map();
 
+/**
+ * @param {string} label
+ * @param {string} hiddenLabel
+ * @param {string} testid
+ * @param {Set<number>} set the ids shown
+ * @param {number} id
+ * @param {HTMLElement} target
+ */
 function toggle(label, hiddenLabel, testid, set, id, target) {
   const btn = el("button", { type: "button", class: "link email-toggle", "data-testid": testid });
   const key = `${testid}:${id}`;
+  /** @type {Sync} */
   const sync = () => {
     const on = set.has(id);
     target.hidden = !on;
@@ -171,7 +218,7 @@ function toggle(label, hiddenLabel, testid, set, id, target) {
     for (const syncCopy of toggles.get(key) || []) syncCopy();
     sync();
   });
-  const copies = (toggles.get(key) || []).filter((s) => s.btn.isConnected);
+  const copies = (toggles.get(key) || []).filter((s) => s.btn && s.btn.isConnected);
   sync.btn = btn;
   copies.push(sync);
   toggles.set(key, copies);
@@ -179,8 +226,10 @@ function toggle(label, hiddenLabel, testid, set, id, target) {
   return btn;
 }
 
+/** @param {Message} m */
 function downloads(m) {
-  const items = (m.attachments || []).map((a, i) => el("a", {
+  /** @type {HTMLElement[]} */
+  const items = (m.attachments || []).map((/** @type {any} */ a, /** @type {number} */ i) => el("a", {
     class: "attachment", "data-testid": "email-attachment", download: a.filename || true,
     href: `/api/v1/messages/${m.id}/attachments/${i}`,
     title: `${a.content_type || ""} · ${Math.ceil((a.size || 0) / 1024)} kB`,
@@ -197,9 +246,13 @@ function downloads(m) {
   return items.length ? el("div", { class: "attachments" }, items) : null;
 }
 
-/** The body of an email message (replaces the plain bubble), or null for other channels. */
+/**
+ * The body of an email message (replaces the plain bubble), or null for other channels.
+ * @param {Message} m
+ */
 export function emailBody(m) {
   if (m.channel !== "email") return null;
+  /** @type {HTMLElement[]} */
   const parts = [];
   if (attr(m, "email.malformed") === "true") {
     parts.push(el("div", {
@@ -237,7 +290,10 @@ export function emailBody(m) {
   return el("div", { class: "bubble email-body", "data-testid": "email-body" }, parts, files);
 }
 
-/** The subject line under the conversation title (email cases). */
+/**
+ * The subject line under the conversation title (email cases).
+ * @param {Conversation | null | undefined} conv
+ */
 export function subjectLine(conv) {
   if (!conv || !conv.subject) return null;
   return el("div", { class: "thread-subject", "data-testid": "thread-subject", title: conv.subject, text: conv.subject });

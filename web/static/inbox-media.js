@@ -1,3 +1,4 @@
+// @ts-check
 // Messaging media in the agent inbox (WhatsApp, SMS/MMS, Messenger, Instagram, Telegram):
 // images inline (lazy), audio and video with native controls, everything else a download
 // link with name, type and size. The bytes come through the hub's media proxy
@@ -12,10 +13,14 @@
 import { el } from "./lib/dom.js";
 import { fileSize } from "./lib/format.js";
 
+/** @typedef {import("./lib/types.js").Message} Message */
+/** @typedef {import("./lib/types.js").Attachment} Attachment */
+
 // Must match web/routes_media.py INLINE_TYPES (images; audio/video are picked by prefix).
 const INLINE_IMAGES = new Set([
   "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/avif", "image/*",
 ]);
+/** @type {Record<string, string>} */
 const LABELS = {
   too_large: "too large to show here (over the hub's media size limit)",
   expired: "no longer available from the provider",
@@ -23,13 +28,23 @@ const LABELS = {
 };
 
 const MAX_NODES = 400;
-const nodes = new Map(); // "id/index" -> { key, node }, oldest first
-const learned = new Map(); // "id/index" -> state found by asking the proxy
+/** @type {Map<string, {key: string, node: HTMLElement}>} "id/index" -> its node, oldest first */
+const nodes = new Map();
+/** @type {Map<string, string>} "id/index" -> state found by asking the proxy */
+const learned = new Map();
 
+/**
+ * @param {Message} m
+ * @param {number} i
+ */
 function mediaUrl(m, i) {
   return `/api/v1/messages/${encodeURIComponent(m.id)}/attachments/${i}`;
 }
 
+/**
+ * @param {string | null | undefined} contentType
+ * @returns {"image" | "audio" | "video" | "file"}
+ */
 export function mediaKind(contentType) {
   const t = String(contentType || "").toLowerCase().split(";")[0].trim();
   if (INLINE_IMAGES.has(t)) return "image";
@@ -40,11 +55,19 @@ export function mediaKind(contentType) {
 
 
 
+/** @param {Attachment} a */
 function describe(a) {
   return [a.content_type && a.content_type !== "application/octet-stream" ? a.content_type : "",
     fileSize(a.size)].filter(Boolean).join(" · ");
 }
 
+/**
+ * @param {Message} m
+ * @param {Attachment} a
+ * @param {number} i its index on the message
+ * @param {string} state
+ * @returns {HTMLDivElement}
+ */
 function unavailable(m, a, i, state) {
   const name = a.filename || `attachment ${i + 1}`;
   const box = el("div", {
@@ -67,7 +90,12 @@ function unavailable(m, a, i, state) {
 }
 
 /** A media element failed: ask the proxy why (HEAD: nothing is downloaded) and put a
- * label in its place. A 200 means the browser could not play it: offer the download. */
+ * label in its place. A 200 means the browser could not play it: offer the download.
+ * @param {Message} m
+ * @param {Attachment} a
+ * @param {number} i its index on the message
+ * @param {HTMLElement} holder
+ */
 async function explain(m, a, i, holder) {
   const k = `${m.id}/${i}`;
   let state = "error";
@@ -85,6 +113,11 @@ async function explain(m, a, i, holder) {
   holder.replaceWith(replacement);
 }
 
+/**
+ * @param {Message} m
+ * @param {Attachment} a
+ * @param {number} i its index on the message
+ */
 function fileLink(m, a, i) {
   const name = a.filename || `attachment ${i + 1}`;
   return el("a", {
@@ -94,6 +127,11 @@ function fileLink(m, a, i) {
   describe(a) ? el("span", { class: "media-meta", text: ` ${describe(a)}` }) : null);
 }
 
+/**
+ * @param {Message} m
+ * @param {Attachment} a
+ * @param {number} i its index on the message
+ */
 function caption(m, a, i) {
   const name = a.filename || `attachment ${i + 1}`;
   return el("div", { class: "media-caption" },
@@ -101,6 +139,12 @@ function caption(m, a, i) {
     describe(a) ? el("span", { class: "media-meta", text: ` ${describe(a)}` }) : null);
 }
 
+/**
+ * @param {Message} m
+ * @param {Attachment} a
+ * @param {number} i its index on the message
+ * @param {"image" | "audio" | "video"} kind
+ */
 function player(m, a, i, kind) {
   const holder = el("figure", { class: `media-item media-${kind}`, "data-testid": `media-${kind}` });
   const fail = () => explain(m, a, i, holder);
@@ -120,10 +164,21 @@ function player(m, a, i, kind) {
   return holder;
 }
 
+/**
+ * @param {Message} m
+ * @param {Attachment} a
+ * @param {number} i its index on the message
+ */
 function nodeKey(m, a, i) {
   return `${a.ref}|${a.state || "available"}|${learned.get(`${m.id}/${i}`) || ""}`;
 }
 
+/**
+ * @param {Message} m
+ * @param {Attachment} a
+ * @param {number} i its index on the message
+ * @returns {HTMLElement}
+ */
 function attachmentNode(m, a, i) {
   const k = `${m.id}/${i}`;
   const key = nodeKey(m, a, i);
@@ -135,13 +190,16 @@ function attachmentNode(m, a, i) {
     : kind === "file" ? fileLink(m, a, i)
       : player(m, a, i, kind);
   nodes.set(k, { key, node });
-  while (nodes.size > MAX_NODES) nodes.delete(nodes.keys().next().value);
+  while (nodes.size > MAX_NODES) nodes.delete(/** @type {string} */ (nodes.keys().next().value));
   return node;
 }
 
-/** The attachments of a non-email message, or null (email renders its own). */
+/**
+ * The attachments of a non-email message, or null (email renders its own).
+ * @param {Message | null | undefined} m
+ */
 export function messageMedia(m) {
   if (!m || m.channel === "email" || !Array.isArray(m.attachments) || !m.attachments.length) return null;
   return el("div", { class: "attachments media-list", "data-testid": "media-list" },
-    m.attachments.map((a, i) => attachmentNode(m, a, i)));
+    m.attachments.map((/** @type {Attachment} */ a, /** @type {number} */ i) => attachmentNode(m, a, i)));
 }

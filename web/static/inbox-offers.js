@@ -1,3 +1,4 @@
+// @ts-check
 // omnihub inbox: routing. Offers with Accept / Decline and a live countdown, the agent's
 // presence selector, and (supervisors) a live queue board. REST for actions and the
 // initial state, socket events (workitem.offered / offer_ended, agent.presence,
@@ -10,34 +11,72 @@ import { fetchJson as call } from "./lib/http.js";
 
 const CSS_HREF = "/static/inbox-offers.css";
 
+/** @typedef {import("./lib/types.js").HubEvent} HubEvent */
+/** @typedef {import("./lib/types.js").Me} Me */
+/** @typedef {import("./lib/types.js").Offer} Offer */
+/** @typedef {import("./lib/types.js").QueueStats} QueueStats */
+/** @typedef {import("./lib/types.js").BoardItem} BoardItem */
+/** @typedef {import("./lib/types.js").PickableItem} PickableItem */
+/** @typedef {import("./lib/types.js").ActiveItem} ActiveItem */
+/** @typedef {import("./lib/types.js").RoutingAgent} RoutingAgent */
+/** @typedef {import("./lib/http.js").HttpError} HttpError */
+
+/** @type {Record<string, string>} */
 const PRESENCE_LABEL = { online: "Available", away: "Away", busy: "Busy", offline: "Offline" };
 const STATUS_OF = { online: "available", away: "away", busy: "busy", offline: "offline" };
 
 export class RoutingPanel {
+  /**
+   * @param {{toast?: (text: string, kind?: string) => void, onOpenConversation?: (id: number) => void}} [deps]
+   */
   constructor({ toast, onOpenConversation } = {}) {
-    this.toast = toast || ((t) => console.warn(t));
+    this.toast = toast || ((/** @type {string} */ t) => console.warn(t));
     this.open = onOpenConversation || (() => {});
+    /** @type {Me | null} */
     this.me = null;
-    this.offers = new Map(); // work_item_id -> offer
-    this.busy = new Set(); // work items with a request in flight
+    /** @type {Map<number, Offer>} work_item_id -> offer */
+    this.offers = new Map();
+    /** @type {Set<number>} work items with a request in flight */
+    this.busy = new Set();
     this.presence = "offline";
     this.status = "available";
-    this.board = new Map(); // queue -> stats
-    this.pickable = []; // items the agent may pick (REST, refreshed while the board is open)
-    this.active = []; // supervisors: items held by agents
-    this.agents = []; // supervisors: agents with a routing profile (reassign targets)
+    /** @type {Map<string, QueueStats>} queue -> stats */
+    this.board = new Map();
+    /** @type {PickableItem[]} items the agent may pick (REST, refreshed while the board is open) */
+    this.pickable = [];
+    /** @type {ActiveItem[]} supervisors: items held by agents */
+    this.active = [];
+    /** @type {RoutingAgent[]} supervisors: agents with a routing profile (reassign targets) */
+    this.agents = [];
+    /** @type {string[]} */
     this.queueNames = [];
     this.boardOpen = false;
     this.boardTimer = 0;
     this.tick = 0;
     this.started = false;
+    // Made by mount() (none before: the render methods check presenceEl / tray / boardEl).
+    /** @type {HTMLLabelElement | undefined} */
+    this.presenceEl;
+    /** @type {HTMLSpanElement} */
+    this.presenceDot;
+    /** @type {HTMLSelectElement} */
+    this.presenceSelect;
+    /** @type {HTMLButtonElement} */
+    this.boardBtn;
+    /** @type {HTMLElement | undefined} */
+    this.boardEl;
+    /** @type {HTMLElement | undefined} */
+    this.tray;
   }
 
   get supervises() {
     return this.me && (this.me.role === "supervisor" || this.me.role === "admin");
   }
 
-  /** Called once the socket said hello (and again after every reconnect). */
+  /**
+   * Called once the socket said hello (and again after every reconnect).
+   * @param {Me} me
+   */
   async start(me) {
     this.me = me;
     if (!this.started) {
@@ -59,11 +98,12 @@ export class RoutingPanel {
         this.offers.set(o.work_item_id, { ...o, expiresMs: (o.expires_at + skew) * 1000,
           totalMs: (o.expires_at - o.offered_at) * 1000 });
       }
-      const mine = presence.agents.find((a) => a.agent_id === this.me.id);
+      const me = /** @type {Me} */ (this.me); // set by start()
+      const mine = presence.agents.find((/** @type {RoutingAgent} */ a) => a.agent_id === me.id);
       if (mine) { this.presence = mine.presence; this.status = mine.status; }
       await this.loadBoard();
     } catch (e) {
-      this.toast(`Routing: ${e.message}`);
+      this.toast(`Routing: ${/** @type {HttpError} */ (e).message}`);
     }
     this.render();
   }
@@ -78,13 +118,15 @@ export class RoutingPanel {
     this.queueNames = q.queue_names || [];
   }
 
+  /** @param {HubEvent | null | undefined} event */
   onEvent(event) {
     if (!event || !this.me) return;
     switch (event.type) {
       case "workitem.offered":
         if (event.agent_id !== this.me.id) return; // supervisors see them on the board
-        this.offers.set(event.work_item_id, { ...event, expiresMs: Date.parse(event.expires_at),
-          totalMs: Date.parse(event.expires_at) - Date.parse(event.offered_at) });
+        // The event carries the offer's fields (docs/routing.md).
+        this.offers.set(event.work_item_id, /** @type {Offer} */ (/** @type {unknown} */ ({ ...event, expiresMs: Date.parse(event.expires_at),
+          totalMs: Date.parse(event.expires_at) - Date.parse(event.offered_at) })));
         this.render();
         break;
       case "workitem.offer_ended":
@@ -102,7 +144,8 @@ export class RoutingPanel {
         }
         break;
       case "queue.stats":
-        this.board.set(event.queue, { ...event, at: Date.now() });
+        // The event carries the queue's figures.
+        this.board.set(event.queue, /** @type {QueueStats} */ (/** @type {unknown} */ ({ ...event, at: Date.now() })));
         this.renderBoard();
         break;
       default:
@@ -146,10 +189,11 @@ export class RoutingPanel {
   renderPresence() {
     if (!this.presenceEl) return;
     this.presenceEl.dataset.presence = this.presence;
+    const boardBtn = /** @type {HTMLButtonElement} */ (this.boardBtn); // mount() makes both
     this.presenceEl.title = `You are ${PRESENCE_LABEL[this.presence] || this.presence}`;
     // The select shows what the agent chose; the dot what routing sees (auto-away...).
     if (document.activeElement !== this.presenceSelect) this.presenceSelect.value = this.status;
-    this.boardBtn.hidden = !this.me;
+    boardBtn.hidden = !this.me;
   }
 
   renderOffers() {
@@ -159,6 +203,7 @@ export class RoutingPanel {
     this.renderCountdowns();
   }
 
+  /** @param {Offer} o */
   offerCard(o) {
     const id = o.work_item_id;
     const pending = this.busy.has(id);
@@ -181,18 +226,23 @@ export class RoutingPanel {
   renderCountdowns() {
     if (!this.tray) return;
     const now = Date.now();
-    for (const card of this.tray.querySelectorAll(".offer-card")) {
+    for (const card of /** @type {NodeListOf<HTMLElement>} */ (this.tray.querySelectorAll(".offer-card"))) {
       const o = this.offers.get(Number(card.dataset.item));
       if (!o) continue;
       const left = Math.max(0, (o.expiresMs - now) / 1000);
       const total = Math.max(1, (o.totalMs || 30000) / 1000);
-      card.querySelector(".offer-countdown").textContent = left > 0 ? `${Math.ceil(left)}s` : "expiring…";
-      card.querySelector(".offer-bar-fill").style.width = `${Math.min(100, (left / total) * 100)}%`;
+      // Both are in every card (offerCard).
+      /** @type {HTMLElement} */ (card.querySelector(".offer-countdown")).textContent = left > 0 ? `${Math.ceil(left)}s` : "expiring…";
+      /** @type {HTMLElement} */ (card.querySelector(".offer-bar-fill")).style.width = `${Math.min(100, (left / total) * 100)}%`;
       card.classList.toggle("urgent", left <= 5);
     }
     if (this.boardOpen) this.renderWaits();
   }
 
+  /**
+   * @param {Offer} o
+   * @param {"accept" | "decline"} verb
+   */
   async act(o, verb) {
     const id = o.work_item_id;
     this.busy.add(id);
@@ -201,7 +251,8 @@ export class RoutingPanel {
       await call(`/api/v1/work-items/${id}/${verb}`, { method: "POST" });
       this.offers.delete(id);
       if (verb === "accept" && o.conversation_id) this.open(o.conversation_id);
-    } catch (e) {
+    } catch (caught) {
+      const e = /** @type {HttpError} */ (caught);
       this.toast(e.status === 409 ? `Too late: ${e.message}` : `Could not ${verb}: ${e.message}`);
       if (e.status === 409 || e.status === 404) this.offers.delete(id);
     } finally {
@@ -210,6 +261,7 @@ export class RoutingPanel {
     }
   }
 
+  /** @param {string} status */
   async setStatus(status) {
     const before = this.status;
     this.status = status;
@@ -217,14 +269,14 @@ export class RoutingPanel {
       await call("/api/v1/routing/presence", { method: "PUT", body: { status } });
     } catch (e) {
       this.status = before;
-      this.toast(`Could not change your status: ${e.message}`);
+      this.toast(`Could not change your status: ${/** @type {HttpError} */ (e).message}`);
     }
     this.renderPresence();
   }
 
   toggleBoard() {
     this.boardOpen = !this.boardOpen;
-    this.boardEl.hidden = !this.boardOpen;
+    /** @type {HTMLElement} */ (this.boardEl).hidden = !this.boardOpen; // its button exists only after mount()
     this.boardBtn.setAttribute("aria-expanded", String(this.boardOpen));
     clearInterval(this.boardTimer);
     if (this.boardOpen) {
@@ -236,6 +288,7 @@ export class RoutingPanel {
     this.renderBoard();
   }
 
+  /** @param {BoardItem} item */
   async pick(item) {
     try {
       await call(`/api/v1/work-items/${item.work_item_id}/pick`, { method: "POST" });
@@ -244,7 +297,7 @@ export class RoutingPanel {
       this.toast("Picked: it is yours now.", "ok");
       if (item.conversation_id) this.open(item.conversation_id);
     } catch (e) {
-      this.toast(`Could not pick: ${e.message}`);
+      this.toast(`Could not pick: ${/** @type {HttpError} */ (e).message}`);
       await this.loadBoard().catch(() => {});
       this.renderBoard();
     }
@@ -279,13 +332,16 @@ export class RoutingPanel {
 
   renderActive() {
     if (!this.active.length) return h("p", { class: "muted", text: "No agent holds an item." });
-    const name = (p) => p.agent_name || (this.agents.find((a) => a.agent_id === p.agent_id) || {}).name || "another agent";
+    const name = (/** @type {BoardItem} */ p) => p.agent_name || (this.agents.find((a) => a.agent_id === p.agent_id) || {}).name || "another agent";
     return h("ul", { class: "pick-list", "data-testid": "active-list" }, ...this.active.map((p) => h("li", { "data-item": String(p.work_item_id) },
       h("span", { text: `${p.contact_name || "#" + p.work_item_id} · ${CHANNEL_SHORT[p.channel] || p.channel} · ${p.queue} · ${name(p)}${p.status === "wrapup" ? " (wrap-up)" : ""} · ${fmtWait(p.held_s)}` }),
       this.moveControls(p))));
   }
 
-  /** Supervisors: hand an item to an agent (reassign) or back to a queue (transfer). */
+  /**
+   * Supervisors: hand an item to an agent (reassign) or back to a queue (transfer).
+   * @param {BoardItem} item
+   */
   moveControls(item) {
     const agentSel = h("select", { "aria-label": "Reassign to agent", "data-testid": "reassign-agent" },
       h("option", { value: "", text: "Agent…" }),
@@ -295,7 +351,7 @@ export class RoutingPanel {
       h("option", { value: "", text: "Queue…" }),
       ...this.queueNames.filter((q) => q !== item.queue || item.agent_id != null)
         .map((q) => h("option", { value: q, text: q })));
-    const go = (body, what) => this.move(item, body, what);
+    const go = (/** @type {object} */ body, /** @type {string} */ what) => this.move(item, body, what);
     return h("span", { class: "move-controls" },
       agentSel,
       h("button", { type: "button", class: "btn btn-ghost", "data-testid": "reassign", text: "Reassign",
@@ -305,12 +361,17 @@ export class RoutingPanel {
         onclick: () => queueSel.value && go({ queue: queueSel.value }, "Transferred") }));
   }
 
+  /**
+   * @param {BoardItem} item
+   * @param {object} body
+   * @param {string} what said in the toast ("Reassigned")
+   */
   async move(item, body, what) {
     try {
       await call(`/api/v1/work-items/${item.work_item_id}/transfer`, { method: "POST", body });
       this.toast(`${what}.`, "ok");
     } catch (e) {
-      this.toast(`Could not move #${item.work_item_id}: ${e.message}`);
+      this.toast(`Could not move #${item.work_item_id}: ${/** @type {HttpError} */ (e).message}`);
     }
     await this.loadBoard().catch(() => {});
     this.renderBoard();
@@ -318,7 +379,8 @@ export class RoutingPanel {
 
   renderWaits() {
     // Oldest wait keeps growing between stats pushes when something is waiting.
-    for (const td of this.boardEl.querySelectorAll("td.wait")) {
+    if (!this.boardEl) return;
+    for (const td of /** @type {NodeListOf<HTMLElement>} */ (this.boardEl.querySelectorAll("td.wait"))) {
       const base = Number(td.dataset.wait);
       if (base > 0) td.textContent = fmtWait(base + (Date.now() - Number(td.dataset.at)) / 1000);
     }

@@ -1,3 +1,4 @@
+// @ts-check
 // The composer's reply bar: which channel the reply goes out on, and whether free text is
 // allowed there now (docs/channels.md "Reply channel" and "Messaging windows").
 //
@@ -10,7 +11,14 @@ import { el } from "./lib/dom.js";
 
 const REFRESH_MS = 30000; // "time left" countdown
 
-/** "5 h 12 min" / "12 min" / "under a minute" */
+/** @typedef {import("./lib/types.js").ReplyOptions} ReplyOptions */
+/** @typedef {import("./lib/types.js").HubEvent} HubEvent */
+/** @typedef {(opts: ReplyOptions, bar: ReplyBar) => Node | null} ReplyExtra a feature's part of the bar */
+
+/**
+ * "5 h 12 min" / "12 min" / "under a minute"
+ * @param {number} ms
+ */
 export function timeLeft(ms) {
   if (ms <= 0) return "closed";
   const min = Math.floor(ms / 60000);
@@ -26,15 +34,22 @@ export class ReplyBar {
    * host: the element above the textarea; api(path) -> JSON; getCurrentId() -> id;
    * onChange(): the composer re-checks `blocked`; extras: feature renderers
    * (opts, bar) -> Node|null appended to the bar (the template picker).
+   * @param {{host: HTMLElement, api: (path: string, opts?: {method?: string, body?: unknown}) => Promise<any>,
+   *   getCurrentId: () => number | null,
+   *   onChange?: () => void}} deps
    */
   constructor({ host, api, getCurrentId, onChange }) {
     this.host = host;
     this.api = api;
     this.getCurrentId = getCurrentId;
     this.onChange = onChange || (() => {});
+    /** @type {ReplyExtra[]} */
     this.extras = [];
-    this.opts = null; // the last reply-options answer for the current conversation
-    this.chosen = null; // the agent's pick (an inbox slug), null = the default
+    /** @type {ReplyOptions | null} the last reply-options answer for the current conversation */
+    this.opts = null;
+    /** @type {string | null} the agent's pick (an inbox slug), null = the default */
+    this.chosen = null;
+    this.reloadTimer = 0;
     this.privateMode = false;
     this.error = "";
     this.seq = 0;
@@ -43,7 +58,7 @@ export class ReplyBar {
     this.timer = setInterval(() => {
       if (this.opts && !this.host.contains(document.activeElement)) this.render();
     }, REFRESH_MS);
-    window.addEventListener("omnihub:event", (e) => this.onEvent(e.detail));
+    window.addEventListener("omnihub:event", (e) => this.onEvent(/** @type {CustomEvent<HubEvent>} */ (e).detail));
   }
 
   /** The `via` to send with a reply (null: let the server take the default). */
@@ -72,16 +87,23 @@ export class ReplyBar {
     return Date.parse(o.window_closes_at) - (Date.now() + this.clockOffset);
   }
 
+  /** @param {ReplyExtra} renderer */
   addExtra(renderer) {
     this.extras.push(renderer);
   }
 
+  /** @param {boolean} on */
   setPrivate(on) {
     this.privateMode = on;
     this.render();
     this.onChange();
   }
 
+  /**
+   * @param {number | null} id the conversation
+   * @param {{keepChoice?: boolean}} [opts]
+   * @returns {Promise<void>}
+   */
   async load(id, { keepChoice = false } = {}) {
     const seq = ++this.seq;
     if (!keepChoice) {
@@ -106,7 +128,8 @@ export class ReplyBar {
       this.opts = opts;
       this.error = "";
       if (opts.now) this.clockOffset = Date.parse(opts.now) - Date.now();
-    } catch (e) {
+    } catch (caught) {
+      const e = /** @type {import("./lib/http.js").HttpError} */ (caught);
       if (seq !== this.seq) return;
       if (this.chosen && e.status === 400) {
         this.chosen = null; // that channel is no longer offered: back to the default
@@ -123,6 +146,7 @@ export class ReplyBar {
     return this.load(this.getCurrentId(), { keepChoice: true });
   }
 
+  /** @param {HubEvent | null | undefined} event */
   onEvent(event) {
     const id = this.getCurrentId();
     if (!id || !event || event.type !== "message.created") return;
@@ -133,6 +157,7 @@ export class ReplyBar {
     }
   }
 
+  /** @param {string} via */
   pick(via) {
     this.chosen = via && this.opts && via !== this.opts.default_via ? via : null;
     this.load(this.getCurrentId(), { keepChoice: true });
@@ -148,7 +173,7 @@ export class ReplyBar {
       host.append(el("span", { class: "reply-error", role: "alert", text: this.error }));
       return;
     }
-    const o = this.opts;
+    const o = /** @type {ReplyOptions} */ (this.opts); // hidden above when there are none
     if (!o.routes.length) {
       // Only phone calls here: no channel can deliver a written reply (never "via Phone").
       host.append(el("div", { class: "reply-via-line" },
@@ -161,7 +186,7 @@ export class ReplyBar {
     if (o.routes.length > 1) {
       const select = el("select", {
         class: "reply-via-select", "data-testid": "reply-via-select", "aria-label": "Reply channel",
-        onchange: (e) => this.pick(e.target.value),
+        onchange: (/** @type {Event} */ e) => this.pick(/** @type {HTMLSelectElement} */ (e.target).value),
       });
       for (const r of o.routes) {
         const opt = el("option", { value: r.via, text: `${r.label}${r.via === o.default_via ? " — last used" : ""}` });

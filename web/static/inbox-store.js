@@ -14,19 +14,10 @@ import { clientIdOf, cmpStreamId, maxStreamId, minStreamId } from "./lib/stream-
 
 export { clientIdOf, cmpStreamId, maxStreamId, minStreamId };
 
-/** @typedef {string | null} StreamId a Redis stream id ("ms-seq"), null when unknown */
-/**
- * @typedef {{id: number, conversation_id: number, direction?: string, private?: boolean,
- *   provider_id?: string | null, created_at?: string, status?: string, _v?: StreamId,
- *   [field: string]: any}} Message
- */
-/**
- * @typedef {{id: number, status?: string, channel?: string, assignee_id?: number | null,
- *   assignee_name?: string, last_message?: Message | null, last_message_at?: string | null,
- *   created_at?: string, _v?: StreamId, [field: string]: any}} Conversation
- *   `_v`: the stream id of the snapshot or event that last set its fields
- */
-/** @typedef {{type: string, [field: string]: any}} HubEvent */
+/** @typedef {import("./lib/types.js").StreamId} StreamId */
+/** @typedef {import("./lib/types.js").Message} Message */
+/** @typedef {import("./lib/types.js").Conversation} Conversation */
+/** @typedef {import("./lib/types.js").HubEvent} HubEvent */
 /** @typedef {{id: StreamId, event: HubEvent, at: number}} BufferedEvent */
 /**
  * @typedef {{client_id: string, conversation_id: number, text: string, private?: boolean,
@@ -34,8 +25,8 @@ export { clientIdOf, cmpStreamId, maxStreamId, minStreamId };
  *   error?: string, [field: string]: any}} PendingReply
  */
 /** @typedef {{assignee: "mine" | "unassigned" | "all", status: string}} ListFilter */
-/** @typedef {{conversations?: any[], last_event_id?: StreamId}} ListSnapshot */
-/** @typedef {{conversation: Conversation, messages?: Message[], last_event_id?: StreamId}} DetailSnapshot */
+/** @typedef {import("./lib/types.js").ListSnapshot} ListSnapshot */
+/** @typedef {import("./lib/types.js").DetailSnapshot} DetailSnapshot */
 
 const TYPING_TTL_MS = 7000;
 const BUFFER_MAX = 2000;
@@ -48,7 +39,7 @@ function tsOf(c) {
 
 export class InboxStore {
   constructor() {
-    /** @type {{id: number, role?: string, [field: string]: any} | null} */
+    /** @type {import("./lib/types.js").Me | null} */
     this.me = null;
     /** @type {Map<number, Conversation>} conversation id -> Conversation + last_message + _v */
     this.conversations = new Map();
@@ -58,7 +49,7 @@ export class InboxStore {
     this.messages = new Map();
     /** @type {StreamId} */
     this.messagesV = null; // stream id of the open conversation's message snapshot
-    /** @type {any} */
+    /** @type {import("./lib/types.js").CustomerContext | null} */
     this.context = null; // {contact, identities, accounts, orders, invoices, conversations}
     /** @type {Map<number, Set<number>>} conversation id -> unseen incoming message ids */
     this.unread = new Map();
@@ -214,6 +205,10 @@ export class InboxStore {
         }
         return [ev.conversation_id];
       }
+      case "contact.merged":
+        return this.applyMerge(id, ev);
+      case "contact.split":
+        return this.moveToContact(id, ev.conversation_ids || [], ev.new_contact_id, null);
       case "queue.stats":
         this.queues.set(ev.queue, { depth: ev.depth, oldest_wait_s: ev.oldest_wait_s, inbox: ev.inbox });
         return [];
@@ -231,12 +226,14 @@ export class InboxStore {
   applyMessage(id, m, replay) {
     const conv = this.conversations.get(m.conversation_id);
     if (conv) {
-      const lm = conv.last_message;
-      if (!m.private || !lm) {
+      // A private note is not the list's last message and does not move the row
+      // (docs/frontend.md "The conversation list"): the row shows the customer thread.
+      if (!m.private) {
+        const lm = conv.last_message;
         if (!lm || lm.id <= m.id) conv.last_message = m;
-      }
-      if (!conv.last_message_at || Date.parse(m.created_at || "") > Date.parse(conv.last_message_at)) {
-        conv.last_message_at = m.created_at;
+        if (!conv.last_message_at || Date.parse(m.created_at || "") > Date.parse(conv.last_message_at)) {
+          conv.last_message_at = m.created_at;
+        }
       }
     } else {
       this.missing.add(m.conversation_id);
@@ -277,12 +274,55 @@ export class InboxStore {
     return [convId];
   }
 
+  /**
+   * contact.merged: the merged contact's conversations now belong to the survivor. The
+   * event names ids only (it is hub-wide), so the survivor's name comes from a row we
+   * know; the survivor keeps its name unless it had none (hub/contacts/actions/merge.py).
+   * @param {StreamId} id
+   * @param {HubEvent} ev
+   * @returns {number[]}
+   */
+  applyMerge(id, ev) {
+    const ids = new Set(ev.conversation_ids || []);
+    for (const c of this.conversations.values()) if (c.contact_id === ev.merged_id) ids.add(c.id);
+    const known = Array.from(this.conversations.values()).find((c) => c.contact_id === ev.survivor_id && c.contact_name);
+    if (known) return this.moveToContact(id, Array.from(ids), ev.survivor_id, known.contact_name);
+    // Nameless or unknown survivor: its name may now be the merged one; refetch every row.
+    for (const c of this.conversations.values()) if (c.contact_id === ev.survivor_id) ids.add(c.id);
+    return this.moveToContact(id, Array.from(ids), ev.survivor_id, null);
+  }
+
+  /**
+   * Conversations moved to another contact. With `name` null the contact's name is not
+   * known here: the rows are marked missing so main refetches them over REST.
+   * @param {StreamId} id
+   * @param {number[]} convIds
+   * @param {number} contactId
+   * @param {string | null} name
+   * @returns {number[]}
+   */
+  moveToContact(id, convIds, contactId, name) {
+    const touched = [];
+    for (const cid of convIds) {
+      const conv = this.conversations.get(cid);
+      if (!conv) continue; // a conversation this agent does not list
+      if (!conv._v || cmpStreamId(id, conv._v) > 0) {
+        conv.contact_id = contactId;
+        if (name !== null) conv.contact_name = name;
+        conv._v = id;
+        if (name === null) this.missing.add(cid);
+      }
+      touched.push(cid);
+    }
+    return touched;
+  }
+
   /** A message from a REST answer (e.g. the POST fallback for a reply). */
   /** @param {Message} m */
   upsertRestMessage(m) {
     if (m.conversation_id === this.currentId && !this.messages.has(m.id)) this.messages.set(m.id, m);
     const conv = this.conversations.get(m.conversation_id);
-    if (conv && (!conv.last_message || conv.last_message.id < m.id)) {
+    if (conv && !m.private && (!conv.last_message || conv.last_message.id < m.id)) {
       conv.last_message = m;
       conv.last_message_at = m.created_at;
     }
@@ -411,6 +451,6 @@ export function listItem(item) {
 function latestVisible(messages) {
   /** @type {Message | null} */
   let best = null;
-  for (const m of messages) if (!best || m.id > best.id) best = m;
+  for (const m of messages) if (!m.private && (!best || m.id > best.id)) best = m;
   return best;
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Messaging-window state and the WhatsApp template picker, plugged into the composer's
 // reply bar (inbox-reply.js). docs/channels.md "Template picker".
 //
@@ -16,16 +17,31 @@ import { timeLeft } from "./inbox-reply.js";
 const PLACEHOLDER = /\{\{(\d{1,2})\}\}/g;
 const MAX_PARAM = 1000;
 
-/** The {{n}} numbers of a template body, as the server counts them (distinct). */
+/** @typedef {import("./lib/types.js").ReplyOptions} ReplyOptions */
+/** @typedef {import("./lib/types.js").WhatsAppTemplate} WhatsAppTemplate */
+/** @typedef {import("./lib/types.js").Message} Message */
+/** @typedef {import("./inbox-reply.js").ReplyBar} ReplyBar */
+
+/**
+ * The {{n}} numbers of a template body, as the server counts them (distinct).
+ * @param {string} body
+ * @returns {number[]}
+ */
 export function placeholders(body) {
   return [...new Set(Array.from(body.matchAll(PLACEHOLDER), (m) => Number(m[1])))].sort((a, b) => a - b);
 }
 
-/** Mirrors the server: exactly {{1}}..{{n}}, n params, each 1-1000 chars, one line, not blank. */
+/**
+ * Mirrors the server: exactly {{1}}..{{n}}, n params, each 1-1000 chars, one line, not blank.
+ * @param {string} body
+ * @param {string[]} params
+ * @returns {string[]} the problems
+ */
 export function validateParams(body, params) {
   const needed = placeholders(body);
   if (needed.some((n, i) => n !== i + 1)) return ["This template's placeholders are not numbered 1..n; it cannot be sent."];
   if (params.length !== needed.length) return [`This template needs exactly ${needed.length} parameters.`];
+  /** @type {string[]} */
   const errors = [];
   params.forEach((p, i) => {
     if (!p.trim()) errors.push(`{{${i + 1}}}: required.`);
@@ -35,8 +51,14 @@ export function validateParams(body, params) {
   return errors;
 }
 
-/** The body as the customer will see it; empty params stay visible as {{n}}. */
+/**
+ * The body as the customer will see it; empty params stay visible as {{n}}.
+ * @param {string} body
+ * @param {string[]} params
+ * @returns {Node[]}
+ */
 export function renderPreview(body, params) {
+  /** @type {Node[]} */
   const parts = [];
   let last = 0;
   for (const m of body.matchAll(PLACEHOLDER)) {
@@ -45,7 +67,7 @@ export function renderPreview(body, params) {
     parts.push(v && v.trim()
       ? el("mark", { class: "tpl-filled", text: v })
       : el("mark", { class: "tpl-missing", text: m[0] }));
-    last = m.index + m[0].length;
+    last = /** @type {number} */ (m.index) + m[0].length; // matchAll: always set
   }
   parts.push(document.createTextNode(body.slice(last)));
   return parts;
@@ -53,18 +75,27 @@ export function renderPreview(body, params) {
 
 
 class TemplatePicker {
+  /**
+   * @param {ReplyBar} bar
+   * @param {{onMessage: (message: Message) => void}} deps
+   */
   constructor(bar, { onMessage }) {
     this.bar = bar;
     this.onMessage = onMessage;
-    this.openFor = null; // conversation id while the picker is open
+    /** @type {number | null} conversation id while the picker is open */
+    this.openFor = null;
+    /** @type {WhatsAppTemplate | null} */
     this.selected = null;
+    /** @type {string[]} */
     this.params = [];
     this.error = "";
     this.sending = false;
+    /** @type {string | null} */
     this.clientId = null;
     this.node = null;
   }
 
+  /** @param {ReplyOptions} o */
   windowState(o) {
     if (o.window_kind === "whatsapp") {
       const left = this.bar.windowMsLeft();
@@ -84,13 +115,17 @@ class TemplatePicker {
       return el("span", {
         class: `win-state ${tagged ? "win-tagged" : "win-open"}`, "data-testid": "window-state",
         "data-state": tagged ? "human_agent" : "open", title: o.window_reason || "",
-        text: tagged ? `Human-agent reply (HUMAN_AGENT tag) · ${timeLeft(left)} left` : `Messaging window open · ${timeLeft(left)} left`,
+        // No closing time known: timeLeft says "closed", as it did for null.
+        text: tagged ? `Human-agent reply (HUMAN_AGENT tag) · ${timeLeft(left ?? 0)} left` : `Messaging window open · ${timeLeft(left ?? 0)} left`,
       });
     }
     return null;
   }
 
-  /** Renderer for the reply bar. */
+  /**
+   * Renderer for the reply bar.
+   * @param {ReplyOptions} o
+   */
   render(o) {
     const wrap = el("div", { class: "reply-extras" });
     const state = this.windowState(o);
@@ -111,6 +146,7 @@ class TemplatePicker {
     return wrap.childNodes.length ? wrap : null;
   }
 
+  /** @param {ReplyOptions} o */
   toggle(o) {
     if (this.openFor === o.conversation_id) {
       this.openFor = null;
@@ -123,16 +159,18 @@ class TemplatePicker {
     this.bar.render();
   }
 
+  /** @param {WhatsAppTemplate} t */
   choose(t) {
     this.selected = t;
     this.params = Array(placeholders(t.body).length).fill("");
     this.error = "";
     this.clientId = uuid();
     this.bar.render();
-    const first = this.bar.host.querySelector("[data-testid=template-param]");
+    const first = /** @type {HTMLInputElement | null} */ (this.bar.host.querySelector("[data-testid=template-param]"));
     if (first) first.focus();
   }
 
+  /** @param {ReplyOptions} o */
   panel(o) {
     const list = el("ul", { class: "tpl-list", role: "listbox", "aria-label": "Approved templates" });
     for (const t of o.templates) {
@@ -154,8 +192,9 @@ class TemplatePicker {
     return box;
   }
 
+  /** @param {ReplyOptions} o */
   form(o) {
-    const t = this.selected;
+    const t = /** @type {WhatsAppTemplate} */ (this.selected); // panel() shows the form only then
     const preview = el("div", { class: "tpl-preview", "data-testid": "template-preview" });
     const errs = el("ul", { class: "tpl-errors", "data-testid": "template-errors", role: "alert" });
     const send = el("button", { type: "button", class: "btn btn-primary btn-small", "data-testid": "template-send" }, "Send template");
@@ -171,8 +210,8 @@ class TemplatePicker {
       el("input", {
         type: "text", value: v, maxlength: String(MAX_PARAM + 1), "data-testid": "template-param",
         "aria-label": `Parameter ${i + 1}`,
-        oninput: (e) => {
-          this.params[i] = e.target.value;
+        oninput: (/** @type {Event} */ e) => {
+          this.params[i] = /** @type {HTMLInputElement} */ (e.target).value;
           this.error = "";
           refresh();
         },
@@ -185,6 +224,7 @@ class TemplatePicker {
       el("div", { class: "tpl-actions" }, send));
   }
 
+  /** @param {ReplyOptions} o */
   async send(o) {
     const t = this.selected;
     if (!t || this.sending || validateParams(t.body, this.params).length) return;
@@ -198,7 +238,8 @@ class TemplatePicker {
       if (res && res.message) this.onMessage(res.message);
       this.openFor = null;
       this.selected = null;
-    } catch (e) {
+    } catch (caught) {
+      const e = /** @type {import("./lib/http.js").HttpError} */ (caught);
       // 4xx: fix and resend (a new attempt); 5xx / network: same client_id, so no duplicate.
       this.error = e.message || "Sending failed";
       if (e.status && e.status < 500) this.clientId = uuid();
@@ -209,6 +250,10 @@ class TemplatePicker {
   }
 }
 
+/**
+ * @param {ReplyBar} bar
+ * @param {{onMessage: (message: Message) => void}} deps
+ */
 export function installTemplatePicker(bar, { onMessage }) {
   const picker = new TemplatePicker(bar, { onMessage });
   bar.addExtra((o) => picker.render(o));

@@ -1,3 +1,4 @@
+// @ts-check
 // The inbox's icons, avatars and names, plus the customer context panel. The DOM builder,
 // formatting and channel labels are the kernel's (lib/).
 // User data is only ever inserted as text (textContent / attributes), never as HTML.
@@ -6,6 +7,11 @@ import { CHANNEL_LABEL, channelIconName } from "./lib/channels.js";
 import { el } from "./lib/dom.js";
 import { date, money, relTime } from "./lib/format.js";
 
+/** @typedef {import("./lib/types.js").CustomerContext} CustomerContext */
+/** @typedef {import("./lib/types.js").Identity} Identity */
+/** @typedef {import("./lib/dom.js").Child} Child */
+
+/** @type {Record<string, string>} */
 const PATHS = {
   chat: '<path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/>',
   email: '<rect x="3" y="5" width="18" height="14" rx="2"/><path d="M3 7l9 6 9-6"/>',
@@ -27,7 +33,12 @@ const PATHS = {
   inbox: '<path d="M22 12h-6l-2 3h-4l-2-3H2"/><path d="M5.5 5.1L2 12v6a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2v-6l-3.5-6.9A2 2 0 0 0 16.8 4H7.2a2 2 0 0 0-1.7 1.1z"/>',
 };
 
-/** An inline SVG icon (constant markup only). */
+/**
+ * An inline SVG icon (constant markup only).
+ * @param {string} name
+ * @param {number} [size]
+ * @param {string} [cls]
+ */
 export function icon(name, size = 16, cls = "icon") {
   const span = document.createElement("span");
   span.className = cls;
@@ -36,6 +47,10 @@ export function icon(name, size = 16, cls = "icon") {
   return span;
 }
 
+/**
+ * @param {string} channel
+ * @param {number} [size]
+ */
 export function channelIcon(channel, size = 14) {
   const i = icon(channelIconName(channel), size, `icon ch ch-${channel}`);
   i.title = CHANNEL_LABEL[channel] || channel;
@@ -46,6 +61,9 @@ export function channelIcon(channel, size = 14) {
  * The name to show for a contact. Anonymous widget visitors have no name (or their random
  * visitor id as name): show "Visitor <first 6 chars>" instead of a 22-character token.
  * `identity` is "kind:value" (Conversation.contact_identity) or an {kind, value} list.
+ * @param {string | null | undefined} name
+ * @param {string | Identity[] | null | undefined} identity
+ * @returns {string}
  */
 export function displayName(name, identity) {
   const ids = Array.isArray(identity)
@@ -59,41 +77,58 @@ export function displayName(name, identity) {
   return ids.length ? ids[0].value : "";
 }
 
+/** @param {string | null | undefined} name */
 export function initials(name) {
   const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
   const s = (parts[0] ? parts[0][0] : "?") + (parts.length > 1 ? parts[parts.length - 1][0] : "");
   return s.toUpperCase();
 }
 
-/** A stable pastel colour per name for avatars. */
+/**
+ * A stable pastel colour per name for avatars.
+ * @param {string | null | undefined} name
+ * @param {string} [size]
+ */
 export function avatar(name, size = "md") {
   let h = 0;
-  for (const ch of String(name || "")) h = (h * 31 + ch.codePointAt(0)) % 360;
+  for (const ch of String(name || "")) h = (h * 31 + /** @type {number} */ (ch.codePointAt(0))) % 360;
   return el("span", {
     class: `avatar avatar-${size}`, style: `--h:${h}`, "aria-hidden": "true", text: initials(name),
   });
 }
 
+/**
+ * @param {string} text
+ * @param {string} tone
+ */
 function pill(text, tone) {
   return el("span", { class: `pill pill-${tone}`, text });
 }
 
+/** @type {Record<string, string>} */
 const STATUS_TONE = {
   active: "green", paid: "green", delivered: "green", open: "blue", processing: "blue",
   shipped: "blue", pending: "amber", suspended: "red", overdue: "red", cancelled: "gray",
   returned: "gray", resolved: "gray", terminated: "gray",
 };
 
+/** @param {string} s */
 export function statusPill(s) {
   return pill(s, STATUS_TONE[s] || "gray");
 }
 
+/**
+ * @param {string} title
+ * @param {number | null} count
+ * @param {...(Child | Child[])} body
+ */
 function section(title, count, ...body) {
   return el("section", { class: "ctx-section" },
     el("h3", null, title, count != null ? el("span", { class: "count", text: String(count) }) : null),
     ...body);
 }
 
+/** @param {string} text */
 function empty(text) {
   return el("p", { class: "muted small", text });
 }
@@ -101,6 +136,10 @@ function empty(text) {
 /**
  * Render the customer context ({contact, identities, accounts, orders, invoices,
  * conversations}) into `root`. `onOpenConversation(id)` is called for previous conversations.
+ * @param {HTMLElement} root
+ * @param {CustomerContext | null | undefined} ctx
+ * @param {{currentId?: number | null, onOpenConversation?: (id: number) => void, loading?: boolean,
+ *   error?: string}} [opts]
  */
 export function renderContext(root, ctx, { currentId, onOpenConversation, loading, error } = {}) {
   root.replaceChildren();
@@ -131,7 +170,7 @@ export function renderContext(root, ctx, { currentId, onOpenConversation, loadin
   root.append(section("Contact", null,
     el("ul", { class: "kv" },
       ids.length
-        ? ids.map((i) => el("li", null, icon(i.kind === "email" ? "email" : i.kind === "phone" ? "phone" : i.kind === "visitor" ? "visitor" : "social", 14),
+        ? ids.map((/** @type {Identity} */ i) => el("li", null, icon(i.kind === "email" ? "email" : i.kind === "phone" ? "phone" : i.kind === "visitor" ? "visitor" : "social", 14),
             el("span", { class: "k", text: i.kind }), el("span", { class: "v", title: i.value, text: i.value })))
         : [c.email && el("li", null, icon("email", 14), el("span", { class: "k", text: "email" }), el("span", { class: "v", text: c.email })),
            c.phone && el("li", null, icon("phone", 14), el("span", { class: "k", text: "phone" }), el("span", { class: "v", text: c.phone }))])));
@@ -166,7 +205,7 @@ export function renderContext(root, ctx, { currentId, onOpenConversation, loadin
     orders.length
       ? el("ul", { class: "cards" }, orders.map((o) => {
           const items = Array.isArray(o.items) ? o.items : [];
-          const names = items.map((it) => (typeof it === "string" ? it : `${it.qty && it.qty > 1 ? `${it.qty}× ` : ""}${it.name || it.sku || ""}`)).join(", ");
+          const names = items.map((/** @type {any} */ it) => (typeof it === "string" ? it : `${it.qty && it.qty > 1 ? `${it.qty}× ` : ""}${it.name || it.sku || ""}`)).join(", ");
           return el("li", { class: "card", "data-testid": "context-order" },
             el("div", { class: "grow" },
               el("div", { class: "row-between" }, el("strong", { text: o.order_no }), statusPill(o.status)),

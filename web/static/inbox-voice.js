@@ -1,3 +1,4 @@
+// @ts-check
 // omnihub inbox: the call panel (docs/voice.md).
 //
 // Opens on `call.ringing` / `call.answered` (frames the hub sends only to this agent and
@@ -9,36 +10,63 @@
 import { el } from "./lib/dom.js";
 import { fetchJson } from "./lib/http.js";
 
+/** @typedef {import("./lib/types.js").HubEvent} HubEvent */
+/** @typedef {import("./lib/types.js").Me} Me */
+/** @typedef {import("./lib/types.js").VoiceCall} VoiceCall */
+/** @typedef {import("./lib/types.js").ScriptView} ScriptView */
+/** @typedef {import("./lib/types.js").CallbackRequest} CallbackRequest */
+/** @typedef {import("./lib/dom.js").Child} Child */
+/**
+ * The call the panel shows.
+ * @typedef {{call: VoiceCall, context: Record<string, any> | null, known?: boolean,
+ *   script: {id: number, name: string} | null, view?: ScriptView | null, error: string,
+ *   wrapped?: boolean}} CurrentCall
+ */
+
 const panel = el("aside", { class: "voice-panel", id: "voice-panel", "data-testid": "call-panel",
   "aria-label": "Call", hidden: true });
 (document.getElementById("dock") || document.body).append(panel); // inbox.html's dock
 
+/** @type {Me | null} */
 let me = null;
-let current = null; // { call, context, known, script, view, dispositions, error }
+/** @type {CurrentCall | null} */
+let current = null;
+/** @type {{code: string, label: string}[] | null} loaded once */
 let dispositions = null;
 
 const api = fetchJson;
 
+/** @type {Record<string, string>} */
 const STATE_LABEL = {
   ringing: "Ringing", answered: "On call", completed: "Call ended", missed: "Missed call",
   forwarded: "Forwarded", not_answered: "Not answered", blocked: "Blocked",
 };
 
-/** A field for display: missing values (null, undefined, "") are "—", never "null". */
+/**
+ * A field for display: missing values (null, undefined, "") are "—", never "null".
+ * @param {unknown} v
+ */
 function shown(v) {
   return v === null || v === undefined || v === "" ? "—" : String(v);
 }
 
+/** @param {number | null | undefined} s */
 function fmtDuration(s) {
   if (s === null || s === undefined) return "";
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+/**
+ * @param {string} title
+ * @param {...(Child | Child[])} children
+ */
 function section(title, ...children) {
   return el("section", { class: "vp-section" }, el("h3", { text: title }), ...children);
 }
 
+/** @param {Record<string, any>} ctx the caller's context (call.ringing) */
 function renderContext(ctx) {
+  /** @type {HTMLElement[]} */
   const out = [];
   const c = ctx.contact || {};
   out.push(el("div", { class: "vp-caller" },
@@ -53,24 +81,25 @@ function renderContext(ctx) {
     out.push(newCaseForm(ctx.new_case));
   }
   if ((ctx.accounts || []).length) {
-    out.push(section("Accounts", el("ul", { class: "vp-list" }, ctx.accounts.map((a) =>
+    out.push(section("Accounts", el("ul", { class: "vp-list" }, ctx.accounts.map((/** @type {Record<string, any>} */ a) =>
       el("li", { text: `${a.account_no} · ${a.service} · ${a.plan}${a.status !== "active" ? ` (${a.status})` : ""}` })))));
   }
   if ((ctx.orders || []).length) {
-    out.push(section("Recent orders", el("ul", { class: "vp-list" }, ctx.orders.map((o) =>
+    out.push(section("Recent orders", el("ul", { class: "vp-list" }, ctx.orders.map((/** @type {Record<string, any>} */ o) =>
       el("li", { text: `${o.order_no} · ${o.status} · ${Number(o.total).toFixed(2)}` })))));
   }
   if ((ctx.open_invoices || []).length) {
-    out.push(section("Open invoices", el("ul", { class: "vp-list" }, ctx.open_invoices.map((i) =>
+    out.push(section("Open invoices", el("ul", { class: "vp-list" }, ctx.open_invoices.map((/** @type {Record<string, any>} */ i) =>
       el("li", { class: i.status === "overdue" ? "vp-warn" : "", text: `${i.invoice_no} · ${Number(i.amount).toFixed(2)} · due ${i.due_date} (${i.status})` })))));
   }
   if ((ctx.open_conversations || []).length) {
-    out.push(section("Open conversations", el("ul", { class: "vp-list" }, ctx.open_conversations.map((cv) =>
+    out.push(section("Open conversations", el("ul", { class: "vp-list" }, ctx.open_conversations.map((/** @type {Record<string, any>} */ cv) =>
       el("li", {}, el("a", { href: `#/conversations/${cv.id}`, text: `#${cv.id} · ${cv.channel} · ${cv.subject || cv.status}` }))))));
   }
   return out;
 }
 
+/** @param {{subject?: string, name?: string, phone?: string}} pre the form pre-filled */
 function newCaseForm(pre) {
   const subject = el("input", { name: "subject", value: pre.subject, "aria-label": "Subject" });
   const name = el("input", { name: "name", value: pre.name, placeholder: "Caller's name", "aria-label": "Name" });
@@ -95,9 +124,11 @@ function renderScript() {
   if (!current || !current.script) return null;
   const v = current.view;
   if (!v) return section(`Script: ${current.script.name}`, el("p", { class: "vp-sub", text: "Loading…" }));
+  /** @type {HTMLElement[]} */
   const body = [el("p", { class: "vp-prompt", "data-testid": "script-prompt", text: v.prompt })];
-  if (!v.done && v.options) {
-    body.push(el("div", { class: "vp-options" }, v.options.map((o) =>
+  const options = v.options;
+  if (!v.done && options) {
+    body.push(el("div", { class: "vp-options" }, options.map((o) =>
       el("button", { type: "button", class: "btn", "data-value": o.value, text: o.label, onclick: () => answer(v.step, o.value) }))));
   } else if (!v.done && v.input) {
     const input = el("input", { type: v.input === "number" ? "number" : "text", "aria-label": "Answer", required: true });
@@ -125,11 +156,17 @@ async function loadScript() {
   } catch (err) { showError(err); }
 }
 
+/**
+ * @param {string} step
+ * @param {string | null} value null: back one step
+ */
 async function answer(step, value) {
-  const conv = current.call.conversation_id;
+  // Its buttons are in the panel only while a call with a script is shown.
+  const cur = /** @type {CurrentCall & {script: {id: number}}} */ (current);
+  const conv = cur.call.conversation_id;
   try {
-    const res = await api(`/api/v1/conversations/${conv}/script`, { method: "POST", body: { script_id: current.script.id, step, value } });
-    current.view = res.view;
+    const res = await api(`/api/v1/conversations/${conv}/script`, { method: "POST", body: { script_id: cur.script.id, step, value } });
+    cur.view = res.view;
     render();
   } catch (err) { showError(err); }
 }
@@ -140,16 +177,17 @@ async function wrapupForm() {
   }
   const select = el("select", { name: "disposition", "aria-label": "Disposition", required: true, "data-testid": "wrapup-disposition" },
     el("option", { value: "", text: "Choose a disposition…" }),
-    dispositions.map((d) => el("option", { value: d.code, text: d.label })));
+    (dispositions || []).map((d) => el("option", { value: d.code, text: d.label })));
   const notes = el("textarea", { name: "notes", rows: 3, maxlength: 5000, placeholder: "Notes", "aria-label": "Notes" });
   const form = el("form", { class: "vp-form", "data-testid": "wrapup-form" }, select, notes,
     el("button", { type: "submit", class: "btn btn-primary", text: "Finish wrap-up" }));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    const cur = /** @type {CurrentCall} */ (current); // the form is shown for the current call only
     try {
-      const res = await api(`/api/v1/calls/${current.call.id}/wrapup`, { method: "POST", body: { disposition: select.value, notes: notes.value } });
-      current.call = res.call;
-      current.wrapped = true;
+      const res = await api(`/api/v1/calls/${cur.call.id}/wrapup`, { method: "POST", body: { disposition: select.value, notes: notes.value } });
+      cur.call = res.call;
+      cur.wrapped = true;
       render();
       setTimeout(() => { if (current && current.wrapped) close(); }, 1500);
     } catch (err) { showError(err); }
@@ -157,8 +195,9 @@ async function wrapupForm() {
   return section("Wrap-up", form);
 }
 
+/** @param {unknown} err */
 function showError(err) {
-  if (current) current.error = err.message;
+  if (current) current.error = /** @type {Error} */ (err).message;
   render();
 }
 
@@ -196,16 +235,19 @@ async function render() {
 // Opening a conversation that has a waiting callback shows it with a "Call now" button;
 // `callback.updated` events keep its status live.
 
+/** @type {Record<string, string>} */
 const CB_LABEL = {
   requested: "Waiting for a call back", offered: "Offered", dialing: "Dialing — your phone rings first",
   connected: "Connected", completed: "Completed", failed: "Failed", cancelled: "Cancelled",
 };
-let cbView = null; // { conversation, callbacks: [...] }
+/** @type {{conversation: number, callbacks: CallbackRequest[], error: string} | null} */
+let cbView = null;
 
 function renderCallbacks() {
   if (current) return; // a live call owns the panel
   if (!cbView || !cbView.callbacks.length) { panel.hidden = true; panel.replaceChildren(); return; }
-  const items = cbView.callbacks.map((cb) => {
+  const view = cbView;
+  const items = view.callbacks.map((cb) => {
     const waiting = cb.status === "requested" || cb.status === "offered";
     // The server sends a short message (`reason`) with a stable code; a waiting
     // callback with a reason is a failed attempt: the agent keeps it and may retry.
@@ -218,21 +260,23 @@ function renderCallbacks() {
       waiting ? el("button", { type: "button", class: "btn btn-primary vp-callnow", "data-testid": "call-now", text: "Call now", onclick: () => callNow(cb) }) : null);
   });
   // replaceChildren (unlike el) would print a null child as the text "null".
-  panel.replaceChildren(...[
+  panel.replaceChildren(
     el("header", { class: "vp-head" }, el("span", { class: "vp-state", text: "Callback" }),
       el("button", { type: "button", class: "vp-close", "aria-label": "Close", text: "×", onclick: () => { cbView = null; renderCallbacks(); } })),
-    cbView.error ? el("p", { class: "vp-error", role: "alert", text: cbView.error }) : null,
-    el("ul", { class: "vp-list" }, items)].filter(Boolean));
+    ...(view.error ? [el("p", { class: "vp-error", role: "alert", text: view.error })] : []),
+    el("ul", { class: "vp-list" }, items));
   panel.hidden = false;
 }
 
+/** @param {CallbackRequest} cb */
 async function callNow(cb) {
+  const view = /** @type {NonNullable<typeof cbView>} */ (cbView); // its button is in the view
   try {
     await api(`/api/v1/callbacks/${cb.id}/call`, { method: "POST" });
     cb.status = "dialing";
     cb.reason = "";
-    cbView.error = "";
-  } catch (err) { cbView.error = err.message; }
+    view.error = "";
+  } catch (err) { view.error = /** @type {Error} */ (err).message; }
   renderCallbacks();
 }
 
@@ -246,11 +290,12 @@ async function loadCallbacks() {
   try {
     const res = await api(`/api/v1/conversations/${conv}/callbacks`);
     if (seq !== cbSeq) return; // the agent moved on meanwhile
-    cbView = { conversation: conv, callbacks: res.callbacks.filter((c) => c.status !== "cancelled"), error: "" };
+    cbView = { conversation: conv, callbacks: res.callbacks.filter((/** @type {CallbackRequest} */ c) => c.status !== "cancelled"), error: "" };
   } catch (_) { if (seq === cbSeq) cbView = null; }
   renderCallbacks();
 }
 
+/** @param {HubEvent} ev */
 function onEvent(ev) {
   if (ev.type === "callback.updated" && cbView && cbView.conversation === ev.conversation_id) {
     const cb = cbView.callbacks.find((c) => c.id === ev.callback_id);
@@ -260,8 +305,10 @@ function onEvent(ev) {
   }
   if (ev.type === "call.ringing" || ev.type === "call.answered") {
     const same = current && current.call.id === ev.call.id;
-    current = { ...(same ? current : {}), call: ev.call, context: ev.context, known: ev.known_caller, script: ev.script || null, error: "" };
-    if (!same || !current.view) { current.view = null; loadScript(); }
+    /** @type {CurrentCall} */
+    const next = { ...(same ? current : {}), call: ev.call, context: ev.context, known: ev.known_caller, script: ev.script || null, error: "" };
+    current = next;
+    if (!same || !next.view) { next.view = null; loadScript(); }
     render();
   } else if (ev.type === "call.updated" && current && current.call.id === ev.call.id) {
     current.call = ev.call;
@@ -269,11 +316,11 @@ function onEvent(ev) {
   }
 }
 
-window.addEventListener("omnihub:event", (e) => onEvent(e.detail));
+window.addEventListener("omnihub:event", (e) => onEvent(/** @type {CustomEvent<HubEvent>} */ (e).detail));
 // The inbox selects conversations with history.replaceState, which fires no
 // `hashchange`: it announces its own navigation with `omnihub:navigate` (inbox.js).
 window.addEventListener("hashchange", loadCallbacks);
 window.addEventListener("omnihub:navigate", loadCallbacks);
 loadCallbacks();
 api("/api/v1/me").then((r) => { me = r.agent || r; }).catch(() => {});
-window.omnihubVoice = { get current() { return current; } }; // debugging / tests
+/** @type {any} */ (window).omnihubVoice = { get current() { return current; } }; // debugging / tests

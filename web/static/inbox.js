@@ -1,3 +1,4 @@
+// @ts-check
 // omnihub agent inbox: conversation list, thread + reply box, customer context.
 //
 // Data flow (docs/frontend.md): REST snapshots (each with `last_event_id`) + the `/ws/agent`
@@ -20,6 +21,15 @@ import { CHANNEL_LABEL } from "./lib/channels.js";
 import { el } from "./lib/dom.js";
 import { clock, dayLabel, relTime, textSize as textSizeOf } from "./lib/format.js";
 
+/** @typedef {import("./lib/types.js").Conversation} Conversation */
+/** @typedef {import("./lib/types.js").Message} Message */
+/** @typedef {import("./lib/types.js").HubEvent} HubEvent */
+/** @typedef {import("./lib/types.js").StreamId} StreamId */
+/** @typedef {import("./lib/http.js").HttpError} HttpError */
+/** @typedef {import("./inbox-store.js").PendingReply} PendingReply */
+/** A reply on its way, with what only this page keeps: the ack timer and the REST attempt. */
+/** @typedef {PendingReply & {timer?: number, posting?: boolean, via?: string, attachments?: number[]}} OutgoingReply */
+
 const REPLY_ACK_TIMEOUT_MS = 8000;
 const TYPING_IDLE_MS = 3000;
 const TYPING_REFRESH_MS = 3000;
@@ -29,15 +39,21 @@ const limits = { text: 0, frameBytes: 0 };
 const COUNTER_FROM = 0.8; // show the counter from 80 % of the limit
 
 const store = new InboxStore();
-const $ = (sel) => document.querySelector(sel);
+/**
+ * An element of inbox.html (always there: the page's own markup).
+ * @param {string} sel
+ */
+const $ = (sel) => /** @type {HTMLElement} */ (document.querySelector(sel));
+/** @param {unknown} e a refusal (fetchJson) */
+const reason = (e) => /** @type {HttpError} */ (e).message;
 const dom = {
   conn: $("#conn"),
   connLabel: $("#conn .label"),
   meName: $("#me-name"),
   meAvatar: $("#me-avatar"),
   queueInfo: $("#queue-info"),
-  statusFilter: $("#status-filter"),
-  tabs: Array.from(document.querySelectorAll(".tabs [data-assignee]")),
+  statusFilter: /** @type {HTMLSelectElement} */ ($("#status-filter")),
+  tabs: /** @type {HTMLElement[]} */ (Array.from(document.querySelectorAll(".tabs [data-assignee]"))),
   layout: $("#layout"),
   list: $("#conv-list"),
   listEmpty: $("#conv-empty"),
@@ -47,8 +63,8 @@ const dom = {
   messages: $("#messages"),
   typing: $("#typing"),
   composer: $("#composer"),
-  input: $("#reply-input"),
-  send: $("#reply-send"),
+  input: /** @type {HTMLTextAreaElement} */ ($("#reply-input")),
+  send: /** @type {HTMLButtonElement} */ ($("#reply-send")),
   count: $("#reply-count"),
   noteToggle: $("#note-toggle"),
   replyTab: $("#reply-tab"),
@@ -56,6 +72,7 @@ const dom = {
   toasts: $("#toasts"),
 };
 
+/** @type {HubSocket | null} */
 let socket = null;
 let privateMode = false;
 let ctxState = { loading: false, error: "" };
@@ -67,7 +84,7 @@ const routing = new RoutingPanel({
 const contactPanel = new ContactPanel({
   onOpenConversation: (id) => selectConversation(id),
   onChange: () => scheduleRender(),
-  onContactChanged: () => reloadAll().catch((e) => toast(`Reload failed: ${e.message}`)),
+  onContactChanged: () => reloadAll().catch((e) => toast(`Reload failed: ${reason(e)}`)),
   getMe: () => store.me,
   toast: (t, tone) => toast(t, tone),
 });
@@ -91,11 +108,19 @@ installTemplatePicker(replyBar, {
 
 // ---------------------------------------------------------------------------- utilities
 
-/** REST for the inbox: the server's reason as the error (with .status), /login on 401. */
+/**
+ * REST for the inbox: the server's reason as the error (with .status), /login on 401.
+ * @param {string} path
+ * @param {{method?: string, body?: unknown}} [opts]
+ */
 function api(path, { method = "GET", body } = {}) {
   return fetchJson(path, { method, body, headers: { Accept: "application/json" }, loginOn401: true });
 }
 
+/**
+ * @param {string} text
+ * @param {string} [tone] "error", "ok", "info"
+ */
 function toast(text, tone = "error") {
   const t = el("div", { class: `toast toast-${tone}`, role: tone === "error" ? "alert" : "status", text });
   dom.toasts.append(t);
@@ -105,6 +130,7 @@ function toast(text, tone = "error") {
 
 let renderQueued = false;
 let renderBottom = false;
+/** @param {boolean} [forceBottom] scroll the thread to the newest message */
 function scheduleRender(forceBottom = false) {
   renderBottom = renderBottom || forceBottom;
   if (renderQueued) return;
@@ -119,6 +145,7 @@ function scheduleRender(forceBottom = false) {
 
 // ---------------------------------------------------------------------------- loading
 
+/** @returns {Promise<StreamId>} the oldest of the snapshots' last_event_id */
 async function loadLists() {
   loadingList = true;
   scheduleRender();
@@ -128,7 +155,7 @@ async function loadLists() {
       ["me", "unassigned", "all"].map((a) => api(`/api/v1/conversations?assignee=${a}${status}`)),
     );
     store.loadLists(snaps);
-    return snaps.reduce((acc, s) => minStreamId(acc, s.last_event_id), null);
+    return snaps.reduce((/** @type {StreamId} */ acc, s) => minStreamId(acc, s.last_event_id), null);
   } finally {
     loadingList = false;
     scheduleRender();
@@ -144,7 +171,8 @@ async function loadCurrent() {
     store.loadConversation(detail);
     scheduleRender(true);
     loadContext(detail.conversation.contact_id);
-  } catch (e) {
+  } catch (caught) {
+    const e = /** @type {HttpError} */ (caught);
     if (store.currentId === id) {
       toast(e.status === 404 ? "That conversation does not exist." : `Could not load the conversation: ${e.message}`);
       if (e.status === 404 || e.status === 403) selectConversation(null);
@@ -152,6 +180,7 @@ async function loadCurrent() {
   }
 }
 
+/** @param {number} contactId */
 async function loadContext(contactId) {
   const id = store.currentId;
   ctxState = { loading: !store.context, error: "" };
@@ -162,12 +191,13 @@ async function loadContext(contactId) {
     store.context = ctx;
     ctxState = { loading: false, error: "" };
   } catch (e) {
-    if (store.currentId === id) ctxState = { loading: false, error: `Customer details unavailable (${e.message}).` };
+    if (store.currentId === id) ctxState = { loading: false, error: `Customer details unavailable (${reason(e)}).` };
   }
   scheduleRender();
 }
 
 /** Fetch conversations we got events for but do not know yet (e.g. newly assigned to me). */
+/** @type {Set<number>} */
 const fetching = new Set();
 function fetchMissing() {
   for (const id of store.missing) {
@@ -207,6 +237,10 @@ async function reloadAll() {
 
 // ---------------------------------------------------------------------------- selection
 
+/**
+ * @param {number | null} id
+ * @param {{push?: boolean}} [opts] push: put it in the URL
+ */
 function selectConversation(id, { push = true } = {}) {
   stopTyping();
   store.select(id);
@@ -233,6 +267,11 @@ function idFromHash() {
 
 // ---------------------------------------------------------------------------- actions
 
+/**
+ * @param {string} path under the conversation ("assign", "status")
+ * @param {object} body
+ * @param {string} [okText] the toast when it worked
+ */
 async function conversationAction(path, body, okText) {
   const id = store.currentId;
   try {
@@ -240,7 +279,7 @@ async function conversationAction(path, body, okText) {
     if (res && res.conversation) store.upsertConversation(res.conversation, null);
     if (okText) toast(okText, "ok");
   } catch (e) {
-    toast(`${e.message}`);
+    toast(`${reason(e)}`);
   }
   scheduleRender();
 }
@@ -262,6 +301,8 @@ function sendReply() {
     toast("Wait until the files are uploaded.");
     return;
   }
+  /** @type {{client_id: string, conversation_id: number, text: string, private: boolean, created_at: string,
+   *   via?: string, attachments?: number[]}} */
   const p = { client_id: uuid(), conversation_id: id, text, private: privateMode, created_at: new Date().toISOString() };
   if (!privateMode && replyBar.via) p.via = replyBar.via;
   const files = attach.take();
@@ -270,12 +311,18 @@ function sendReply() {
   dom.input.value = "";
   autosize();
   stopTyping();
-  deliver(p);
+  // The stored entry (addPending copies p): the one an ack or error frame finds, so its
+  // timer is the one they clear and its `posting` flag the one a resend sees.
+  deliver(/** @type {OutgoingReply} */ (store.pending.get(p.client_id)));
   render(true);
 }
 
-/** Send a pending reply over the socket; fall back to REST (same client_id) if no ack. */
+/**
+ * Send a pending reply over the socket; fall back to REST (same client_id) if no ack.
+ * @param {OutgoingReply} p
+ */
 function deliver(p) {
+  /** @type {{type: string, conversation_id: number, client_id: string, text: string, private?: boolean, via?: string}} */
   const frame = { type: "reply", conversation_id: p.conversation_id, client_id: p.client_id, text: p.text, private: p.private };
   if (p.via) frame.via = p.via;
   if (!p.attachments && socket && socket.send(frame)) {
@@ -289,6 +336,7 @@ function deliver(p) {
   }
 }
 
+/** @param {OutgoingReply} p */
 async function postReply(p) {
   if (p.posting) return;
   p.posting = true;
@@ -298,7 +346,8 @@ async function postReply(p) {
     });
     if (res && res.message) store.upsertRestMessage(res.message);
     store.ack(p.client_id, res && res.message && res.message.id);
-  } catch (e) {
+  } catch (caught) {
+    const e = /** @type {HttpError} */ (caught);
     if (e.status && e.status < 500) store.fail(p.client_id, e.message);
     else if (store.pending.has(p.client_id)) p.state = "pending"; // resent on reconnect
   } finally {
@@ -307,6 +356,7 @@ async function postReply(p) {
   }
 }
 
+/** @param {string} clientId */
 function retryPending(clientId) {
   const p = store.pending.get(clientId);
   if (!p) return;
@@ -318,6 +368,7 @@ function retryPending(clientId) {
 
 // typing frames (agent -> customer), throttled; never for private notes
 let typingOn = false;
+/** @type {number | null} */
 let typingConv = null;
 let typingSentAt = 0;
 let typingTimer = 0;
@@ -349,6 +400,7 @@ function stopTyping() {
 
 // ---------------------------------------------------------------------------- socket
 
+/** @param {StreamId} lastId where the REST snapshot ends: the stream resumes there */
 function startSocket(lastId) {
   socket = new HubSocket("/ws/agent", {
     onStatus: renderConn,
@@ -386,9 +438,10 @@ function startSocket(lastId) {
         store.ack(f.client_id, f.message_id);
         scheduleRender();
       } else if (f.type === "error") {
-        if (f.client_id && store.pending.has(f.client_id)) {
-          clearTimeout(store.pending.get(f.client_id).timer);
-          if (f.code === "overloaded") postReply(store.pending.get(f.client_id));
+        const p = f.client_id ? store.pending.get(f.client_id) : undefined;
+        if (p) {
+          clearTimeout(/** @type {OutgoingReply} */ (p).timer);
+          if (f.code === "overloaded") postReply(p);
           else store.fail(f.client_id, f.reason || f.code);
           scheduleRender();
         } else {
@@ -397,18 +450,15 @@ function startSocket(lastId) {
       } else if (f.type === "reload") {
         // Events buffered before the reload predate the REST snapshot we are about to take.
         store.buffer.length = 0;
-        reloadAll().catch((e) => toast(`Reload failed: ${e.message}`));
+        reloadAll().catch((e) => toast(`Reload failed: ${reason(e)}`));
         if (f.reason === "access_changed") refreshMe();
       }
     },
-    onRefused: async () => {
-      // 1008: the session is gone (or the origin is wrong).
-      try {
-        await api("/api/v1/me");
-        toast("The realtime connection was refused (check the hub's public URL / origin).");
-      } catch (_) {
-        /* api() already redirected to /login on 401 */
-      }
+    onRefused: () => {
+      // 1008: the session is gone (or the origin is wrong). No immediate retry (undefined).
+      api("/api/v1/me").then(
+        () => toast("The realtime connection was refused (check the hub's public URL / origin)."),
+        () => { /* api() already redirected to /login on 401 */ });
     },
   });
   socket.lastId = lastId || null;
@@ -418,7 +468,9 @@ function startSocket(lastId) {
 
 // ---------------------------------------------------------------------------- rendering
 
+/** @param {import("./lib/socket.js").SocketStatus} status */
 function renderConn(status) {
+  /** @type {Record<string, string>} */
   const labels = { idle: "Starting…", connecting: "Connecting…", online: "Live", offline: "Reconnecting…", refused: "Disconnected" };
   dom.conn.dataset.state = status;
   dom.connLabel.textContent = labels[status] || status;
@@ -429,10 +481,11 @@ function renderMe() {
   if (!store.me) return;
   dom.meName.textContent = store.me.name;
   dom.meName.title = `${store.me.email} · ${store.me.role}`;
-  document.getElementById("admin-link").hidden = store.me.role !== "admin";
+  $("#admin-link").hidden = store.me.role !== "admin";
   dom.meAvatar.replaceChildren(avatar(store.me.name, "sm"));
 }
 
+/** @param {boolean} [forceBottom] */
 function render(forceBottom = false) {
   // Narrow screens show the list or the thread (inbox.css); wide ones ignore it.
   dom.layout.dataset.view = store.currentId ? "thread" : "list";
@@ -446,11 +499,11 @@ function render(forceBottom = false) {
 
 function renderTabs() {
   for (const t of dom.tabs) {
-    const a = t.dataset.assignee;
+    const a = /** @type {"mine" | "unassigned" | "all"} */ (t.dataset.assignee); // inbox.html's tabs
     const active = store.filter.assignee === a;
     t.setAttribute("aria-selected", String(active));
     t.tabIndex = active ? 0 : -1;
-    t.querySelector(".count").textContent = String(store.count(a));
+    /** @type {HTMLElement} */ (t.querySelector(".count")).textContent = String(store.count(a));
   }
 }
 
@@ -466,7 +519,7 @@ function renderList() {
       "data-testid": "conv-item", "data-conversation-id": c.id, role: "option",
       "aria-selected": String(c.id === store.currentId), tabindex: "0",
       onclick: () => selectConversation(c.id),
-      onkeydown: (e) => {
+      onkeydown: (/** @type {KeyboardEvent} */ e) => {
         if (e.key === "Enter" || e.key === " ") {
           e.preventDefault();
           selectConversation(c.id);
@@ -491,14 +544,16 @@ function renderList() {
   dom.listEmpty.textContent = loadingList ? "Loading…" : emptyListText();
 }
 
+/** @param {Conversation} c */
 function convName(c) {
   return displayName(c.contact_name, c.contact_identity) || `Conversation #${c.id}`;
 }
 
+/** @param {Message} lm the last message */
 function previewText(lm) {
+  // Private notes never reach the list row (REST and inbox-store.js leave it alone).
   let prefix = "";
-  if (lm.private) prefix = "Note: ";
-  else if (lm.direction === "out" && lm.author) {
+  if (lm.direction === "out" && lm.author) {
     const mine = lm.author && store.me && lm.author.agent_id === store.me.id;
     prefix = mine ? "You: " : `${(lm.author && lm.author.name) || "Agent"}: `;
   }
@@ -512,6 +567,7 @@ function emptyListText() {
   return "No conversations yet.";
 }
 
+/** @param {boolean} forceBottom */
 function renderThread(forceBottom) {
   const conv = store.currentId ? store.conversations.get(store.currentId) : null;
   dom.threadEmpty.hidden = !!store.currentId;
@@ -544,6 +600,7 @@ function backButton() {
   }, "←");
 }
 
+/** @param {Conversation | null | undefined} conv undefined while it loads */
 function renderThreadHead(conv) {
   const me = store.me;
   const head = dom.threadHead;
@@ -578,12 +635,17 @@ function renderThreadHead(conv) {
   );
 }
 
+/**
+ * @param {boolean} forceBottom
+ * @param {Conversation | null | undefined} conv
+ */
 function renderMessages(forceBottom, conv) {
   const box = dom.messages;
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  /** @type {HTMLElement[]} */
   const rows = [];
   let lastDay = "";
-  const addDay = (iso) => {
+  const addDay = (/** @type {string | undefined} */ iso) => {
     const d = dayLabel(iso);
     if (d && d !== lastDay) {
       rows.push(el("div", { class: "day", role: "separator" }, el("span", { text: d })));
@@ -603,6 +665,10 @@ function renderMessages(forceBottom, conv) {
   if (forceBottom || nearBottom) box.scrollTop = box.scrollHeight;
 }
 
+/**
+ * @param {Message} m
+ * @param {Conversation | null | undefined} conv
+ */
 function messageBubble(m, conv) {
   const kind = (m.author && m.author.kind) || (m.direction === "in" ? "contact" : "agent");
   if (kind === "system" && m.direction === "out" && m.channel === "email") {
@@ -636,6 +702,7 @@ function messageBubble(m, conv) {
   m.direction === "out" ? avatar(who, "sm") : null);
 }
 
+/** @param {PendingReply} p */
 function pendingBubble(p) {
   const who = (store.me && store.me.name) || "You";
   const meta = el("div", { class: "msg-meta" });
@@ -665,6 +732,7 @@ function renderQueues() {
   dom.queueInfo.hidden = !parts.length;
 }
 
+/** @param {boolean} on */
 function setPrivateMode(on) {
   privateMode = on;
   if (on) stopTyping();
@@ -689,10 +757,12 @@ function applyComposerState() {
 
 /** Length of a reply against the server's limits: {count, near, reason} (reason = refused). */
 /** The reply against hello.limits: code points and, as sent, the socket frame (and REST body). */
+/** @param {string} text */
 function textSize(text) {
   return textSizeOf(text, limits.text, { counterFrom: COUNTER_FROM, frameBytes: limits.frameBytes });
 }
 
+/** @param {{count: number, near: boolean, reason: string}} size */
 function renderCounter(size) {
   dom.count.hidden = !size.near && !size.reason;
   dom.count.textContent = size.reason || `${size.count.toLocaleString("en")} / ${limits.text.toLocaleString("en")}`;
@@ -713,12 +783,12 @@ function autosize() {
 function wire() {
   for (const t of dom.tabs) {
     t.addEventListener("click", () => {
-      store.filter.assignee = t.dataset.assignee;
+      store.filter.assignee = /** @type {"mine" | "unassigned" | "all"} */ (t.dataset.assignee);
       localStorage.setItem("omnihub:inbox:tab", store.filter.assignee);
       render();
     });
   }
-  dom.tabs[0].parentElement.addEventListener("keydown", (e) => {
+  /** @type {HTMLElement} */ (dom.tabs[0].parentElement).addEventListener("keydown", (e) => {
     if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
     const i = dom.tabs.findIndex((t) => t.dataset.assignee === store.filter.assignee);
     const next = dom.tabs[(i + (e.key === "ArrowRight" ? 1 : dom.tabs.length - 1)) % dom.tabs.length];
@@ -727,7 +797,7 @@ function wire() {
   });
   dom.statusFilter.addEventListener("change", () => {
     store.filter.status = dom.statusFilter.value;
-    loadLists().catch((e) => toast(`Could not load conversations: ${e.message}`));
+    loadLists().catch((e) => toast(`Could not load conversations: ${reason(e)}`));
   });
   dom.composer.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -761,14 +831,14 @@ function wire() {
 async function boot() {
   wire();
   const tab = localStorage.getItem("omnihub:inbox:tab");
-  if (tab && ["mine", "unassigned", "all"].includes(tab)) store.filter.assignee = tab;
+  if (tab === "mine" || tab === "unassigned" || tab === "all") store.filter.assignee = tab;
   renderConn("connecting");
   try {
     const me = await api("/api/v1/me");
     store.me = me.agent || me;
     renderMe();
   } catch (e) {
-    if (e.status !== 401) toast(`Could not load your profile: ${e.message}`);
+    if (/** @type {HttpError} */ (e).status !== 401) toast(`Could not load your profile: ${reason(e)}`);
     return;
   }
   const initial = idFromHash();
@@ -777,12 +847,12 @@ async function boot() {
   try {
     last = await reloadAll();
   } catch (e) {
-    toast(`Could not load conversations: ${e.message}`);
+    toast(`Could not load conversations: ${reason(e)}`);
   }
   render(true);
   // Resume the event stream right after the snapshot: the gap since then is replayed.
   startSocket(last);
 }
 
-window.omnihubInbox = { store, get socket() { return socket; } }; // debugging / tests
+/** @type {any} */ (window).omnihubInbox = { store, get socket() { return socket; } }; // debugging / tests
 boot();

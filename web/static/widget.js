@@ -357,7 +357,10 @@
     };
     const FINAL = /* @__PURE__ */ new Set(["completed", "failed", "cancelled"]);
     let pollTimer = 0;
-    const c = {};
+    const c = (
+      /** @type {Callback} */
+      {}
+    );
     function load() {
       try {
         return JSON.parse(localStorage.getItem(KEY) || "null");
@@ -370,6 +373,10 @@
         v ? localStorage.setItem(KEY, JSON.stringify(v)) : localStorage.removeItem(KEY);
       } catch (_) {
       }
+    }
+    function pending() {
+      const cur = load();
+      return !!cur && !cur.final;
     }
     function show(mode) {
       c.form.hidden = mode !== "form";
@@ -424,7 +431,8 @@
         clearTimeout(pollTimer);
         pollTimer = setTimeout(poll, 1e3);
       } catch (err) {
-        c.error.textContent = err.message;
+        c.error.textContent = /** @type {Error} */
+        err.message;
         c.error.hidden = false;
       } finally {
         c.submit.disabled = false;
@@ -437,7 +445,7 @@
         "data-testid": "callback-toggle",
         "aria-expanded": "false",
         text: "Call me back",
-        onclick: () => show(c.form.hidden ? load() && !load().final ? "status" : "form" : "none")
+        onclick: () => show(c.form.hidden ? pending() ? "status" : "form" : "none")
       });
       c.phone = el("input", { type: "tel", autocomplete: "tel", required: true, placeholder: "+49 30 1234567", "aria-label": "Your phone number", "data-testid": "callback-phone" });
       c.topic = el("input", { type: "text", maxlength: 200, placeholder: "What is it about? (optional)", "aria-label": "Topic", "data-testid": "callback-topic" });
@@ -469,12 +477,12 @@
         poll();
       } else if (cur && cur.final) {
         show("status");
-        setStatus(cur.status);
+        setStatus(cur.status || "");
       }
     };
     c.open = () => {
       openPanel();
-      show(load() && !load().final ? "status" : "form");
+      show(pending() ? "status" : "form");
       c.phone.focus();
     };
     return c;
@@ -490,7 +498,11 @@
       outside_hours: "We're closed right now. Leave a message and your email and we'll get back to you.",
       no_agents_online: "We're away right now. Leave a message and your email and we'll get back to you."
     };
-    const p = { specs: [], inputs: {}, errs: {}, builtFor: "", busy: false, clientId: null };
+    const p = (
+      /** @type {Prechat} */
+      /** @type {unknown} */
+      { specs: [], inputs: {}, errs: {}, builtFor: "", busy: false, clientId: null }
+    );
     p.active = () => !!state.prechat;
     let adopted = "";
     p.adoptMessage = (text) => {
@@ -504,7 +516,8 @@ ${text}` : text;
     };
     function check(spec, input) {
       if (input.type === "checkbox") {
-        if (spec.required && !input.checked) return spec.key === "consent" ? "please agree to continue" : "must be checked";
+        if (spec.required && !/** @type {HTMLInputElement} */
+        input.checked) return spec.key === "consent" ? "please agree to continue" : "must be checked";
         return "";
       }
       const v = input.value.trim();
@@ -552,7 +565,7 @@ ${text}` : text;
           "select",
           common,
           el("option", { value: "", text: "Choose…" }),
-          ...spec.options.map((o) => el("option", { value: o, text: o }))
+          ...(spec.options || []).map((o) => el("option", { value: o, text: o }))
         );
       } else if (spec.type === "checkbox") {
         input = el("input", { ...common, type: "checkbox" });
@@ -615,7 +628,10 @@ ${text}` : text;
       return { ok: res.status === 202, status: res.status, data };
     }
     function accepted(text) {
-      const id = p.clientId;
+      const id = (
+        /** @type {string} */
+        p.clientId
+      );
       p.clientId = null;
       adopted = "";
       state.acked.set(id, { client_id: id, text, created_at: (/* @__PURE__ */ new Date()).toISOString() });
@@ -644,13 +660,19 @@ ${text}` : text;
       for (const s of p.specs) {
         if (s.key === "message" || s.key === "consent") continue;
         const input = p.inputs[s.key];
-        values[s.key] = input.type === "checkbox" ? input.checked : input.value;
+        values[s.key] = input.type === "checkbox" ? (
+          /** @type {HTMLInputElement} */
+          input.checked
+        ) : input.value;
       }
       const text = p.inputs.message.value.trim();
       p.busy = true;
       p.submitBtn.disabled = true;
       try {
-        const r = await post(values, text, p.inputs.consent ? p.inputs.consent.checked : void 0);
+        const r = await post(values, text, p.inputs.consent ? (
+          /** @type {HTMLInputElement} */
+          p.inputs.consent.checked
+        ) : void 0);
         if (r.ok) {
           accepted(text);
           setTimeout(() => ui.input.focus(), 0);
@@ -665,7 +687,11 @@ ${text}` : text;
         p.submitBtn.disabled = false;
       }
     }
-    p.awayEmailPending = () => !p.away.hidden && !p.awayEmail.parentNode.hidden && !!p.awayEmail.value.trim();
+    const awayEmailRow = () => (
+      /** @type {HTMLElement} */
+      p.awayEmail.parentNode
+    );
+    p.awayEmailPending = () => !p.away.hidden && !awayEmailRow().hidden && !!p.awayEmail.value.trim();
     p.sendWithAwayEmail = async (text) => {
       const email = p.awayEmail.value.trim();
       const setAwayErr = (reason) => {
@@ -758,12 +784,12 @@ ${text}` : text;
       ui.list.hidden = !!form;
       ui.typing.hidden = !!form;
       ui.composer.hidden = !!form;
-      const a = state.availability || {};
+      const a = state.availability || { online: true, reason: null };
       const away = a.online === false;
       p.away.hidden = !away || !!form;
       const askEmail = !USER_EMAIL && !state.awayEmailLeft;
-      p.awayEmail.parentNode.hidden = !askEmail;
-      const text = AWAY_TEXT[a.reason] || AWAY_TEXT.no_agents_online;
+      awayEmailRow().hidden = !askEmail;
+      const text = AWAY_TEXT[a.reason || ""] || AWAY_TEXT.no_agents_online;
       p.awayText.textContent = askEmail ? text : text.replace(" and your email", "");
     };
     return p;
@@ -872,7 +898,9 @@ ${text}` : text;
         break;
       }
       case "verification.updated":
-        todo.verification = ev;
+        todo.verification = /** @type {Verification} */
+        /** @type {unknown} */
+        ev;
         break;
       default:
         break;
@@ -994,7 +1022,10 @@ ${text}` : text;
       undeliverable: "We could not send the code. The agent will help you another way.",
       superseded: ""
     };
-    const v = { current: null, note: "", done: false };
+    const v = (
+      /** @type {VerifyBox} */
+      { current: null, note: "", done: false }
+    );
     v.build = () => {
       const style = el("style", { text: `
       .vf { padding: 10px 14px; border-top: 1px solid #e5e7eb; background: #eff6ff; font-size: 13px; }
@@ -1264,8 +1295,8 @@ ${text}` : text;
         }
       }, REMOTE_TYPING_TTL_MS + 50);
     }
-    function send(text) {
-      text = String(text ?? "").trim();
+    function send(raw) {
+      const text = String(raw ?? "").trim();
       if (!text) return null;
       if (textSize2(text).reason) return null;
       const o = { client_id: uuid(), text, created_at: (/* @__PURE__ */ new Date()).toISOString(), sentAt: 0 };
@@ -1302,11 +1333,17 @@ ${text}` : text;
     function svg(markup) {
       const t = document.createElement("template");
       t.innerHTML = markup;
-      return t.content.firstChild;
+      return (
+        /** @type {Node} */
+        t.content.firstChild
+      );
     }
     const host = el("div", { id: "omnihub-widget", "data-omnihub": "widget" });
     const shadow = host.attachShadow({ mode: "open" });
-    const ui = {};
+    const ui = (
+      /** @type {WidgetUI} */
+      {}
+    );
     function buildUI() {
       shadow.append(el("style", { text: widgetCss(COLOR) }));
       ui.status = el(

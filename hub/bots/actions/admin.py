@@ -5,19 +5,20 @@ their token; disabling then hands the bot's held conversations to humans."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import asyncpg
-
 from hub.bots.actions.bots import hash_bot_token, new_bot_token, release_held
+from hub.bots.store import accounts, deliveries, holds
 from hub.errors import BadInput, NotFound
 from hub.outbox import Publisher
 from hub.schema import BotChanged
 from hub.unit_of_work import UnitOfWork, unit_of_work
+
+if TYPE_CHECKING:
+    import asyncpg
 
 SECRET_PREFIX = "ohs_"
 MAX_GRACE_S = 3600
@@ -57,10 +58,6 @@ def validate_handoff_after(value: int) -> int:
     return value
 
 
-_BOT_COLS = ("id, name, active, webhook_url, handoff_after_s, created_at, updated_at,"
-             " prev_token_until, prev_webhook_secret_until")
-
-
 def bot_view(row: asyncpg.Record) -> dict[str, Any]:
     """What admins see of a bot: never its token hash or signing secret."""
     return {k: row[k] for k in ("id", "name", "active", "webhook_url", "handoff_after_s",
@@ -70,9 +67,7 @@ def bot_view(row: asyncpg.Record) -> dict[str, Any]:
 
 async def _audit(conn: asyncpg.Connection, actor_id: int, action: str, bot_id: int,
                  details: dict[str, Any]) -> None:
-    await conn.execute(
-        "INSERT INTO audit_log (actor_id, action, subject, details) VALUES ($1, $2, $3, $4)",
-        actor_id, action, f"bot:{bot_id}", json.dumps(details))
+    await accounts.write_audit(conn, actor_id, action, f"bot:{bot_id}", details)
 
 
 async def _changed(uow: UnitOfWork, row: asyncpg.Record, change: str, actor_id: int,
@@ -94,10 +89,9 @@ async def create_bot(pool: asyncpg.Pool, actor_id: int, name: str, *,
     validate_handoff_after(handoff_after_s)
     token, secret = new_bot_token(), new_webhook_secret()
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "INSERT INTO bots (name, token_hash, created_by, webhook_url, webhook_secret,"
-            f" handoff_after_s) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_BOT_COLS}",
-            name, hash_bot_token(token), actor_id, webhook_url, secret, handoff_after_s)
+        row = await accounts.insert_bot(
+            conn, name=name, token_hash=hash_bot_token(token), created_by=actor_id,
+            webhook_url=webhook_url, webhook_secret=secret, handoff_after_s=handoff_after_s)
         await _audit(conn, actor_id, "bot.create", row["id"],
                      {"name": name, "webhook_url": webhook_url,
                       "handoff_after_s": handoff_after_s})
@@ -107,7 +101,6 @@ async def create_bot(pool: asyncpg.Pool, actor_id: int, name: str, *,
 async def update_bot(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, bot_id: int,
                      changes: dict[str, Any]) -> dict[str, Any]:
     """Change name / webhook_url / handoff_after_s (only the keys given)."""
-    sets, args = [], [bot_id]
     if "name" in changes:
         name = str(changes["name"]).strip()
         if not 1 <= len(name) <= 100:
@@ -117,17 +110,11 @@ async def update_bot(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, bo
         changes["webhook_url"] = validate_webhook_url(changes["webhook_url"])
     if "handoff_after_s" in changes:
         validate_handoff_after(changes["handoff_after_s"])
-    for column in ("name", "webhook_url", "handoff_after_s"):
-        if column in changes:
-            args.append(changes[column])
-            sets.append(f"{column} = ${len(args)}")
-    if not sets:
+    if not any(column in changes for column in accounts.SETTINGS):
         raise BadInput("nothing to change: give name, webhook_url or handoff_after_s")
     async with unit_of_work(pool, publisher) as uow:
         async with uow.transaction() as conn:
-            row = await conn.fetchrow(
-                f"UPDATE bots SET {', '.join(sets)}, updated_at = now() WHERE id = $1"
-                f" RETURNING {_BOT_COLS}", *args)
+            row = await accounts.update_bot_settings(conn, bot_id, changes)
             if row is None:
                 raise NotFound("no such bot")
             await _audit(conn, actor_id, "bot.update", bot_id, changes)
@@ -144,23 +131,17 @@ async def set_active(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, bo
     disable hands off anything a racing pipeline batch gave the bot meanwhile)."""
     async with unit_of_work(pool, publisher) as uow:
         async with uow.transaction() as conn:
-            before = await conn.fetchval("SELECT active FROM bots WHERE id = $1 FOR UPDATE",
-                                         bot_id)
+            before = await accounts.lock_bot_active(conn, bot_id)
             if before is None:
                 raise NotFound("no such bot")
-            row = await conn.fetchrow(
-                f"UPDATE bots SET active = $2, updated_at = now() WHERE id = $1"
-                f" RETURNING {_BOT_COLS}", bot_id, active)
+            row = await accounts.set_bot_active(conn, bot_id, active)
             if before != active:
                 await _audit(conn, actor_id, "bot.enable" if active else "bot.disable",
                              bot_id, {})
                 await _changed(uow, row, "enabled" if active else "disabled",
                                       actor_id)
             if not active:
-                await conn.execute(
-                    "UPDATE bot_deliveries SET status = 'cancelled', last_error = $2,"
-                    " updated_at = now() WHERE bot_id = $1 AND status = 'pending'",
-                    bot_id, DISABLED_REASON)
+                await deliveries.cancel_pending_deliveries(conn, bot_id, DISABLED_REASON)
     handed = 0 if active else await hand_off_all(pool, publisher, bot_id, DISABLED_REASON,
                                                  actor_id=actor_id, cause="disabled")
     return bot_view(row), handed
@@ -169,13 +150,12 @@ async def set_active(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, bo
 async def hand_off_all(pool: asyncpg.Pool, publisher: Publisher, bot_id: int, reason: str,
                        *, actor_id: int | None, cause: str) -> int:
     """Hand every conversation the bot holds to humans, one transaction each."""
-    convs = await pool.fetch("SELECT conversation_id FROM work_items WHERE status = 'bot'"
-                             " AND bot_id = $1 ORDER BY id", bot_id)
+    conversation_ids = await holds.held_conversation_ids(pool, bot_id)
     handed = 0
-    for r in convs:
+    for conversation_id in conversation_ids:
         async with unit_of_work(pool, publisher) as uow:
             async with uow.transaction() as conn:
-                rows = await release_held(conn, bot_id, r["conversation_id"], reason=reason,
+                rows = await release_held(conn, bot_id, conversation_id, reason=reason,
                                           actor_id=actor_id, cause=cause)
                 if rows is not None:
                     uow.adopt(rows)
@@ -192,11 +172,8 @@ async def rotate_token(pool: asyncpg.Pool, publisher: Publisher, actor_id: int, 
     token = new_bot_token()
     async with unit_of_work(pool, publisher) as uow:
         async with uow.transaction() as conn:
-            row = await conn.fetchrow(
-                "UPDATE bots SET prev_token_hash = CASE WHEN $3 > 0 THEN token_hash END,"
-                " prev_token_until = CASE WHEN $3 > 0 THEN now() + make_interval(secs => $3)"
-                " END, token_hash = $2, updated_at = now() WHERE id = $1"
-                f" RETURNING {_BOT_COLS}", bot_id, hash_bot_token(token), grace_s)
+            row = await accounts.rotate_token_hash(conn, bot_id, hash_bot_token(token),
+                                                   grace_s)
             if row is None:
                 raise NotFound("no such bot")
             until = row["prev_token_until"]
@@ -213,12 +190,7 @@ async def rotate_webhook_secret(pool: asyncpg.Pool, publisher: Publisher, actor_
     secret = new_webhook_secret()
     async with unit_of_work(pool, publisher) as uow:
         async with uow.transaction() as conn:
-            row = await conn.fetchrow(
-                "UPDATE bots SET prev_webhook_secret = CASE WHEN $3 > 0 THEN webhook_secret"
-                " END, prev_webhook_secret_until = CASE WHEN $3 > 0 THEN"
-                " now() + make_interval(secs => $3) END, webhook_secret = $2,"
-                f" updated_at = now() WHERE id = $1 RETURNING {_BOT_COLS}",
-                bot_id, secret, grace_s)
+            row = await accounts.rotate_signing_secret(conn, bot_id, secret, grace_s)
             if row is None:
                 raise NotFound("no such bot")
             await _audit(conn, actor_id, "bot.secret_rotate", bot_id, {"grace_s": grace_s})
@@ -227,11 +199,7 @@ async def rotate_webhook_secret(pool: asyncpg.Pool, publisher: Publisher, actor_
 
 
 async def list_bots(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        f"SELECT {', '.join('b.' + c.strip() for c in _BOT_COLS.split(','))},"
-        " coalesce(array_agg(q.slug ORDER BY q.slug) FILTER (WHERE q.slug IS NOT NULL), '{}')"
-        " AS queues FROM bots b LEFT JOIN queues q ON q.bot_id = b.id"
-        " GROUP BY b.id ORDER BY b.id")
+    rows = await accounts.bots_with_queues(pool)
     return [{**bot_view(r), "queues": list(r["queues"])} for r in rows]
 
 
@@ -240,12 +208,8 @@ DELIVERY_STATUSES = ("pending", "sending", "delivered", "failed", "cancelled")
 
 async def list_deliveries(pool: asyncpg.Pool, bot_id: int, *, status: str | None,
                           conversation_id: int | None, limit: int) -> list[dict[str, Any]]:
-    if not await pool.fetchval("SELECT EXISTS (SELECT 1 FROM bots WHERE id = $1)", bot_id):
+    if not await accounts.bot_exists(pool, bot_id):
         raise NotFound("no such bot")
-    rows = await pool.fetch(
-        "SELECT delivery_id, conversation_id, stream_id, event_type, status, attempts,"
-        " http_status, last_error, next_attempt_at, created_at, updated_at"
-        " FROM bot_deliveries WHERE bot_id = $1 AND ($2::text IS NULL OR status = $2)"
-        " AND ($3::bigint IS NULL OR conversation_id = $3) ORDER BY id DESC LIMIT $4",
-        bot_id, status, conversation_id, limit)
+    rows = await deliveries.deliveries_of(pool, bot_id, status=status,
+                                          conversation_id=conversation_id, limit=limit)
     return [{**dict(r), "delivery_id": str(r["delivery_id"])} for r in rows]

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from hub.config import Settings
 from hub.contacts.actions.merge import merge_in_transaction
@@ -39,6 +37,9 @@ from hub.errors import BadInput, Conflict, NotFound, RateLimited
 from hub.outbox import Publisher
 from hub.schema import Agent, AnyEvent, VerificationStatus, VerificationUpdated
 from hub.unit_of_work import unit_of_work
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 def verification_event(row: asyncpg.Record | dict[str, Any], status: VerificationStatus,

@@ -17,16 +17,20 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
+from hub.channels_table import channels_in_order
 from hub.errors import BadInput
 from hub.schema import Identity
 
-_EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]{1,255}$")
+_EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]{1,255}$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.:@+-]{1,200}$")
-SOCIAL_KINDS = ("whatsapp", "messenger", "instagram", "telegram")
+# Identity kinds named after their channel (hub/channels_table.py ``identity``); "email",
+# "phone", "visitor" and "external" are addresses and ids that belong to no one channel.
+SOCIAL_KINDS = channels_in_order(identity="phone") + channels_in_order(identity="token")
+_TOKEN_KINDS = ("visitor", "external", *channels_in_order(identity="token"))
 # Kinds whose value is an E.164 number: the same number on another of these kinds is the
 # same subscriber (WhatsApp ids are the phone number the account was registered with).
-PHONE_KINDS = ("phone", "whatsapp")
+PHONE_KINDS = ("phone", *channels_in_order(identity="phone"))
 
 
 def normalise_phone(raw: str, default_region: str | None = None) -> str:
@@ -54,15 +58,15 @@ def normalise_identity(kind: str, value: str, *, default_region: str | None = No
     value = value.strip()
     if kind == "email":
         value = value.lower()
-        if not _EMAIL.match(value):
+        if not _EMAIL_ADDRESS.match(value):
             raise BadInput("email: not an address")
     elif kind == "phone":
         value = normalise_phone(value, default_region)
-    elif kind == "whatsapp":
+    elif kind in PHONE_KINDS:
         # WhatsApp ids are phone numbers, with or without '+'.
         digits = value if value.startswith("+") else "+" + value
         value = normalise_phone(digits)
-    elif kind in ("visitor", "external", "messenger", "instagram", "telegram"):
+    elif kind in _TOKEN_KINDS:
         if not _TOKEN.match(value):
             raise BadInput(f"{kind}: 1-200 characters of [A-Za-z0-9_.:@+-]")
     else:

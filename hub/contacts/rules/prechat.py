@@ -33,6 +33,7 @@ from hub.contacts.rules.identity import normalise_identity
 from hub.errors import BadInput
 from hub.schema import PrechatAnswers as Answers
 from hub.schema import PrechatConsent as Consent
+from hub.untrusted import field_problem
 
 STANDARD = ("name", "email", "phone")
 CUSTOM_TYPES = ("text", "select", "checkbox")
@@ -114,18 +115,8 @@ def _fail(path: str, problem: str) -> PrechatConfigError:
     return PrechatConfigError(path, problem)
 
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at (?:`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
-
-
 def _from_msgspec(exc: msgspec.ValidationError) -> PrechatConfigError:
-    m = _AT.match(str(exc))
-    msg, path = (m.group("msg"), m.group("path") or "") if m else (str(exc), "")
-    path = path.lstrip(".")
-    if u := re.match(r"^Object contains unknown field `(?P<f>[^`]+)`$", msg):
-        return _fail(f"{path}.{u.group('f')}" if path else u.group("f"), "unknown field")
-    if r := re.match(r"^Object missing required field `(?P<f>[^`]+)`$", msg):
-        return _fail(f"{path}.{r.group('f')}" if path else r.group("f"), "required")
-    return _fail(path, msg[0].lower() + msg[1:] if msg else "invalid")
+    return _fail(*field_problem(exc))
 
 
 def _text(path: str, value: str, limit: int, *, required: bool = False) -> str:

@@ -1,1 +1,1 @@
-"""Conversation SQL: inbound persistence and read models."""
+"""Conversation SQL: inbound persistence, read models, and the agents' changes."""

@@ -11,9 +11,8 @@ carry it as ``reason_code`` plus the short message as ``reason``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import msgspec
 
 from hub import access
@@ -30,9 +29,12 @@ from hub.schema import (
 )
 from hub.unit_of_work import unit_of_work
 from hub.voice.rules.callbacks import TERMINAL, failure_code, failure_message, next_status
+from hub.voice.store import callbacks as store
+
+if TYPE_CHECKING:
+    import asyncpg
 
 MAX_ATTEMPTS = 3
-_ITEM_COLS = "id, conversation_id, queue, channel, status, priority, agent_id, created_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,28 +56,18 @@ def _event(r: asyncpg.Record) -> CallbackUpdated:
                            reason_code=failure_code(r["reason"]), agent_id=r["agent_id"])
 
 
-_CB_COLS = ("id, inbox, conversation_id, work_item_id, contact_id, phone, topic, status,"
-            " reason, attempts, agent_id, provider_call_id, source, created_at, updated_at")
-
-
 async def _item_update(conn: asyncpg.Connection, item_id: int | None, inbox: str,
                        status: str, agent_id: int | None) -> list[AnyEvent]:
     if item_id is None:
         return []
-    r = await conn.fetchrow(
-        "UPDATE work_items SET status = $2, agent_id = $3, updated_at = now()"
-        " WHERE id = $1 AND status NOT IN ('completed', 'cancelled')"
-        f" RETURNING {_ITEM_COLS}", item_id, status, agent_id)
+    r = await store.update_live_item(conn, item_id, status, agent_id)
     return [] if r is None else [WorkItemUpdated(inbox=inbox, work_item=WorkItem(**dict(r)))]
 
 
 async def callback_for_agent(pool: asyncpg.Pool, agent: Agent, callback_id: int
                              ) -> dict[str, Any]:
     """"Call now" check: the agent may dial this callback. Returns the row."""
-    r = await pool.fetchrow(
-        f"SELECT {_CB_COLS}, (SELECT assignee_id FROM conversations c"
-        "  WHERE c.id = cb.conversation_id) AS assignee FROM callbacks cb WHERE id = $1",
-        callback_id)
+    r = await store.callback_with_assignee(pool, callback_id)
     if r is None:
         raise NotFound("no such callback")
     access.require(agent, "callback.call", inbox=r["inbox"], owner=r["assignee"])
@@ -92,42 +84,30 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
     events: list[AnyEvent] = []
     async with unit_of_work(pool, publisher) as uow:
         async with uow.transaction() as conn:
-            r = await conn.fetchrow(
-                f"SELECT {_CB_COLS} FROM callbacks WHERE work_item_id = $1"
-                " AND status IN ('requested', 'offered') AND ($2::bigint IS NULL OR id = $2)"
-                " ORDER BY id LIMIT 1 FOR UPDATE", work_item_id, callback_id)
+            r = await store.lock_waiting_callback(conn, work_item_id, callback_id)
             if r is None:
                 return None
             agent_ok = await active_agent_sees_inbox(conn, agent_id, r["inbox"])
-            extension = await conn.fetchval(
-                "SELECT extension FROM agent_extensions WHERE agent_id = $1"
-                " ORDER BY extension LIMIT 1", agent_id)
-            originator = await conn.fetchrow(
-                "SELECT kind, config FROM voice_originators WHERE inbox = $1", r["inbox"])
+            extension = await store.first_extension(conn, agent_id)
+            # Any: read below only when "problem" is empty, i.e. it was found.
+            originator: Any = await store.originator_of(conn, r["inbox"])
             problem = ("agent_not_in_inbox" if not agent_ok else
                        "no_extension" if extension is None else
                        "no_provider" if originator is None else "")
             if problem:
                 # A configuration problem: retrying cannot help; say so to everyone. The
                 # work item stays where it is (the agent sees why).
-                done = await conn.fetchrow(
-                    "UPDATE callbacks SET status = 'failed', reason = $2, updated_at = now()"
-                    f" WHERE id = $1 RETURNING {_CB_COLS}", r["id"], problem)
+                done = await store.fail_callback(conn, r["id"], problem)
                 events.append(_event(done))
                 await uow.emit(events)
                 claimed = None
             else:
-                done = await conn.fetchrow(
-                    "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1,"
-                    " agent_id = $2, reason = '', updated_at = now()"
-                    f" WHERE id = $1 RETURNING {_CB_COLS}", r["id"], agent_id)
+                done = await store.start_dialing(conn, r["id"], agent_id)
                 events.append(_event(done))
                 events.extend(await _item_update(conn, r["work_item_id"], r["inbox"],
                                                  "assigned", agent_id))
-                assigned = await conn.fetchval(
-                    "UPDATE conversations SET assignee_id = $2 WHERE id = $1"
-                    " AND assignee_id IS NULL RETURNING id", r["conversation_id"], agent_id)
-                if assigned:
+                if await store.assign_conversation_if_free(conn, r["conversation_id"],
+                                                           agent_id):
                     events.append(ConversationAssigned(
                         inbox=r["inbox"], conversation_id=r["conversation_id"],
                         agent_id=agent_id, by_agent_id=agent_id,
@@ -149,8 +129,7 @@ async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id
     events: list[AnyEvent] = []
     async with unit_of_work(pool, publisher) as uow:
         async with uow.transaction() as conn:
-            r = await conn.fetchrow(f"SELECT {_CB_COLS} FROM callbacks WHERE id = $1"
-                                    " FOR UPDATE", callback_id)
+            r = await store.lock_callback(conn, callback_id)
             if r is None:
                 raise NotFound("no such callback")
             wanted = status
@@ -159,14 +138,10 @@ async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id
                 wanted = "requested"
             elif next_status(r["status"], wanted) is None:
                 if provider_call_id and not r["provider_call_id"]:
-                    await conn.execute("UPDATE callbacks SET provider_call_id = $2"
-                                       " WHERE id = $1", callback_id, provider_call_id)
+                    await store.set_provider_call_id(conn, callback_id, provider_call_id)
                 return str(r["status"])
-            done = await conn.fetchrow(
-                "UPDATE callbacks SET status = $2, reason = $3,"
-                " provider_call_id = CASE WHEN $4 = '' THEN provider_call_id ELSE $4 END,"
-                f" updated_at = now() WHERE id = $1 RETURNING {_CB_COLS}",
-                callback_id, wanted, reason[:300], provider_call_id)
+            done = await store.record_dial_outcome(conn, callback_id, wanted, reason[:300],
+                                                   provider_call_id)
             events.append(_event(done))
             await uow.emit(events)
     return str(wanted)
@@ -175,22 +150,16 @@ async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id
 async def advance_in_tx(conn: asyncpg.Connection, callback_id: int, status: str,
                         reason: str, call_id: str) -> list[AnyEvent]:
     """From the pipeline (a provider's status callback for the dialled call)."""
-    r = await conn.fetchrow(f"SELECT {_CB_COLS} FROM callbacks WHERE id = $1 FOR UPDATE",
-                            callback_id)
+    r = await store.lock_callback(conn, callback_id)
     if r is None or next_status(r["status"], status) is None:
         return []
-    done = await conn.fetchrow(
-        "UPDATE callbacks SET status = $2, reason = $3, provider_call_id = $4,"
-        f" updated_at = now() WHERE id = $1 RETURNING {_CB_COLS}",
-        callback_id, status, reason[:300], call_id)
+    done = await store.record_call_progress(conn, callback_id, status, reason[:300], call_id)
     return [_event(done)]
 
 
 async def public_status(pool: asyncpg.Pool, request_id: str) -> dict[str, Any]:
     """What the customer's widget may know: status and a short reason, nothing else."""
-    r = await pool.fetchrow(
-        "SELECT status, reason, updated_at FROM callbacks WHERE source_key = $1",
-        f"widget:{request_id}")
+    r = await store.status_by_source_key(pool, f"widget:{request_id}")
     if r is None:
         return {"status": "received", "final": False}
     reason = r["reason"] if r["status"] == "failed" else ""
@@ -202,14 +171,11 @@ async def public_status(pool: asyncpg.Pool, request_id: str) -> dict[str, Any]:
 async def callbacks_of(pool: asyncpg.Pool, agent: Agent, conversation_id: int
                        ) -> list[dict[str, Any]]:
     # The conversation's inbox decides, as for the conversation itself (not an empty list).
-    inbox = await pool.fetchval("SELECT inbox FROM conversations WHERE id = $1",
-                                conversation_id)
+    inbox = await store.conversation_inbox(pool, conversation_id)
     if inbox is None:
         raise NotFound("no such conversation")
     access.require(agent, "callback.view", inbox=inbox)
-    rows = await pool.fetch(
-        f"SELECT {_CB_COLS} FROM callbacks WHERE conversation_id = $1 ORDER BY id DESC",
-        conversation_id)
+    rows = await store.callbacks_of_conversation(pool, conversation_id)
     return [_public_row(r) for r in rows if agent.may_see_inbox(r["inbox"])]
 
 

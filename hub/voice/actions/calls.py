@@ -4,9 +4,8 @@ answers). Each runs one transaction and publishes its events after commit."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import msgspec
 
 from hub import access
@@ -16,15 +15,19 @@ from hub.outbox import Publisher
 from hub.schema import Agent, AnyEvent, CallInfo, CallUpdated, WorkItem, WorkItemUpdated
 from hub.unit_of_work import unit_of_work
 from hub.voice.rules import scripts as sc
+from hub.voice.store import call_records, scripts
 from hub.voice.store import context as voice_context
-from hub.voice.store.calls import _CALL_COLS, _ITEM_COLS, call_info
+from hub.voice.store.calls import call_info
+
+if TYPE_CHECKING:
+    import asyncpg
 
 MAX_NOTES = 5000
 
 
 async def get_call(conn: asyncpg.Connection | asyncpg.Pool, agent: Agent,
                    call_row_id: int) -> CallInfo:
-    r = await conn.fetchrow(f"SELECT {_CALL_COLS} FROM calls WHERE id = $1", call_row_id)
+    r = await call_records.call_row(conn, call_row_id)
     if r is None or r["state"] == "":
         raise NotFound("no such call")
     if not agent.may_see_inbox(r["inbox"]):
@@ -34,29 +37,19 @@ async def get_call(conn: asyncpg.Connection | asyncpg.Pool, agent: Agent,
 
 async def list_calls(conn: asyncpg.Pool, agent: Agent, *, conversation_id: int | None = None,
                      contact_id: int | None = None, limit: int = 50) -> list[CallInfo]:
-    rows = await conn.fetch(
-        f"SELECT {_CALL_COLS} FROM calls WHERE state <> ''"
-        " AND ($1::bigint IS NULL OR conversation_id = $1)"
-        " AND ($2::bigint IS NULL OR contact_id = $2)"
-        " ORDER BY started_at DESC LIMIT $3", conversation_id, contact_id, limit)
+    rows = await call_records.recent_calls(conn, conversation_id=conversation_id,
+                                           contact_id=contact_id, limit=limit)
     return [call_info(r) for r in rows if agent.may_see_inbox(r["inbox"])]
 
 
 async def dispositions(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT code, label FROM dispositions WHERE active ORDER BY position, code")
-    return [dict(r) for r in rows]
+    return await call_records.active_dispositions(conn)
 
 
 async def replace_dispositions(pool: asyncpg.Pool, items: list[tuple[str, str]]) -> None:
     """Admin: the configurable list. Removed codes are deactivated (old calls keep them)."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("UPDATE dispositions SET active = false")
-        await conn.executemany(
-            "INSERT INTO dispositions (code, label, position, active) VALUES ($1, $2, $3, true)"
-            " ON CONFLICT (code) DO UPDATE SET label = excluded.label,"
-            " position = excluded.position, active = true",
-            [(code, label, n) for n, (code, label) in enumerate(items)])
+        await call_records.replace_dispositions(conn, items)
 
 
 async def save_wrapup(pool: asyncpg.Pool, publisher: Publisher, agent: Agent,
@@ -69,41 +62,25 @@ async def save_wrapup(pool: asyncpg.Pool, publisher: Publisher, agent: Agent,
     events: list[AnyEvent] = []
     async with unit_of_work(pool, publisher) as uow:
         async with uow.transaction() as conn:
-            r = await conn.fetchrow(
-                f"SELECT {_CALL_COLS}, wrapup_ended_at FROM calls WHERE id = $1 FOR UPDATE",
-                call_row_id)
+            r = await call_records.lock_call_for_wrapup(conn, call_row_id)
             if r is None or r["state"] == "":
                 raise NotFound("no such call")
             access.require(agent, "call.wrapup", inbox=r["inbox"], owner=r["agent_id"])
             if r["state"] in ("ringing", "answered"):
                 raise Conflict("the call is still going on")
-            ok = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM dispositions WHERE code = $1 AND active)",
-                disposition)
-            if not ok:
+            if not await call_records.disposition_is_active(conn, disposition):
                 raise BadInput("disposition: not one of the configured codes")
             now = datetime.now(UTC)
-            updated = await conn.fetchrow(
-                "UPDATE calls SET disposition = $2, notes = $3,"
-                " wrapup_started_at = coalesce(wrapup_started_at, ended_at, $4),"
-                " wrapup_ended_at = coalesce(wrapup_ended_at, $4),"
-                " agent_id = coalesce(agent_id, $5), updated_at = now()"
-                f" WHERE id = $1 RETURNING {_CALL_COLS}",
-                call_row_id, disposition, notes, now, agent.id)
+            updated = await call_records.save_call_wrapup(conn, call_row_id, disposition,
+                                                          notes, now, agent.id)
             info = call_info(updated)
             events.append(CallUpdated(inbox=info.inbox, call=info))
             if r["wrapup_ended_at"] is None and info.conversation_id is not None:
-                item = await conn.fetchrow(
-                    "UPDATE work_items SET status = 'completed', updated_at = now()"
-                    " WHERE conversation_id = $1 AND status = 'wrapup'"
-                    f" RETURNING {_ITEM_COLS}", info.conversation_id)
+                item = await call_records.complete_wrapup_item(conn, info.conversation_id)
                 if item is not None:
                     events.append(WorkItemUpdated(inbox=info.inbox,
                                                   work_item=WorkItem(**dict(item))))
-            await conn.execute(
-                "INSERT INTO audit_log (actor_id, action, subject, details)"
-                " VALUES ($1, 'call.wrapup', $2, $3)", agent.id, f"call:{call_row_id}",
-                msgspec.json.encode({"disposition": disposition}).decode())
+            await call_records.audit_wrapup(conn, agent.id, call_row_id, disposition)
             await uow.emit(events)
     return info
 
@@ -116,37 +93,22 @@ async def store_script(pool: asyncpg.Pool, agent: Agent, script: sc.Script,
     """Insert, or replace the script of the same name (a new version of it)."""
     doc = script.doc
     graph = msgspec.json.encode(sc.graph_of(script)).decode()
-    r = await pool.fetchrow(
-        "INSERT INTO call_scripts (name, queue, topic, graph, source, created_by)"
-        " VALUES ($1, $2, $3, $4::jsonb, $5, $6)"
-        " ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, topic = excluded.topic,"
-        " graph = excluded.graph, source = excluded.source, active = true,"
-        " created_by = excluded.created_by, created_at = now()"
-        " RETURNING id, name, queue, topic, created_at",
-        doc.name, doc.queue, doc.topic, graph, source[:200_000], agent.id)
+    r = await scripts.upsert_script(pool, name=doc.name, queue=doc.queue, topic=doc.topic,
+                                    graph=graph, source=source[:200_000], created_by=agent.id)
     return {**dict(r), "steps": len(doc.steps)}
 
 
 async def list_scripts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await pool.fetch(
-        "SELECT id, name, queue, topic, created_at FROM call_scripts WHERE active"
-        " ORDER BY name")
-    return [dict(r) for r in rows]
+    return await scripts.active_scripts(pool)
 
 
 async def _script_context(conn: asyncpg.Connection, agent: Agent, conversation_id: int
                           ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """(script row for the conversation, variables)."""
     conv = await get_conversation(conn, agent, conversation_id)
-    call = await conn.fetchrow(
-        f"SELECT {_CALL_COLS} FROM calls WHERE conversation_id = $1 AND state <> ''"
-        " ORDER BY started_at DESC LIMIT 1", conversation_id)
-    callback = await conn.fetchrow(
-        "SELECT topic FROM callbacks WHERE conversation_id = $1 ORDER BY id DESC LIMIT 1",
-        conversation_id)
-    queue = await conn.fetchval(
-        "SELECT queue FROM work_items WHERE conversation_id = $1 ORDER BY id DESC LIMIT 1",
-        conversation_id) or ""
+    call = await call_records.latest_call_of_conversation(conn, conversation_id)
+    callback = await scripts.latest_callback_topic(conn, conversation_id)
+    queue = await scripts.latest_item_queue(conn, conversation_id) or ""
     info = call_info(call) if call is not None else None
     topic = (callback["topic"] if callback else "") or (info.ivr.get("topic", "") if info
                                                        else "")
@@ -162,7 +124,7 @@ async def _script_context(conn: asyncpg.Connection, agent: Agent, conversation_i
 
 
 async def _load_script(conn: asyncpg.Connection, script_id: int) -> sc.Script:
-    graph = await conn.fetchval("SELECT graph FROM call_scripts WHERE id = $1", script_id)
+    graph = await scripts.script_graph(conn, script_id)
     if graph is None:
         raise NotFound("no such script")
     return sc.script_from_graph(msgspec.json.decode(graph))
@@ -174,17 +136,14 @@ async def conversation_script(pool: asyncpg.Pool, agent: Agent, conversation_id:
     async with pool.acquire() as conn:
         chosen, values = await _script_context(conn, agent, conversation_id)
         if script_id is not None:
-            name = await conn.fetchval("SELECT name FROM call_scripts WHERE id = $1",
-                                       script_id)
+            name = await scripts.script_name(conn, script_id)
             if name is None:
                 raise NotFound("no such script")
             chosen = {"id": script_id, "name": name}
         if chosen is None:
             return {"script": None}
         script = await _load_script(conn, chosen["id"])
-        saved = await conn.fetchval(
-            "SELECT state FROM script_runs WHERE conversation_id = $1 AND script_id = $2",
-            conversation_id, chosen["id"])
+        saved = await scripts.run_state(conn, conversation_id, chosen["id"])
         state = (msgspec.json.decode(saved, type=sc.RunState) if saved is not None
                  else sc.start_run(script))
         return {"script": chosen, "view": sc.render(script, state, values)}
@@ -197,23 +156,16 @@ async def walk_script(pool: asyncpg.Pool, agent: Agent, conversation_id: int, sc
     async with pool.acquire() as conn, conn.transaction():
         _, values = await _script_context(conn, agent, conversation_id)
         script = await _load_script(conn, script_id)
-        await conn.execute(
-            "INSERT INTO script_runs (conversation_id, script_id, agent_id, state)"
-            " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING",
-            conversation_id, script_id, agent.id,
-            msgspec.json.encode(sc.start_run(script)).decode())
-        saved = await conn.fetchval(
-            "SELECT state FROM script_runs WHERE conversation_id = $1 AND script_id = $2"
-            " FOR UPDATE", conversation_id, script_id)
+        await scripts.start_run_once(conn, conversation_id, script_id, agent.id,
+                                     msgspec.json.encode(sc.start_run(script)).decode())
+        saved = await scripts.lock_run_state(conn, conversation_id, script_id)
         state = msgspec.json.decode(saved, type=sc.RunState)
         if value is None:
             state = sc.back_step(script, state)
         else:
             state = sc.answer_step(script, state, step, value)
-        await conn.execute(
-            "UPDATE script_runs SET state = $3::jsonb, agent_id = $4, updated_at = now()"
-            " WHERE conversation_id = $1 AND script_id = $2",
-            conversation_id, script_id, msgspec.json.encode(state).decode(), agent.id)
-        name = await conn.fetchval("SELECT name FROM call_scripts WHERE id = $1", script_id)
+        await scripts.save_run_state(conn, conversation_id, script_id,
+                                     msgspec.json.encode(state).decode(), agent.id)
+        name = await scripts.script_name(conn, script_id)
         return {"script": {"id": script_id, "name": name},
                 "view": sc.render(script, state, values)}

@@ -262,6 +262,15 @@ class VoiceBatch:
             answering_agent = found[0] if found else None
             if answering_agent is not None:
                 agent_id = answering_agent.id
+        caller = None
+        if ("ringing" in effects and rec.direction != "in" and conv_id is not None
+                and contact_id is not None):
+            # An outgoing call (a callback the PBX dials) is the dialing agent's: found
+            # before the row is written, so the stored call and its events agree.
+            callers = await voice_context.agents_named(self.conn, list(rec.users))
+            caller = callers[0] if callers else None
+            if caller is not None:
+                agent_id = caller.id
         updated = await self.conn.fetchrow(
             # The event's effects are recorded in the same statement (audit trail).
             "WITH e AS (UPDATE call_events SET effects = $19 WHERE inbox = $1"
@@ -290,14 +299,9 @@ class VoiceBatch:
             if rec.direction == "in":
                 # The PBX distributes it: the router must not offer it meanwhile.
                 await self._item_if(conv_id, inbox, ("queued",), "ringing", None)
-            else:
-                callers = await voice_context.agents_named(self.conn, list(rec.users))
-                if callers:
-                    agent_id = callers[0].id
-                    await self.conn.execute("UPDATE calls SET agent_id = $3 WHERE inbox = $1"
-                                            " AND call_id = $2", inbox, rec.call_id, agent_id)
-                    await self._assign(conv_id, inbox, agent_id)
-                    await self._set_item(conv_id, inbox, "assigned", agent_id)
+            elif caller is not None:
+                await self._assign(conv_id, inbox, caller.id)
+                await self._set_item(conv_id, inbox, "assigned", caller.id)
         if rec.state in ("forwarded", "not_answered") or (
                 rec.state == "completed" and agent_id is None):
             # Nobody here owes work on it: the item (if it was only this call's) ends.

@@ -74,23 +74,7 @@ ELSEWHERE = {
 
 # Checked, and today they disagree: strict xfails, so fixing the cause turns them red
 # until the entry is removed. Found by this test (the client's reducer is the reference).
-KNOWN_DIVERGENCES = {
-    "contact.merged": (
-        "inbox-store.js ignores contact.merged, so the merged contact's conversations keep "
-        "the old contact_id; and the merge's private system notes diverge as in "
-        "test_private_note_snapshot"),
-    "contact.split": (
-        "inbox-store.js ignores contact.split, so the moved conversations keep the old "
-        "contact_id and contact_name; plus the private-note divergence of the merge notes"),
-    "callback.updated": (
-        "the callbacks panel matches, but the call the PBX dials for the callback is stored "
-        "with its agent (agent_id set) while its call.ringing and call.updated events say "
-        "agent_id None, so the call panel shows no agent until a reload"),
-}
-PRIVATE_NOTE_DIVERGENCE = (
-    "a private note: the REST list shows it as the conversation's last message and leaves "
-    "last_message_at alone, while inbox-store.js keeps the previous public message as "
-    "last_message and moves last_message_at to the note's time")
+KNOWN_DIVERGENCES: dict[str, str] = {}
 
 
 @dataclass
@@ -386,8 +370,9 @@ async def test_stale_snapshot_plus_events_equals_fresh_snapshot(kind, hub, db, r
     await run_case(CASES[kind], hub, db, redis, CONFIGS.get(kind))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=PRIVATE_NOTE_DIVERGENCE)
 async def test_private_note_snapshot(hub, db, redis):
+    """A private note is not the list's last message and leaves ``last_message_at``
+    alone, in REST and in the store alike (docs/frontend.md "The conversation list")."""
     async def private_note(world: World, sup: InboxClient, agent: InboxClient) -> None:
         await _message_created(world, sup, agent, private=True)
 

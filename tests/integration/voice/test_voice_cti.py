@@ -296,3 +296,21 @@ async def test_caller_matched_by_crm_phone_like_every_channel(hub, db):
     await post(hub, ev("newCall", cid, **{"from": "4930555000111"}))
     row = await call_row(db, cid, "ringing")
     assert row["contact_id"] == crm
+
+
+async def test_outgoing_call_events_carry_the_dialing_agent(hub, db):
+    """An outgoing call (a callback the PBX dials) is stored with the dialing agent, and
+    its call.updated and call.ringing say so too (they used to carry agent_id None)."""
+    agent1 = hub.seed["agents"]["agent1@demo.omnihub.test"]
+    ws = await agent_ws(hub.ws_url, hub.base_url, await login(hub.base_url))
+    try:
+        assert (await recv_json(ws))["type"] == "hello"
+        cid = new_id()
+        await post(hub, {"event": "newCall", "callId": cid, "direction": "out",
+                         "from": "493055571600", "to": "4930901820", "user": ["101"]})
+        for kind in ("call.updated", "call.ringing"):
+            frame = await recv_until(ws, is_event(kind, call__call_id=cid))
+            assert frame["event"]["call"]["agent_id"] == agent1, kind
+        assert (await call_row(db, cid))["agent_id"] == agent1
+    finally:
+        await ws.close()

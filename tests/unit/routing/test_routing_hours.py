@@ -94,6 +94,16 @@ def test_dst_period_through_the_missing_hour_is_shorter() -> None:
     assert next_change(h, utc(2025, 3, 30, 0, 30)) == utc(2025, 3, 30, 2, 0)
 
 
+def test_a_period_starting_in_the_missing_hour_opens_at_the_jump() -> None:
+    h = hours(weekly={"sun": ["02:30-05:00"]})
+    # 2025-03-30 the clocks go 02:00 CET -> 03:00 CEST at 01:00 UTC: 02:30 never shows,
+    # so the queue opens at the jump, and the router must wake then, not half an hour on.
+    assert not is_open(h, utc(2025, 3, 30, 0, 59, 59))
+    assert is_open(h, utc(2025, 3, 30, 1, 0))
+    assert next_change(h, utc(2025, 3, 30, 0, 30)) == utc(2025, 3, 30, 1, 0)
+    assert next_open(h, utc(2025, 3, 30, 0, 30)) == utc(2025, 3, 30, 1, 0)
+
+
 def test_dst_fall_back_period_through_the_repeated_hour_is_longer() -> None:
     h = hours(weekly={"sun": ["01:00-04:00"]})
     # 2025-10-26: 01:00 CEST = 23:00 UTC the day before; 04:00 CET = 03:00 UTC.

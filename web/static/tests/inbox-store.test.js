@@ -106,6 +106,69 @@ test("a private note never becomes the list preview over a public message", () =
   assert.equal(s.conversations.get(1).last_message.id, 10);
 });
 
+test("a private note leaves the row alone: no preview, no last_message_at, as REST", () => {
+  const s = store();
+  s.loadLists([{ conversations: [{ conversation: conv(1, { last_message_at: "2026-03-12T10:10:00Z" }), last_message: null }], last_event_id: "1-0" }]);
+  s.receive("2-0", created(msg(30, 1, { private: true, direction: "out" })));
+  assert.equal(s.conversations.get(1).last_message, null); // not even on an empty row
+  assert.equal(s.conversations.get(1).last_message_at, "2026-03-12T10:10:00Z");
+  // The open conversation's detail (notes included) previews its last public message.
+  s.select(1);
+  s.loadConversation({ conversation: conv(1), messages: [msg(29, 1), msg(30, 1, { private: true })], last_event_id: "3-0" });
+  assert.equal(s.conversations.get(1).last_message.id, 29);
+  assert.equal(s.currentMessages().length, 2); // the note is still in the thread
+  s.upsertRestMessage(msg(31, 1, { private: true, direction: "out" }));
+  assert.equal(s.conversations.get(1).last_message.id, 29);
+});
+
+test("contact.merged: the merged contact's rows take the survivor's id and name", () => {
+  const s = store();
+  s.loadLists([{ conversations: [
+    conv(1, { contact_id: 5, contact_name: "Dana" }),
+    conv(2, { contact_id: 6, contact_name: "D. Other" }),
+    conv(3, { contact_id: 9, contact_name: "Sam" }),
+  ], last_event_id: "1-0" }]);
+  s.receive("2-0", { type: "contact.merged", survivor_id: 5, merged_id: 6, conversation_ids: [2, 44] });
+  assert.deepEqual([1, 2, 3].map((i) => [s.conversations.get(i).contact_id, s.conversations.get(i).contact_name]),
+    [[5, "Dana"], [5, "Dana"], [9, "Sam"]]);
+  assert.equal(s.missing.size, 0); // 44 is a conversation this agent does not list
+  const before = JSON.stringify([...s.conversations.entries()]);
+  s.apply("2-0", { type: "contact.merged", survivor_id: 5, merged_id: 6, conversation_ids: [2] }, Date.now(), true);
+  assert.equal(JSON.stringify([...s.conversations.entries()]), before); // idempotent
+});
+
+test("contact.merged into a survivor whose name is not known: the rows are refetched", () => {
+  const s = store();
+  s.loadLists([{ conversations: [conv(1, { contact_id: 5, contact_name: "" }), conv(2, { contact_id: 6, contact_name: "Dana" })], last_event_id: "1-0" }]);
+  s.receive("2-0", { type: "contact.merged", survivor_id: 5, merged_id: 6, conversation_ids: [2] });
+  assert.equal(s.conversations.get(2).contact_id, 5);
+  assert.deepEqual([...s.missing].sort(), [1, 2]); // the nameless survivor takes "Dana"
+  s.upsertConversation(conv(1, { contact_id: 5, contact_name: "Dana" }), "3-0");
+  s.upsertConversation(conv(2, { contact_id: 5, contact_name: "Dana" }), "3-0");
+  assert.equal(s.missing.size, 0);
+  assert.equal(s.conversations.get(1).contact_name, "Dana");
+});
+
+test("contact.split: moved rows take the new contact id at once and are refetched for its name", () => {
+  const s = store();
+  s.loadLists([{ conversations: [conv(1, { contact_id: 5, contact_name: "Dana" }), conv(2, { contact_id: 5, contact_name: "Dana" })], last_event_id: "1-0" }]);
+  s.receive("2-0", { type: "contact.split", contact_id: 5, new_contact_id: 8, conversation_ids: [2] });
+  assert.equal(s.conversations.get(1).contact_id, 5);
+  assert.equal(s.conversations.get(2).contact_id, 8);
+  assert.deepEqual([...s.missing], [2]);
+  // A split older than the row's snapshot changes nothing.
+  s.loadLists([{ conversations: [conv(2, { contact_id: 8, contact_name: "Not Dana" })], last_event_id: "5-0" }]);
+  s.missing.clear();
+  s.apply("4-0", { type: "contact.split", contact_id: 8, new_contact_id: 9, conversation_ids: [2] }, Date.now(), true);
+  assert.equal(s.conversations.get(2).contact_id, 8);
+  assert.equal(s.missing.size, 0);
+  // main's fetch lands: the row gets the new contact's name.
+  s.receive("6-0", { type: "contact.split", contact_id: 8, new_contact_id: 9, conversation_ids: [2] });
+  s.upsertConversation(conv(2, { contact_id: 9, contact_name: "Someone" }), "7-0");
+  assert.equal(s.conversations.get(2).contact_name, "Someone");
+  assert.equal(s.missing.size, 0);
+});
+
 test("pending replies: acked, then settled by their message (provider id or message id)", () => {
   const s = store();
   s.loadLists([{ conversations: [conv(1)], last_event_id: "1-0" }]);

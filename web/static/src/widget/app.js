@@ -1,4 +1,4 @@
-// @ts-nocheck
+// @ts-check
 // The chat widget: state, application of the hub's frames, the composer, rendering, and
 // the public API (window.OmnihubWidget). Bundled with the kernel into widget.js
 // (docs/frontend.md "The build"). The socket (backoff, resume, ping watchdog) is the
@@ -17,6 +17,50 @@ import {
 } from "./store.js";
 import { ICON_CHAT, ICON_CLOSE, ICON_DOWN, ICON_SEND, widgetCss } from "./styles.js";
 import { createVerify } from "./verify.js";
+
+/** @typedef {import("../../lib/types.js").HubEvent} HubEvent */
+/** @typedef {import("../../lib/types.js").ServerFrame} ServerFrame */
+/** @typedef {import("../../lib/types.js").StreamId} StreamId */
+/** @typedef {import("../../lib/types.js").WidgetHello} WidgetHello */
+/** @typedef {import("../../lib/types.js").WidgetMessage} WidgetMessage */
+/** @typedef {import("./store.js").OutboxEntry} OutboxEntry */
+/** @typedef {import("./store.js").AckedEntry} AckedEntry */
+
+/**
+ * The widget's own elements (built by buildUI; empty until then).
+ * @typedef {object} WidgetUI
+ * @property {HTMLSpanElement} status
+ * @property {HTMLHeadingElement} title
+ * @property {HTMLParagraphElement} sub
+ * @property {HTMLButtonElement} closeBtn
+ * @property {HTMLDivElement} list
+ * @property {HTMLDivElement} typing
+ * @property {HTMLTextAreaElement} input
+ * @property {HTMLDivElement} count
+ * @property {HTMLButtonElement} sendBtn
+ * @property {HTMLDivElement} err
+ * @property {HTMLElement} panel
+ * @property {HTMLDivElement} composer
+ * @property {HTMLSpanElement} badge
+ * @property {HTMLSpanElement} bubbleIcon
+ * @property {HTMLButtonElement} bubble
+ * @property {HTMLDivElement} root
+ */
+
+/**
+ * The context a feature with its own UI (verify.js, callback.js, prechat.js) is built from.
+ * @typedef {object} WidgetContext
+ * @property {import("./config.js").WidgetConfig} cfg
+ * @property {import("./store.js").WidgetState} state
+ * @property {WidgetUI} ui
+ * @property {ShadowRoot} shadow
+ * @property {(frame: object) => boolean} sendFrame false when not connected
+ * @property {() => void} persist
+ * @property {(forceBottom?: boolean) => void} render
+ * @property {() => void} autosize
+ * @property {(text: string) => {count: number, near: boolean, reason: string}} textSize
+ * @property {() => void} openPanel
+ */
 
 // The longest message (characters = code points, as the server counts) comes from the
 // server's hello (limits.text); until the first hello the server alone refuses.
@@ -54,12 +98,17 @@ export function startWidget(cfg) {
 
   const sortedMessages = () => sortedOf(state);
 
+  /**
+   * @param {StreamId} id
+   * @param {HubEvent} ev
+   */
   function applyEvent(id, ev) {
     const todo = applyEventTo(state, id, ev);
     if (todo.typing) scheduleTypingExpiry();
     if (todo.verification) verify.onEvent(todo.verification);
   }
 
+  /** @param {WidgetHello} h */
   function applyHello(h) {
     const todo = applyHelloTo(state, h);
     if (todo.verification) verify.onEvent(todo.verification);
@@ -80,6 +129,7 @@ export function startWidget(cfg) {
     return `${WS_BASE}?${q}`;
   }
 
+  /** @type {Record<string, string>} */
   const SOCKET_STATE = { idle: "connecting", connecting: "connecting", online: "online", offline: "offline", refused: "error" };
 
   const socket = new HubSocket(socketUrl, {
@@ -133,10 +183,12 @@ export function startWidget(cfg) {
     onTick: () => flushOutbox(false),
   });
 
+  /** @param {object} obj */
   function sendFrame(obj) {
     return socket.send(obj);
   }
 
+  /** @param {string} clientId */
   function onAck(clientId) {
     if (applyAck(state, clientId)) {
       persist();
@@ -144,6 +196,7 @@ export function startWidget(cfg) {
     }
   }
 
+  /** @param {ServerFrame} f */
   function onErrorFrame(f) {
     if (f.verification_id) {
       verify.onError(f);
@@ -174,6 +227,7 @@ export function startWidget(cfg) {
   }
 
 
+  /** @param {boolean} all also those sent less than RESEND_AFTER_MS ago */
   function flushOutbox(all) {
     const now = Date.now();
     for (const o of state.outbox) {
@@ -220,8 +274,12 @@ export function startWidget(cfg) {
   }
 
   // ---------------------------------------------------------------- public actions
-  function send(text) {
-    text = String(text ?? "").trim();
+  /**
+   * @param {unknown} raw
+   * @returns {string | null} the client_id, null when there is nothing (allowed) to send
+   */
+  function send(raw) {
+    const text = String(raw ?? "").trim();
     if (!text) return null;
     if (textSize(text).reason) return null; // refused in the composer, never cut
     const o = { client_id: uuid(), text, created_at: new Date().toISOString(), sentAt: 0 };
@@ -234,6 +292,7 @@ export function startWidget(cfg) {
     return o.client_id;
   }
 
+  /** @param {string} clientId */
   function retry(clientId) {
     const o = state.outbox.find((x) => x.client_id === clientId);
     if (!o) return;
@@ -260,15 +319,19 @@ export function startWidget(cfg) {
   }
 
   // ---------------------------------------------------------------- UI
+  /**
+   * @param {string} markup
+   * @returns {Node}
+   */
   function svg(markup) {
     const t = document.createElement("template");
     t.innerHTML = markup; // constant markup only, never user data
-    return t.content.firstChild;
+    return /** @type {Node} */ (t.content.firstChild);
   }
 
   const host = el("div", { id: "omnihub-widget", "data-omnihub": "widget" });
   const shadow = host.attachShadow({ mode: "open" });
-  const ui = {};
+  const ui = /** @type {WidgetUI} */ ({});
 
   function buildUI() {
     shadow.append(el("style", { text: widgetCss(COLOR) }));
@@ -337,11 +400,13 @@ export function startWidget(cfg) {
   }
 
   /** Text against the server's limit (hello.limits.text): {count, near, reason}. */
+  /** @param {string} text */
   function textSize(text) {
     return textSizeOf(text, state.maxText, { counterFrom: COUNTER_FROM });
   }
 
   // Features with their own UI: the context they are built from.
+  /** @type {WidgetContext} */
   const w = { cfg, state, ui, shadow, sendFrame, persist, render, autosize, textSize, openPanel };
   const verify = createVerify(w);
   const callback = createCallback(w);
@@ -359,6 +424,7 @@ export function startWidget(cfg) {
     ui.sendBtn.title = size.reason;
   }
 
+  /** @param {string} c */
   function setConn(c) {
     state.conn = c;
     renderStatus();
@@ -384,13 +450,14 @@ export function startWidget(cfg) {
     const s = visitorStatus();
     ui.status.dataset.state = state.conn; // the socket (tests, styling hooks)
     ui.status.dataset.status = s.key; // what the visitor is told
-    ui.status.querySelector(".conn-text").textContent = s.label;
+    /** @type {HTMLElement} */ (ui.status.querySelector(".conn-text")).textContent = s.label; // built by buildUI
     // The reply-time promise only while someone can actually answer.
     ui.sub.hidden = s.key !== "online";
     ui.err.hidden = !state.errorText;
     ui.err.textContent = state.errorText;
   }
 
+  /** @param {WidgetMessage} m */
   function messageRow(m) {
     const kind = (m.author && m.author.kind) || (m.direction === "in" ? "contact" : "agent");
     const cls = kind === "system" ? "system" : m.direction === "in" ? "in" : "out";
@@ -409,6 +476,10 @@ export function startWidget(cfg) {
     return row;
   }
 
+  /**
+   * @param {{client_id: string, text: string, failed?: boolean, error?: string}} o an OutboxEntry or AckedEntry
+   * @param {boolean} acked
+   */
   function pendingRow(o, acked) {
     const row = el("div", {
       class: `row in ${o.failed ? "failed" : "pending"}`, "data-testid": "widget-message",
@@ -425,6 +496,7 @@ export function startWidget(cfg) {
     return row;
   }
 
+  /** @param {boolean} [forceBottom] scroll to the newest message */
   function render(forceBottom) {
     if (!ui.root) return;
     ui.panel.hidden = !state.open;
@@ -479,12 +551,12 @@ export function startWidget(cfg) {
     window.addEventListener("pagehide", stopTyping);
   }
 
-  window.OmnihubWidget = {
+  /** @type {any} */ (window).OmnihubWidget = {
     __omnihub: true,
     open: () => openPanel(),
     close: () => closePanel(),
     toggle: () => (state.open ? closePanel() : openPanel()),
-    send: (text) => send(text),
+    send: (/** @type {unknown} */ text) => send(text),
     /** Open the "Call me back" form (needs data-voice-inbox on the tag). */
     callback: () => (VOICE_INBOX ? callback.open() : undefined),
     /** Test/debug hooks (not a stable API). */

@@ -1,4 +1,4 @@
-// @ts-nocheck
+// @ts-check
 // A widget feature (see app.js): built from the widget context `w` it is given.
 import { el } from "../../lib/dom.js";
 import { uuid } from "../../lib/stream-id.js";
@@ -7,10 +7,31 @@ import { uuid } from "../../lib/stream-id.js";
 // Self-contained: a form in the panel → POST /api/v1/callbacks (JSON as text/plain, so a
 // shop on another origin needs no CORS preflight) → poll the status until it is final.
 // The request id is the idempotency key and is kept in localStorage across reloads.
+/**
+ * @typedef {object} Callback
+ * @property {HTMLButtonElement} toggle made by build(), like the elements below
+ * @property {HTMLInputElement} phone
+ * @property {HTMLInputElement} topic
+ * @property {HTMLDivElement} error
+ * @property {HTMLButtonElement} submit
+ * @property {HTMLFormElement} form
+ * @property {HTMLSpanElement} statusText
+ * @property {HTMLButtonElement} again
+ * @property {HTMLDivElement} statusBox
+ * @property {() => void} build
+ * @property {() => void} open
+ */
+/** @typedef {{id: string, phone?: string, final?: boolean, status?: string}} StoredCallback what localStorage keeps */
+
+/**
+ * @param {import("./app.js").WidgetContext} w
+ * @returns {Callback}
+ */
 export function createCallback(w) {
   const { cfg, shadow, ui, openPanel } = w;
   const { HUB, VOICE_INBOX } = cfg;
   const KEY = `omnihub:callback:v1:${HUB}:${VOICE_INBOX}`;
+  /** @type {Record<string, string>} */
   const LABELS = {
     received: "Request received. We will call you shortly.",
     requested: "You are in the queue. An agent will call you shortly.",
@@ -23,19 +44,31 @@ export function createCallback(w) {
   };
   const FINAL = new Set(["completed", "failed", "cancelled"]);
   let pollTimer = 0;
-  const c = {};
+  const c = /** @type {Callback} */ ({}); // filled by build() and below
 
+  /** @returns {StoredCallback | null} */
   function load() {
     try { return JSON.parse(localStorage.getItem(KEY) || "null"); } catch (_) { return null; }
   }
+  /** @param {StoredCallback | null} v null forgets it */
   function save(v) {
     try { v ? localStorage.setItem(KEY, JSON.stringify(v)) : localStorage.removeItem(KEY); } catch (_) { /* private mode */ }
   }
+  /** A request is stored and not final yet. */
+  function pending() {
+    const cur = load();
+    return !!cur && !cur.final;
+  }
+  /** @param {"form" | "status" | "none"} mode */
   function show(mode) {
     c.form.hidden = mode !== "form";
     c.statusBox.hidden = mode !== "status";
     c.toggle.setAttribute("aria-expanded", String(mode === "form"));
   }
+  /**
+   * @param {string} status
+   * @param {string} [reason]
+   */
   function setStatus(status, reason) {
     c.statusText.textContent = LABELS[status] || status;
     c.statusBox.dataset.status = status;
@@ -55,6 +88,7 @@ export function createCallback(w) {
     } catch (_) { /* offline: try again */ }
     pollTimer = setTimeout(poll, 2000);
   }
+  /** @param {SubmitEvent} e */
   async function submit(e) {
     e.preventDefault();
     c.error.hidden = true;
@@ -74,7 +108,7 @@ export function createCallback(w) {
       clearTimeout(pollTimer);
       pollTimer = setTimeout(poll, 1000);
     } catch (err) {
-      c.error.textContent = err.message;
+      c.error.textContent = /** @type {Error} */ (err).message;
       c.error.hidden = false;
     } finally {
       c.submit.disabled = false;
@@ -82,7 +116,7 @@ export function createCallback(w) {
   }
   c.build = () => {
     c.toggle = el("button", { type: "button", class: "cb-toggle", "data-testid": "callback-toggle", "aria-expanded": "false", text: "Call me back",
-      onclick: () => show(c.form.hidden ? (load() && !load().final ? "status" : "form") : "none") });
+      onclick: () => show(c.form.hidden ? (pending() ? "status" : "form") : "none") });
     c.phone = el("input", { type: "tel", autocomplete: "tel", required: true, placeholder: "+49 30 1234567", "aria-label": "Your phone number", "data-testid": "callback-phone" });
     c.topic = el("input", { type: "text", maxlength: 200, placeholder: "What is it about? (optional)", "aria-label": "Topic", "data-testid": "callback-topic" });
     c.error = el("div", { class: "err", role: "alert", "data-testid": "callback-error", hidden: true });
@@ -105,8 +139,8 @@ export function createCallback(w) {
     ui.list.before(bar);
     const cur = load();
     if (cur && !cur.final) { show("status"); setStatus("received"); poll(); }
-    else if (cur && cur.final) { show("status"); setStatus(cur.status); }
+    else if (cur && cur.final) { show("status"); setStatus(cur.status || ""); }
   };
-  c.open = () => { openPanel(); show(load() && !load().final ? "status" : "form"); c.phone.focus(); };
+  c.open = () => { openPanel(); show(pending() ? "status" : "form"); c.phone.focus(); };
   return c;
 }

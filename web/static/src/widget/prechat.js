@@ -1,4 +1,4 @@
-// @ts-nocheck
+// @ts-check
 // A widget feature (see app.js): built from the widget context `w` it is given.
 import { el } from "../../lib/dom.js";
 import { uuid } from "../../lib/stream-id.js";
@@ -8,16 +8,56 @@ import { uuid } from "../../lib/stream-id.js";
 // anyone can answer now (docs/frontend.md "Pre-chat form and away state"). Answers and
 // the first message go together to POST /api/v1/widget/prechat (JSON as text/plain, so
 // no CORS preflight); problems come back per field and are shown next to the field.
+/**
+ * A field of the pre-chat form (hello.prechat.fields; docs/frontend.md).
+ * @typedef {{key: string, label: string, type: string, required?: boolean, options?: string[],
+ *   max_length?: number, placeholder?: string}} PrechatSpec
+ */
+/**
+ * The form the hello asks for.
+ * @typedef {{fields: PrechatSpec[], welcome?: string, consent?: {text: string, required?: boolean} | null}} PrechatForm
+ */
+/** @typedef {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} FieldInput */
+/**
+ * @typedef {object} Prechat
+ * @property {PrechatSpec[]} specs the shown fields, then message (and consent)
+ * @property {Record<string, FieldInput>} inputs by key
+ * @property {Record<string, HTMLDivElement>} errs by key
+ * @property {string} builtFor the form (as JSON) the box shows
+ * @property {boolean} busy a POST is in flight
+ * @property {string | null} clientId the message's id, the same on every retry
+ * @property {HTMLDivElement} formErr
+ * @property {HTMLButtonElement} submitBtn
+ * @property {HTMLDivElement} [box] with away*, made by build(): none before
+ * @property {HTMLSpanElement} awayText
+ * @property {HTMLInputElement} awayEmail
+ * @property {HTMLDivElement} awayErr
+ * @property {HTMLDivElement} away
+ * @property {() => boolean} active a form is asked for
+ * @property {(text: string) => void} adoptMessage a message typed before the form came
+ * @property {() => void} focus
+ * @property {() => boolean} awayEmailPending
+ * @property {(text: string) => Promise<void>} sendWithAwayEmail
+ * @property {() => void} build
+ * @property {() => void} render
+ */
+
+/**
+ * @param {import("./app.js").WidgetContext} w
+ * @returns {Prechat}
+ */
 export function createPrechat(w) {
   const { cfg, state, ui, shadow, persist, render, autosize, textSize } = w;
   const { HUB, INBOX, PHONE_REGION, USER_EMAIL } = cfg;
   const EMAIL = /^[^@\s<>"]{1,64}@[^@\s<>"]{1,255}$/;
   const PHONE = /^[+0-9 ()./-]{3,32}$/;
+  /** @type {Record<string, string>} */
   const AWAY_TEXT = {
     outside_hours: "We're closed right now. Leave a message and your email and we'll get back to you.",
     no_agents_online: "We're away right now. Leave a message and your email and we'll get back to you.",
   };
-  const p = { specs: [], inputs: {}, errs: {}, builtFor: "", busy: false, clientId: null };
+  // The elements and methods are added below (build(), p.* =).
+  const p = /** @type {Prechat} */ (/** @type {unknown} */ ({ specs: [], inputs: {}, errs: {}, builtFor: "", busy: false, clientId: null }));
 
   p.active = () => !!state.prechat;
   let adopted = "";
@@ -30,9 +70,14 @@ export function createPrechat(w) {
     if (first) first.focus();
   };
 
+  /**
+   * @param {PrechatSpec} spec
+   * @param {FieldInput} input
+   * @returns {string} what is wrong, "" when nothing
+   */
   function check(spec, input) {
     if (input.type === "checkbox") {
-      if (spec.required && !input.checked) return spec.key === "consent" ? "please agree to continue" : "must be checked";
+      if (spec.required && !(/** @type {HTMLInputElement} */ (input).checked)) return spec.key === "consent" ? "please agree to continue" : "must be checked";
       return "";
     }
     const v = input.value.trim();
@@ -43,6 +88,11 @@ export function createPrechat(w) {
     return "";
   }
 
+  /**
+   * @param {string} key
+   * @param {string} reason "" clears it
+   * @returns {boolean} the field exists
+   */
   function setError(key, reason) {
     const input = p.inputs[key];
     const err = p.errs[key];
@@ -55,6 +105,7 @@ export function createPrechat(w) {
   }
 
   /** Show a {key: reason} map inline; returns the first field with a problem. */
+  /** @param {Record<string, string>} errors */
   function showErrors(errors) {
     const other = [];
     for (const s of p.specs) setError(s.key, "");
@@ -67,6 +118,7 @@ export function createPrechat(w) {
     return first ? p.inputs[first.key] : null;
   }
 
+  /** @param {PrechatSpec} spec */
   function fieldRow(spec) {
     const id = `oh-pc-${spec.key}`;
     const errId = `${id}-err`;
@@ -74,10 +126,11 @@ export function createPrechat(w) {
       id, name: spec.key, "aria-describedby": errId, "data-testid": `prechat-field-${spec.key}`,
       required: spec.required, "aria-required": spec.required ? "true" : null,
     };
+    /** @type {FieldInput} */
     let input;
     if (spec.type === "select") {
       input = el("select", common, el("option", { value: "", text: "Choose…" }),
-        ...spec.options.map((o) => el("option", { value: o, text: o })));
+        ...(spec.options || []).map((o) => el("option", { value: o, text: o })));
     } else if (spec.type === "checkbox") {
       input = el("input", { ...common, type: "checkbox" });
     } else if (spec.type === "message") {
@@ -102,6 +155,7 @@ export function createPrechat(w) {
     return el("div", { class: "pc-row" }, el("label", { for: id, text: spec.label }, mark), input, p.errs[spec.key]);
   }
 
+  /** @param {PrechatForm} form */
   function build(form) {
     p.inputs = {};
     p.errs = {};
@@ -117,11 +171,17 @@ export function createPrechat(w) {
       el("p", { class: "pc-note", text: "* required" }));
     f.addEventListener("submit", onSubmit);
     if (adopted) p.inputs.message.value = adopted;
-    p.box.replaceChildren(f);
+    /** @type {HTMLDivElement} */ (p.box).replaceChildren(f); // render() calls this once built
   }
 
+  /**
+   * @param {Record<string, string | boolean>} values
+   * @param {string} text
+   * @param {boolean} [consent]
+   */
   async function post(values, text, consent) {
     p.clientId = p.clientId || uuid(); // the same id on every retry: the hub dedupes on it
+    /** @type {Record<string, unknown>} */
     const body = { inbox: INBOX, token: state.token, values, client_id: p.clientId, text, region: PHONE_REGION };
     if (consent !== undefined) body.consent = consent;
     const res = await fetch(`${HUB}/api/v1/widget/prechat`, {
@@ -131,8 +191,9 @@ export function createPrechat(w) {
     return { ok: res.status === 202, status: res.status, data };
   }
 
+  /** @param {string} text */
   function accepted(text) {
-    const id = p.clientId;
+    const id = /** @type {string} */ (p.clientId); // set by post()
     p.clientId = null;
     adopted = "";
     state.acked.set(id, { client_id: id, text, created_at: new Date().toISOString() });
@@ -141,9 +202,11 @@ export function createPrechat(w) {
     render(true);
   }
 
+  /** @param {SubmitEvent} e */
   async function onSubmit(e) {
     e.preventDefault();
     if (p.busy) return;
+    /** @type {Record<string, string>} */
     const errors = {};
     for (const s of p.specs) {
       const reason = check(s, p.inputs[s.key]);
@@ -152,17 +215,18 @@ export function createPrechat(w) {
     const bad = showErrors(errors);
     if (bad) { bad.focus(); return; }
     if (!state.token) { showErrors({ form: "still connecting, please try again in a moment" }); return; }
+    /** @type {Record<string, string | boolean>} */
     const values = {};
     for (const s of p.specs) {
       if (s.key === "message" || s.key === "consent") continue;
       const input = p.inputs[s.key];
-      values[s.key] = input.type === "checkbox" ? input.checked : input.value;
+      values[s.key] = input.type === "checkbox" ? /** @type {HTMLInputElement} */ (input).checked : input.value;
     }
     const text = p.inputs.message.value.trim();
     p.busy = true;
     p.submitBtn.disabled = true;
     try {
-      const r = await post(values, text, p.inputs.consent ? p.inputs.consent.checked : undefined);
+      const r = await post(values, text, p.inputs.consent ? /** @type {HTMLInputElement} */ (p.inputs.consent).checked : undefined);
       if (r.ok) { accepted(text); setTimeout(() => ui.input.focus(), 0); return; }
       const first = showErrors(r.data.fields || { form: r.data.reason || `HTTP ${r.status}` });
       if (first) first.focus();
@@ -175,11 +239,13 @@ export function createPrechat(w) {
   }
 
   // ---- away box: "we're away", plus an optional email sent with the next message
-  p.awayEmailPending = () => !p.away.hidden && !p.awayEmail.parentNode.hidden && !!p.awayEmail.value.trim();
+  /** The away box's email row (label, input, error). */
+  const awayEmailRow = () => /** @type {HTMLElement} */ (p.awayEmail.parentNode);
+  p.awayEmailPending = () => !p.away.hidden && !awayEmailRow().hidden && !!p.awayEmail.value.trim();
 
   p.sendWithAwayEmail = async (text) => {
     const email = p.awayEmail.value.trim();
-    const setAwayErr = (reason) => {
+    const setAwayErr = (/** @type {string} */ reason) => {
       p.awayErr.textContent = reason || "";
       p.awayErr.hidden = !reason;
       if (reason) p.awayEmail.setAttribute("aria-invalid", "true");
@@ -257,13 +323,13 @@ export function createPrechat(w) {
     ui.list.hidden = !!form;
     ui.typing.hidden = !!form;
     ui.composer.hidden = !!form;
-    const a = state.availability || {};
+    const a = state.availability || { online: true, reason: null };
     const away = a.online === false;
     p.away.hidden = !away || !!form;
     // Identified shop users are known already; a visitor who left an email is too.
     const askEmail = !USER_EMAIL && !state.awayEmailLeft;
-    p.awayEmail.parentNode.hidden = !askEmail;
-    const text = AWAY_TEXT[a.reason] || AWAY_TEXT.no_agents_online;
+    awayEmailRow().hidden = !askEmail;
+    const text = AWAY_TEXT[a.reason || ""] || AWAY_TEXT.no_agents_online;
     p.awayText.textContent = askEmail ? text : text.replace(" and your email", "");
   };
   return p;

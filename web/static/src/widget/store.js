@@ -12,11 +12,10 @@ import { clientIdOf, cmpStreamId } from "../../lib/stream-id.js";
 
 export const REMOTE_TYPING_TTL_MS = 7000;
 
-/**
- * @typedef {{id: number, conversation_id?: number, direction?: string, private?: boolean,
- *   provider_id?: string | null, status?: string, text?: string, created_at?: string,
- *   author?: {kind?: string, name?: string} | null, [field: string]: any}} WidgetMessage
- */
+/** @typedef {import("../../lib/types.js").WidgetMessage} WidgetMessage */
+/** @typedef {import("../../lib/types.js").WidgetHello} WidgetHello */
+/** @typedef {import("../../lib/types.js").HubEvent} HubEvent */
+/** @typedef {import("../../lib/types.js").Verification} Verification */
 /** @typedef {{client_id: string, text: string, created_at: string, sentAt: number, failed?: boolean, error?: string}} OutboxEntry */
 /** @typedef {{client_id: string, text: string, created_at: string}} AckedEntry */
 /**
@@ -149,13 +148,13 @@ export function applyAck(state, clientId) {
  * Apply one event frame.
  * @param {WidgetState} state
  * @param {string | null} id its stream id
- * @param {{type: string, [field: string]: any}} ev
+ * @param {HubEvent} ev
  * @param {number} [now]
- * @returns {{verification?: any, typing?: boolean}} what app.js must still do: pass a
+ * @returns {{verification?: Verification, typing?: boolean}} what app.js must still do: pass a
  *   verification to the code box, (re)arm the typing expiry
  */
 export function applyEvent(state, id, ev, now = Date.now()) {
-  /** @type {{verification?: any, typing?: boolean}} */
+  /** @type {{verification?: Verification, typing?: boolean}} */
   const todo = {};
   if (id && state.lastId && cmpStreamId(id, state.lastId) <= 0) return todo; // already applied
   let fresh = false;
@@ -192,7 +191,7 @@ export function applyEvent(state, id, ev, now = Date.now()) {
       break;
     }
     case "verification.updated":
-      todo.verification = ev;
+      todo.verification = /** @type {Verification} */ (/** @type {unknown} */ (ev)); // the event carries the verification's fields
       break;
     default:
       break; // events the widget does not display
@@ -205,8 +204,8 @@ export function applyEvent(state, id, ev, now = Date.now()) {
 /**
  * Apply a `hello`.
  * @param {WidgetState} state
- * @param {any} h
- * @returns {{verification?: any}} an open verification to show
+ * @param {WidgetHello} h
+ * @returns {{verification?: Verification}} an open verification to show
  */
 export function applyHello(state, h) {
   const tokenChanged = !!(state.token && h.visitor_token && h.visitor_token !== state.token);

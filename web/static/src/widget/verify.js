@@ -1,4 +1,4 @@
-// @ts-nocheck
+// @ts-check
 // A widget feature (see app.js): built from the widget context `w` it is given.
 import { el } from "../../lib/dom.js";
 
@@ -7,16 +7,44 @@ import { el } from "../../lib/dom.js";
 // "Verifying a claim"): the server pushes `verification.updated` over this socket (and
 // an open one in the hello); the visitor types the code here and it goes back as a
 // `verify` frame. The texts never say whether the address belongs to a customer.
+/** @typedef {import("../../lib/types.js").Verification} Verification */
+/** @typedef {import("../../lib/types.js").ServerFrame} ServerFrame */
+/**
+ * @typedef {object} VerifyBox
+ * @property {Verification | null} current the open verification, if any
+ * @property {string} note
+ * @property {string} [noteKind] "bad" or ""
+ * @property {boolean} done
+ * @property {HTMLInputElement} input
+ * @property {HTMLButtonElement} submitBtn
+ * @property {HTMLParagraphElement} prompt
+ * @property {HTMLParagraphElement} noteEl
+ * @property {HTMLFormElement} form
+ * @property {HTMLDivElement} [box] with the elements above, made by build(): none before
+ * @property {() => void} build
+ * @property {() => void} submit
+ * @property {(text: string, kind: string) => void} setNote
+ * @property {(ev: Verification | null | undefined) => void} onEvent
+ * @property {(f: ServerFrame) => void} onResult a verify_result frame
+ * @property {(f: ServerFrame) => void} onError an error frame about a verification
+ * @property {() => void} render
+ */
+
+/**
+ * @param {import("./app.js").WidgetContext} w
+ * @returns {VerifyBox}
+ */
 export function createVerify(w) {
   const { shadow, ui, sendFrame } = w;
   const OPEN = new Set(["requested", "sent", "wrong_code"]);
+  /** @type {Record<string, string>} */
   const CLOSED_TEXT = {
     expired: "That code has expired. Ask the agent for a new one.",
     locked: "Too many wrong codes. Ask the agent for a new one.",
     undeliverable: "We could not send the code. The agent will help you another way.",
     superseded: "",
   };
-  const v = { current: null, note: "", done: false };
+  const v = /** @type {VerifyBox} */ ({ current: null, note: "", done: false });
 
   v.build = () => {
     const style = el("style", { text: `
@@ -34,7 +62,7 @@ export function createVerify(w) {
     v.submitBtn = el("button", { type: "submit", "data-testid": "verify-submit", text: "Confirm" });
     v.prompt = el("p", { "data-testid": "verify-prompt" });
     v.noteEl = el("p", { class: "vf-note", role: "status", "data-testid": "verify-note" });
-    v.form = el("form", { onsubmit: (e) => { e.preventDefault(); v.submit(); } }, v.input, v.submitBtn);
+    v.form = el("form", { onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); v.submit(); } }, v.input, v.submitBtn);
     v.box = el("div", { class: "vf", "data-testid": "verify-box", hidden: true }, v.prompt, v.form, v.noteEl);
     ui.composer.before(v.box);
   };

@@ -1,4 +1,5 @@
-"""The ``bot_deliveries`` rows of the bot webhook worker (workers/bot_webhooks.py):
+"""The ``bot_deliveries`` rows of the bot webhook worker (workers/bot_webhooks.py)
+and of bot administration (cancelling on disable, the delivery log):
 which bots an event goes to, recording a delivery once, claiming it in conversation
 order, recording the outcome and the sweep's selections. The worker keeps the HTTP,
 the signatures and the retry rules."""
@@ -102,3 +103,23 @@ async def due_line_heads(conn: Conn) -> list[int]:
         " AND next_attempt_at < now() - interval '5 seconds'",
         [r["id"] for r in rows])
     return [r["id"] for r in due]
+
+
+async def cancel_pending_deliveries(conn: Conn, bot_id: int, reason: str) -> None:
+    """A disabled bot's queued deliveries are not sent (``reason`` is their last error)."""
+    await conn.execute(
+        "UPDATE bot_deliveries SET status = 'cancelled', last_error = $2,"
+        " updated_at = now() WHERE bot_id = $1 AND status = 'pending'",
+        bot_id, reason)
+
+
+async def deliveries_of(conn: Conn, bot_id: int, *, status: str | None,
+                        conversation_id: int | None, limit: int) -> list[asyncpg.Record]:
+    """The bot's deliveries, newest first, optionally of one status / conversation."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT delivery_id, conversation_id, stream_id, event_type, status, attempts,"
+        " http_status, last_error, next_attempt_at, created_at, updated_at"
+        " FROM bot_deliveries WHERE bot_id = $1 AND ($2::text IS NULL OR status = $2)"
+        " AND ($3::bigint IS NULL OR conversation_id = $3) ORDER BY id DESC LIMIT $4",
+        bot_id, status, conversation_id, limit)
+    return rows
