@@ -14,7 +14,7 @@ import msgspec
 from starlette.requests import Request
 
 from channels.meta.inbound import MetaAccount
-from hub.messaging import accounts_store
+from hub.messaging.store import accounts as accounts_store
 
 if TYPE_CHECKING:
     import asyncpg

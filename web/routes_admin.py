@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.admin import inboxes_store, store
+from hub.admin import store
 from hub.admin.rules import (
     AccountBody,
     AckBody,
@@ -26,6 +26,7 @@ from hub.admin.rules import (
     check_password,
     inbox_missing,
 )
+from hub.admin.store import inboxes as inboxes_store
 from hub.config import Settings
 from hub.email.store.recipients import publish_mail_recipients
 from hub.routing.config import CompiledConfig

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from channels.email.ingest_sink import FileBlobStore
 from channels.media import parse_ref
 from hub.errors import Forbidden, NotFound
-from hub.messaging import attachments_store
+from hub.messaging.store import attachments as attachments_store
 from hub.schema import Agent, AttachmentRef
 from web.download_headers import content_disposition, safe_content_type
 from web.routes_media import proxy_attachment

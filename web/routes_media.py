@@ -43,7 +43,7 @@ from starlette.types import Receive, Scope, Send
 from channels.media import parse_ref
 from channels.media_fetch import MediaAccount, MediaFailure, ProviderBases, Upstream, open_media
 from hub.errors import BadGateway, Gone, Overloaded, TooLarge
-from hub.messaging import attachments_store
+from hub.messaging.store import attachments as attachments_store
 from hub.schema import AttachmentRef, AttachmentState
 from web.download_headers import content_disposition, safe_content_type
 from web.messaging_accounts import directory

@@ -34,7 +34,6 @@ from hub.conversations.store import queries
 from hub.db import probe
 from hub.errors import BadInput
 from hub.languages import normalize_tag
-from hub.messaging import accounts_store
 from hub.messaging.reply_policy import (
     PLACEHOLDER,
     TemplateChoice,
@@ -44,6 +43,7 @@ from hub.messaging.reply_policy import (
     window_open,
 )
 from hub.messaging.rules import META_SOCIAL
+from hub.messaging.store import accounts as accounts_store
 from hub.messaging.store.reply_windows import inbound_uses, last_inbound_at
 from hub.schema import Agent, Conversation
 from web.http import JSON, read_json

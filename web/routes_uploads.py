@@ -17,7 +17,7 @@ from starlette.routing import Route
 from channels.email.ingest_sink import FileBlobStore
 from hub.conversations.store.queries import get_conversation
 from hub.errors import BadInput
-from hub.messaging import attachments_store
+from hub.messaging.store import attachments as attachments_store
 from hub.schema import Agent
 from web.download_headers import safe_content_type
 from web.http import JSON, read_body

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from channels.api import hash_api_token
-from hub.admin import demo_seed_store as store
+from hub.admin.store import demo_seed as store
 from hub.config import Settings
 from hub.contacts.rules.prechat import parse_config
 from web.passwords import hash_password

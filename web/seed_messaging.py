@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from hub.admin import demo_seed_store as store
+from hub.admin.store import demo_seed as store
 from hub.config import Settings
 from web.seed_secrets import derive_secret
 

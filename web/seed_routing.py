@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from hub.admin import demo_seed_store as store
+from hub.admin.store import demo_seed as store
 from hub.routing.configstore import sync_queues
 from hub.routing.loader import load_config
 

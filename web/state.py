@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
-from hub.admin import inboxes_store
+from hub.admin.store import inboxes as inboxes_store
 from hub.config import Settings
 from hub.errors import Forbidden, NotFound
 from hub.outbox import Publisher

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from hub.admin import inboxes_store
+from hub.admin.store import inboxes as inboxes_store
 from hub.contacts.rules.identity import identity_key
 from hub.contacts.rules.prechat import PrechatConfig, away_form, returning_form
 from hub.contacts.store import identities as identity_store

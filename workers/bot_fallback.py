@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from hub.bots.actions.admin import DISABLED_REASON
 from hub.bots.actions.bots import release_held
-from hub.bots.fallback_store import held_by_bots
 from hub.bots.presence import bots_with_sockets
+from hub.bots.store.fallback import held_by_bots
 from hub.unit_of_work import unit_of_work
 
 if TYPE_CHECKING:

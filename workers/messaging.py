@@ -25,9 +25,9 @@ from channels.telegram.send import send_telegram_message
 from channels.twilio.send import send_twilio_message
 from hub.config import Settings
 from hub.errors import BadInput
-from hub.messaging import accounts_store
 from hub.messaging.actions import record_sent
 from hub.messaging.rules import ATTR_TAG, ATTR_TYPE
+from hub.messaging.store import accounts as accounts_store
 from workers.senders import Attempt, OutboundMessage, Undeliverable
 
 if TYPE_CHECKING:

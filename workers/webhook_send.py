@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from hub.config import Settings
-from hub.messaging import accounts_store
+from hub.messaging.store import accounts as accounts_store
 from workers.senders import Attempt, OutboundMessage, Undeliverable
 
 if TYPE_CHECKING:
