@@ -22,7 +22,6 @@ from hub.outbox import Publisher
 from hub.schema import (
     Agent,
     AnyEvent,
-    CallbackUpdated,
     ConversationAssigned,
     WorkItem,
     WorkItemUpdated,
@@ -47,13 +46,6 @@ class DialPlan:
     extension: str
     kind: str                 # 'twilio' | 'ami'
     config: dict[str, Any]
-
-
-def _event(r: asyncpg.Record) -> CallbackUpdated:
-    return CallbackUpdated(inbox=r["inbox"], callback_id=r["id"],
-                           conversation_id=r["conversation_id"], work_item_id=r["work_item_id"],
-                           status=r["status"], reason=failure_message(r["reason"]),
-                           reason_code=failure_code(r["reason"]), agent_id=r["agent_id"])
 
 
 async def _item_update(conn: asyncpg.Connection, item_id: int | None, inbox: str,
@@ -98,12 +90,12 @@ async def claim_for_dialing(pool: asyncpg.Pool, publisher: Publisher, work_item_
                 # A configuration problem: retrying cannot help; say so to everyone. The
                 # work item stays where it is (the agent sees why).
                 done = await store.fail_callback(conn, r["id"], problem)
-                events.append(_event(done))
+                events.append(store.callback_event(done))
                 await uow.emit(events)
                 claimed = None
             else:
                 done = await store.start_dialing(conn, r["id"], agent_id)
-                events.append(_event(done))
+                events.append(store.callback_event(done))
                 events.extend(await _item_update(conn, r["work_item_id"], r["inbox"],
                                                  "assigned", agent_id))
                 if await store.assign_conversation_if_free(conn, r["conversation_id"],
@@ -142,19 +134,9 @@ async def record_originate(pool: asyncpg.Pool, publisher: Publisher, callback_id
                 return str(r["status"])
             done = await store.record_dial_outcome(conn, callback_id, wanted, reason[:300],
                                                    provider_call_id)
-            events.append(_event(done))
+            events.append(store.callback_event(done))
             await uow.emit(events)
     return str(wanted)
-
-
-async def advance_in_tx(conn: asyncpg.Connection, callback_id: int, status: str,
-                        reason: str, call_id: str) -> list[AnyEvent]:
-    """From the pipeline (a provider's status callback for the dialled call)."""
-    r = await store.lock_callback(conn, callback_id)
-    if r is None or next_status(r["status"], status) is None:
-        return []
-    done = await store.record_call_progress(conn, callback_id, status, reason[:300], call_id)
-    return [_event(done)]
 
 
 async def public_status(pool: asyncpg.Pool, request_id: str) -> dict[str, Any]:

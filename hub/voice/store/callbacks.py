@@ -9,6 +9,9 @@ from typing import TypeAlias
 
 import asyncpg
 
+from hub.schema import CallbackUpdated
+from hub.voice.rules.callbacks import failure_code, failure_message, next_status
+
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 CB_COLS = ("id, inbox, conversation_id, work_item_id, contact_id, phone, topic, status,"
@@ -140,3 +143,21 @@ async def callbacks_of_conversation(conn: Conn, conversation_id: int
         f"SELECT {CB_COLS} FROM callbacks WHERE conversation_id = $1 ORDER BY id DESC",
         conversation_id)
     return rows
+
+
+def callback_event(r: asyncpg.Record) -> CallbackUpdated:
+    return CallbackUpdated(inbox=r["inbox"], callback_id=r["id"],
+                           conversation_id=r["conversation_id"], work_item_id=r["work_item_id"],
+                           status=r["status"], reason=failure_message(r["reason"]),
+                           reason_code=failure_code(r["reason"]), agent_id=r["agent_id"])
+
+
+async def advance_from_call(conn: asyncpg.Connection, callback_id: int, status: str,
+                            reason: str, call_id: str) -> list[CallbackUpdated]:
+    """In the pipeline's transaction: the dialled call's progress moves its callback on
+    (a status the callback's state allows; anything else changes nothing)."""
+    r = await lock_callback(conn, callback_id)
+    if r is None or next_status(r["status"], status) is None:
+        return []
+    done = await record_call_progress(conn, callback_id, status, reason[:300], call_id)
+    return [callback_event(done)]

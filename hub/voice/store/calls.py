@@ -40,9 +40,9 @@ from hub.schema import (
     WorkItemCreated,
     WorkItemUpdated,
 )
-from hub.voice.actions import callbacks as callbacks_store
 from hub.voice.rules.callbacks import CallbackRequest
 from hub.voice.rules.callstate import CallRecord, CallSignal, Transition, apply_signal
+from hub.voice.store import callbacks as callbacks_store
 from hub.voice.store import context as voice_context
 
 _CALL_COLS = ("id, inbox, call_id, direction, state, from_number, to_number, queue, users,"
@@ -351,7 +351,7 @@ class VoiceBatch:
             status, reason = "failed", "call_ended"  # the cause is on the call record
         else:
             return
-        self.events.extend(await callbacks_store.advance_in_tx(
+        self.events.extend(await callbacks_store.advance_from_call(
             self.conn, callback_id, status, reason, rec.call_id))
 
     async def _conversation_by_id(self, conv_id: int) -> Conversation:
