@@ -29,18 +29,6 @@ def delivery_job_id(settings: Settings, message_id: int) -> str:
     return f"{settings.key_prefix}deliver:{message_id}"
 
 
-SEND_EMAIL_ACK = "send_email_ack"
-
-
-def email_ack_key(conversation_id: int) -> str:
-    return f"email-ack:{conversation_id}"
-
-
-def email_ack_job_id(settings: Settings, conversation_id: int) -> str:
-    """One acknowledgement job per case; the pipeline and the sweeper use the same id."""
-    return job_id(settings, email_ack_key(conversation_id))
-
-
 ORIGINATE_CALLBACK = "originate_callback"
 
 

@@ -34,8 +34,8 @@ from channels.email.smtp_sender import SmtpRelay, send_mail
 from channels.email.templates import AckTemplate
 from hub.config import Settings
 from hub.conversations.store.queries import message_from
+from hub.email.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.email.store import acks as ack_store
-from hub.jobs import SEND_EMAIL_ACK, email_ack_job_id
 from hub.schema import AnyEvent, MessageCreated
 from hub.unit_of_work import unit_of_work
 from workers.delivery import OUTCOME_UNKNOWN

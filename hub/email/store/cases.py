@@ -40,6 +40,7 @@ from hub.conversations.store.ingest_rows import (
     conversation_from_row,
     create_work_items,
 )
+from hub.email.jobs import SEND_EMAIL_ACK, email_ack_key
 from hub.email.rules import (
     MAX_REFERENCE_LOOKUPS,
     ConversationRef,
@@ -48,7 +49,7 @@ from hub.email.rules import (
     normalise_subject,
     verify_reply_token,
 )
-from hub.jobs import SEND_EMAIL_ACK, PendingJob, email_ack_key
+from hub.jobs import PendingJob
 from hub.schema import (
     AnyEvent,
     Conversation,

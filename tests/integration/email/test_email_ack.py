@@ -11,7 +11,7 @@ import pytest
 from arq import Retry
 
 from channels.email import parse_reply_token
-from hub.jobs import email_ack_job_id
+from hub.email.jobs import email_ack_job_id
 from tests.conftest import SECRET_KEY
 from tests.fixtures.mail import (
     CUSTOMER,

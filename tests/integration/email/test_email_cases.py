@@ -28,10 +28,10 @@ from channels.email.parse import parse_email
 from channels.email.smtp_receiver import IngestHandler, RecipientMap, SmtpReceiver
 from hub.config import Settings
 from hub.conversations.store.persist import persist_inbound_batch
+from hub.email.jobs import email_ack_job_id
 from hub.email.rules import reply_address
 from hub.email.store.cases import EmailOptions
 from hub.ingest_steps import ingest_steps
-from hub.jobs import email_ack_job_id
 from hub.schema import MessageStatusChanged, decode_event
 from tests.conftest import SECRET_KEY
 from tests.fixtures.helpers import eventually

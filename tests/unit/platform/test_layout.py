@@ -26,8 +26,6 @@ KNOWN = {
     # Settings are named as operators set them (OMNIHUB_EMAIL_DOMAIN, ...).
     "hub/config.py": {"email_subject_fallback", "twilio_api_base", "telegram_api_base",
                       "email_domain", "email_ack_window_s"},
-    # The email acknowledgement job's name and ids (belong in hub/email).
-    "hub/jobs.py": {"SEND_EMAIL_ACK", "email_ack_key", "email_ack_job_id"},
     # The closed event union holds voice's call records.
     "hub/schema.py": {"hub.voice.rules.callbacks", "hub.voice.rules.callstate"},
     # Verification codes go out by SMS or email and are checked in a chat conversation.
