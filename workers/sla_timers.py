@@ -16,7 +16,8 @@ releasing it. ``fire`` must therefore be idempotent (the clock code applies
 write wins): at-least-once delivery into an idempotent callback is exactly once in
 effect. Two workers never hold a lease on the same member at once, so ``fire`` runs
 concurrently for one member only after a lease expired (a callback slower than
-``lease_s``): keep ``lease_s`` well above the callback's worst time.
+``lease_s``): keep ``lease_s`` well above the callback's worst time plus the clock skew
+between worker hosts (each claim judges dues and leases by its own ``now``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ class SlaTimerLoop:
         self._sleep_until: float | None = None
         self.fired = 0
         self.failed = 0
+
+    @property
+    def sleeping(self) -> bool:
+        """True while the loop waits for its next due or a nudge (between turns)."""
+        return self._sleep_until is not None
 
     def _token(self) -> str:
         # One token per claim: a release ends only the leases of its own claim.

@@ -180,8 +180,10 @@ async def claim_due(redis: aioredis.Redis, keys: TimerKeys, now: float, lease_s:
                     limit: int, token: str) -> Claim:
     """Atomically (one script, one round trip) put expired leases back, then lease up to
     ``limit`` members due by ``now`` to ``token`` for ``lease_s`` seconds."""
-    if not (math.isfinite(lease_s) and lease_s > 0) or limit < 1 or "|" in token or not token:
-        raise BadInput("bad claim: lease_s > 0, limit >= 1 and a token without '|'")
+    if (not (math.isfinite(now) and math.isfinite(lease_s) and lease_s > 0) or limit < 1
+            or "|" in token or not token):
+        raise BadInput("bad claim: a finite now, lease_s > 0, limit >= 1 and a token "
+                       "without '|'")
     argv = [num(now), num(now + lease_s), str(limit), token, str(RECLAIM_LIMIT)]
     reply = await _run(redis, CLAIM_SHA, CLAIM_LUA, keys.script_keys(), argv)
     flat, next_at, reclaimed = reply

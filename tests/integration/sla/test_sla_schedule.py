@@ -86,6 +86,8 @@ async def test_bad_members_and_dues_are_refused_and_nothing_is_written(
     with pytest.raises(BadInput):
         await claim_due(redis, keys, T0, 30, 10, "w|1")
     with pytest.raises(BadInput):
+        await claim_due(redis, keys, float("nan"), 30, 10, "w:1")
+    with pytest.raises(BadInput):
         await release(redis, keys, ["not a member"], "w:1")
 
 
@@ -173,7 +175,7 @@ async def test_a_sleeping_loop_wakes_for_an_earlier_wakeup_and_retries_a_failure
 
 
 async def _sleeping(loop: SlaTimerLoop) -> bool:
-    return loop._sleep_until is not None
+    return loop.sleeping
 
 
 async def _empty(redis: aioredis.Redis, keys: TimerKeys) -> bool:
