@@ -69,8 +69,9 @@ class Claim:
 # 2. Due members not leased move to the lease set, earliest first, up to `limit`. A
 #    member leased by someone else stays in the due set (it was rescheduled while being
 #    fired) and is skipped: two workers never fire the same member at once.
-# 3. next = the earliest instant worth another claim: the first due not scanned, else
-#    the earliest lease expiry when only leased members are due.
+# 3. next = the earliest instant worth another claim: the first due not scanned or the
+#    earliest lease expiry (a holder that dies or fails leaves its members to be
+#    reclaimed then), whichever comes first.
 CLAIM_LUA = """
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[3])
@@ -112,11 +113,9 @@ end
 local next_at = ''
 local first = redis.call('ZRANGE', KEYS[1], skipped, skipped, 'WITHSCORES')
 if #first > 0 then next_at = first[2] end
-if skipped > 0 or next_at == '' then
-  local lease = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  if #lease > 0 and (next_at == '' or tonumber(lease[2]) < tonumber(next_at)) then
-    next_at = lease[2]
-  end
+local lease = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #lease > 0 and (next_at == '' or tonumber(lease[2]) < tonumber(next_at)) then
+  next_at = lease[2]
 end
 return {out, next_at, reclaimed}
 """

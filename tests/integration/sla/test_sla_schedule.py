@@ -48,7 +48,7 @@ async def test_claims_come_earliest_first_in_batches_of_the_limit(
     assert nothing.next_at == T0 + 50  # only leases left: the earliest expiry
 
 
-async def test_members_not_yet_due_stay_and_next_at_is_the_earliest_due(
+async def test_members_not_yet_due_stay_and_next_at_is_the_earliest_due_or_expiry(
         redis: aioredis.Redis, settings: Settings) -> None:
     keys = timer_keys(settings)
     await schedule_wakeups(redis, keys, [("conv:1", T0 + 5), ("conv:2", T0 + 9)])
@@ -56,6 +56,12 @@ async def test_members_not_yet_due_stay_and_next_at_is_the_earliest_due(
     assert claim.due == [] and claim.next_at == T0 + 5
     claim = await claim_due(redis, keys, T0 + 5, 30, 10, "w:2")  # due at exactly now
     assert claim.due == [("conv:1", T0 + 5)] and claim.next_at == T0 + 9
+    # A lease expiring before the next due is the next instant: the holder may die.
+    claim = await claim_due(redis, keys, T0 + 5, 2, 10, "w:3")
+    assert claim.due == [] and claim.next_at == T0 + 9
+    await schedule_wakeups(redis, keys, [("conv:3", T0 + 6)])
+    claim = await claim_due(redis, keys, T0 + 6, 2, 10, "w:4")
+    assert claim.due == [("conv:3", T0 + 6)] and claim.next_at == T0 + 8
 
 
 async def test_rescheduling_keeps_the_earliest_unless_replacing(
@@ -142,8 +148,8 @@ async def test_release_nudges_for_a_member_rescheduled_while_leased(
 
 async def test_a_sleeping_loop_wakes_for_an_earlier_wakeup_and_retries_a_failure(
         redis: aioredis.Redis, settings: Settings) -> None:
-    """The loop sleeps up to an hour with nothing scheduled; a schedule's nudge must
-    wake it. A callback that raises fires again once its lease expires."""
+    """The loop sleeps until a due 50 minutes away; a schedule's nudge for an earlier
+    due must wake it. A callback that raises fires again once its lease expires."""
     keys = timer_keys(settings)
     fired: list[tuple[str, float]] = []
     failed_once: set[str] = set()
@@ -158,7 +164,8 @@ async def test_a_sleeping_loop_wakes_for_an_earlier_wakeup_and_retries_a_failure
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
     try:
-        await eventually(lambda: _sleeping(loop))
+        await schedule_wakeups(redis, keys, [("conv:later", time.time() + 3000)])
+        await eventually(lambda: _sleeping(loop))  # until conv:later, 50 minutes away
         now = time.time()
         await schedule_wakeups(redis, keys, [("conv:1", now), ("conv:flaky", now + 0.05)])
 
@@ -168,7 +175,8 @@ async def test_a_sleeping_loop_wakes_for_an_earlier_wakeup_and_retries_a_failure
         await eventually(all_fired)
         assert dict(fired) == {"conv:1": now, "conv:flaky": now + 0.05}
         assert loop.failed == 1 and loop.fired == 2
-        await eventually(lambda: _empty(redis, keys))
+        assert [m.decode() for m in await redis.zrange(keys.due, 0, -1)] == ["conv:later"]
+        assert await redis.exists(keys.lease, keys.held) == 0
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -178,5 +186,3 @@ async def _sleeping(loop: SlaTimerLoop) -> bool:
     return loop.sleeping
 
 
-async def _empty(redis: aioredis.Redis, keys: TimerKeys) -> bool:
-    return await redis.exists(keys.due, keys.lease, keys.held) == 0
