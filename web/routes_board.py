@@ -22,7 +22,7 @@ from hub.channels_table import channels_where
 from hub.db import web_queries
 from hub.errors import HubError, NotFound
 from hub.reports import store as reports
-from hub.reports.rules import day_start, empty_backlog
+from hub.reports.rules import day_start, empty_backlog, occupancy
 from hub.routing import commands
 from hub.routing.config import CompiledConfig
 from hub.routing.presence import derive_presence
@@ -73,9 +73,24 @@ def _queue_rows(cfg: CompiledConfig, snap: RouterState, now: float,
     return out
 
 
+class _Today(msgspec.Struct, frozen=True):
+    """The agents' figures of the day (hub/reports/store.py)."""
+
+    handled: dict[int, int]
+    presence: dict[int, dict[str, Any]]
+    busy: dict[int, float]
+
+
+def _in_state_s(logged: dict[str, Any] | None, presence: str, now: float) -> float | None:
+    """Time in the current presence: from the log's last change, when the log agrees
+    with the live presence (a change not yet persisted leaves it unknown)."""
+    if logged is None or logged["presence"] != presence:
+        return None
+    return round(max(0.0, now - float(logged["since_at"])), 1)
+
+
 def _agent_rows(cfg: CompiledConfig, snap: RouterState, now: float, names: dict[int, str],
-                handled: dict[int, int], items: list[dict[str, Any]] | None
-                ) -> list[dict[str, Any]]:
+                today: _Today, items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     load = loads(snap, now)
     queues_of: dict[int, list[str]] = {}
     for q in cfg.queue_order:
@@ -86,15 +101,21 @@ def _agent_rows(cfg: CompiledConfig, snap: RouterState, now: float, names: dict[
         mine = load.get(a)
         per_channel = dict(mine.per_channel) if mine else {}
         runtime = snap.agents.get(a)
+        presence = derive_presence(runtime, cfg.raw.presence, now)
+        logged = today.presence.get(a)
+        staffed = float(logged["staffed_s"]) if logged else 0.0
+        busy = today.busy.get(a, 0.0)
         row: dict[str, Any] = {
-            "agent_id": a, "name": names.get(a, f"agent {a}"),
-            "presence": derive_presence(runtime, cfg.raw.presence, now),
+            "agent_id": a, "name": names.get(a, f"agent {a}"), "presence": presence,
+            "in_state_s": _in_state_s(logged, presence, now),
             "status": runtime.status if runtime else "available",
             "queues": queues_of.get(a, []),
             "capacity": cfg.capacity(a), "units": mine.units if mine else 0,
             "load": {ch: {"items": n, "limit": cfg.channel_limit(a, ch)}
                      for ch, n in sorted(per_channel.items())},
-            "handled_today": handled.get(a, 0)}
+            "handled_today": today.handled.get(a, 0),
+            "staffed_today_s": round(staffed, 1), "busy_today_s": round(busy, 1),
+            "occupancy_today": occupancy(busy, staffed)}
         if items is not None:
             row["items"] = [i for i in items if i.get("agent_id") == a]
         out.append(row)
@@ -110,7 +131,9 @@ async def board_snapshot(request: Request, state: HubState, agent: Agent) -> Res
     since = day_start(now)
     day = await reports.queue_day_counts(state.pool, since)
     backlog = await reports.backlog(state.pool, _BACKLOG_CHANNELS, now)
-    handled = await reports.agent_handled(state.pool, since)
+    today = _Today(handled=await reports.agent_handled(state.pool, since),
+                   presence=await reports.presence_today(state.pool, since, now),
+                   busy=await reports.busy_today(state.pool, since, now))
     names = await web_queries.agent_names(state.pool, sorted(cfg.agents))
     actor = commands.Actor(agent_id=agent.id, role=agent.role)
     out: dict[str, Any] = {"now": now, "day_start": since, "version": cfg.version,
@@ -121,7 +144,7 @@ async def board_snapshot(request: Request, state: HubState, agent: Agent) -> Res
         view = await supervisor_view(state, cfg, snap, actor, now)
         items = view["active"]
         out["queue_names"] = view["queue_names"]
-    out["agents"] = _agent_rows(cfg, snap, now, names, handled, items)
+    out["agents"] = _agent_rows(cfg, snap, now, names, today, items)
     return JSON(out)
 
 

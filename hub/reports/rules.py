@@ -38,3 +38,15 @@ def backlog_by_queue(rows: Iterable[tuple[str, int, int]]) -> dict[str, dict[str
         out.setdefault(queue, empty_backlog())[bucket_label(index)] = n
     return out
 
+
+
+# Presences that count as staffed time (logged in, not away): the denominator of occupancy.
+STAFFED = ("online", "busy")
+
+
+def occupancy(busy_s: float, staffed_s: float) -> float | None:
+    """Share of staffed time spent holding work today, at most 1 (work held while away
+    or offline does not raise it past full); None when the agent was never staffed."""
+    if staffed_s <= 0:
+        return None
+    return round(min(1.0, busy_s / staffed_s), 3)

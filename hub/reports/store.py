@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from hub.reports.rules import backlog_by_queue, bucket_bounds
+from hub.reports.rules import STAFFED, backlog_by_queue, bucket_bounds
 
 # A work item still held or waiting (hub/routing/persist.py's live statuses, minus wrap-up).
 _OPEN = ("queued", "offered", "assigned")
@@ -47,3 +47,43 @@ async def backlog(pool: asyncpg.Pool, channels: frozenset[str], now: float
         " WHERE status = ANY($4::text[]) AND channel = ANY($1::text[])"
         " GROUP BY queue, bucket", sorted(channels), _ts(now), bucket_bounds(), list(_OPEN))
     return backlog_by_queue((r["queue"], r["bucket"], r["n"]) for r in rows)
+
+
+async def presence_today(pool: asyncpg.Pool, since: float, now: float
+                         ) -> dict[int, dict[str, object]]:
+    """Per agent from the presence log: ``staffed_s`` (time online or busy between
+    ``since`` and ``now``; the state at ``since`` is the last change before it), and the
+    last logged ``presence`` with the time it began (``since_at``, possibly before today)."""
+    rows = await pool.fetch(
+        "WITH changes AS ("
+        " SELECT agent_id, presence, at FROM agent_presence_log WHERE at >= $1 AND at <= $2"
+        " UNION ALL"
+        " SELECT a.id, p.presence, p.at FROM agents a CROSS JOIN LATERAL ("
+        "  SELECT presence, at FROM agent_presence_log WHERE agent_id = a.id AND at < $1"
+        "  ORDER BY at DESC LIMIT 1) p),"
+        " spans AS (SELECT agent_id, presence, at, greatest(at, $1) AS from_at,"
+        "  coalesce(lead(at) OVER (PARTITION BY agent_id ORDER BY at), $2) AS to_at"
+        "  FROM changes)"
+        " SELECT agent_id, coalesce(sum(extract(epoch FROM to_at - from_at))"
+        "  FILTER (WHERE presence = ANY($3::text[])), 0)::float8 AS staffed_s,"
+        "  (array_agg(presence ORDER BY at DESC))[1] AS presence, max(at) AS since_at"
+        " FROM spans GROUP BY agent_id", _ts(since), _ts(now), list(STAFFED))
+    return {r["agent_id"]: {"staffed_s": r["staffed_s"], "presence": r["presence"],
+                            "since_at": r["since_at"].timestamp()} for r in rows}
+
+
+async def busy_today(pool: asyncpg.Pool, since: float, now: float) -> dict[int, float]:
+    """Per agent: seconds between ``since`` and ``now`` holding at least one work item
+    (overlapping items count once), from assignment to completion (or now if held)."""
+    rows = await pool.fetch(
+        "SELECT agent_id, coalesce((SELECT sum(extract(epoch FROM upper(r) - lower(r)))"
+        "  FROM unnest(held) AS r), 0)::float8 AS busy_s FROM ("
+        " SELECT agent_id, range_agg(tstzrange(greatest(assigned_at, $1), ended)) AS held"
+        " FROM (SELECT agent_id, assigned_at, CASE WHEN status IN ('completed', 'cancelled')"
+        "   THEN least(updated_at, $2) ELSE $2 END AS ended FROM work_items"
+        "   WHERE agent_id IS NOT NULL AND assigned_at IS NOT NULL AND assigned_at < $2"
+        "   AND (status IN ('assigned', 'wrapup')"
+        "        OR (status IN ('completed', 'cancelled') AND updated_at >= $1))) w"
+        " WHERE ended > greatest(assigned_at, $1) GROUP BY agent_id) per_agent",
+        _ts(since), _ts(now))
+    return {r["agent_id"]: r["busy_s"] for r in rows}

@@ -37,12 +37,14 @@ import { HubSocket } from "./lib/socket.js";
  * @property {number} agent_id
  * @property {string} name
  * @property {string} presence
+ * @property {number | null} in_state_s seconds in the current presence (null: unknown)
  * @property {string} status
  * @property {string[]} queues
  * @property {number} capacity
  * @property {number} units
  * @property {Record<string, {items: number, limit: number | null}>} load
  * @property {number} handled_today
+ * @property {number | null} occupancy_today share of staffed time holding work (null: never staffed)
  * @property {BoardItem[]} [items]
  */
 /**
@@ -67,6 +69,23 @@ let snap = null;
 let loadedAt = 0; // performance.now() when `snap` arrived: waits keep counting from it
 let loading = false;
 let again = false;
+/** @type {Map<string, string>} what the supervisor picked in a select, kept across re-renders */
+const picked = new Map();
+
+/**
+ * A select whose choice survives the board's re-renders (events re-render it at any time).
+ * @param {string} key
+ * @param {Record<string, unknown>} attrs
+ * @param {{value: string, text: string}[]} options
+ * @param {string} [initial]
+ * @returns {HTMLSelectElement}
+ */
+function keptSelect(key, attrs, options, initial) {
+  const want = picked.get(key) ?? initial;
+  const sel = /** @type {HTMLSelectElement} */ (el("select", { ...attrs, onchange: () => picked.set(key, sel.value) },
+    ...options.map((o) => el("option", { value: o.value, text: o.text, selected: o.value === want }))));
+  return sel;
+}
 
 function flash(/** @type {string} */ text) {
   const f = $("flash");
@@ -134,11 +153,10 @@ function loadText(a) {
  * @param {BoardSnapshot} s
  */
 function itemRow(item, s) {
-  const who = /** @type {HTMLSelectElement} */ (el("select", { "data-testid": "reassign-agent", "aria-label": "Reassign to" },
-    ...s.agents.filter((a) => a.agent_id !== item.agent_id).map((a) =>
-      el("option", { value: a.agent_id, text: `${a.name} (${a.presence})` }))));
-  const where = /** @type {HTMLSelectElement} */ (el("select", { "data-testid": "transfer-queue", "aria-label": "Transfer to queue" },
-    ...(s.queue_names || []).filter((q) => q !== item.queue).map((q) => el("option", { value: q, text: q }))));
+  const who = keptSelect(`reassign:${item.work_item_id}`, { "data-testid": "reassign-agent", "aria-label": "Reassign to" },
+    s.agents.filter((a) => a.agent_id !== item.agent_id).map((a) => ({ value: String(a.agent_id), text: `${a.name} (${a.presence})` })));
+  const where = keptSelect(`transfer:${item.work_item_id}`, { "data-testid": "transfer-queue", "aria-label": "Transfer to queue" },
+    (s.queue_names || []).filter((q) => q !== item.queue).map((q) => ({ value: q, text: q })));
   const act = (/** @type {string} */ what, /** @type {unknown} */ body) =>
     postAction(`/api/v1/work-items/${item.work_item_id}/${what}`, body);
   return el("li", { "data-item": item.work_item_id },
@@ -169,20 +187,36 @@ function renderAgents() {
   const s = snap;
   if (!s) return;
   const only = selectedQueue();
+  const age = (performance.now() - loadedAt) / 1000;
   $("agents").replaceChildren(...s.agents.filter((a) => !only || a.queues.includes(only)).map((a) => {
     const items = (a.items || []).filter((i) => !only || i.queue === only);
-    const status = /** @type {HTMLSelectElement} */ (el("select", { "data-testid": "set-presence", "aria-label": `Presence of ${a.name}` },
-      ...STATUSES.map((st) => el("option", { value: st, text: st, selected: st === a.status }))));
+    const status = keptSelect(`presence:${a.agent_id}`, { "data-testid": "set-presence", "aria-label": `Presence of ${a.name}` },
+      STATUSES.map((st) => ({ value: st, text: st })), a.status);
     return el("tr", { "data-agent": a.agent_id, "data-testid": "agent-row" },
       el("th", { scope: "row", text: a.name }),
-      el("td", { class: "board-presence", "data-presence": a.presence, "data-testid": "a-presence", text: a.presence }),
+      el("td", { class: "board-presence", "data-presence": a.presence, "data-testid": "a-presence",
+        text: a.in_state_s == null ? a.presence : `${a.presence} · ${duration(a.in_state_s + age)}` }),
       el("td", { "data-testid": "a-load", text: loadText(a) }),
       el("td", {}, el("ul", { class: "board-items", "data-testid": "a-items" }, ...items.map((i) => itemRow(i, s)))),
       el("td", { "data-testid": "a-handled", text: a.handled_today }),
+      el("td", { "data-testid": "a-occupancy", text: a.occupancy_today == null ? "–" : `${Math.round(a.occupancy_today * 100)} %` }),
       el("td", { class: "board-chrome" }, s.supervisor ? [status, el("button", {
         type: "button", class: "btn btn-ghost", "data-testid": "set-presence-go", text: "Set",
-        onclick: () => postAction(`/api/v1/board/agents/${a.agent_id}/presence`, { status: status.value }) })] : null));
+        onclick: () => {
+          picked.delete(`presence:${a.agent_id}`);
+          postAction(`/api/v1/board/agents/${a.agent_id}/presence`, { status: status.value });
+        } })] : null));
   }));
+}
+
+/** Re-count the presence durations without rebuilding the rows (selects stay open). */
+function tickPresence() {
+  if (!snap) return;
+  const age = (performance.now() - loadedAt) / 1000;
+  for (const a of snap.agents) {
+    const cell = document.querySelector(`tr[data-agent="${a.agent_id}"] [data-testid="a-presence"]`);
+    if (cell && a.in_state_s != null) cell.textContent = `${a.presence} · ${duration(a.in_state_s + age)}`;
+  }
 }
 
 function render() {
@@ -213,6 +247,6 @@ const socket = new HubSocket("/ws/agent", {
 });
 socket.connect();
 refresh();
-// Waits keep counting between snapshots; agents get no queue.stats, so they also poll.
-setInterval(renderQueues, 1000);
+// Waits and time in state keep counting between snapshots (a re-render keeps open selects).
+setInterval(() => { renderQueues(); tickPresence(); }, 1000);
 setInterval(() => { if (snap && !snap.supervisor) refresh(); }, 5000);

@@ -113,10 +113,50 @@ async def test_snapshot_follows_a_chat_from_waiting_to_held(hub, db, redis):
                 assert me["load"]["chat"]["items"] == 1 and me["capacity"] > 0
                 assert _queue(body, "support")["in_progress"] == 1
                 assert _queue(body, "support")["waiting"] == 0
+                # the router's presence announcements are logged with the journal
+                logged = await db.fetchval(
+                    "SELECT presence FROM agent_presence_log WHERE agent_id = $1"
+                    " ORDER BY at DESC LIMIT 1", a1.id)
+                assert logged == me["presence"] == "online"
+                assert me["in_state_s"] is not None and me["in_state_s"] >= 0
+                assert me["occupancy_today"] is not None
             finally:
                 await widget.close()
     finally:
         await a1.close()
+
+
+async def test_time_in_state_and_occupancy_from_the_presence_log(hub, db, redis):
+    await configure(hub, db, redis, doc(hub, **SUPPORT_ONLY))
+    who = ids(hub)
+    agent1, agent2 = who["agent1"], who["agent2"]
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # u: a time unit that fits four times into today so far (minutes, or less after 00:00)
+    u = timedelta(seconds=max(1.0, min(600.0, (now - midnight).total_seconds() / 5)))
+    log = [(midnight - timedelta(hours=1), "offline"), (now - 4 * u, "online"),
+           (now - 3 * u, "away"), (now - 2 * u, "online")]
+    await db.executemany("INSERT INTO agent_presence_log (agent_id, presence, at)"
+                         " VALUES ($1, $2, $3)", [(agent1, p, at) for at, p in log])
+    # held: 0.5u (completed), 1u (still assigned), and 0.3u inside the held one (counts once)
+    for start, end, status in ((4 * u, 3.5 * u, "completed"), (1 * u, None, "assigned"),
+                               (0.8 * u, 0.5 * u, "completed")):
+        await _item(db, await _conversation(db, "web", "chat"), "support", "chat", status,
+                    created=now - start, ended=now - end if end is not None else now - start,
+                    agent=agent1, assigned=now - start)
+    a1 = await AgentClient(hub, "agent1").connect()  # connected and available: online
+    try:
+        body = (await _board(hub.base_url, SUPERVISOR)).json()
+    finally:
+        await a1.close()
+    me, other = _agent(body, agent1), _agent(body, agent2)
+    unit = u.total_seconds()
+    assert me["presence"] == "online"
+    assert abs(me["staffed_today_s"] - 3 * unit) < 0.1 * unit + 5
+    assert abs(me["busy_today_s"] - 1.5 * unit) < 0.1 * unit + 5
+    assert me["occupancy_today"] is not None and abs(me["occupancy_today"] - 0.5) < 0.1
+    assert me["in_state_s"] is not None and abs(me["in_state_s"] - 2 * unit) < 0.1 * unit + 5
+    assert (other["occupancy_today"], other["in_state_s"]) == (None, None)
 
 
 async def test_agents_are_kept_out_unless_the_setting_allows(hub, db, redis):
