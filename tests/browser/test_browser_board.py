@@ -30,7 +30,9 @@ async def test_board_shows_a_waiting_chat_then_updates_live_when_assigned(browse
             widget = await start_chat(hub, "My TV box shows error 42")
             try:
                 ctx, page = await login_supervisor(browser, hub.base_url, errors)
-                await page.goto(f"{hub.base_url}/board")
+                await page.get_by_test_id("queue-board-toggle").click()  # the inbox links it
+                await page.get_by_test_id("open-wallboard").click()
+                await page.wait_for_url(f"{hub.base_url}/board")
                 await expect(page.get_by_test_id("board-conn")).to_have_text("live")
                 support = page.get_by_test_id("board-queues").locator("tr[data-queue='support']")
                 await expect(support.get_by_test_id("q-waiting")).to_have_text("1")
