@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from hub import access
-from hub.reports.rules import BACKLOG_BUCKETS, backlog_by_queue, bucket_bounds, day_start
+from hub.reports.rules import (
+    BACKLOG_BUCKETS,
+    backlog_by_queue,
+    bucket_bounds,
+    day_start,
+    occupancy,
+)
 from hub.schema import Agent
 
 
@@ -33,3 +39,10 @@ def test_board_is_for_supervisors_unless_the_setting_lets_agents_in() -> None:
     assert access.may_see_board(_who("supervisor"), False).allowed
     assert access.may_see_board(_who("admin"), False).allowed
     assert access.may_see_board(_who("agent"), False).status == 403
+
+
+def test_occupancy_is_busy_over_staffed_capped_and_unknown_without_staffed_time() -> None:
+    assert occupancy(1800, 3600) == 0.5
+    assert occupancy(7200, 3600) == 1.0  # work held while away does not pass 100 %
+    assert occupancy(0, 3600) == 0.0
+    assert occupancy(600, 0) is None
