@@ -85,6 +85,10 @@ RULES: dict[str, Rule] = {
     "queue.view": _agent(),
     "queue.reassign": _agent("supervisor"),
     "routing.configure": _agent("admin"),
+    # the wallboard: supervisors; agents too when Settings.board_for_agents (may_see_board)
+    "page.board": _agent(),
+    "board.view": _agent(),
+    "presence.set_others": _agent("supervisor"),  # a supervisor sets an agent away/offline
     # voice
     "call.view": _agent(scope="inbox"),
     "call.wrapup": _agent(scope="owner"),
@@ -162,6 +166,14 @@ def decide(agent: Agent | None, action: str, *, inbox: str | None = None,
             not sees_all_inboxes(agent.role):
         return Decision(False, 403, "this belongs to another agent")
     return ALLOW
+
+
+def may_see_board(agent: Agent, agents_allowed: bool) -> Decision:
+    """The wallboard is for supervisors and admins; plain agents only when the operator's
+    setting allows it (the route's rule lets agents through to this check)."""
+    if agents_allowed or sees_all_inboxes(agent.role):
+        return ALLOW
+    return Decision(False, 403, "the board is for supervisors")
 
 
 def require(agent: Agent | None, action: str, *, inbox: str | None = None,

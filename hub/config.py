@@ -116,6 +116,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     # Router: a routing YAML loaded at start (stored as a new version when newer).
     routing_config: str = ""
+    # Whether plain agents may open the supervisor wallboard (/board; docs/board.md).
+    board_for_agents: bool = False
 
     # Streams and groups (prefix lets several hubs share one Redis).
     key_prefix: str = "oh:"
@@ -165,7 +167,7 @@ _FLOAT_FIELDS = {"ws_ping_interval_s", "smtp_timeout_s", "smtp_retry_base_s",
                  "media_queue_wait_s", "media_connect_timeout_s", "media_read_timeout_s",
                  "media_total_timeout_s",
                  "bot_webhook_retry_base_s", "bot_unreachable_grace_s"}
-_BOOL_FIELDS = {"cookie_secure", "email_subject_fallback"}
+_BOOL_FIELDS = {"cookie_secure", "email_subject_fallback", "board_for_agents"}
 
 
 def settings_from_env(env: Mapping[str, str], **overrides: object) -> Settings:

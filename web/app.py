@@ -26,6 +26,7 @@ from web.realtime.fanout import Fanout
 from web.realtime.transport import TransportCapture
 from web.routes_admin import routes as admin_routes
 from web.routes_api import routes as api_routes
+from web.routes_board import routes as board_routes
 from web.routes_bots import routes as bot_routes
 from web.routes_callbacks import routes as callback_routes
 from web.routes_contacts import routes as contact_routes
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> Starlette:
         *contact_routes,
         *bot_routes,
         *routing_routes,
+        *board_routes,
         *email_routes,
         *cti_routes,
         *callback_routes,

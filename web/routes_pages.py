@@ -29,7 +29,8 @@ _PAGE_CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' da
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _page(name: str) -> FileResponse:
+def page_file(name: str) -> FileResponse:
+    """A page of web/templates with the pages' security headers."""
     return FileResponse(TEMPLATES / name, media_type="text/html",
                         headers={"Content-Security-Policy": _PAGE_CSP,
                                  "X-Content-Type-Options": "nosniff",
@@ -43,7 +44,7 @@ async def index(request: Request) -> Response:
 
 @public_route("login form")
 async def login_page(request: Request) -> Response:
-    return _page("login.html")
+    return page_file("login.html")
 
 
 @public_route("login: checks the password")
@@ -81,13 +82,13 @@ async def logout(request: Request) -> Response:
 
 @page_route("page.inbox")
 async def inbox_page(request: Request) -> Response:
-    return _page("inbox.html")
+    return page_file("inbox.html")
 
 
 @page_route("page.admin")
 async def admin_page(request: Request) -> Response:
     """Settings: admins only (the API checks again on every call)."""
-    return _page("admin.html")
+    return page_file("admin.html")
 
 
 @public_route("demo shop page")

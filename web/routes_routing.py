@@ -178,14 +178,27 @@ async def queue_board(request: Request, state: HubState, agent: Agent) -> Respon
     out: dict[str, Any] = {"queues": stats, "version": cfg.version,
                            "pickable": await _with_conversations(state, items[:200])}
     if actor.supervises:
-        out["active"] = await _with_conversations(state, [
-            {"work_item_id": i.id, "queue": i.queue, "channel": i.channel, "agent_id": i.agent_id,
-             "status": i.status, "held_s": round(now - (i.assigned_at or i.enqueued_at), 1)}
-            for i in commands.in_progress(snap, actor)[:200]])
-        out["agents"] = await _board_agents(state, cfg, snap, now)
-        await _with_agent_names(state, out["active"])
-        out["queue_names"] = list(cfg.queue_order)
+        out.update(await supervisor_view(state, cfg, snap, actor, now))
     return JSON(out)
+
+
+async def supervisor_view(state: HubState, cfg: CompiledConfig, snap: RouterState,
+                          actor: commands.Actor, now: float) -> dict[str, Any]:
+    """What supervisors see beyond the queues: the items in progress with their holder,
+    the agents they may hand work to, the queue names (the inbox's board and /board)."""
+    active = await _with_conversations(state, [
+        {"work_item_id": i.id, "queue": i.queue, "channel": i.channel, "agent_id": i.agent_id,
+         "status": i.status, "held_s": round(now - (i.assigned_at or i.enqueued_at), 1)}
+        for i in commands.in_progress(snap, actor)[:200]])
+    await _with_agent_names(state, active)
+    return {"active": active, "agents": await _board_agents(state, cfg, snap, now),
+            "queue_names": list(cfg.queue_order)}
+
+
+async def routing_snapshot(conn: HTTPConnection, state: HubState
+                           ) -> tuple[CompiledConfig, RouterState, float]:
+    """The running routing config, the live Redis state and the time they were read."""
+    return await _snapshot(conn, state)
 
 
 async def _with_agent_names(state: HubState, items: list[dict[str, Any]]) -> None:

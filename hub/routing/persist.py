@@ -171,6 +171,10 @@ class _Writer:
         at = _dt(now)
         sync = record.origin == "sync"
         if isinstance(d, PresenceChange):
+            # Kept for the wallboard (time in state, occupancy today; docs/board.md).
+            await self.conn.execute(
+                "INSERT INTO agent_presence_log (agent_id, presence, at)"
+                " SELECT id, $2, $3 FROM agents WHERE id = $1", d.agent_id, d.presence, at)
             self.emit(AgentPresenceChanged(agent_id=d.agent_id, presence=d.presence))
             return
         item_id = _item_id(record)

@@ -325,8 +325,12 @@ export class RoutingPanel {
         h("button", { type: "button", class: "btn", "data-testid": "pick", text: "Pick", onclick: () => this.pick(p) }),
         ...(this.supervises ? [this.moveControls(p)] : []))))
       : h("p", { class: "muted", text: "Nothing waiting that you may pick." });
+    /** @type {HTMLElement[]} */
     const parts = [h("h2", { text: "Queues" }), table, h("h2", { text: "Waiting" }), picks];
-    if (this.supervises) parts.push(h("h2", { text: "In progress" }), this.renderActive());
+    if (this.supervises) {
+      parts.push(h("h2", { text: "In progress" }), this.renderActive(),
+        h("a", { class: "btn btn-ghost", href: "/board", "data-testid": "open-wallboard", text: "Open the wallboard" }));
+    }
     this.boardEl.replaceChildren(...parts);
   }
 
