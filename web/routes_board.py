@@ -18,8 +18,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from hub import access
+from hub.agents import store as agents_store
 from hub.channels_table import channels_where
-from hub.db import web_queries
 from hub.errors import HubError, NotFound
 from hub.reports import store as reports
 from hub.reports.rules import day_start, empty_backlog, occupancy
@@ -134,7 +134,7 @@ async def board_snapshot(request: Request, state: HubState, agent: Agent) -> Res
     today = _Today(handled=await reports.agent_handled(state.pool, since),
                    presence=await reports.presence_today(state.pool, since, now),
                    busy=await reports.busy_today(state.pool, since, now))
-    names = await web_queries.agent_names(state.pool, sorted(cfg.agents))
+    names = await agents_store.agent_names(state.pool, sorted(cfg.agents))
     actor = commands.Actor(agent_id=agent.id, role=agent.role)
     out: dict[str, Any] = {"now": now, "day_start": since, "version": cfg.version,
                            "supervisor": actor.supervises,
@@ -157,7 +157,7 @@ async def set_presence(request: Request, state: HubState, agent: Agent) -> Respo
     """A supervisor sets an agent's chosen status (away, offline, …) as the agent would."""
     agent_id = pk(request, "agent_id")
     body = await read_json(request, PresenceBody, state.settings.http_max_body)
-    if not await web_queries.agent_exists(state.pool, agent_id):
+    if not await agents_store.agent_exists(state.pool, agent_id):
         raise NotFound("no such agent")
     await set_agent_status(state.redis, state.settings, agent_id, body.status)
     return JSON({"ok": True, "agent_id": agent_id, "status": body.status})
