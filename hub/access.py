@@ -85,6 +85,9 @@ RULES: dict[str, Rule] = {
     "queue.view": _agent(),
     "queue.reassign": _agent("supervisor"),
     "routing.configure": _agent("admin"),
+    # SLA policies: supervisors read them, admins change them
+    "sla.view": _agent("supervisor"),
+    "sla.configure": _agent("admin"),
     # voice
     "call.view": _agent(scope="inbox"),
     "call.wrapup": _agent(scope="owner"),

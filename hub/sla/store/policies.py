@@ -1,0 +1,118 @@
+"""SLA policies in Postgres: every SQL statement of the stored policies.
+
+Shaped like routing's config versions (``hub/routing/configstore.py``): each change
+stores the whole document as a new ``sla_policy_versions`` row, and the highest version
+applies. A change is made under an advisory lock on the document read inside that lock
+(two admins never lose each other's edit), validated whole against the running routing
+config (``load_policies``: a bad one raises ``SlaPolicyError`` naming the field path
+and nothing is written), and audited in ``audit_log`` in the same transaction. There is
+no event: nothing live reads policies yet (the clock code will call
+``current_policies``), so the audited write is the action, as in ``hub/admin``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from hub.routing.config import CompiledConfig
+from hub.sla.rules import edits
+from hub.sla.rules.load import SlaPolicyError, load_policies
+from hub.sla.rules.policy import CompiledPolicies
+
+_POLICY_LOCK = 0x6F68_736C  # "ohsl"
+
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+Edit = Callable[[edits.Policies], tuple[edits.Policies, int | None]]
+
+
+async def current_document(conn: Conn) -> tuple[int, edits.Policies]:
+    """The applying version and its policies, in evaluation order ((0, []) before any)."""
+    row = await conn.fetchrow(
+        "SELECT version, document FROM sla_policy_versions ORDER BY version DESC LIMIT 1")
+    if row is None:
+        return 0, []
+    policies: edits.Policies = json.loads(row["document"])["policies"]
+    return int(row["version"]), policies
+
+
+async def current_policies(conn: Conn, routing: CompiledConfig) -> CompiledPolicies:
+    """The applying policies compiled against ``routing`` (no policy: an empty set).
+    Raises ``SlaPolicyError`` when the routing config changed under them (a queue they
+    name is gone): the caller decides, the clocks keep the terms they started with."""
+    version, policies = await current_document(conn)
+    return load_policies({"version": max(version, 1), "policies": policies}, routing)
+
+
+async def list_versions(conn: Conn) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT v.version, v.content_hash, v.created_by, coalesce(a.name, '') AS created_by_name,"
+        " v.source, v.created_at,"
+        " (SELECT coalesce(jsonb_agg(p->'id'), '[]') FROM jsonb_array_elements("
+        "   v.document->'policies') p) AS policy_ids"
+        " FROM sla_policy_versions v LEFT JOIN agents a ON a.id = v.created_by"
+        " ORDER BY v.version DESC LIMIT 200")
+    return [{**dict(r), "policy_ids": json.loads(r["policy_ids"])} for r in rows]
+
+
+async def add_policy(pool: asyncpg.Pool, actor_id: int, body: Any,
+                     routing: CompiledConfig) -> tuple[int, dict[str, Any]]:
+    """Append a policy (evaluated after the existing ones); 409 when its id exists."""
+    policy = edits.policy_body(body)
+    version = await _change(pool, actor_id, routing, lambda ps: edits.add(ps, policy),
+                            "sla.policy.add", policy["id"])
+    return version, policy
+
+
+async def replace_policy(pool: asyncpg.Pool, actor_id: int, policy_id: str, body: Any,
+                         routing: CompiledConfig) -> tuple[int, dict[str, Any]]:
+    """New content for a policy, same place in the order; 404 when there is none."""
+    if isinstance(body, dict) and "id" not in body:
+        body = {**body, "id": policy_id}  # the path names it; the body may leave it out
+    policy = edits.policy_body(body)
+    version = await _change(pool, actor_id, routing,
+                            lambda ps: edits.replace(ps, policy_id, policy),
+                            "sla.policy.update", policy_id)
+    return version, policy
+
+
+async def delete_policy(pool: asyncpg.Pool, actor_id: int, policy_id: str,
+                        routing: CompiledConfig) -> int:
+    """A new version without the policy; 404 when there is none."""
+    return await _change(pool, actor_id, routing,
+                         lambda ps: (edits.remove(ps, policy_id), None),
+                         "sla.policy.delete", policy_id)
+
+
+async def _change(pool: asyncpg.Pool, actor_id: int, routing: CompiledConfig, edit: Edit,
+                  action: str, policy_id: str) -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _POLICY_LOCK)
+        version, before = await current_document(conn)
+        after, index = edit(before)
+        new_version = version + 1
+        document = {"version": new_version, "policies": after}
+        try:
+            load_policies(document, routing)  # all or nothing: raises before any write
+        except SlaPolicyError as exc:
+            raise edits.policy_error(exc, index) from None
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        await conn.execute(
+            "INSERT INTO sla_policy_versions (version, document, content_hash, created_by,"
+            " source) VALUES ($1, $2::jsonb, $3, $4, 'api')",
+            new_version, text, hashlib.sha256(text.encode()).hexdigest(), actor_id)
+        await conn.execute(
+            "INSERT INTO audit_log (actor_id, action, subject, details)"
+            " VALUES ($1, $2, $3, $4::jsonb)",
+            actor_id, action, f"sla_policy:{policy_id}",
+            json.dumps({"version": new_version, "before": _find(before, policy_id),
+                        "after": _find(after, policy_id)}))
+    return new_version
+
+
+def _find(policies: edits.Policies, policy_id: str) -> dict[str, Any] | None:
+    return next((p for p in policies if p.get("id") == policy_id), None)
