@@ -14,6 +14,7 @@ config first: a bad policy is a 422 with ``path`` (inside the policy sent, e.g.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import HTTPConnection, Request
@@ -23,8 +24,9 @@ from starlette.routing import Route
 from hub.errors import BadInput, NotFound
 from hub.routing.config import CompiledConfig
 from hub.routing.configstore import ConfigCache
+from hub.routing.loader import SLA_SECTION, RoutingConfigError, load_config, parse_yaml
 from hub.schema import Agent
-from hub.sla.rules.edits import index_of
+from hub.sla.rules.edits import check_section_version, index_of, section_error
 from hub.sla.rules.load import ID_PATTERN, SlaPolicyError, load_policies
 from hub.sla.store import policies as store
 from hub.untrusted import decode_json
@@ -61,6 +63,46 @@ async def _body(request: Request) -> Any:
 def _invalid(exc: SlaPolicyError) -> Response:
     return JSON({"error": exc.code, "reason": exc.reason, "path": exc.path,
                  "problem": exc.problem}, status_code=422)
+
+
+# ---- the routing YAML's sla: section ------------------------------------------------------
+
+
+async def check_routing_section(state: HubState, text: str) -> Mapping[str, Any] | None:
+    """The ``sla:`` section of a routing YAML document sent to the routing config API,
+    checked against the routing config in the same document before anything is stored
+    (``SlaPolicyError`` with a ``sla.`` path). None: no section, or a routing document
+    routing itself refuses (its own 422 comes first)."""
+    try:
+        data = parse_yaml(text)
+        routing = load_config(data)
+    except RoutingConfigError:
+        return None
+    section = data.get(SLA_SECTION) if isinstance(data, Mapping) else None
+    if section is None:
+        return None
+    try:
+        check_section_version(section, (await store.current_document(state.pool))[0])
+        load_policies(section, routing)
+    except SlaPolicyError as exc:
+        raise section_error(exc) from None
+    if not isinstance(section, Mapping):  # load_policies refused it already
+        return None
+    return section
+
+
+async def store_routing_section(state: HubState, agent: Agent, section: Mapping[str, Any],
+                                routing: CompiledConfig) -> int:
+    """Store a checked section once routing stored its part (re-checked under the SLA
+    lock: a concurrent SLA change in between makes it a 422 on ``sla.version``)."""
+    try:
+        return await store.replace_document(state.pool, agent.id, section, routing,
+                                            source="routing")
+    except SlaPolicyError as exc:
+        raise section_error(exc) from None
+
+
+# ---- REST --------------------------------------------------------------------------------
 
 
 @agent_route("sla.view")

@@ -8,6 +8,6 @@ CREATE TABLE sla_policy_versions (
     document      jsonb NOT NULL,               -- {"version": n, "policies": [...]}, validated
     content_hash  text NOT NULL,
     created_by    bigint REFERENCES agents(id),
-    source        text NOT NULL DEFAULT 'api',  -- api | file
+    source        text NOT NULL DEFAULT 'api',  -- api | routing (the routing YAML's sla: section)
     created_at    timestamptz NOT NULL DEFAULT now()
 );

@@ -68,3 +68,21 @@ def policy_error(exc: SlaPolicyError, index: int | None) -> SlaPolicyError:
     if index is None or m is None or int(m.group(1)) != index:
         return exc
     return SlaPolicyError(m.group(2) or "", exc.problem)
+
+
+def section_error(exc: SlaPolicyError) -> SlaPolicyError:
+    """An error in the routing YAML's ``sla:`` section, named from the document's top."""
+    return SlaPolicyError(f"sla.{exc.path}" if exc.path else "sla", exc.problem)
+
+
+def check_section_version(section: Any, current: int) -> int:
+    """The section's ``version`` must be newer than the stored policies' (like routing's
+    own version): a routing YAML edited from an old copy never undoes later changes."""
+    if not isinstance(section, Mapping):
+        raise SlaPolicyError("", "the policies must be a mapping at the top level")
+    version = section.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise SlaPolicyError("version", "required, a whole number")
+    if version <= current:
+        raise SlaPolicyError("version", f"must be > {current} (the stored policies' version)")
+    return version

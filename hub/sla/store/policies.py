@@ -88,6 +88,36 @@ async def delete_policy(pool: asyncpg.Pool, actor_id: int, policy_id: str,
                          "sla.policy.delete", policy_id)
 
 
+async def replace_document(pool: asyncpg.Pool, actor_id: int | None, section: Any,
+                           routing: CompiledConfig, *, source: str) -> int:
+    """The whole document at once (the routing YAML's ``sla:`` section): its ``version``
+    must be newer than the stored one; stored as that version, audited."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _POLICY_LOCK)
+        current, before = await current_document(conn)
+        version = edits.check_section_version(section, current)
+        compiled = load_policies(section, routing)  # raises before any write
+        after: edits.Policies = json.loads(json.dumps(section)).get("policies", [])
+        await _insert(conn, actor_id, version, after, source)
+        await conn.execute(
+            "INSERT INTO audit_log (actor_id, action, subject, details)"
+            " VALUES ($1, 'sla.policies.replace', 'sla_policies', $2::jsonb)",
+            actor_id, json.dumps({"version": version, "source": source,
+                                  "before": [p.get("id") for p in before],
+                                  "after": [p.id for p in compiled.policies]}))
+    return version
+
+
+async def _insert(conn: asyncpg.Connection, actor_id: int | None, version: int,
+                  policies: edits.Policies, source: str) -> None:
+    text = json.dumps({"version": version, "policies": policies}, sort_keys=True,
+                      separators=(",", ":"))
+    await conn.execute(
+        "INSERT INTO sla_policy_versions (version, document, content_hash, created_by,"
+        " source) VALUES ($1, $2::jsonb, $3, $4, $5)",
+        version, text, hashlib.sha256(text.encode()).hexdigest(), actor_id, source)
+
+
 async def _change(pool: asyncpg.Pool, actor_id: int, routing: CompiledConfig, edit: Edit,
                   action: str, policy_id: str) -> int:
     async with pool.acquire() as conn, conn.transaction():
@@ -100,11 +130,7 @@ async def _change(pool: asyncpg.Pool, actor_id: int, routing: CompiledConfig, ed
             load_policies(document, routing)  # all or nothing: raises before any write
         except SlaPolicyError as exc:
             raise edits.policy_error(exc, index) from None
-        text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-        await conn.execute(
-            "INSERT INTO sla_policy_versions (version, document, content_hash, created_by,"
-            " source) VALUES ($1, $2::jsonb, $3, $4, 'api')",
-            new_version, text, hashlib.sha256(text.encode()).hexdigest(), actor_id)
+        await _insert(conn, actor_id, new_version, after, "api")
         await conn.execute(
             "INSERT INTO audit_log (actor_id, action, subject, details)"
             " VALUES ($1, $2, $3, $4::jsonb)",

@@ -45,3 +45,23 @@ def test_errors_in_the_edited_policy_name_its_own_fields() -> None:
     # Another policy's error (e.g. a queue routing removed since) keeps the document path.
     assert edits.policy_error(err, 0) is err
     assert edits.policy_error(err, None) is err
+
+
+def test_a_routing_yaml_section_must_be_newer_and_is_named_from_the_top() -> None:
+    assert edits.check_section_version({"version": 4}, 3) == 4
+    for section, path in [({"version": 3}, "version"), ({}, "version"),
+                          ({"version": True}, "version"), ([], "")]:
+        with pytest.raises(SlaPolicyError) as caught:
+            edits.check_section_version(section, 3)
+        assert caught.value.path == path
+    assert edits.section_error(SlaPolicyError("policies[0].when", "x")).path == \
+        "sla.policies[0].when"
+    assert edits.section_error(SlaPolicyError("", "x")).path == "sla"
+
+
+def test_routing_ignores_the_sla_section_of_its_document() -> None:
+    from hub.routing.loader import load_config
+
+    doc = {"version": 1, "queues": [{"id": "support"}]}
+    with_sla = load_config({**doc, "sla": {"version": 1, "policies": []}})
+    assert with_sla.content_hash == load_config(doc).content_hash

@@ -1,0 +1,67 @@
+"""SLA policies in the routing YAML (docs/sla.md "In the routing YAML"): a ``sla:``
+section sent with the routing config replaces the stored policies, checked against the
+routing config of the same document first; a bad or stale section is a 422 naming
+``sla.<path>`` and stores neither the routing config nor the policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.fixtures.helpers import agent_http, login
+from tests.fixtures.realtime import ADMIN
+
+POLICIES = "/api/v1/sla/policies"
+CONFIG = "/api/v1/routing/config"
+
+
+def _section(version: int, calendar: str = "support") -> dict[str, Any]:
+    return {"version": version, "policies": [
+        {"id": "vip", "when": 'customer.tier == "vip"', "calendar": calendar,
+         "targets": {"first_response": {"seconds": 300}}},
+        {"id": "standard", "targets": {"resolution": {"seconds": 86400}}}]}
+
+
+async def _put(admin, doc: dict[str, Any]):
+    return await admin.put(CONFIG, content=yaml.safe_dump(doc).encode(),
+                           headers={"Content-Type": "application/yaml"})
+
+
+async def test_the_routing_yaml_carries_the_sla_policies(hub, db):
+    async with agent_http(hub.base_url, await login(hub.base_url, ADMIN)) as admin:
+        current = (await admin.get(CONFIG)).json()
+        doc = {**current["config"], "version": current["version"] + 1, "sla": _section(5)}
+        r = await _put(admin, doc)
+        assert r.status_code == 201, r.text
+        assert r.json()["sla_version"] == 5
+        listed = (await admin.get(POLICIES)).json()
+        assert listed["version"] == 5
+        assert [p["id"] for p in listed["policies"]] == ["vip", "standard"]
+        versions = (await admin.get(f"{POLICIES}/versions")).json()["versions"]
+        assert [(v["version"], v["source"]) for v in versions] == [(5, "routing")]
+        # The running routing config is the one sent, and routing ignores the section.
+        assert (await admin.get(CONFIG)).json()["version"] == doc["version"]
+
+        # A routing YAML without the section leaves the policies alone.
+        plain = {**current["config"], "version": doc["version"] + 1}
+        assert (await _put(admin, plain)).status_code == 201
+        assert (await admin.get(POLICIES)).json()["version"] == 5
+
+        # Bad or stale sections: 422 on sla.<path>, neither part stored.
+        routing_version = plain["version"]
+        for section, path in [
+            (_section(6, calendar="nope"), "sla.policies[0].calendar"),
+            (_section(5), "sla.version"),  # not newer than the stored policies
+            ({**_section(6), "colour": "red"}, "sla.colour"),
+            ("not a mapping", "sla"),
+        ]:
+            bad = {**current["config"], "version": routing_version + 1, "sla": section}
+            r = await _put(admin, bad)
+            assert r.status_code == 422, r.text
+            assert r.json()["path"] == path and r.json()["reason"].startswith(path), r.json()
+            assert (await admin.get(CONFIG)).json()["version"] == routing_version
+            assert (await admin.get(POLICIES)).json()["version"] == 5
+    audit = await db.fetch("SELECT action, details FROM audit_log"
+                           " WHERE action LIKE 'sla.%' ORDER BY id")
+    assert [a["action"] for a in audit] == ["sla.policies.replace"]
