@@ -72,7 +72,9 @@ async def check_routing_section(state: HubState, text: str) -> Mapping[str, Any]
     """The ``sla:`` section of a routing YAML document sent to the routing config API,
     checked against the routing config in the same document before anything is stored
     (``SlaPolicyError`` with a ``sla.`` path). None: no section, or a routing document
-    routing itself refuses (its own 422 comes first)."""
+    routing itself refuses (its own 422 comes first). Without a section, the stored
+    policies must still fit the new routing config: dropping a queue a policy names is
+    refused until the policy changes (in the same document or through the SLA API)."""
     try:
         data = parse_yaml(text)
         routing = load_config(data)
@@ -80,6 +82,13 @@ async def check_routing_section(state: HubState, text: str) -> Mapping[str, Any]
         return None
     section = data.get(SLA_SECTION) if isinstance(data, Mapping) else None
     if section is None:
+        version, policies = await store.current_document(state.pool)
+        try:
+            load_policies({"version": max(version, 1), "policies": policies}, routing)
+        except SlaPolicyError as exc:
+            raise SlaPolicyError(f"sla.{exc.path}" if exc.path else "sla",
+                                 f"{exc.problem} (a stored SLA policy; change it first)"
+                                 ) from None
         return None
     try:
         check_section_version(section, (await store.current_document(state.pool))[0])

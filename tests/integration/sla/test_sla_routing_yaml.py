@@ -1,7 +1,8 @@
 """SLA policies in the routing YAML (docs/sla.md "In the routing YAML"): a ``sla:``
 section sent with the routing config replaces the stored policies, checked against the
 routing config of the same document first; a bad or stale section is a 422 naming
-``sla.<path>`` and stores neither the routing config nor the policies."""
+``sla.<path>`` and stores neither the routing config nor the policies; a routing config
+that drops a queue a stored policy names is refused."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ POLICIES = "/api/v1/sla/policies"
 CONFIG = "/api/v1/routing/config"
 
 
-def _section(version: int, calendar: str = "support") -> dict[str, Any]:
+def _section(version: int, calendar: str = "tier2") -> dict[str, Any]:
     return {"version": version, "policies": [
         {"id": "vip", "when": 'customer.tier == "vip"', "calendar": calendar,
          "targets": {"first_response": {"seconds": 300}}},
@@ -31,7 +32,10 @@ async def _put(admin, doc: dict[str, Any]):
 async def test_the_routing_yaml_carries_the_sla_policies(hub, db):
     async with agent_http(hub.base_url, await login(hub.base_url, ADMIN)) as admin:
         current = (await admin.get(CONFIG)).json()
-        doc = {**current["config"], "version": current["version"] + 1, "sla": _section(5)}
+        base = current["config"]
+        # A queue of its own for the policies' calendar: dropped again at the end.
+        with_tier2 = {**base, "queues": [*base["queues"], {"id": "tier2"}]}
+        doc = {**with_tier2, "version": current["version"] + 1, "sla": _section(5)}
         r = await _put(admin, doc)
         assert r.status_code == 201, r.text
         assert r.json()["sla_version"] == 5
@@ -44,7 +48,7 @@ async def test_the_routing_yaml_carries_the_sla_policies(hub, db):
         assert (await admin.get(CONFIG)).json()["version"] == doc["version"]
 
         # A routing YAML without the section leaves the policies alone.
-        plain = {**current["config"], "version": doc["version"] + 1}
+        plain = {**with_tier2, "version": doc["version"] + 1}
         assert (await _put(admin, plain)).status_code == 201
         assert (await admin.get(POLICIES)).json()["version"] == 5
 
@@ -56,12 +60,26 @@ async def test_the_routing_yaml_carries_the_sla_policies(hub, db):
             ({**_section(6), "colour": "red"}, "sla.colour"),
             ("not a mapping", "sla"),
         ]:
-            bad = {**current["config"], "version": routing_version + 1, "sla": section}
+            bad = {**with_tier2, "version": routing_version + 1, "sla": section}
             r = await _put(admin, bad)
             assert r.status_code == 422, r.text
             assert r.json()["path"] == path and r.json()["reason"].startswith(path), r.json()
             assert (await admin.get(CONFIG)).json()["version"] == routing_version
             assert (await admin.get(POLICIES)).json()["version"] == 5
+
+        # A routing config that drops a queue a stored policy counts on is refused.
+        dropped = {**base, "version": routing_version + 1}
+        r = await _put(admin, dropped)
+        assert r.status_code == 422, r.text
+        assert r.json()["path"] == "sla.policies[0].calendar", r.json()
+        assert "change it first" in r.json()["reason"]
+        assert (await admin.get(CONFIG)).json()["version"] == routing_version
+        # Dropping it together with a section that no longer names it is fine.
+        r = await _put(admin, {**dropped, "sla": {"version": 6, "policies": [
+            {"id": "standard", "targets": {"resolution": {"seconds": 86400}}}]}})
+        assert r.status_code == 201, r.text
+        assert [p["id"] for p in (await admin.get(POLICIES)).json()["policies"]] == [
+            "standard"]
     audit = await db.fetch("SELECT action, details FROM audit_log"
                            " WHERE action LIKE 'sla.%' ORDER BY id")
-    assert [a["action"] for a in audit] == ["sla.policies.replace"]
+    assert [a["action"] for a in audit] == ["sla.policies.replace", "sla.policies.replace"]
