@@ -7,7 +7,8 @@
 - ``GET``/``PUT``/``DELETE /api/v1/sla/policies/{id}``: one policy; PUT keeps its place.
 - ``GET /api/v1/sla/policies/versions``: every stored version, newest first.
 
-Each change is a new version, audited, validated whole against the running routing
+Writes take an optional ``If-Match: <version>`` (the version the client edited): 409
+when another change came first. Each change is a new version, audited, validated whole against the running routing
 config first: a bad policy is a 422 with ``path`` (inside the policy sent, e.g.
 ``targets.resolution.seconds``) and ``problem``, and nothing is stored.
 """
@@ -29,7 +30,7 @@ from hub.schema import Agent
 from hub.sla.rules.edits import check_section_version, index_of, section_error
 from hub.sla.rules.load import ID_PATTERN, SlaPolicyError, load_policies
 from hub.sla.store import policies as store
-from hub.untrusted import decode_json
+from hub.untrusted import decode_json, parse_int
 from web.http import JSON, read_body
 from web.routing_kit import agent_route
 from web.state import HubState
@@ -58,6 +59,12 @@ async def _body(request: Request) -> Any:
     if ctype != "application/json":
         raise BadInput("Content-Type must be application/json", code="unsupported_media_type")
     return decode_json(await read_body(request, MAX_POLICY_BYTES))
+
+
+def _expected(request: Request) -> int | None:
+    """``If-Match: <version>``: the version the client edited (optional)."""
+    raw = request.headers.get("if-match", "").strip().strip('"')
+    return parse_int(raw, "If-Match (the version you edited)", lo=0) if raw else None
 
 
 def _invalid(exc: SlaPolicyError) -> Response:
@@ -131,7 +138,8 @@ async def add_policy(request: Request, state: HubState, agent: Agent) -> Respons
     body = await _body(request)
     try:
         version, policy = await store.add_policy(state.pool, agent.id, body,
-                                                 await _routing(request, state))
+                                                 await _routing(request, state),
+                                                 _expected(request))
     except SlaPolicyError as exc:
         return _invalid(exc)
     return JSON({"version": version, "policy": policy}, status_code=201)
@@ -150,7 +158,8 @@ async def put_policy(request: Request, state: HubState, agent: Agent) -> Respons
     body = await _body(request)
     try:
         version, policy = await store.replace_policy(state.pool, agent.id, policy_id, body,
-                                                     await _routing(request, state))
+                                                     await _routing(request, state),
+                                                     _expected(request))
     except SlaPolicyError as exc:
         return _invalid(exc)
     return JSON({"version": version, "policy": policy})
@@ -161,7 +170,8 @@ async def delete_policy(request: Request, state: HubState, agent: Agent) -> Resp
     policy_id = _policy_id(request)
     try:
         version = await store.delete_policy(state.pool, agent.id, policy_id,
-                                            await _routing(request, state))
+                                            await _routing(request, state),
+                                            _expected(request))
     except SlaPolicyError as exc:
         return _invalid(exc)
     return JSON({"version": version, "deleted": policy_id})

@@ -7,6 +7,7 @@
 // kept as loaded when a policy is edited.
 
 import { api, flash, h } from "./admin-kit.js";
+import { fetchJson } from "./lib/http.js";
 
 /** @typedef {import("./lib/http.js").HttpError} HttpError */
 /** @typedef {{seconds: number, actions?: unknown[]}} TargetSpec */
@@ -26,6 +27,17 @@ const FIELDS = ["id", "name", "when", "calendar", "warning_percent", ...TARGETS]
  *   problem: {reason: string} | null, editing: string | null}}
  */
 const state = { policies: [], version: 0, queues: [], problem: null, editing: null };
+
+/**
+ * A change, sent with the version this page shows: another admin's change in between
+ * is a 409 (reload), never silently overwritten.
+ * @param {string} path
+ * @param {string} method
+ * @param {unknown} [body]
+ */
+function write(path, method, body) {
+  return fetchJson(path, { method, body, headers: { "If-Match": String(state.version) }, loginOn401: true });
+}
 
 /**
  * A whole number as a number; anything else as typed (the server says what is wrong).
@@ -95,8 +107,8 @@ function editor(editing) {
     }
     submit.disabled = true;
     try {
-      if (editing) await api(`/api/v1/sla/policies/${encodeURIComponent(p.id)}`, { method: "PUT", body });
-      else await api("/api/v1/sla/policies", { method: "POST", body });
+      if (editing) await write(`/api/v1/sla/policies/${encodeURIComponent(p.id)}`, "PUT", body);
+      else await write("/api/v1/sla/policies", "POST", body);
       flash(`SLA policy ${body.id} saved.`);
       state.editing = null;
       await refresh();
@@ -117,7 +129,7 @@ function editor(editing) {
 /** @param {SlaPolicy} p */
 async function remove(p) {
   try {
-    await api(`/api/v1/sla/policies/${encodeURIComponent(p.id)}`, { method: "DELETE" });
+    await write(`/api/v1/sla/policies/${encodeURIComponent(p.id)}`, "DELETE");
     flash(`SLA policy ${p.id} deleted.`);
     if (state.editing === p.id) state.editing = null;
     await refresh();

@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from hub.errors import Conflict
 from hub.routing.config import CompiledConfig
 from hub.sla.rules import edits
 from hub.sla.rules.load import SlaPolicyError, load_policies
@@ -59,33 +60,35 @@ async def list_versions(conn: Conn) -> list[dict[str, Any]]:
     return [{**dict(r), "policy_ids": json.loads(r["policy_ids"])} for r in rows]
 
 
-async def add_policy(pool: asyncpg.Pool, actor_id: int, body: Any,
-                     routing: CompiledConfig) -> tuple[int, dict[str, Any]]:
-    """Append a policy (evaluated after the existing ones); 409 when its id exists."""
+async def add_policy(pool: asyncpg.Pool, actor_id: int, body: Any, routing: CompiledConfig,
+                     expected: int | None = None) -> tuple[int, dict[str, Any]]:
+    """Append a policy (evaluated after the existing ones); 409 when its id exists.
+    ``expected``: the version the client edited (409 when another change came first)."""
     policy = edits.policy_body(body)
     version = await _change(pool, actor_id, routing, lambda ps: edits.add(ps, policy),
-                            "sla.policy.add", policy["id"])
+                            "sla.policy.add", policy["id"], expected)
     return version, policy
 
 
 async def replace_policy(pool: asyncpg.Pool, actor_id: int, policy_id: str, body: Any,
-                         routing: CompiledConfig) -> tuple[int, dict[str, Any]]:
+                         routing: CompiledConfig, expected: int | None = None
+                         ) -> tuple[int, dict[str, Any]]:
     """New content for a policy, same place in the order; 404 when there is none."""
     if isinstance(body, dict) and "id" not in body:
         body = {**body, "id": policy_id}  # the path names it; the body may leave it out
     policy = edits.policy_body(body)
     version = await _change(pool, actor_id, routing,
                             lambda ps: edits.replace(ps, policy_id, policy),
-                            "sla.policy.update", policy_id)
+                            "sla.policy.update", policy_id, expected)
     return version, policy
 
 
 async def delete_policy(pool: asyncpg.Pool, actor_id: int, policy_id: str,
-                        routing: CompiledConfig) -> int:
+                        routing: CompiledConfig, expected: int | None = None) -> int:
     """A new version without the policy; 404 when there is none."""
     return await _change(pool, actor_id, routing,
                          lambda ps: (edits.remove(ps, policy_id), None),
-                         "sla.policy.delete", policy_id)
+                         "sla.policy.delete", policy_id, expected)
 
 
 async def replace_document(pool: asyncpg.Pool, actor_id: int | None, section: Any,
@@ -119,10 +122,13 @@ async def _insert(conn: asyncpg.Connection, actor_id: int | None, version: int,
 
 
 async def _change(pool: asyncpg.Pool, actor_id: int, routing: CompiledConfig, edit: Edit,
-                  action: str, policy_id: str) -> int:
+                  action: str, policy_id: str, expected: int | None) -> int:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _POLICY_LOCK)
         version, before = await current_document(conn)
+        if expected is not None and expected != version:
+            raise Conflict(f"the SLA policies changed since version {expected} (now"
+                           f" {version}): reload and edit again")
         after, index = edit(before)
         new_version = version + 1
         document = {"version": new_version, "policies": after}

@@ -111,6 +111,12 @@ async def test_bad_policies_are_refused_with_the_field_and_store_nothing(hub, db
             if status == 422:
                 assert payload["error"] == "invalid_config" and payload["path"] == path, payload
                 assert payload["reason"].startswith(f"{path}: " if path else ""), payload
+        # If-Match: the version the client edited; another change in between is a 409.
+        r = await admin.put(f"{URL}/vip", json=_vip(name="stale"),
+                            headers={"If-Match": str(before - 1)})
+        assert r.status_code == 409 and "reload" in r.json()["reason"], r.text
+        r = await admin.delete(f"{URL}/vip", headers={"If-Match": "v1"})
+        assert r.status_code == 400 and "If-Match" in r.json()["reason"], r.text
         r = await admin.post(URL, content=b"{not json", headers={"Content-Type":
                                                                   "application/json"})
         assert r.status_code == 400 and r.json()["error"] == "bad_json"
@@ -118,6 +124,9 @@ async def test_bad_policies_are_refused_with_the_field_and_store_nothing(hub, db
         assert r.status_code == 415 and r.json()["reason"]
         assert await _versions(db) == before
         assert (await admin.get(URL)).json()["policies"] == [_vip()]
+        r = await admin.put(f"{URL}/vip", json=_vip(name="fresh"),
+                            headers={"If-Match": str(before)})
+        assert r.status_code == 200 and r.json()["version"] == before + 1, r.text
 
 
 async def test_supervisors_read_and_only_admins_change(hub, db):
