@@ -16,7 +16,7 @@ config first: a bad policy is a 422 with ``path`` (inside the policy sent, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -34,6 +34,9 @@ from hub.untrusted import decode_json, parse_int
 from web.http import JSON, read_body
 from web.routing_kit import agent_route
 from web.state import HubState
+
+if TYPE_CHECKING:  # web/ holds no pool of its own (tests/unit/platform/test_layer_sql.py)
+    import asyncpg
 
 MAX_POLICY_BYTES = 64 * 1024
 
@@ -112,8 +115,28 @@ async def store_routing_section(state: HubState, agent: Agent, section: Mapping[
     """Store a checked section once routing stored its part (re-checked under the SLA
     lock: a concurrent SLA change in between makes it a 422 on ``sla.version``)."""
     try:
-        return await store.replace_document(state.pool, agent.id, section, routing,
-                                            source="routing")
+        version = await store.replace_document(state.pool, agent.id, section, routing,
+                                               source="routing")
+    except SlaPolicyError as exc:
+        raise section_error(exc) from None
+    assert version is not None  # only ``only_if_newer`` leaves a section alone
+    return version
+
+
+async def store_file_section(pool: asyncpg.Pool, text: str) -> int | None:
+    """At router start (``OMNIHUB_ROUTING_CONFIG``): the file's ``sla:`` section, checked
+    against the file's routing config and stored (``source = file``) when its version is
+    newer than the stored policies'; an older or equal one is left alone (the stored
+    policies are newer). A bad section raises ``SlaPolicyError`` naming ``sla.<path>``;
+    a bad routing part raises routing's own error. Returns the version stored, or None."""
+    data = parse_yaml(text)
+    routing = load_config(data)
+    section = data.get(SLA_SECTION) if isinstance(data, Mapping) else None
+    if section is None:
+        return None
+    try:
+        return await store.replace_document(pool, None, section, routing, source="file",
+                                            only_if_newer=True)
     except SlaPolicyError as exc:
         raise section_error(exc) from None
 

@@ -75,6 +75,13 @@ def section_error(exc: SlaPolicyError) -> SlaPolicyError:
     return SlaPolicyError(f"sla.{exc.path}" if exc.path else "sla", exc.problem)
 
 
+def section_version(section: Any) -> int:
+    """The section's ``version`` when it is a whole number, else 0 (then refused by
+    ``check_section_version``)."""
+    version = section.get("version") if isinstance(section, Mapping) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else 0
+
+
 def check_section_version(section: Any, current: int) -> int:
     """The section's ``version`` must be newer than the stored policies' (like routing's
     own version): a routing YAML edited from an old copy never undoes later changes."""

@@ -92,12 +92,16 @@ async def delete_policy(pool: asyncpg.Pool, actor_id: int, policy_id: str,
 
 
 async def replace_document(pool: asyncpg.Pool, actor_id: int | None, section: Any,
-                           routing: CompiledConfig, *, source: str) -> int:
+                           routing: CompiledConfig, *, source: str,
+                           only_if_newer: bool = False) -> int | None:
     """The whole document at once (the routing YAML's ``sla:`` section): its ``version``
-    must be newer than the stored one; stored as that version, audited."""
+    must be newer than the stored one; stored as that version, audited.
+    ``only_if_newer``: an older or equal version is left alone (None), not refused."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _POLICY_LOCK)
         current, before = await current_document(conn)
+        if only_if_newer and edits.section_version(section) <= current:
+            return None
         version = edits.check_section_version(section, current)
         compiled = load_policies(section, routing)  # raises before any write
         after: edits.Policies = json.loads(json.dumps(section)).get("policies", [])

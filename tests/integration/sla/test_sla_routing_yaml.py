@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
+from hub.sla.rules.load import SlaPolicyError
+from hub.sla.store.policies import current_document
 from tests.fixtures.helpers import agent_http, login
 from tests.fixtures.realtime import ADMIN
+from web.routes_sla import store_file_section
 
 POLICIES = "/api/v1/sla/policies"
 CONFIG = "/api/v1/routing/config"
@@ -83,3 +87,20 @@ async def test_the_routing_yaml_carries_the_sla_policies(hub, db):
     audit = await db.fetch("SELECT action, details FROM audit_log"
                            " WHERE action LIKE 'sla.%' ORDER BY id")
     assert [a["action"] for a in audit] == ["sla.policies.replace", "sla.policies.replace"]
+
+
+async def test_the_routing_yaml_file_carries_the_sla_policies(db, seeded):
+    """What ``omnihub router`` does with OMNIHUB_ROUTING_CONFIG before it starts."""
+    routing = {"version": 1, "queues": [{"id": "support"}, {"id": "tier2"}]}
+    assert await store_file_section(db, yaml.safe_dump(routing)) is None
+    assert await store_file_section(db, yaml.safe_dump({**routing, "sla": _section(3)})) == 3
+    assert [p["id"] for p in (await current_document(db))[1]] == ["vip", "standard"]
+    # The same file at the next start, or an older one: the stored policies stay.
+    assert await store_file_section(db, yaml.safe_dump({**routing, "sla": _section(3)})) is None
+    assert await store_file_section(db, yaml.safe_dump({**routing, "sla": _section(2)})) is None
+    with pytest.raises(SlaPolicyError) as caught:
+        await store_file_section(db, yaml.safe_dump({**routing,
+                                                     "sla": _section(4, calendar="nope")}))
+    assert caught.value.path == "sla.policies[0].calendar"
+    rows = await db.fetch("SELECT version, source, created_by FROM sla_policy_versions")
+    assert [tuple(r) for r in rows] == [(3, "file", None)]
