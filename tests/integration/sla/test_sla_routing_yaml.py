@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
+from hub.errors import ConfigError
 from hub.sla.rules.load import SlaPolicyError
 from hub.sla.store.policies import current_document
 from tests.fixtures.helpers import agent_http, login
 from tests.fixtures.realtime import ADMIN
+from web.cli import _store_file_policies
 from web.routes_sla import store_file_section
 
 POLICIES = "/api/v1/sla/policies"
@@ -89,7 +91,7 @@ async def test_the_routing_yaml_carries_the_sla_policies(hub, db):
     assert [a["action"] for a in audit] == ["sla.policies.replace", "sla.policies.replace"]
 
 
-async def test_the_routing_yaml_file_carries_the_sla_policies(db, seeded):
+async def test_the_routing_yaml_file_carries_the_sla_policies(db, seeded, settings):
     """What ``omnihub router`` does with OMNIHUB_ROUTING_CONFIG before it starts."""
     routing = {"version": 1, "queues": [{"id": "support"}, {"id": "tier2"}]}
     assert await store_file_section(db, yaml.safe_dump(routing)) is None
@@ -102,5 +104,9 @@ async def test_the_routing_yaml_file_carries_the_sla_policies(db, seeded):
         await store_file_section(db, yaml.safe_dump({**routing,
                                                      "sla": _section(4, calendar="nope")}))
     assert caught.value.path == "sla.policies[0].calendar"
+    # The command's wrapper: a bad section stops the start with the path named.
+    with pytest.raises(ConfigError, match=r"^OMNIHUB_ROUTING_CONFIG: sla\.policies\[0\]"):
+        await _store_file_policies(settings, yaml.safe_dump(
+            {**routing, "sla": _section(4, calendar="nope")}))
     rows = await db.fetch("SELECT version, source, created_by FROM sla_policy_versions")
     assert [tuple(r) for r in rows] == [(3, "file", None)]
