@@ -6,6 +6,7 @@
 - ``POST /api/v1/sla/policies``: add one policy (evaluated after the others); 201.
 - ``GET``/``PUT``/``DELETE /api/v1/sla/policies/{id}``: one policy; PUT keeps its place.
 - ``GET /api/v1/sla/policies/versions``: every stored version, newest first.
+- ``PUT /api/v1/sla/policies/order``: ``{"ids": [...]}``, the order they are tried in.
 
 Writes take an optional ``If-Match: <version>`` (the version the client edited): 409
 when another change came first. Each change is a new version, audited, validated whole against the running routing
@@ -200,6 +201,21 @@ async def delete_policy(request: Request, state: HubState, agent: Agent) -> Resp
     return JSON({"version": version, "deleted": policy_id})
 
 
+@agent_route("sla.configure", write=True)
+async def put_order(request: Request, state: HubState, agent: Agent) -> Response:
+    """The order the policies are tried in: ``{"ids": [...]}``, every policy once."""
+    body = await _body(request)
+    if not isinstance(body, dict) or set(body) != {"ids"}:
+        return _invalid(SlaPolicyError("ids", "send {\"ids\": [every policy id, in order]}"))
+    try:
+        version = await store.reorder_policies(state.pool, agent.id, body["ids"],
+                                               await _routing(request, state),
+                                               _expected(request))
+    except SlaPolicyError as exc:
+        return _invalid(exc)
+    return JSON({"version": version, "ids": body["ids"]})
+
+
 @agent_route("sla.view")
 async def policy_versions(request: Request, state: HubState, agent: Agent) -> Response:
     return JSON({"versions": await store.list_versions(state.pool)})
@@ -208,8 +224,9 @@ async def policy_versions(request: Request, state: HubState, agent: Agent) -> Re
 routes = [
     Route("/api/v1/sla/policies", list_policies),
     Route("/api/v1/sla/policies", add_policy, methods=["POST"]),
-    # Before "{policy_id}": "versions" is a reserved policy id (hub/sla/rules/edits.py).
+    # Before "{policy_id}": "versions" and "order" are reserved ids (hub/sla/rules/edits.py).
     Route("/api/v1/sla/policies/versions", policy_versions),
+    Route("/api/v1/sla/policies/order", put_order, methods=["PUT"]),
     Route("/api/v1/sla/policies/{policy_id}", get_policy),
     Route("/api/v1/sla/policies/{policy_id}", put_policy, methods=["PUT"]),
     Route("/api/v1/sla/policies/{policy_id}", delete_policy, methods=["DELETE"]),

@@ -1,6 +1,6 @@
 """In Debian's chromium: Settings → SLA. An admin adds a policy; a bad target gets the
 server's 422 reason next to that target's field and stores nothing; the fixed policy is
-listed, edited (a new version) and deleted."""
+listed, a second one is moved before it, and it is edited and deleted (each a version)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ async def test_admin_adds_edits_and_deletes_an_sla_policy(browser, hub, db):
         await expect(row).to_contain_text("hours of support")
         await page.screenshot(path=str(ARTIFACTS / "admin-sla.png"))
 
+        # A second policy goes last; "Move up" makes it the one tried first.
+        await form.get_by_test_id("sla-field-id").fill("standard")
+        await form.get_by_test_id("sla-field-first_response").fill("3600")
+        await form.get_by_test_id("sla-save").click()
+        rows = page.get_by_test_id("sla-table").locator("tbody tr")
+        await expect(rows).to_have_count(2)
+        await expect(rows.nth(1)).to_have_attribute("data-policy", "standard")
+        await rows.nth(1).get_by_test_id("sla-move-up").click()
+        await expect(rows.nth(0)).to_have_attribute("data-policy", "standard")
+        await expect(rows.nth(1)).to_have_attribute("data-policy", "vip")
+
         await row.get_by_test_id("sla-edit").click()
         edit = page.get_by_test_id("sla-form")
         await expect(edit.get_by_test_id("sla-field-id")).to_be_disabled()
@@ -51,10 +62,11 @@ async def test_admin_adds_edits_and_deletes_an_sla_policy(browser, hub, db):
         await edit.get_by_test_id("sla-save").click()
         await expect(row).to_contain_text("75 %")
         await row.get_by_test_id("sla-delete").click()
-        await expect(page.get_by_test_id("sla-empty")).to_be_visible()
+        await expect(rows).to_have_count(1)
+        await expect(rows.nth(0)).to_have_attribute("data-policy", "standard")
         versions = [r["version"] for r in await db.fetch(
             "SELECT version FROM sla_policy_versions ORDER BY version")]
-        assert versions == [1, 2, 3]
+        assert versions == [1, 2, 3, 4, 5]
     finally:
         await ctx.close()
     # The one 422 is the bad target, on purpose.

@@ -1,7 +1,7 @@
 // @ts-check
 // Settings → SLA (admins; docs/sla.md "Policies (stored)"): the SLA policies in the
-// order they are tried (the first whose condition holds wins), a form to add or edit
-// one, and delete. The server validates every change against the running routing
+// order they are tried (the first whose condition holds wins; "Move up" changes it), a
+// form to add or edit one, and delete. The server validates every change against the running routing
 // config; a refusal names the field ("targets.resolution.seconds: must be >= 1") and is
 // shown next to that field. Fields the form does not show (actions, auto-close) are
 // kept as loaded when a policy is edited.
@@ -136,6 +136,17 @@ async function remove(p) {
   } catch (e) { flash(/** @type {HttpError} */ (e).message); }
 }
 
+/** @param {number} i the policy to try one place earlier */
+async function moveUp(i) {
+  const ids = state.policies.map((p) => p.id);
+  [ids[i - 1], ids[i]] = [ids[i], ids[i - 1]];
+  try {
+    await write("/api/v1/sla/policies/order", "PUT", { ids });
+    flash(`${ids[i - 1]} is now tried before ${ids[i]}.`);
+    await refresh();
+  } catch (e) { flash(/** @type {HttpError} */ (e).message); }
+}
+
 function render() {
   const root = /** @type {HTMLElement} */ (document.getElementById("sla")); // admin.html
   const table = h("table", { class: "admin-table", "data-testid": "sla-table" },
@@ -145,6 +156,7 @@ function render() {
       h("td", {}, h("code", { text: p.when ?? "true" })), h("td", { text: p.calendar ? `hours of ${p.calendar}` : "around the clock" }),
       h("td", { text: targetsText(p) }), h("td", { text: `${p.warning_percent ?? 80} %` }),
       h("td", {},
+        ...(i > 0 ? [h("button", { type: "button", class: "btn btn-ghost", text: "Move up", "data-testid": "sla-move-up", onclick: () => moveUp(i) })] : []),
         h("button", { type: "button", class: "btn btn-ghost", text: "Edit", "data-testid": "sla-edit", onclick: () => { state.editing = p.id; render(); } }),
         h("button", { type: "button", class: "btn btn-ghost", text: "Delete", "data-testid": "sla-delete", onclick: () => remove(p) }))))));
   const editing = state.policies.find((p) => p.id === state.editing) || null;

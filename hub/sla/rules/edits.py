@@ -17,7 +17,7 @@ from hub.errors import Conflict, NotFound
 from hub.sla.rules.load import SlaPolicyError
 
 # A policy id that cannot be confused with the fixed ``/api/v1/sla/policies/versions``.
-RESERVED_IDS = frozenset({"versions"})
+RESERVED_IDS = frozenset({"versions", "order"})
 _INDEX = re.compile(r"^policies\[(\d+)\](?:\.(.*))?$")
 
 Policies = list[dict[str, Any]]
@@ -59,6 +59,19 @@ def replace(policies: Policies, policy_id: str, policy: dict[str, Any]) -> tuple
 def remove(policies: Policies, policy_id: str) -> Policies:
     i = index_of(policies, policy_id)
     return [*policies[:i], *policies[i + 1:]]
+
+
+def reorder(policies: Policies, ids: Any) -> Policies:
+    """The same policies in the order ``ids`` names (each stored policy exactly once)."""
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise SlaPolicyError("ids", "a list of policy ids")
+    by_id = {p.get("id"): p for p in policies}
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        raise SlaPolicyError("ids", f"no SLA policy {unknown[0][:64]!r}")
+    if len(set(ids)) != len(ids) or len(ids) != len(policies):
+        raise SlaPolicyError("ids", "must name every policy exactly once")
+    return [by_id[i] for i in ids]
 
 
 def policy_error(exc: SlaPolicyError, index: int | None) -> SlaPolicyError:

@@ -29,6 +29,8 @@ _POLICY_LOCK = 0x6F68_736C  # "ohsl"
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 Edit = Callable[[edits.Policies], tuple[edits.Policies, int | None]]
+# (subject, details) of a change's audit row, from the policies before and after.
+Audit = Callable[[edits.Policies, edits.Policies], tuple[str, dict[str, Any]]]
 
 
 async def current_document(conn: Conn) -> tuple[int, edits.Policies]:
@@ -66,7 +68,7 @@ async def add_policy(pool: asyncpg.Pool, actor_id: int, body: Any, routing: Comp
     ``expected``: the version the client edited (409 when another change came first)."""
     policy = edits.policy_body(body)
     version = await _change(pool, actor_id, routing, lambda ps: edits.add(ps, policy),
-                            "sla.policy.add", policy["id"], expected)
+                            "sla.policy.add", _one(policy["id"]), expected)
     return version, policy
 
 
@@ -79,7 +81,7 @@ async def replace_policy(pool: asyncpg.Pool, actor_id: int, policy_id: str, body
     policy = edits.policy_body(body)
     version = await _change(pool, actor_id, routing,
                             lambda ps: edits.replace(ps, policy_id, policy),
-                            "sla.policy.update", policy_id, expected)
+                            "sla.policy.update", _one(policy_id), expected)
     return version, policy
 
 
@@ -88,7 +90,14 @@ async def delete_policy(pool: asyncpg.Pool, actor_id: int, policy_id: str,
     """A new version without the policy; 404 when there is none."""
     return await _change(pool, actor_id, routing,
                          lambda ps: (edits.remove(ps, policy_id), None),
-                         "sla.policy.delete", policy_id, expected)
+                         "sla.policy.delete", _one(policy_id), expected)
+
+
+async def reorder_policies(pool: asyncpg.Pool, actor_id: int, ids: Any,
+                           routing: CompiledConfig, expected: int | None = None) -> int:
+    """The order the policies are tried in (``ids``: every policy exactly once)."""
+    return await _change(pool, actor_id, routing, lambda ps: (edits.reorder(ps, ids), None),
+                         "sla.policy.reorder", _order, expected)
 
 
 async def replace_document(pool: asyncpg.Pool, actor_id: int | None, section: Any,
@@ -126,7 +135,7 @@ async def _insert(conn: asyncpg.Connection, actor_id: int | None, version: int,
 
 
 async def _change(pool: asyncpg.Pool, actor_id: int, routing: CompiledConfig, edit: Edit,
-                  action: str, policy_id: str, expected: int | None) -> int:
+                  action: str, audit: Audit, expected: int | None) -> int:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _POLICY_LOCK)
         version, before = await current_document(conn)
@@ -141,13 +150,25 @@ async def _change(pool: asyncpg.Pool, actor_id: int, routing: CompiledConfig, ed
         except SlaPolicyError as exc:
             raise edits.policy_error(exc, index) from None
         await _insert(conn, actor_id, new_version, after, "api")
+        subject, details = audit(before, after)
         await conn.execute(
             "INSERT INTO audit_log (actor_id, action, subject, details)"
             " VALUES ($1, $2, $3, $4::jsonb)",
-            actor_id, action, f"sla_policy:{policy_id}",
-            json.dumps({"version": new_version, "before": _find(before, policy_id),
-                        "after": _find(after, policy_id)}))
+            actor_id, action, subject, json.dumps({"version": new_version, **details}))
     return new_version
+
+
+def _one(policy_id: str) -> Audit:
+    """One policy's audit row: the policy as it was and as it is (None: none)."""
+    def audit(before: edits.Policies, after: edits.Policies) -> tuple[str, dict[str, Any]]:
+        return f"sla_policy:{policy_id}", {"before": _find(before, policy_id),
+                                           "after": _find(after, policy_id)}
+    return audit
+
+
+def _order(before: edits.Policies, after: edits.Policies) -> tuple[str, dict[str, Any]]:
+    return "sla_policies", {"before": [p.get("id") for p in before],
+                            "after": [p.get("id") for p in after]}
 
 
 def _find(policies: edits.Policies, policy_id: str) -> dict[str, Any] | None:

@@ -160,3 +160,25 @@ async def test_current_policies_compiles_the_stored_document(hub, db):
     other = choose_policy(compiled, {"customer.tier": "basic"})
     assert vip is not None and vip.id == "vip"
     assert other is not None and other.id == "standard"
+
+
+async def test_admin_reorders_the_policies(hub, db):
+    async with agent_http(hub.base_url, await login(hub.base_url, ADMIN)) as admin:
+        assert (await admin.post(URL, json=_vip())).status_code == 201
+        assert (await admin.post(URL, json={"id": "standard", "targets": {
+            "first_response": {"seconds": 3600}}})).status_code == 201
+        for body in [{"ids": ["vip"]}, {"ids": ["vip", "vip"]}, {"ids": ["vip", "nope"]},
+                     {"ids": "vip,standard"}, {"ids": ["vip", "standard"], "more": 1}, []]:
+            r = await admin.put(f"{URL}/order", json=body)
+            assert r.status_code == 422 and r.json()["path"] == "ids", (body, r.text)
+        assert await _versions(db) == 2
+        r = await admin.put(f"{URL}/order", json={"ids": ["standard", "vip"]},
+                            headers={"If-Match": "2"})
+        assert r.status_code == 200 and r.json()["version"] == 3, r.text
+        assert [p["id"] for p in (await admin.get(URL)).json()["policies"]] == [
+            "standard", "vip"]
+    row = await db.fetchrow("SELECT subject, details FROM audit_log"
+                            " WHERE action = 'sla.policy.reorder'")
+    assert row["subject"] == "sla_policies"
+    assert json.loads(row["details"]) == {"version": 3, "before": ["vip", "standard"],
+                                          "after": ["standard", "vip"]}

@@ -65,3 +65,11 @@ def test_routing_ignores_the_sla_section_of_its_document() -> None:
     doc = {"version": 1, "queues": [{"id": "support"}]}
     with_sla = load_config({**doc, "sla": {"version": 1, "policies": []}})
     assert with_sla.content_hash == load_config(doc).content_hash
+
+
+def test_reorder_names_every_policy_once() -> None:
+    assert edits.reorder([A, B], ["b", "a"]) == [B, A]
+    for ids in (["a"], ["a", "a"], ["a", "c"], "a,b", [1, 2], ["a", "b", "b"]):
+        with pytest.raises(SlaPolicyError) as caught:
+            edits.reorder([A, B], ids)
+        assert caught.value.path == "ids"
