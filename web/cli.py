@@ -98,7 +98,7 @@ async def _store_file_policies(settings: Settings, text: str) -> None:
     """The routing YAML file's ``sla:`` section (docs/sla.md "In the routing YAML"); a bad
     one stops the start like a bad routing file."""
     from hub.errors import HubError
-    from web.routes_sla import store_file_section
+    from web.sla_routing_section import store_file_section
 
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
     try:

@@ -42,8 +42,8 @@ from hub.schema import Agent
 from hub.sla.rules.load import SlaPolicyError
 from web.http import JSON, read_body, read_json
 from web.realtime.presence import set_agent_status
-from web.routes_sla import check_routing_section, store_routing_section
 from web.routing_kit import agent_route, pk
+from web.sla_routing_section import check_routing_section, store_routing_section
 from web.state import HubState
 
 

@@ -17,7 +17,7 @@ from hub.sla.store.policies import current_document
 from tests.fixtures.helpers import agent_http, login
 from tests.fixtures.realtime import ADMIN
 from web.cli import _store_file_policies
-from web.routes_sla import store_file_section
+from web.sla_routing_section import store_file_section
 
 POLICIES = "/api/v1/sla/policies"
 CONFIG = "/api/v1/routing/config"
