@@ -85,9 +85,6 @@ RULES: dict[str, Rule] = {
     "queue.view": _agent(),
     "queue.reassign": _agent("supervisor"),
     "routing.configure": _agent("admin"),
-    # SLA policies: supervisors read them, admins change them
-    "sla.view": _agent("supervisor"),
-    "sla.configure": _agent("admin"),
     # voice
     "call.view": _agent(scope="inbox"),
     "call.wrapup": _agent(scope="owner"),
@@ -101,6 +98,8 @@ RULES: dict[str, Rule] = {
     "prechat.configure": _agent("admin"),
     "bots.view": _agent("supervisor"),
     "bots.manage": _agent("admin"),
+    "sla.view": _agent("supervisor"),  # SLA policies: supervisors read them
+    "sla.configure": _agent("admin"),  # and admins change them
     # a bot acting through its bearer token, on the conversations of its queues
     "bot.act": Rule("bot"),
 }
