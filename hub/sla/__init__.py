@@ -2,8 +2,10 @@
 
 - ``rules/``: pure: policies in, deadlines and breaches out (``now`` a parameter);
   built (``policy``, ``load``, ``worktime``, ``clock``).
-- ``store/``: ``policies`` (stored policy versions, audit rows); timers add their module.
+- ``store.py``: every SQL statement of SLA timers, audit rows included.
 - ``actions.py``: start/pause/stop timers and emit ``sla.*`` events through
   ``hub.unit_of_work``; a timer sweep in ``workers/`` calls these actions.
+- ``store/policies.py``: the stored policies (versions, audit rows; built). ``store``
+  is a package, so the timers' SQL goes in a module beside it, not in ``store.py``.
 A new event type is added to ``hub/schema.py`` (the closed event set).
 """
