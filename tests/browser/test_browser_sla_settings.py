@@ -1,8 +1,11 @@
 """In Debian's chromium: Settings → SLA. An admin adds a policy; a bad target gets the
 server's 422 reason next to that target's field and stores nothing; the fixed policy is
-listed, a second one is moved before it, and it is edited and deleted (each a version)."""
+listed, a second one is moved before it, it is edited (a bad action queue is refused at
+its field; actions and auto-close are stored) and deleted (each change a version)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -59,8 +62,22 @@ async def test_admin_adds_edits_and_deletes_an_sla_policy(browser, hub, db):
         edit = page.get_by_test_id("sla-form")
         await expect(edit.get_by_test_id("sla-field-id")).to_be_disabled()
         await edit.get_by_test_id("sla-field-warning_percent").fill("75")
+        # A target's actions as JSON: a bad queue is refused at that field.
+        actions = edit.get_by_test_id("sla-field-resolution_actions")
+        await actions.fill('[{"type": "escalate", "queue": "nope", "reason": "late"}]')
+        await edit.get_by_test_id("sla-save").click()
+        await expect(edit.get_by_test_id("sla-error-resolution_actions")).to_contain_text(
+            "targets.resolution.actions[0].queue: unknown queue 'nope'")
+        await actions.fill('[{"type": "escalate", "queue": "sales", "reason": "late"}]')
+        await edit.get_by_test_id("sla-field-auto_close_days").fill("3")
         await edit.get_by_test_id("sla-save").click()
         await expect(row).to_contain_text("75 %")
+        stored = (await db.fetchval("SELECT document FROM sla_policy_versions"
+                                    " ORDER BY version DESC LIMIT 1"))
+        vip = next(p for p in json.loads(stored)["policies"] if p["id"] == "vip")
+        assert vip["targets"]["resolution"]["actions"] == [
+            {"type": "escalate", "queue": "sales", "reason": "late"}]
+        assert vip["auto_close"] == {"after_days": 3, "message": ""}
         await row.get_by_test_id("sla-delete").click()
         await expect(rows).to_have_count(1)
         await expect(rows.nth(0)).to_have_attribute("data-policy", "standard")
@@ -69,6 +86,6 @@ async def test_admin_adds_edits_and_deletes_an_sla_policy(browser, hub, db):
         assert versions == [1, 2, 3, 4, 5]
     finally:
         await ctx.close()
-    # The one 422 is the bad target, on purpose.
-    assert len([e for e in errors.errors if "status of 422" in e]) == 1
+    # The two 422s are the bad target and the bad action queue, on purpose.
+    assert len([e for e in errors.errors if "status of 422" in e]) == 2
     assert [e for e in errors.errors if "status of 422" not in e] == []

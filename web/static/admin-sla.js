@@ -3,24 +3,24 @@
 // order they are tried (the first whose condition holds wins; "Move up" changes it), a
 // form to add or edit one, and delete. The server validates every change against the running routing
 // config; a refusal names the field ("targets.resolution.seconds: must be >= 1") and is
-// shown next to that field. Fields the form does not show (actions, auto-close) are
-// kept as loaded when a policy is edited.
+// shown next to that field (a target's actions and auto-close included).
 
 import { api, flash, h } from "./admin-kit.js";
 import { fetchJson } from "./lib/http.js";
 
 /** @typedef {import("./lib/http.js").HttpError} HttpError */
 /** @typedef {{seconds: number, actions?: unknown[]}} TargetSpec */
+/** @typedef {{after_days: number | string, message: string}} AutoClose */
 /**
  * A policy as the REST API stores it (docs/sla.md "Policies").
  * @typedef {{id: string, name?: string, when?: string, calendar?: string | null,
  *   warning_percent?: number, targets: Record<string, TargetSpec>,
- *   auto_close?: unknown} & Record<string, unknown>} SlaPolicy
+ *   auto_close?: AutoClose} & Record<string, unknown>} SlaPolicy
  */
 
 const TARGETS = /** @type {const} */ (["first_response", "next_response", "resolution"]);
 const LABELS = { first_response: "First response (s)", next_response: "Next response (s)", resolution: "Resolution (s)" };
-const FIELDS = ["id", "name", "when", "calendar", "warning_percent", ...TARGETS];
+const FIELDS = ["id", "name", "when", "calendar", "warning_percent", ...TARGETS, ...TARGETS.map((t) => `${t}_actions`), "auto_close"];
 
 /**
  * @type {{policies: SlaPolicy[], version: number, queues: string[],
@@ -57,8 +57,8 @@ function targetsText(p) {
  * @param {string} path
  */
 function fieldOf(path) {
-  const m = /^(targets\.)?([a-z_]+)/.exec(path || "");
-  const name = m ? m[2] : "";
+  const m = /^(targets\.)?([a-z_]+)(\.actions)?/.exec(path || "");
+  const name = m ? m[2] + (m[3] ? "_actions" : "") : "";
   return FIELDS.includes(name) ? name : "";
 }
 
@@ -90,7 +90,12 @@ function editor(editing) {
     row("calendar", "Counts", calendar),
     row("warning_percent", "Warn at (% of a target)", input("warning_percent", p.warning_percent ?? 80, "number")),
     ...TARGETS.map((t) => row(t, LABELS[t], input(t, p.targets && p.targets[t] ? p.targets[t].seconds : "", "number"))),
-    h("p", { class: "muted", style: "grid-column: 1 / -1", text: "Seconds of working time; leave a target empty to not set it. Actions and auto-close are set through the API and kept here." }),
+    ...TARGETS.map((t) => row(`${t}_actions`, `${LABELS[t].replace(" (s)", "")}: actions (JSON list)`,
+      h("textarea", { name: `${t}_actions`, placeholder: '[{"type": "notify", "on": "warning"}]', "data-testid": `sla-field-${t}_actions` },
+        p.targets && p.targets[t] && p.targets[t].actions && p.targets[t].actions.length ? JSON.stringify(p.targets[t].actions) : ""))),
+    row("auto_close", "Auto-close pending after (working days; empty: never)", input("auto_close_days", p.auto_close ? p.auto_close.after_days : "", "number")),
+    h("label", {}, "Closing message (optional)", input("auto_close_message", p.auto_close ? p.auto_close.message : "")),
+    h("p", { class: "muted", style: "grid-column: 1 / -1", text: "Seconds of working time; leave a target empty to not set it. Actions: notify (to: supervisors, assignee), raise_priority (by), reroute (queue), reassign (agent), escalate (queue, reason), holding_message (text); on: warning or breach (docs/sla.md)." }),
     general,
     h("div", { class: "actions" }, submit,
       ...(editing ? [h("button", { type: "button", class: "btn btn-ghost", text: "Cancel", onclick: () => { state.editing = null; render(); } })] : [])));
@@ -101,10 +106,28 @@ function editor(editing) {
     /** @type {SlaPolicy} */
     const body = { ...p, id: editing ? p.id : v.id.trim(), name: v.name, when: v.when.trim() || "true",
       calendar: v.calendar || null, warning_percent: /** @type {number} */ (num(v.warning_percent)), targets: {} };
+    /** @param {string} name @param {string} text */
+    const refuse = (name, text) => {
+      const line = /** @type {HTMLElement} */ (el.querySelector(`[data-testid=sla-error-${name}]`));
+      line.textContent = text;
+      line.hidden = false;
+    };
     for (const t of TARGETS) {
-      if (!v[t].trim()) continue;
-      body.targets[t] = { ...(p.targets && p.targets[t]), seconds: /** @type {number} */ (num(v[t])) };
+      const actionsText = v[`${t}_actions`].trim();
+      if (!v[t].trim()) {
+        if (actionsText) return refuse(`${t}_actions`, "set the target's seconds first");
+        continue;
+      }
+      let actions = [];
+      try {
+        actions = actionsText ? JSON.parse(actionsText) : [];
+      } catch (_) {
+        return refuse(`${t}_actions`, "not valid JSON: a list like [{\"type\": \"notify\"}]");
+      }
+      body.targets[t] = { seconds: /** @type {number} */ (num(v[t])), actions };
     }
+    if (v.auto_close_days.trim()) body.auto_close = { after_days: num(v.auto_close_days), message: v.auto_close_message };
+    else delete body.auto_close;
     submit.disabled = true;
     try {
       if (editing) await write(`/api/v1/sla/policies/${encodeURIComponent(p.id)}`, "PUT", body);
