@@ -102,6 +102,8 @@ RULES: dict[str, Rule] = {
     "prechat.configure": _agent("admin"),
     "bots.view": _agent("supervisor"),
     "bots.manage": _agent("admin"),
+    "sla.view": _agent("supervisor"),  # SLA policies: supervisors read them
+    "sla.configure": _agent("admin"),  # and admins change them
     # a bot acting through its bearer token, on the conversations of its queues
     "bot.act": Rule("bot"),
 }

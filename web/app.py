@@ -38,6 +38,7 @@ from web.routes_messaging import routes as messaging_routes
 from web.routes_pages import routes as page_routes
 from web.routes_prechat import routes as prechat_routes
 from web.routes_routing import routes as routing_routes
+from web.routes_sla import routes as sla_routes
 from web.routes_uploads import routes as upload_routes
 from web.routes_voice import routes as voice_routes
 from web.routes_voice_admin import routes as voice_admin_routes
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
         *webhook_routes,
         *messaging_routes,
         *prechat_routes,
+        *sla_routes,
         WebSocketRoute("/ws/agent", agent_socket),
         WebSocketRoute("/ws/widget", widget_socket),
     ]

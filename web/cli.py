@@ -94,6 +94,21 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _store_file_policies(settings: Settings, text: str) -> None:
+    """The routing YAML file's ``sla:`` section (docs/sla.md "In the routing YAML"); a bad
+    one stops the start like a bad routing file."""
+    from hub.errors import HubError
+    from web.sla_routing_section import store_file_section
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        await store_file_section(pool, text)
+    except HubError as exc:  # SlaPolicyError or RoutingConfigError: the path and problem
+        raise ConfigError(f"OMNIHUB_ROUTING_CONFIG: {exc.reason}") from None
+    finally:
+        await pool.close()
+
+
 def cmd_router(args: argparse.Namespace) -> int:
     import redis.asyncio as aioredis
 
@@ -120,6 +135,8 @@ def cmd_router(args: argparse.Namespace) -> int:
             await enqueue_delivery(jobs, settings, message)
 
         try:
+            if text is not None:
+                await _store_file_policies(settings, text)
             await run_router(settings, stop=stop, config_text=text, deliver=deliver)
         finally:
             await jobs.aclose()

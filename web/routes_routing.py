@@ -39,9 +39,11 @@ from hub.routing.service import board, wake_router
 from hub.routing.state import RouterState
 from hub.routing.store import load_state
 from hub.schema import Agent
+from hub.sla.rules.load import SlaPolicyError
 from web.http import JSON, read_body, read_json
 from web.realtime.presence import set_agent_status
 from web.routing_kit import agent_route, pk
+from web.sla_routing_section import check_routing_section, store_routing_section
 from web.state import HubState
 
 
@@ -287,7 +289,7 @@ async def transfer(request: Request, state: HubState, agent: Agent) -> Response:
 # ---- admin: config and agent profiles --------------------------------------------------------
 
 
-def _config_error(exc: RoutingConfigError) -> Response:
+def _config_error(exc: RoutingConfigError | SlaPolicyError) -> Response:
     return JSON({"error": "invalid_config", "reason": str(exc), "path": exc.path,
                  "problem": exc.problem}, status_code=422)
 
@@ -316,11 +318,21 @@ async def put_config(request: Request, state: HubState, agent: Agent) -> Respons
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput("the config must be UTF-8") from None
+    try:  # the SLA policies it may carry (docs/sla.md "In the routing YAML")
+        sla = await check_routing_section(state, text)
+    except SlaPolicyError as exc:
+        return _config_error(exc)
     try:
         cfg = await save_config(state.pool, state.redis, state.settings, text, by=agent.id)
     except RoutingConfigError as exc:
         return _config_error(exc)
-    return JSON({"version": cfg.version, "content_hash": cfg.content_hash}, status_code=201)
+    out: dict[str, Any] = {"version": cfg.version, "content_hash": cfg.content_hash}
+    if sla is not None:
+        try:
+            out["sla_version"] = await store_routing_section(state, agent, sla, cfg)
+        except SlaPolicyError as exc:
+            return _config_error(exc)
+    return JSON(out, status_code=201)
 
 
 @agent_route("routing.configure")

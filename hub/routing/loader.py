@@ -53,6 +53,10 @@ def _from_msgspec(exc: msgspec.ValidationError) -> RoutingConfigError:
     return _fail(*field_problem(exc))
 
 
+# A top-level key routing ignores: the SLA policies (docs/sla.md "In the routing YAML").
+SLA_SECTION = "sla"
+
+
 def parse_yaml(text: str) -> Any:
     """``hub.untrusted.load_yaml`` with errors turned into :class:`RoutingConfigError`."""
     try:
@@ -66,6 +70,8 @@ def load_config(source: str | Mapping[str, Any]) -> CompiledConfig:
     data = parse_yaml(source) if isinstance(source, str) else source
     if not isinstance(data, Mapping):
         raise _fail("", "the config must be a mapping at the top level")
+    # The SLA policies may ride in the same document; hub/sla validates and stores them.
+    data = {k: v for k, v in data.items() if k != SLA_SECTION}
     try:
         raw = msgspec.convert(data, RoutingConfig)
     except msgspec.ValidationError as exc:

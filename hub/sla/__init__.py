@@ -1,4 +1,4 @@
-"""SLA clocks (only the pure core is built: docs/sla.md). Where things go:
+"""SLA clocks (the pure core and the stored policies are built: docs/sla.md). Where things go:
 
 - ``rules/``: pure: policies in, deadlines and breaches out (``now`` a parameter);
   built (``policy``, ``load``, ``worktime``, ``clock``).
@@ -7,5 +7,7 @@
 - ``store.py``: every SQL statement of SLA timers, audit rows included.
 - ``actions.py``: start/pause/stop timers and emit ``sla.*`` events through
   ``hub.unit_of_work``; a timer sweep in ``workers/`` calls these actions.
+- ``store/policies.py``: the stored policies (versions, audit rows; built). ``store``
+  is a package, so the timers' SQL goes in a module beside it, not in ``store.py``.
 A new event type is added to ``hub/schema.py`` (the closed event set).
 """

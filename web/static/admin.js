@@ -326,6 +326,7 @@ function showTab(tab) {
   section("inboxes").hidden = tab !== "inboxes";
   section("agents").hidden = tab !== "agents";
   section("bots").hidden = tab !== "bots"; // rendered by admin-bots.js
+  section("sla").hidden = tab !== "sla"; // rendered by admin-sla.js
   // The inbox choices follow inboxes made meanwhile. Not before the first load: main()
   // renders then, and would replace a form the admin had already started typing into.
   if (tab === "agents" && state.loaded) renderAgents();

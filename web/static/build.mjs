@@ -39,7 +39,7 @@ const fresh = result.outputFiles[0].text;
 
 // The pages load their ES modules unbundled (<script type="module">); linking them here
 // makes a missing file or a misspelt import a build error instead of a blank page.
-const PAGE_ENTRIES = ["inbox.js", "inbox-voice.js", "admin.js", "admin-bots.js", "login.js"];
+const PAGE_ENTRIES = ["inbox.js", "inbox-voice.js", "admin.js", "admin-bots.js", "admin-sla.js", "login.js"];
 await build({
   entryPoints: PAGE_ENTRIES.map((f) => join(here, f)),
   bundle: true,

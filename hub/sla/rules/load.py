@@ -33,7 +33,7 @@ from hub.sla.rules.policy import (
 )
 from hub.untrusted import field_problem
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_POLICIES = 200
 MAX_ACTIONS = 10
 MAX_TEXT = 1000
@@ -77,7 +77,7 @@ def compile_policies(raw: PolicySet, routing: CompiledConfig) -> CompiledPolicie
         raise SlaPolicyError("policies", f"at most {MAX_POLICIES}")
     seen: set[str] = set()
     for i, p in enumerate(raw.policies):
-        if not _ID.match(p.id):
+        if not ID_PATTERN.match(p.id):
             raise SlaPolicyError(f"policies[{i}].id",
                                  "must be 1-63 of a-z, 0-9, _ and -, starting alnum")
         if p.id in seen:

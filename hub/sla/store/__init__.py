@@ -1,0 +1,1 @@
+"""SLA SQL: ``policies`` (the stored, versioned, audited policy document)."""
