@@ -3,7 +3,7 @@
 // (re)connect and whenever an event that moves a figure arrives on the agent socket
 // (queue.stats, workitem.*, agent.presence, conversation.*); actions call the routing
 // API's own routes. Metric definitions: docs/board.md.
-import { el } from "./lib/dom.js";
+import { el, keptSelect as keptSelectIn } from "./lib/dom.js";
 import { duration } from "./lib/format.js";
 import { fetchJson } from "./lib/http.js";
 import { HubSocket } from "./lib/socket.js";
@@ -72,20 +72,8 @@ let again = false;
 /** @type {Map<string, string>} what the supervisor picked in a select, kept across re-renders */
 const picked = new Map();
 
-/**
- * A select whose choice survives the board's re-renders (events re-render it at any time).
- * @param {string} key
- * @param {Record<string, unknown>} attrs
- * @param {{value: string, text: string}[]} options
- * @param {string} [initial]
- * @returns {HTMLSelectElement}
- */
-function keptSelect(key, attrs, options, initial) {
-  const want = picked.get(key) ?? initial;
-  const sel = /** @type {HTMLSelectElement} */ (el("select", { ...attrs, onchange: () => picked.set(key, sel.value) },
-    ...options.map((o) => el("option", { value: o.value, text: o.text, selected: o.value === want }))));
-  return sel;
-}
+/** @type {(key: string, attrs: Record<string, unknown>, options: {value: string, text: string}[], initial?: string) => HTMLSelectElement} */
+const keptSelect = (key, attrs, options, initial) => keptSelectIn(picked, key, attrs, options, initial);
 
 function flash(/** @type {string} */ text) {
   const f = $("flash");

@@ -5,7 +5,7 @@
 // queue.stats) for everything live. See docs/routing.md.
 
 import { CHANNEL_SHORT } from "./lib/channels.js";
-import { el as h } from "./lib/dom.js";
+import { el as h, keptSelect } from "./lib/dom.js";
 import { duration as fmtWait } from "./lib/format.js";
 import { fetchJson as call } from "./lib/http.js";
 
@@ -50,6 +50,8 @@ export class RoutingPanel {
     this.agents = [];
     /** @type {string[]} */
     this.queueNames = [];
+    /** @type {Map<string, string>} supervisors: reassign/transfer choices, kept across re-renders */
+    this.picked = new Map();
     this.boardOpen = false;
     this.boardTimer = 0;
     this.tick = 0;
@@ -347,14 +349,13 @@ export class RoutingPanel {
    * @param {BoardItem} item
    */
   moveControls(item) {
-    const agentSel = h("select", { "aria-label": "Reassign to agent", "data-testid": "reassign-agent" },
-      h("option", { value: "", text: "Agent…" }),
-      ...this.agents.filter((a) => a.agent_id !== item.agent_id)
-        .map((a) => h("option", { value: String(a.agent_id), text: `${a.name} (${a.presence})` })));
-    const queueSel = h("select", { "aria-label": "Transfer to queue", "data-testid": "transfer-queue" },
-      h("option", { value: "", text: "Queue…" }),
-      ...this.queueNames.filter((q) => q !== item.queue || item.agent_id != null)
-        .map((q) => h("option", { value: q, text: q })));
+    const id = item.work_item_id;
+    const agentSel = keptSelect(this.picked, `agent:${id}`, { "aria-label": "Reassign to agent", "data-testid": "reassign-agent" },
+      [{ value: "", text: "Agent…" }, ...this.agents.filter((a) => a.agent_id !== item.agent_id)
+        .map((a) => ({ value: String(a.agent_id), text: `${a.name} (${a.presence})` }))]);
+    const queueSel = keptSelect(this.picked, `queue:${id}`, { "aria-label": "Transfer to queue", "data-testid": "transfer-queue" },
+      [{ value: "", text: "Queue…" }, ...this.queueNames.filter((q) => q !== item.queue || item.agent_id != null)
+        .map((q) => ({ value: q, text: q }))]);
     const go = (/** @type {object} */ body, /** @type {string} */ what) => this.move(item, body, what);
     return h("span", { class: "move-controls" },
       agentSel,
@@ -371,6 +372,8 @@ export class RoutingPanel {
    * @param {string} what said in the toast ("Reassigned")
    */
   async move(item, body, what) {
+    this.picked.delete(`agent:${item.work_item_id}`);
+    this.picked.delete(`queue:${item.work_item_id}`);
     try {
       await call(`/api/v1/work-items/${item.work_item_id}/transfer`, { method: "POST", body });
       this.toast(`${what}.`, "ok");

@@ -47,3 +47,21 @@ export function svgIcon(markup, cls = "icon") {
   span.innerHTML = markup;
   return span;
 }
+
+/**
+ * A select whose choice survives re-renders: live pages rebuild their rows on every
+ * event, and a choice made between a rebuild and the click must not be lost.
+ * `picked` (one Map per page) remembers the choice by `key`.
+ * @param {Map<string, string>} picked
+ * @param {string} key
+ * @param {Record<string, unknown>} attrs
+ * @param {{value: string, text: string}[]} options
+ * @param {string} [initial]
+ * @returns {HTMLSelectElement}
+ */
+export function keptSelect(picked, key, attrs, options, initial) {
+  const want = picked.get(key) ?? initial;
+  const sel = el("select", { ...attrs, onchange: () => picked.set(key, sel.value) },
+    ...options.map((o) => el("option", { value: o.value, text: o.text, selected: o.value === want })));
+  return sel;
+}
