@@ -92,6 +92,10 @@ export function emailSrcdoc(html, urls, loadImages, inline = {}) {
 
 /** @type {Map<number, InlineImages>} message id -> its inline images */
 const inlineCache = new Map();
+/** @type {Map<number, Promise<InlineImages>>} message id -> the fetch in flight, shared by
+ * every frame rendered meanwhile (a thread re-render must not start a second fetch, nor
+ * leave its new frame without the images the first fetch brings) */
+const inlineLoading = new Map();
 const MAX_INLINE_BYTES = 2 * 1024 * 1024;
 
 /**
@@ -165,9 +169,17 @@ function htmlFrame(m, urls) {
   });
   frame.srcdoc = emailSrcdoc(m.html, urls, loadImages, inlineCache.get(m.id) || {});
   if (!inlineCache.has(m.id) && Object.keys(inlineImages(m)).length) {
-    loadInlineImages(m).then((inline) => {
-      // Only a complete set is kept: a failed image is fetched again on the next render.
-      if (Object.keys(inline).length === Object.keys(inlineImages(m)).length) inlineCache.set(m.id, inline);
+    let loading = inlineLoading.get(m.id);
+    if (!loading) {
+      loading = loadInlineImages(m).then((inline) => {
+        inlineLoading.delete(m.id);
+        // Only a complete set is kept: a failed image is fetched again on the next render.
+        if (Object.keys(inline).length === Object.keys(inlineImages(m)).length) inlineCache.set(m.id, inline);
+        return inline;
+      });
+      inlineLoading.set(m.id, loading);
+    }
+    loading.then((inline) => {
       if (Object.keys(inline).length) frame.srcdoc = emailSrcdoc(m.html, urls, imagesAllowed.has(m.id), inline);
     });
   }
