@@ -213,8 +213,9 @@ const toggles = new Map();
  * @param {Set<number>} set the ids shown
  * @param {number} id
  * @param {HTMLElement} target
+ * @param {() => void} [onShow] run on every live copy when it is shown
  */
-function toggle(label, hiddenLabel, testid, set, id, target) {
+function toggle(label, hiddenLabel, testid, set, id, target, onShow) {
   const btn = el("button", { type: "button", class: "link email-toggle", "data-testid": testid });
   const key = `${testid}:${id}`;
   /** @type {Sync} */
@@ -223,6 +224,7 @@ function toggle(label, hiddenLabel, testid, set, id, target) {
     target.hidden = !on;
     btn.textContent = on ? hiddenLabel : label;
     btn.setAttribute("aria-expanded", String(on));
+    if (on && onShow) onShow();
   };
   btn.addEventListener("click", () => {
     if (set.has(id)) set.delete(id);
@@ -289,13 +291,12 @@ export function emailBody(m) {
   if (m.html) {
     const holder = el("div", { class: "email-html-holder" });
     const urls = remoteImageUrls(m);
-    const btn = toggle("Show formatted version", "Hide formatted version", "email-html-toggle", shownHtml, m.id, holder);
-    // The frame is built when first shown (and rebuilt on re-render only while shown).
+    // The frame is built when first shown, on whichever live copy shows it (a click on a
+    // copy a re-render is replacing shows on the new one too).
     const fill = () => {
       if (shownHtml.has(m.id) && !holder.firstChild) holder.append(htmlFrame(m, urls));
     };
-    btn.addEventListener("click", fill);
-    fill();
+    const btn = toggle("Show formatted version", "Hide formatted version", "email-html-toggle", shownHtml, m.id, holder, fill);
     parts.push(btn, holder);
   }
   const files = downloads(m);

@@ -188,7 +188,7 @@ async def test_inbox_shows_trimmed_text_quoted_toggle_and_sandboxed_html(
     await expect(quoted).to_contain_text("> Please restart the router.")
 
     await expect(body.get_by_test_id("email-html")).to_have_count(0)
-    await body.get_by_test_id("email-html-toggle").click()
+    await show_formatted(body)
     frame_el = body.get_by_test_id("email-html")
     await expect(frame_el).to_be_visible()
     sandbox = await frame_el.get_attribute("sandbox")
@@ -257,9 +257,23 @@ async def test_inline_cid_images_show_inside_the_sandboxed_html(smtp, hub, db, b
     await page.locator(
         f"[data-testid=conv-item][data-conversation-id='{row['conversation_id']}']").click()
     body = page.get_by_test_id("email-body")
-    await body.get_by_test_id("email-html-toggle").click()
+    await show_formatted(body)
     frame = page.frame_locator("[data-testid=email-html]")
     await expect(frame.locator("img")).to_have_attribute(
         "src", re.compile(r"^data:image/png;base64,"))
     await ctx.close()
     assert errors.errors == []
+
+
+async def show_formatted(body: Any) -> None:
+    """Open an email's formatted view. A click can land while the thread re-renders (a
+    live event) and hit nothing as the rows move; the toggle's state says whether it
+    took, so the click is made again until the view reports itself open."""
+    toggle = body.get_by_test_id("email-html-toggle")
+
+    async def opened() -> bool:
+        if await toggle.get_attribute("aria-expanded") != "true":
+            await toggle.click()
+        return await toggle.get_attribute("aria-expanded") == "true"
+
+    await eventually(opened)
